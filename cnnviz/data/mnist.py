@@ -1,0 +1,139 @@
+"""MNIST-style datasets: the bundled MNIST, or any directory of the four IDX files.
+
+A directory qualifies if it holds
+
+    train-images-idx3-ubyte   train-labels-idx1-ubyte
+    t10k-images-idx3-ubyte    t10k-labels-idx1-ubyte
+
+each optionally gzipped (`.gz`), which is how MNIST, Fashion-MNIST and KMNIST
+are all distributed, so any of them loads unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx
+from cnnviz.data.paths import MNIST_DIR
+
+__all__ = ["MnistSplit", "load_mnist", "to_float", "SPLIT_FILES", "MNIST_DIR"]
+
+# split -> (images file, labels file), without the optional .gz
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class MnistSplit:
+    """One split of an MNIST-style dataset.
+
+    Attributes:
+        images: uint8 (N, H, W), 0 = background; H x W is whatever the file
+            declares (28 x 28 for MNIST). Read-only: it is shared by the cache.
+        labels: uint8 (N,), read-only.
+        split: "train" or "test".
+        images_path, labels_path: the files it came from.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: str
+    images_path: Path
+    labels_path: Path
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        """(image, label) for an index; (images, labels) for a slice or index array."""
+        return self.images[i], self.labels[i]
+
+    def as_float(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Images [start:stop] as float32 in [0, 1], shape (n, 1, H, W): a model's input."""
+        return to_float(self.images[start:stop])
+
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 images (N, H, W) or (H, W) -> float32 in [0, 1] of shape (N, 1, H, W).
+
+    A single (H, W) image becomes (1, 1, H, W).
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"to_float expects uint8 images, got {images.dtype}")
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3:
+        raise ValueError(f"to_float expects (N, H, W) or (H, W) images, got shape {images.shape}")
+    return images[:, None] / np.float32(255)  # one pass; 255 -> exactly 1.0
+
+
+def _find(directory: Path, name: str) -> Path:
+    """`directory/name` or `directory/name.gz` (raw preferred: it reads faster)."""
+    candidates = [directory / name, directory / (name + ".gz")]
+    for c in candidates:
+        if c.is_file():
+            return c
+    looked = ", ".join(str(c) for c in candidates)
+    raise FileNotFoundError(
+        f"MNIST-style file {name!r} not found in {directory}; looked for: {looked}. "
+        f"A dataset directory holds {', '.join(n for pair in SPLIT_FILES.values() for n in pair)} "
+        f"(each optionally .gz)"
+    )
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train") -> MnistSplit:
+    """Load one split of an MNIST-style dataset.
+
+    Args:
+        data_dir: a directory holding the four standard IDX files (see the
+            module docstring); None means the bundled MNIST.
+        split: "train" (60,000 images for MNIST) or "test" (10,000).
+
+    Returns:
+        An MnistSplit with images uint8 (N, H, W) and labels uint8 (N,).
+        Loads are cached in-process by resolved path (and the files' size and
+        modification time), so repeated calls are free; the arrays are
+        read-only, copy them to modify.
+
+    Raises:
+        FileNotFoundError if a file is missing (listing what was looked for),
+        IdxError (a ValueError) if a file is damaged or the wrong kind, or if
+        images and labels disagree on the count; ValueError for a bad split.
+    """
+    if split not in SPLIT_FILES:
+        raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_FILES)}")
+    directory = Path(MNIST_DIR if data_dir is None else data_dir).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"dataset directory {directory} does not exist or is not a directory")
+    images_name, labels_name = SPLIT_FILES[split]
+    images_path = _find(directory, images_name).resolve()
+    labels_path = _find(directory, labels_name).resolve()
+    images, labels = _load_pair(images_path, labels_path, _stamp(images_path), _stamp(labels_path))
+    return MnistSplit(images, labels, split, images_path, labels_path)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(size, mtime_ns): part of the cache key, so a replaced file is reread."""
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=8)
+def _load_pair(images_path: Path, labels_path: Path, _s1, _s2) -> tuple[np.ndarray, np.ndarray]:
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if len(images) != len(labels):
+        raise IdxError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
+        )
+    images.flags.writeable = False  # shared by every caller through the cache
+    labels.flags.writeable = False
+    return images, labels
