@@ -1,0 +1,18 @@
+"""The cnnviz engine: a CNN in pure NumPy (never imports Qt)."""
+
+from . import functional
+from .layers import (AvgPool2D, Conv2D, Flatten, Layer, LeakyReLU, Linear, MaxPool2D,
+                     Normalize, ReLU, Sigmoid, Tanh)
+from .losses import SoftmaxCrossEntropy
+from .models import MODELS, lenet5, lenet5_small
+from .optim import OPTIMIZERS, SGD, Adam
+from .sequential import LayerTrace, Param, Sequential
+from .serialization import ModelFileError, load, save
+from .summary import summary
+
+__all__ = [
+    "functional", "Layer", "Conv2D", "Linear", "MaxPool2D", "AvgPool2D", "ReLU", "LeakyReLU",
+    "Sigmoid", "Tanh", "Flatten", "Normalize", "Sequential", "LayerTrace", "Param",
+    "SoftmaxCrossEntropy", "SGD", "Adam", "OPTIMIZERS", "lenet5", "lenet5_small", "MODELS",
+    "summary", "save", "load", "ModelFileError",
+]

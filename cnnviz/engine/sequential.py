@@ -1,0 +1,166 @@
+"""Sequential model with a trace of the last forward and backward pass."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .layers import Layer
+
+
+@dataclass
+class LayerTrace:
+    """What one layer saw in the last pass. Arrays are the engine's own
+    (not copies): read them, copy before keeping them across passes."""
+
+    name: str
+    layer: Layer
+    input: np.ndarray | None = None
+    output: np.ndarray | None = None
+    grad_output: np.ndarray | None = None   # δ = dL/d(output)
+    grad_input: np.ndarray | None = None    # dL/d(input); None when skipped
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named handle on one parameter: ``value`` and ``grad`` always read
+    the layer's current arrays, so optimizers update them in place."""
+
+    name: str
+    layer: Layer
+    key: str
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.layer.params[self.key]
+
+    @property
+    def grad(self) -> np.ndarray | None:
+        return self.layer.grads.get(self.key)
+
+
+class Sequential:
+    """Layers applied in order. Unnamed layers are named by kind and count
+    (conv1, relu1, pool1, conv2, ...)."""
+
+    def __init__(self, *layers: Layer):
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        self.layers: list[Layer] = list(layers)
+        counts = Counter()
+        names = set()
+        for layer in self.layers:
+            if not layer.name:
+                counts[layer.kind] += 1
+                layer.name = f"{layer.kind}{counts[layer.kind]}"
+            if layer.name in names:
+                raise ValueError(f"two layers are named {layer.name!r}")
+            names.add(layer.name)
+        self.trace: list[LayerTrace] = [LayerTrace(l.name, l) for l in self.layers]
+
+    # --- passes ----------------------------------------------------------
+    def forward(self, x):
+        for layer, t in zip(self.layers, self.trace):
+            t.input = x
+            x = layer.forward(x)
+            t.output = x
+            t.grad_output = t.grad_input = None
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad_out, need_input_grad=True):
+        """Back-propagate dL/d(output) through every layer, filling the
+        trace and each layer's ``grads``. With ``need_input_grad=False``
+        (training) the layers before the first parametric one are skipped
+        and that one computes no input gradient: nothing would read it.
+        Returns dL/d(input), or None when skipped."""
+        stop = 0 if need_input_grad else self.first_param_index()
+        g = grad_out
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            t = self.trace[i]
+            t.grad_output = g
+            g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > stop)
+            t.grad_input = g
+        return g if stop == 0 and need_input_grad else None
+
+    def forward_layer(self, i, x):
+        """Run layer i alone on x, recording it in the trace (the stepper)."""
+        t = self.trace[i]
+        t.input = x
+        t.output = self.layers[i].forward(x)
+        t.grad_output = t.grad_input = None
+        return t.output
+
+    def backward_layer(self, i, grad_out, need_input_grad=True):
+        """Back-propagate through layer i alone (the stepper)."""
+        t = self.trace[i]
+        t.grad_output = grad_out
+        t.grad_input = self.layers[i].backward(grad_out, need_input_grad=need_input_grad)
+        return t.grad_input
+
+    def first_param_index(self) -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.params:
+                return i
+        return len(self.layers)
+
+    # --- parameters ------------------------------------------------------
+    def parameters(self) -> list[Param]:
+        return [Param(f"{l.name}.{k}", l, k) for l in self.layers for k in l.params]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter, by ``layer.key`` name."""
+        return {p.name: p.value.copy() for p in self.parameters()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]):
+        """Copy values in place (shapes must match exactly)."""
+        params = {p.name: p for p in self.parameters()}
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise ValueError(f"state does not fit the model: missing {missing}, "
+                             f"unexpected {unexpected}")
+        for name, p in params.items():
+            v = np.asarray(state[name])
+            if v.shape != p.value.shape:
+                raise ValueError(f"{name}: expected shape {p.value.shape}, got {v.shape}")
+            p.value[...] = v
+
+    def zero_grads(self):
+        for layer in self.layers:
+            layer.zero_grads()
+
+    def astype(self, dtype):
+        for layer in self.layers:
+            layer.astype(dtype)
+        return self
+
+    @property
+    def num_params(self) -> int:
+        return sum(l.num_params for l in self.layers)
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return params[0].value.dtype if params else np.dtype(np.float32)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            for layer in self.layers:
+                if layer.name == key:
+                    return layer
+            raise KeyError(key)
+        return self.layers[key]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self):
+        inner = "\n".join(f"  ({l.name}): {l!r}" for l in self.layers)
+        return f"Sequential(\n{inner}\n)"
