@@ -32,7 +32,7 @@ __all__ = [
     "pair", "conv_output_size", "conv2d_output_shape", "pool2d_output_shape",
     "im2col", "col2im", "batch_innermost", "from_batch_innermost",
     "conv2d", "conv2d_forward", "conv2d_backward",
-    "max_pool2d", "max_pool2d_forward", "max_pool2d_backward",
+    "max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_argmax",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
@@ -301,13 +301,28 @@ def _pool_slices(i, j, s, ho, wo):
 def max_pool2d_forward(x, kernel_size, stride=None):
     """Max over each window (stride defaults to the window size).
 
-    Returns (out, cache); cache["argmax"] (N, C, H_out, W_out, uint8 or
-    int32) holds the winner's flat index i*kw + j inside its window (the
-    first maximum on ties, as PyTorch), which the backward pass routes δ to."""
+    Returns (out, cache). The winners' positions are not needed for
+    inference, so they are found on first use: ``max_pool2d_argmax(cache)``."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
     out = x[_pool_slices(0, 0, s, ho, wo)].copy(order="K")
+    for i in range(k[0]):
+        for j in range(k[1]):
+            if i or j:
+                np.maximum(out, x[_pool_slices(i, j, s, ho, wo)], out=out)
+    return out, {"x": x, "kernel_size": k, "stride": s, "out_shape": out.shape}
+
+
+def max_pool2d_argmax(cache):
+    """(N, C, H_out, W_out) uint8 (int32 for windows over 256 cells): the
+    winner's flat index i*kw + j inside its window, the first maximum on
+    ties (as PyTorch), which the backward pass routes δ to. Cached."""
+    if "argmax" in cache:
+        return cache["argmax"]
+    x, k, s = cache["x"], cache["kernel_size"], cache["stride"]
+    ho, wo = cache["out_shape"][2:]
+    best = x[_pool_slices(0, 0, s, ho, wo)].copy(order="K")
     index_type = np.uint8 if k[0] * k[1] <= 256 else np.int32
-    argmax = np.zeros_like(out, dtype=index_type)
+    argmax = np.zeros_like(best, dtype=index_type)
     candidate_index = np.empty_like(argmax)
     for i in range(k[0]):
         for j in range(k[1]):
@@ -317,16 +332,16 @@ def max_pool2d_forward(x, kernel_size, stride=None):
             # indices only grow during the scan, so "the newest strictly
             # better one wins" is a maximum: branch-free and ~10x faster
             # than a masked copy
-            np.multiply(cand > out, index_type(i * k[1] + j), out=candidate_index)
+            np.multiply(cand > best, index_type(i * k[1] + j), out=candidate_index)
             np.maximum(argmax, candidate_index, out=argmax)
-            np.maximum(out, cand, out=out)
-    cache = {"x": x, "kernel_size": k, "stride": s, "argmax": argmax}
-    return out, cache
+            np.maximum(best, cand, out=best)
+    cache["argmax"] = argmax
+    return argmax
 
 
 def max_pool2d_backward(grad_out, cache):
     """Route each δ to the position that held its window's maximum."""
-    k, s, argmax = cache["kernel_size"], cache["stride"], cache["argmax"]
+    k, s, argmax = cache["kernel_size"], cache["stride"], max_pool2d_argmax(cache)
     dx = np.zeros_like(cache["x"], dtype=grad_out.dtype)
     ho, wo = argmax.shape[2:]
     overlapping = s[0] < k[0] or s[1] < k[1]

@@ -210,7 +210,7 @@ class MaxPool2D(_Pool):
     @property
     def argmax(self):
         """Winner index (i*kw + j) per window of the last forward pass."""
-        return None if self._cache is None else self._cache["argmax"]
+        return None if self._cache is None else F.max_pool2d_argmax(self._cache)
 
 
 class AvgPool2D(_Pool):
