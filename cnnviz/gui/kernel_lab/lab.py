@@ -1,0 +1,469 @@
+"""The Kernel Lab tab: load a picture, edit a conv layer, watch
+input -> conv -> activation -> pool recompute as you type.
+
+Controls on the left; on the right one FeatureMapGrid per stage, all placed in
+input coordinates so zoom and pan follow each other, and under them the
+arithmetic of the clicked pixel. The numbers come from cnnviz.engine via
+``pipeline.run_pipeline``, computed by a worker thread (newest edit wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
+from PyQt6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                             QScrollArea, QSplitter, QVBoxLayout, QWidget)
+
+from cnnviz.gui.kernel_lab import input_loader
+from cnnviz.gui.kernel_lab.arithmetic import explain_conv, explain_pool
+from cnnviz.gui.kernel_lab.arithmetic_panel import ArithmeticPanel, fmt
+from cnnviz.gui.kernel_lab.filter_bank import FilterBank
+from cnnviz.gui.kernel_lab.input_loader import InputImage
+from cnnviz.gui.kernel_lab.layer_controls import LayerControls
+from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig
+from cnnviz.gui.kernel_lab.worker import Output, PipelineRunner, Request
+from cnnviz.gui.widgets import theme
+from cnnviz.gui.widgets.banner import Banner
+from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
+from cnnviz.gui.widgets.kernel_json import bank_to_json
+from cnnviz.gui.widgets.view_link import ViewLink
+
+log = logging.getLogger(__name__)
+
+STAGES = ("input", "conv", "activation", "pool")
+SEED_EXAMPLE_SIZE = (80, 80)
+
+
+class KernelLab(QWidget):
+    computed = pyqtSignal(object)            # Output, after its maps are drawn
+    input_changed = pyqtSignal(str, tuple)   # name, shape the layer computes on (1, C, H, W)
+    hover_text = pyqtSignal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.image: InputImage | None = None
+        self.output: Output | None = None
+        self.last_latency = 0.0                       # edit -> maps drawn, seconds
+        self._selection: tuple[str, int, int, int] | None = None
+        self._input_shape = None
+        self.runner = PipelineRunner(self)
+        self.runner.finished.connect(self._on_output)
+        self.runner.failed.connect(self._on_failed)
+        self.link = ViewLink()
+        self._build()
+
+    # --- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("kernel_lab_splitter")
+        root = QHBoxLayout(self)
+        root.setContentsMargins(2, 2, 2, 2)
+        root.addWidget(self.splitter)
+
+        controls = QWidget()
+        column = QVBoxLayout(controls)
+        column.setContentsMargins(4, 4, 4, 4)
+        column.addWidget(self._input_group())
+        filters = QGroupBox("Filters (conv weights)")
+        self.bank = FilterBank(channels=3)
+        QVBoxLayout(filters).addWidget(self.bank)
+        column.addWidget(filters)
+        layer = QGroupBox("Layer")
+        self.layer = LayerControls()
+        QVBoxLayout(layer).addWidget(self.layer)
+        column.addWidget(layer)
+        column.addWidget(self._view_group())
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(controls.sizeHint().width() + 24)
+        self.splitter.addWidget(scroll)
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.setObjectName("kernel_lab_right_splitter")
+        self.right_splitter = right
+        pipeline = QWidget()
+        pipeline_layout = QVBoxLayout(pipeline)
+        pipeline_layout.setContentsMargins(0, 0, 0, 0)
+        self.input_banner = Banner()
+        self.compute_banner = Banner()
+        pipeline_layout.addWidget(self.input_banner)
+        pipeline_layout.addWidget(self.compute_banner)
+        maps = QHBoxLayout()
+        maps.setSpacing(2)
+        self.grids: dict[str, FeatureMapGrid] = {}
+        for name in STAGES:
+            grid = FeatureMapGrid(max_columns=1 if name == "input" else 2)
+            grid.setObjectName(f"{name}_grid")
+            grid.tile_clicked.connect(lambda t, r, c, n=name: self.click(n, t, r, c))
+            grid.hovered.connect(self._on_hover)
+            grid.hover_left.connect(self._on_hover_left)
+            self.grids[name] = grid
+            maps.addWidget(grid, 1)
+        pipeline_layout.addLayout(maps, 1)
+        self.pipeline_view = pipeline
+        right.addWidget(pipeline)
+        self.arithmetic = ArithmeticPanel()
+        right.addWidget(self.arithmetic)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 1)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(1, 1)
+
+        self.bank.changed.connect(self.recompute)
+        self.layer.changed.connect(self.recompute)
+
+    def _input_group(self) -> QGroupBox:
+        group = QGroupBox("Input")
+        layout = QVBoxLayout(group)
+        self.input_label = QLabel("no image")
+        self.input_label.setWordWrap(True)
+        layout.addWidget(self.input_label)
+        row = QHBoxLayout()
+        self.open_button = QPushButton("Open image...")
+        self.open_button.clicked.connect(self.open_image_dialog)
+        self.sample_box = QComboBox()
+        self.sample_box.setToolTip("Bundled photos")
+        self.sample_box.textActivated.connect(self._on_sample_chosen)
+        self.mnist_button = QPushButton("MNIST...")
+        self.mnist_button.setToolTip("Pick a handwritten digit from MNIST")
+        self.mnist_button.clicked.connect(self.open_mnist_dialog)
+        row.addWidget(self.open_button)
+        row.addWidget(self.sample_box, 1)
+        row.addWidget(self.mnist_button)
+        layout.addLayout(row)
+        colour_row = QHBoxLayout()
+        colour_row.addWidget(QLabel("Use as"))
+        self.colour_box = QComboBox()
+        self.colour_box.addItem("RGB (3 channels)", True)
+        self.colour_box.addItem("Grey (1 channel)", False)
+        self.colour_box.currentIndexChanged.connect(lambda _: self._on_colour_mode())
+        colour_row.addWidget(self.colour_box, 1)
+        layout.addLayout(colour_row)
+        return group
+
+    def _view_group(self) -> QGroupBox:
+        group = QGroupBox("View")
+        row = QHBoxLayout(group)
+        self.scale_box = QComboBox()
+        self.scale_box.addItem("Shared colour scale", True)
+        self.scale_box.addItem("Per-map colour scale", False)
+        self.scale_box.setToolTip("One scale for all maps of a stage, or one per map")
+        self.scale_box.currentIndexChanged.connect(lambda _: self.recompute())
+        reset = QPushButton("Reset zoom")
+        reset.setToolTip("Show the whole input in every stage")
+        reset.clicked.connect(self.reset_zoom)
+        row.addWidget(self.scale_box, 1)
+        row.addWidget(reset)
+        return group
+
+    def fill_samples(self) -> None:
+        """List the bundled photos (deferred: it imports OpenCV's side of the data module)."""
+        from cnnviz.data.images import sample_images
+
+        self.samples = sample_images()
+        self.sample_box.clear()
+        self.sample_box.addItem("Samples...")
+        self.sample_box.addItems(list(self.samples))
+
+    # --- input -------------------------------------------------------------------------
+    @property
+    def colour(self) -> bool:
+        return bool(self.colour_box.currentData())
+
+    def set_input(self, image: InputImage) -> None:
+        self.image = image
+        self.input_banner.clear()
+        self._selection = None
+        self.arithmetic.show_hint()
+        x = input_loader.as_chw(image, self.colour)
+        self._input_shape = None       # forces a zoom reset when the maps arrive
+        self.bank.set_channels(x.shape[0])
+        size = f"{image.original_size[1]} x {image.original_size[0]}"
+        note = f" (downscaled from {size})" if image.downscaled else ""
+        self.input_label.setText(f"<b>{image.name}</b> {(1, *x.shape)}{note}")
+        self.colour_box.setEnabled(image.is_colour)
+        self.input_changed.emit(image.name, (1, *x.shape))
+        self.recompute()
+
+    def open_path(self, path: str | Path) -> None:
+        """Open an image file; problems and size questions go to the input banner."""
+        from cnnviz.data.images import ImageLoadError, ImageTooLargeError
+
+        path = Path(path)
+        try:
+            size = input_loader.header_size(path)
+            if input_loader.needs_question(size):
+                self._offer_downscale(path, size)
+                return
+            image = input_loader.load_full(path)
+        except ImageTooLargeError as exc:
+            self._offer_downscale(path, tuple(exc.size))
+            return
+        except ImageLoadError as exc:
+            self._load_failed(path, str(exc))
+            return
+        except Exception as exc:  # OpenCV or numpy surprises: still a message, not a crash
+            log.exception("loading %s failed", path)
+            self._load_failed(path, f"{type(exc).__name__}: {exc}")
+            return
+        if input_loader.needs_question(image.pixels.shape[:2]):
+            self._offer_downscale(path, tuple(image.pixels.shape[:2]), image)
+            return
+        self.set_input(image)
+
+    def _load_failed(self, path: Path, reason: str) -> None:
+        self.input_banner.show_message(
+            f"Could not open <b>{path.name}</b>: {reason}. The current input stays.", "error")
+
+    def _offer_downscale(self, path: Path, size, loaded: InputImage | None = None) -> None:
+        h, w = size
+        th, tw = input_loader.downscaled_size(size)
+        actions = [(f"Downscale to {tw} x {th}", lambda: self._load_downscaled(path, size, loaded))]
+        extra = ""
+        if input_loader.can_keep_full_size(size):
+            actions.append(("Keep full size", lambda: self._load_full_anyway(path, loaded)))
+        else:
+            extra = " It is too large to load at full size."
+        self.input_banner.show_message(
+            f"<b>{path.name}</b> is {w} x {h} pixels, more than {input_loader.MAX_SIDE} px on a "
+            f"side.{extra} Downscale it for the lab?", "warning", actions)
+
+    def _load_downscaled(self, path: Path, size, loaded: InputImage | None) -> None:
+        from cnnviz.data.images import ImageLoadError
+
+        try:
+            image = (input_loader.downscale_pixels(loaded) if loaded is not None
+                     else input_loader.load_downscaled(path, size))
+        except (ImageLoadError, MemoryError) as exc:
+            self._load_failed(path, str(exc) or "out of memory")
+            return
+        self.set_input(image)
+
+    def _load_full_anyway(self, path: Path, loaded: InputImage | None) -> None:
+        from cnnviz.data.images import ImageLoadError
+
+        try:
+            image = loaded if loaded is not None else input_loader.load_full(path)
+        except (ImageLoadError, MemoryError) as exc:
+            self._load_failed(path, str(exc) or "out of memory")
+            return
+        self.set_input(image)
+
+    def open_sample(self, name: str) -> None:
+        if not hasattr(self, "samples"):
+            self.fill_samples()
+        self.open_path(self.samples[name])
+
+    def open_digit(self, digit: np.ndarray, label: int, split: str, index: int) -> None:
+        self.set_input(input_loader.mnist_input(digit, label, split, index))
+
+    def load_seed_example(self, sample: str = "chelsea") -> None:
+        """CNN-NOTES' example: an 80x80 RGB photo, 3-channel Sobel x, ReLU, 2x2 max pool."""
+        from cnnviz.data.images import resize
+
+        if not hasattr(self, "samples"):
+            self.fill_samples()
+        photo = input_loader.load_full(self.samples[sample])
+        pixels = resize(photo.pixels, SEED_EXAMPLE_SIZE)
+        self.colour_box.setCurrentIndex(0)
+        self.bank.load_bank_presets(["Sobel x"])
+        self.layer.blockSignals(True)
+        for spins, value in ((self.layer.stride, 1), (self.layer.padding, 0),
+                             (self.layer.dilation, 1), (self.layer.pool_size, 2),
+                             (self.layer.pool_stride, 2)):
+            for spin in spins:
+                spin.setValue(value)
+        self.layer.set_choice(self.layer.mode_box, "sum")
+        self.layer.set_choice(self.layer.activation_box, "relu")
+        self.layer.set_choice(self.layer.pool_box, "max")
+        self.layer.blockSignals(False)
+        self.set_input(InputImage(pixels, f"{sample} 80x80", photo.original_size))
+
+    def open_image_dialog(self) -> None:
+        from cnnviz.gui.widgets.file_dialogs import IMAGE_FILTER, ask_open_path
+
+        path = ask_open_path(self, "Open image", IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_mnist_dialog(self) -> None:
+        from cnnviz.gui.widgets.mnist_browser import MnistDialog
+
+        try:
+            dialog = MnistDialog(self)
+        except Exception as exc:   # missing or damaged dataset files
+            log.exception("MNIST browser failed to open")
+            self.input_banner.show_message(f"Could not load MNIST: {exc}", "error")
+            return
+        dialog.browser.digit_chosen.connect(self.open_digit)
+        dialog.exec()
+
+    def _on_sample_chosen(self, name: str) -> None:
+        if name in getattr(self, "samples", {}):
+            self.open_sample(name)
+        self.sample_box.setCurrentIndex(0)
+
+    def _on_colour_mode(self) -> None:
+        if self.image is not None:
+            self.set_input(self.image)
+
+    # --- computing -------------------------------------------------------------------------
+    def config(self) -> LayerConfig:
+        v = self.layer.values()
+        return LayerConfig(weights=self.bank.weights.copy(), bias=self.bank.bias.copy(),
+                           names=tuple(self.bank.names), **v)
+
+    def recompute(self) -> None:
+        if self.image is None:
+            return
+        request = Request(input_loader.as_chw(self.image, self.colour), self.config(),
+                          shared_scale=bool(self.scale_box.currentData()),
+                          rgb_input=True, submitted=time.perf_counter())
+        self.runner.submit(request)
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    def _on_failed(self, request: Request, message: str) -> None:
+        self.compute_banner.show_message(
+            f"Cannot compute this layer: {message}. The maps show the last settings that "
+            f"worked.", "error")
+        self.last_latency = time.perf_counter() - request.submitted
+
+    def _on_output(self, output: Output) -> None:
+        result = output.result
+        self.output = output
+        shown = {s.name for s in result.stages}
+        for stage, rendered in zip(result.stages, output.rendered):
+            grid = self.grids[stage.name]
+            grid.set_rendered(rendered, header=stage.title,
+                              origin=(stage.cols.offset, stage.rows.offset),
+                              pixel_size=(stage.cols.scale, stage.rows.scale))
+        for name, grid in self.grids.items():
+            grid.setVisible(name in shown)
+        if result.error is not None:
+            self.compute_banner.show_message(
+                f"Cannot pool: {result.error.message}. Change the window or stride.", "error")
+        else:
+            self.compute_banner.clear()
+        self.link.set_views([v for name in STAGES if name in shown
+                             for v in self.grids[name].views])
+        shape = result.stages[0].tensor.shape
+        if shape != self._input_shape:
+            self._input_shape = shape
+            self.reset_zoom()
+        else:
+            self.link.sync_from(self.grids["input"].views[0])
+        self._refresh_selection()
+        self.last_latency = time.perf_counter() - output.request.submitted
+        self.computed.emit(output)
+
+    def reset_zoom(self) -> None:
+        grid = self.grids["input"]
+        if grid.tiles:
+            grid.reset_view()
+            self.link.sync_from(grid.views[0])
+
+    # --- hover and click ------------------------------------------------------------------
+    def _on_hover(self, x: float, y: float) -> None:
+        parts = [grid.show_values_at(x, y) for grid in self.grids.values() if grid.isVisible()]
+        self.hover_text.emit("   |   ".join(p for p in parts if p))
+
+    def _on_hover_left(self) -> None:
+        for grid in self.grids.values():
+            if grid.rendered is not None:
+                grid.show_values_at(float("nan"), float("nan"))
+
+    def click(self, stage: str, tile: int, row: int, col: int) -> None:
+        """What a left click on a map pixel does; also the tests' entry point."""
+        if stage == "input" or self.output is None:
+            return
+        self._selection = (stage, tile, row, col)
+        self._refresh_selection()
+
+    def _refresh_selection(self) -> None:
+        for grid in self.grids.values():
+            grid.clear_overlays()
+        if self._selection is None or self.output is None:
+            return
+        stage, tile, row, col = self._selection
+        result = self.output.result
+        st = result.stage(stage)
+        if st is None or tile >= st.maps.shape[0] or row >= st.maps.shape[1] or \
+                col >= st.maps.shape[2]:
+            self._selection = None
+            self.arithmetic.show_hint()
+            return
+        selected = pg.mkPen(theme.SELECTED, width=2)
+        if stage == "pool":
+            a = explain_pool(result, tile, row, col)
+            source = "activation" if result.stage("activation") else "conv"
+            grid = self.grids[source]
+            cells = [(r, c) for r in a.window_rows for c in a.window_cols]
+            grid.mark_cells(tile, cells, pg.mkPen(theme.RECEPTIVE_FIELD, width=2))
+            if a.winner is not None:
+                grid.mark_cells(tile, [(a.window_rows[a.winner[0]], a.window_cols[a.winner[1]])],
+                                selected, pg.mkBrush(0, 192, 0, 90))
+            self.grids["pool"].mark_cells(tile, [(row, col)], selected)
+            self.arithmetic.show_pool(a, f"{st.title.split(':')[0]} \u00b7 {st.map_labels[tile]}")
+            return
+        a = explain_conv(result, tile, row, col)
+        inside = [(r, c) for i, r in enumerate(a.input_rows) for j, c in enumerate(a.input_cols)
+                  if not a.is_padding[i, j]]
+        padded = [(r, c) for i, r in enumerate(a.input_rows) for j, c in enumerate(a.input_cols)
+                  if a.is_padding[i, j]]
+        input_grid = self.grids["input"]
+        input_tile = 0 if len(input_grid.tiles) == 1 else (
+            tile % len(input_grid.tiles) if result.config.depthwise else 0)
+        if inside:
+            input_grid.mark_cells(input_tile, inside, pg.mkPen(theme.RECEPTIVE_FIELD, width=2))
+        if padded:
+            input_grid.mark_cells(input_tile, padded,
+                                  pg.mkPen(theme.PADDING, width=2, style=Qt.PenStyle.DashLine),
+                                  pg.mkBrush(138, 43, 226, 60))
+        for name in ("conv", "activation"):
+            if result.stage(name) is not None:
+                self.grids[name].mark_cells(tile, [(row, col)], selected)
+        title = f"conv \u00b7 {result.stage('conv').map_labels[tile]}"
+        self.arithmetic.show_conv(a, title)
+        act = result.stage("activation")
+        if stage == "activation" and act is not None:
+            label = ACTIVATION_LABELS[result.config.activation]
+            self.arithmetic.append(
+                f"<p style='font-size:11pt'>then {label}({fmt(a.map_value)}) = "
+                f"<b>{fmt(float(act.maps[tile, row, col]))}</b></p>")
+
+    # --- export and state --------------------------------------------------------------------
+    def export_view_png(self, path: str | Path) -> None:
+        if not self.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+
+    def kernel_json(self) -> str:
+        return bank_to_json(self.bank.weights, self.bank.bias, self.bank.names,
+                            self.layer.depthwise)
+
+    def export_kernel_json(self, path: str | Path) -> None:
+        Path(path).write_text(self.kernel_json(), encoding="utf-8")
+
+    def save_state(self, settings) -> None:
+        settings.setValue("kernel_lab/splitter", self.splitter.saveState())
+        settings.setValue("kernel_lab/right_splitter", self.right_splitter.saveState())
+
+    def restore_state(self, settings) -> None:
+        for key, splitter in (("kernel_lab/splitter", self.splitter),
+                              ("kernel_lab/right_splitter", self.right_splitter)):
+            state = settings.value(key)
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+
+    def shutdown(self) -> None:
+        self.runner.stop()

@@ -1,0 +1,219 @@
+"""What the Kernel Lab computes: input -> conv -> activation -> pool, via the engine.
+
+Pure NumPy (no Qt), so it runs in the worker thread and in tests without a
+display. Every number comes from ``cnnviz.engine.functional``; this module
+only arranges the calls (the depthwise mode moves the channels into the batch
+axis) and records, for each stage, how its pixels sit on the input, so the
+views can zoom and pan together in input coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cnnviz.engine import functional as F
+
+ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
+ACTIVATION_LABELS = {"none": "none", "relu": "ReLU", "leaky_relu": "LeakyReLU",
+                     "sigmoid": "Sigmoid", "tanh": "Tanh"}
+POOLS = ("none", "max", "avg")
+LEAKY_SLOPE = 0.01
+
+# im2col holds C*kh*kw floats per output pixel; refuse (with a message) past this
+# rather than let the machine swap or the process be killed.
+MEMORY_BUDGET_BYTES = 3 * 1024 ** 3
+
+
+class PipelineError(ValueError):
+    """A setting the layer cannot compute; ``stage`` says which ("conv", "pool", ...)."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(f"{stage}: {message}")
+        self.stage = stage
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LayerConfig:
+    """One conv layer as the lab shows it.
+
+    weights: (F, C, kh, kw) float32: F filters, one sub-kernel per input channel.
+    bias: (F,) float32. depthwise: each channel is convolved on its own with its
+    sub-kernel (F*C maps) instead of summed into one map per filter.
+    """
+
+    weights: np.ndarray
+    bias: np.ndarray
+    depthwise: bool = False
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    activation: str = "none"
+    pool: str = "none"
+    pool_size: tuple[int, int] = (2, 2)
+    pool_stride: tuple[int, int] = (2, 2)
+    names: tuple[str, ...] = ()             # one per filter, for the map titles
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return tuple(self.weights.shape[2:])
+
+
+@dataclass(frozen=True)
+class AxisMap:
+    """Stage pixel u (its left/top edge) sits at input coordinate ``scale * u + offset``."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def then(self, inner: "AxisMap") -> "AxisMap":
+        """This map applied to coordinates already mapped by ``inner`` (a later stage)."""
+        return AxisMap(self.scale * inner.scale, self.scale * inner.offset + self.offset)
+
+
+def window_axis_map(kernel: int, stride: int, padding: int = 0, dilation: int = 1) -> AxisMap:
+    """Output pixel centres land on the centres of their windows in the layer's input."""
+    centre = -padding + dilation * (kernel - 1) / 2 + 0.5
+    return AxisMap(float(stride), centre - stride / 2)
+
+
+@dataclass
+class Stage:
+    name: str                   # "input", "conv", "activation", "pool"
+    title: str                  # header shown above the maps, e.g. "conv: (1, 1, 78, 78)"
+    tensor: np.ndarray          # (1, M, H, W) C-contiguous float32
+    map_labels: list[str]
+    rows: AxisMap = field(default_factory=AxisMap)
+    cols: AxisMap = field(default_factory=AxisMap)
+
+    @property
+    def maps(self) -> np.ndarray:
+        return self.tensor[0]
+
+
+@dataclass
+class PipelineResult:
+    stages: list[Stage]
+    config: LayerConfig
+    pool_argmax: np.ndarray | None = None   # (1, M, Hp, Wp) winner index i*kw + j
+    error: PipelineError | None = None      # set when a later stage could not run
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+
+def channel_names(c: int) -> list[str]:
+    return ["grey"] if c == 1 else (["R", "G", "B"] if c == 3 else [f"ch{i}" for i in range(c)])
+
+
+def conv_map_labels(config: LayerConfig, channels: int) -> list[str]:
+    f = config.weights.shape[0]
+    filters = [config.names[i] if i < len(config.names) else f"filter {i + 1}" for i in range(f)]
+    if not config.depthwise:
+        return filters
+    names = channel_names(channels)
+    return [f"{filters[i]} \u00b7 {names[c]}" for i in range(f) for c in range(channels)]
+
+
+def depthwise_indices(config: LayerConfig, channels: int, map_index: int) -> tuple[int, list[int]]:
+    """(filter, input channels) that produced a conv map."""
+    if config.depthwise:
+        return map_index // channels, [map_index % channels]
+    return map_index, list(range(channels))
+
+
+def _conv(x: np.ndarray, config: LayerConfig) -> np.ndarray:
+    """x (1, C, H, W) -> (1, M, H_out, W_out) through F.conv2d."""
+    w, b = config.weights, config.bias
+    s, p, d = config.stride, config.padding, config.dilation
+    if not config.depthwise:
+        return F.conv2d(x, w, b, s, p, d)
+    f, c = w.shape[:2]
+    same_for_all = all(np.array_equal(w[:, 0], w[:, k]) for k in range(1, c))
+    if same_for_all:
+        # channels into the batch axis: one engine call, (C, F, H, W)
+        out = F.conv2d(x.reshape(c, 1, *x.shape[2:]), w[:, :1], b, s, p, d)
+        by_channel = out
+    else:
+        by_channel = np.stack([F.conv2d(x[:, k:k + 1], w[:, k:k + 1], b, s, p, d)[0]
+                               for k in range(c)])          # (C, F, H, W)
+    # maps ordered filter-major: filter i, channel k -> i*C + k
+    return by_channel.transpose(1, 0, 2, 3).reshape(1, f * c, *by_channel.shape[2:])
+
+
+def activate(x: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "none":
+        return x
+    if activation == "relu":
+        return F.relu(x)
+    if activation == "leaky_relu":
+        return F.leaky_relu(x, LEAKY_SLOPE)
+    if activation == "sigmoid":
+        return F.sigmoid(x)
+    if activation == "tanh":
+        return F.tanh(x)
+    raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
+
+
+def _contiguous(t: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(t, dtype=np.float32)
+
+
+def check_memory(x_shape, config: LayerConfig) -> None:
+    """Refuse a layer whose im2col matrix would not fit, with the figure in the message."""
+    n, c, h, w = x_shape
+    try:
+        _, _, ho, wo = F.conv2d_output_shape((n, c, h, w),
+                                             (1, c) + config.kernel_size, config.stride,
+                                             config.padding, config.dilation)
+    except ValueError:
+        return  # the conv itself reports it
+    kh, kw = config.kernel_size
+    need = 4 * c * kh * kw * ho * wo * 2   # the column matrix plus its product
+    if need > MEMORY_BUDGET_BYTES:
+        raise PipelineError("conv", f"this layer needs about {need / 1024 ** 3:.1f} GB of memory "
+                                    f"for a {h}x{w} input; downscale the image or use a "
+                                    f"larger stride")
+
+
+def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
+    """image: (C, H, W) float32. Raises PipelineError if the conv cannot run; a
+    pooling that does not fit keeps the earlier stages and sets ``error``."""
+    x = _contiguous(image)[None]
+    c = x.shape[1]
+    stages = [Stage("input", f"input: {x.shape}", x, channel_names(c))]
+    check_memory(x.shape, config)
+    try:
+        conv = _contiguous(_conv(x, config))
+    except ValueError as exc:
+        raise PipelineError("conv", str(exc)) from None
+    (kh, kw), s, p, d = config.kernel_size, config.stride, config.padding, config.dilation
+    rows = window_axis_map(kh, s[0], p[0], d[0])
+    cols = window_axis_map(kw, s[1], p[1], d[1])
+    labels = conv_map_labels(config, c)
+    mode = " (depthwise)" if config.depthwise else ""
+    stages.append(Stage("conv", f"conv{mode}: {conv.shape}", conv, labels, rows, cols))
+    act = conv
+    if config.activation != "none":
+        act = _contiguous(activate(conv, config.activation))
+        name = ACTIVATION_LABELS[config.activation]
+        stages.append(Stage("activation", f"{name}: {act.shape}", act, labels, rows, cols))
+    result = PipelineResult(stages, config)
+    if config.pool != "none":
+        try:
+            if config.pool == "max":
+                pooled, cache = F.max_pool2d_forward(act, config.pool_size, config.pool_stride)
+                result.pool_argmax = np.asarray(F.max_pool2d_argmax(cache))
+            else:
+                pooled = F.avg_pool2d(act, config.pool_size, config.pool_stride)
+        except ValueError as exc:
+            result.error = PipelineError("pool", str(exc))
+            return result
+        pooled = _contiguous(pooled)
+        prow = rows.then(window_axis_map(config.pool_size[0], config.pool_stride[0]))
+        pcol = cols.then(window_axis_map(config.pool_size[1], config.pool_stride[1]))
+        kind = "max pool" if config.pool == "max" else "avg pool"
+        stages.append(Stage("pool", f"{kind}: {pooled.shape}", pooled, labels, prow, pcol))
+    return result

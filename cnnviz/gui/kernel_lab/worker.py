@@ -1,0 +1,128 @@
+"""Compute the lab's pipeline off the GUI thread, newest request wins.
+
+``PipelineRunner`` owns a QThread with a ``PipelineWorker`` moved into it.
+``submit()`` never blocks: if the worker is busy, the request replaces any
+request still waiting (older edits are dropped, they would be stale anyway),
+and it is sent as soon as the running one finishes. Results come back with
+their maps already colour-mapped, so the GUI thread only swaps images.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from cnnviz.gui.kernel_lab.pipeline import LayerConfig, PipelineError, PipelineResult, run_pipeline
+from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Request:
+    image: np.ndarray          # (C, H, W) float32
+    config: LayerConfig
+    shared_scale: bool
+    rgb_input: bool            # show a 3-channel input as one colour image
+    submitted: float           # perf_counter() at the edit, for latency figures
+
+
+@dataclass
+class Output:
+    request: Request
+    result: PipelineResult
+    rendered: list[RenderedMaps]   # one per stage
+    compute_seconds: float
+
+
+def compute(request: Request) -> Output:
+    """The whole job: engine pipeline, then colour-mapping (any thread)."""
+    start = time.perf_counter()
+    result = run_pipeline(request.image, request.config)
+    rendered = []
+    for stage in result.stages:
+        if stage.name == "input":
+            rgb = request.rgb_input and stage.maps.shape[0] == 3
+            rendered.append(render_maps(stage.maps, stage.map_labels, rgb=rgb, signed=False,
+                                        shared_scale=True))
+        else:
+            rendered.append(render_maps(stage.maps, stage.map_labels,
+                                        shared_scale=request.shared_scale))
+    return Output(request, result, rendered, time.perf_counter() - start)
+
+
+class PipelineWorker(QObject):
+    finished = pyqtSignal(object)         # Output
+    failed = pyqtSignal(object, str)      # Request, message for the user
+
+    @pyqtSlot(object)
+    def run(self, request: Request) -> None:
+        try:
+            self.finished.emit(compute(request))
+        except PipelineError as exc:
+            self.failed.emit(request, str(exc))
+        except MemoryError:
+            self.failed.emit(request, "Out of memory: this image is too large for these "
+                                      "settings. Downscale it or increase the stride.")
+        except Exception as exc:   # a bug: report it in the window, log the traceback
+            log.exception("Kernel Lab computation failed")
+            self.failed.emit(request, f"Unexpected error ({type(exc).__name__}: {exc}); "
+                                      f"details are in the log.")
+
+
+class PipelineRunner(QObject):
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(object, str)
+    _start = pyqtSignal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("kernel-lab-worker")
+        self._worker = PipelineWorker()
+        self._worker.moveToThread(self._thread)
+        self._start.connect(self._worker.run)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._busy = False
+        self._pending: Request | None = None
+        self.dropped = 0          # requests replaced before they ran (for the benchmark)
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy or self._pending is not None
+
+    def submit(self, request: Request) -> None:
+        if self._busy:
+            if self._pending is not None:
+                self.dropped += 1
+            self._pending = request
+            return
+        self._busy = True
+        self._start.emit(request)
+
+    def _next(self) -> None:
+        self._busy = False
+        if self._pending is not None:
+            request, self._pending = self._pending, None
+            self.submit(request)
+
+    def _on_finished(self, output: Output) -> None:
+        self._next()   # start the newest waiting edit first, then draw this result
+        self.finished.emit(output)
+
+    def _on_failed(self, request: Request, message: str) -> None:
+        self._next()
+        self.failed.emit(request, message)
+
+    def stop(self) -> None:
+        """Finish the running job, drop the waiting one, join the thread."""
+        self._pending = None
+        if self._thread.isRunning():
+            self._thread.quit()
+            self._thread.wait()

@@ -1,0 +1,217 @@
+"""The main window: one tab per job, menus, status bar, drag-and-drop, saved state.
+
+Other tabs join with ``window.add_tab(widget, "Training")``; a tab that has a
+``shutdown()`` method gets it called when the window closes (stop workers
+there), and ``save_state(settings)`` / ``restore_state(settings)`` if present.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PyQt6.QtCore import QByteArray, Qt, QTimer
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from cnnviz import __version__
+from cnnviz.gui.settings import app_settings
+
+log = logging.getLogger(__name__)
+
+SHORTCUTS = [
+    ("Ctrl+O", "Open an image"),
+    ("Ctrl+M", "Open an MNIST digit"),
+    ("Ctrl+E", "Export the view as PNG"),
+    ("Ctrl+Shift+K", "Export the kernel bank as JSON"),
+    ("Ctrl+0", "Reset zoom"),
+    ("Ctrl+Tab", "Next tab"),
+    ("Ctrl+Q", "Quit"),
+    ("Mouse wheel / drag", "Zoom / pan any map (all stages follow)"),
+    ("Click a map pixel", "Receptive field and arithmetic"),
+    ("Right-click a map", "Export that map as PNG or .npy"),
+]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, load_default_input: bool = True):
+        super().__init__()
+        self.setWindowTitle("cnnviz")
+        self.setAcceptDrops(True)
+        self.settings = app_settings()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+
+        from cnnviz.gui.kernel_lab.lab import KernelLab
+
+        self.kernel_lab = KernelLab()
+        self.add_tab(self.kernel_lab, "Kernel Lab")
+        self._build_status_bar()
+        self._build_menus()
+        self.kernel_lab.input_changed.connect(self._on_input_changed)
+        self.kernel_lab.hover_text.connect(self.value_label.setText)
+        self._restore()
+        if load_default_input:
+            # after the window is up: the first photo pulls in OpenCV
+            QTimer.singleShot(0, self._load_default_input)
+
+    # --- tabs ----------------------------------------------------------------------------
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        index = self.tabs.addTab(widget, title)
+        if hasattr(widget, "restore_state") and hasattr(self, "settings"):
+            widget.restore_state(self.settings)
+        return index
+
+    # --- chrome --------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.input_status = QLabel("no input")
+        self.value_label = QLabel("")
+        self.value_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bar.addWidget(self.input_status)
+        bar.addWidget(self.value_label, 1)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        action.triggered.connect(lambda _=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        lab = self.kernel_lab
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = self._action(file_menu, "&Open image...", lab.open_image_dialog,
+                                        QKeySequence.StandardKey.Open)
+        self.samples_menu = file_menu.addMenu("&Samples")
+        self.samples_menu.aboutToShow.connect(self._fill_samples_menu)
+        self._action(file_menu, "Open &MNIST digit...", lab.open_mnist_dialog, "Ctrl+M")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Export view as PNG...", self.export_view_dialog, "Ctrl+E")
+        self._action(file_menu, "Export &kernel as JSON...", self.export_kernel_dialog,
+                     "Ctrl+Shift+K")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "&Reset zoom", lab.reset_zoom, "Ctrl+0")
+        self.shared_scale_action = QAction("&Shared colour scale", self, checkable=True,
+                                           checked=True)
+        self.shared_scale_action.toggled.connect(
+            lambda on: lab.scale_box.setCurrentIndex(0 if on else 1))
+        lab.scale_box.currentIndexChanged.connect(
+            lambda i: self.shared_scale_action.setChecked(i == 0))
+        view_menu.addAction(self.shared_scale_action)
+        self.grey_action = QAction("&Grey input", self, checkable=True)
+        self.grey_action.toggled.connect(lambda on: lab.colour_box.setCurrentIndex(1 if on else 0))
+        lab.colour_box.currentIndexChanged.connect(lambda i: self.grey_action.setChecked(i == 1))
+        view_menu.addAction(self.grey_action)
+        view_menu.addSeparator()
+        self._action(view_menu, "Next &tab", self._next_tab, "Ctrl+Tab")
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", self.show_shortcuts, "F1")
+        self._action(help_menu, "&About cnnviz", self.show_about)
+
+    def _fill_samples_menu(self) -> None:
+        if self.samples_menu.actions():
+            return
+        lab = self.kernel_lab
+        if not hasattr(lab, "samples"):
+            lab.fill_samples()
+        self._action(self.samples_menu, "Seed example: 80x80 RGB, Sobel x, ReLU, 2x2 max pool",
+                     lab.load_seed_example)
+        self.samples_menu.addSeparator()
+        for name in lab.samples:
+            self._action(self.samples_menu, name, lambda n=name: lab.open_sample(n))
+
+    def _next_tab(self) -> None:
+        self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count())
+
+    def _on_input_changed(self, name: str, shape: tuple) -> None:
+        self.input_status.setText(f"{name}  {shape}")
+        self.setWindowTitle(f"cnnviz \u2014 {name}")
+
+    def _load_default_input(self) -> None:
+        try:
+            self.kernel_lab.fill_samples()
+            if "chelsea" in self.kernel_lab.samples:
+                self.kernel_lab.open_sample("chelsea")
+        except Exception:   # no bundled photos: start empty rather than not at all
+            log.exception("could not load the default sample")
+
+    # --- dialogs -------------------------------------------------------------------------
+    def export_view_dialog(self) -> None:
+        from cnnviz.gui.widgets.file_dialogs import ask_save_path
+
+        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)", "kernel_lab.png",
+                             ".png")
+        if path:
+            try:
+                widget = self.tabs.currentWidget()
+                if not widget.grab().save(path):
+                    raise OSError(f"could not write {path}")
+            except OSError as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
+
+    def export_kernel_dialog(self) -> None:
+        from cnnviz.gui.widgets.file_dialogs import ask_save_path
+
+        path = ask_save_path(self, "Export kernel bank as JSON", "Kernel JSON (*.json)",
+                             "kernels.json", ".json")
+        if path:
+            try:
+                self.kernel_lab.export_kernel_json(path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Export failed", str(exc))
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About cnnviz",
+            f"<b>cnnviz {__version__}</b><p>See how a convolutional network works: kernels, "
+            f"feature maps, the forward and backward pass, training.</p><p>Every number comes "
+            f"from cnnviz's own pure-NumPy engine.</p>")
+
+    # --- drag and drop -------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.tabs.setCurrentWidget(self.kernel_lab)
+            self.kernel_lab.open_path(files[0])
+
+    # --- state ---------------------------------------------------------------------------
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 880)
+
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for i in range(self.tabs.count()):
+            tab = self.tabs.widget(i)
+            if hasattr(tab, "save_state"):
+                tab.save_state(self.settings)
+            if hasattr(tab, "shutdown"):
+                tab.shutdown()
+        self.settings.sync()
+        super().closeEvent(event)
+
+
+def open_file_path(window: MainWindow, path: str) -> None:
+    """Open ``path`` in the Kernel Lab (the CLI's ``cnnviz image.png``)."""
+    window.kernel_lab.open_path(Path(path))

@@ -1,0 +1,248 @@
+"""Where the Layer Stepper stands: plain Python, no Qt, so it is testable alone.
+
+A session holds a network, one input and either a target label (the loss
+gives the gradient at the output) or a given upstream δ (the lessons). It
+walks the engine's ``Sequential.forward_layer`` / ``backward_layer`` one
+layer at a time and records its position:
+
+- forward phase: ``done`` layers have run (0 = only the input exists);
+- backward phase (entered once the forward pass reached the end): layers
+  ``back .. L-1`` have been back-propagated (``back == L``: only the
+  gradient at the output exists).
+
+Every action has a ``why_not_*`` twin returning None when the action is
+possible, else the sentence the GUI puts in the disabled button's tooltip.
+All numbers come from the engine; the session only decides what runs when.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from cnnviz.engine import SGD, SoftmaxCrossEntropy
+from cnnviz.engine.sequential import Sequential
+
+FORWARD, BACKWARD = "forward", "backward"
+
+
+@dataclass
+class UpdateRecord:
+    """Copies taken around one SGD step, per parameter name (``conv1.weight``)."""
+
+    lr: float
+    before: dict
+    after: dict
+    grad: dict
+
+
+class StepperSession:
+    def __init__(self, model: Sequential, x: np.ndarray, label: int | None = None,
+                 delta: np.ndarray | None = None, lr: float = 0.01, name: str = ""):
+        if label is None and delta is None:
+            raise ValueError("a session needs a target label or an upstream δ")
+        self.model = model
+        self.name = name
+        self.x = np.ascontiguousarray(x, dtype=model.dtype)
+        self.label = label
+        self.delta = None if delta is None else np.ascontiguousarray(delta, dtype=model.dtype)
+        self.lr = float(lr)
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.original_state = model.state_dict()      # "reset to the trained values"
+        self.last_update: UpdateRecord | None = None
+        self._restart()
+
+    # --- position ------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.layers)
+
+    def _restart(self):
+        self.phase = FORWARD
+        self.done = 0
+        self.back = self.num_layers
+        self.loss: float | None = None
+        self.probs: np.ndarray | None = None
+        self.output_grad: np.ndarray | None = None
+        self.focus = -1                 # layer shown; -1 = the input
+
+    @property
+    def current(self) -> int:
+        """The layer the last step went through (-1: none yet)."""
+        if self.phase == FORWARD:
+            return self.done - 1
+        return self.back if self.back < self.num_layers else self.num_layers - 1
+
+    @property
+    def forward_complete(self) -> bool:
+        return self.phase == BACKWARD or self.done == self.num_layers
+
+    @property
+    def uses_loss(self) -> bool:
+        return self.delta is None
+
+    def _value(self, i) -> np.ndarray:
+        return self.x if i == 0 else self.model.trace[i - 1].output
+
+    # --- why an action is not possible (None = possible) -------------------------------
+    def why_not_forward(self) -> str | None:
+        if self.phase == BACKWARD:
+            return "The backward pass has begun: apply the update (U) or reset (R) to run forward again."
+        if self.done == self.num_layers:
+            return "The forward pass has reached the end; step backward (Left) now."
+        return None
+
+    def why_not_backward(self) -> str | None:
+        if not self.forward_complete:
+            return (f"Backward needs the gradient at the output: run the forward pass to the end "
+                    f"first ({self.num_layers - self.done} layer(s) to go).")
+        if self.back == 0:
+            return "The backward pass has reached the input; apply the update (U) or reset (R)."
+        return None
+
+    def why_not_update(self) -> str | None:
+        if not self.model.parameters():
+            return "This network has no weights to update."
+        first = self.model.first_param_index()
+        if self.phase != BACKWARD or self.back > first:
+            return (f"The update needs every weight's gradient: step backward through "
+                    f"{self.model.layers[first].name} first.")
+        return None
+
+    # --- actions ---------------------------------------------------------------------------
+    def step_forward(self) -> bool:
+        if self.why_not_forward():
+            return False
+        self.model.forward_layer(self.done, self._value(self.done))
+        self.done += 1
+        if self.done == self.num_layers:
+            self._at_output()
+        self.focus = self.done - 1
+        return True
+
+    def _at_output(self):
+        out = self.model.trace[-1].output
+        if self.uses_loss:
+            if out.ndim != 2:
+                raise ValueError(f"the network's output {tuple(out.shape)} is not class scores")
+            self.loss = self.loss_fn(out, np.array([self.label]))
+            self.probs = self.loss_fn.probs[0].copy()
+            self.output_grad = self.loss_fn.backward()
+        else:
+            self.output_grad = self.delta
+
+    def step_backward(self) -> bool:
+        if self.why_not_backward():
+            return False
+        if self.phase == FORWARD:
+            self.phase, self.back = BACKWARD, self.num_layers
+        i = self.back - 1
+        g = self.output_grad if i == self.num_layers - 1 else self.model.trace[i + 1].grad_input
+        self.model.backward_layer(i, g)
+        self.back = i
+        self.focus = i
+        return True
+
+    def run_forward(self):
+        while self.step_forward():
+            pass
+
+    def run_backward(self):
+        self.run_forward()
+        while self.step_backward():
+            pass
+
+    def apply_update(self, lr: float | None = None) -> bool:
+        """One SGD step with the engine's optimizer; the next forward pass starts
+        from the input with the new weights. The step is kept for the views."""
+        if self.why_not_update():
+            return False
+        if lr is not None:
+            self.lr = float(lr)
+        params = self.model.parameters()
+        before = {p.name: p.value.copy() for p in params}
+        grad = {p.name: p.grad.copy() for p in params}
+        SGD(params, lr=self.lr).step()
+        after = {p.name: p.value.copy() for p in params}
+        self.last_update = UpdateRecord(self.lr, before, after, grad)
+        focus = self.focus
+        self._restart()
+        self.focus = focus
+        return True
+
+    def reset(self):
+        """Back to the input, keeping the weights (use reset_weights for those)."""
+        self._restart()
+
+    def goto(self, layer: int):
+        """Jump to a layer in the current direction (a click on the strip):
+        forward, rerun from the input until ``layer`` has run; backward, rerun
+        the backward pass from the output until ``layer`` has been passed."""
+        layer = max(-1, min(layer, self.num_layers - 1))
+        if self.phase == FORWARD:
+            if layer < self.done - 1:
+                self._restart()
+            while self.done - 1 < layer and self.step_forward():
+                pass
+            self.focus = layer
+        else:
+            if layer < 0:
+                layer = 0
+            if layer >= self.back:
+                self.back = self.num_layers
+            while self.back > layer and self.step_backward():
+                pass
+            self.focus = layer
+
+    def replay(self):
+        """Rerun to the same place after an edit; the forward pass always runs to
+        the end so the loss and the prediction follow the edit at once."""
+        phase, back, focus = self.phase, self.back, self.focus
+        self._restart()
+        self.run_forward()
+        if phase == BACKWARD:
+            while self.back > back and self.step_backward():
+                pass
+        self.focus = focus
+
+    # --- edits -------------------------------------------------------------------------------
+    def set_param_cells(self, name: str, index: tuple, values: np.ndarray):
+        """Write ``values`` into parameter ``name`` (``conv1.weight``) at ``index``
+        (e.g. (filter, channel)), then replay."""
+        param = {p.name: p for p in self.model.parameters()}[name]
+        param.value[index] = values
+        self.replay()
+
+    def reset_weights(self):
+        self.model.load_state_dict(self.original_state)
+        self.last_update = None
+        self.replay()
+
+    def set_input(self, x: np.ndarray, label: int | None = None):
+        self.x = np.ascontiguousarray(x, dtype=self.model.dtype)
+        if label is not None:
+            self.label = int(label)
+        self.replay()
+
+    def set_label(self, label: int):
+        self.label = int(label)
+        self.replay()
+
+    # --- derived results (engine computations on a copy, the trace stays) ---------------
+    @property
+    def prediction(self) -> int | None:
+        if self.probs is None:
+            return None
+        return int(np.argmax(self.probs))
+
+    def saliency(self, cls: int) -> np.ndarray:
+        """d(score of ``cls``)/d(input), (H, W) summed over input channels: which
+        pixels move the class score. Runs on a copy so the stepped trace stays."""
+        model = copy.deepcopy(self.model)
+        scores = model.forward(self.x)
+        seed = np.zeros_like(scores)
+        seed[0, cls] = 1
+        dx = model.backward(seed)
+        return np.ascontiguousarray(dx[0].sum(axis=0))

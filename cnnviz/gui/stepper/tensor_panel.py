@@ -1,0 +1,134 @@
+"""One named tensor on screen: maps as images (hover for values) or, when every
+map is at most 12x12, as tables of numbers in the same colours; export of the
+whole tensor as .npy or NumPy text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
+                             QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+
+from cnnviz.gui.stepper.number_table import MapTables, fits_table
+from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
+from cnnviz.gui.widgets.rendered_maps import render_maps
+
+
+def save_tensor_text(tensor: np.ndarray, path) -> None:
+    """NumPy text: 2-D as is, higher ranks as rows of the last axis, with the
+    shape in the header so ``np.loadtxt(path).reshape(shape)`` restores it."""
+    t = np.asarray(tensor)
+    rows = t.reshape(1, -1) if t.ndim < 2 else t.reshape(-1, t.shape[-1])
+    np.savetxt(path, rows, fmt="%.9g", header=f"shape {tuple(t.shape)}, C order")
+
+
+class TensorPanel(QWidget):
+    cell_edited = pyqtSignal(int, int, int, float)   # map, row, col, value
+    hover_text = pyqtSignal(str)
+
+    def __init__(self, title: str, parent=None, max_columns: int = 4):
+        super().__init__(parent)
+        self.title = title
+        self.tensor: np.ndarray | None = None
+        self.rendered = None
+        self.prefer_numbers = False
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        top = QHBoxLayout()
+        self.header = QLabel(title)
+        self.header.setStyleSheet("font-weight: bold;")
+        self.header.setWordWrap(True)
+        top.addWidget(self.header, 1)
+        self.numbers = QCheckBox("Numbers")
+        self.numbers.setToolTip("Show every value as a table (maps of at most 12x12)")
+        self.numbers.toggled.connect(lambda _: self._show_mode())
+        top.addWidget(self.numbers)
+        self.export = QToolButton(text="Export")
+        self.export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.export)
+        menu.addAction("Tensor as .npy...", lambda: self._export_dialog("npy"))
+        menu.addAction("Tensor as NumPy text...", lambda: self._export_dialog("txt"))
+        self.export.setMenu(menu)
+        self.export.setToolTip("Save the whole tensor shown here")
+        top.addWidget(self.export)
+        layout.addLayout(top)
+        self.stack = QStackedWidget()
+        self.grid = FeatureMapGrid(max_columns=max_columns)
+        self.grid.hovered.connect(self._on_hover)
+        self.tables = MapTables(columns=max_columns)
+        self.tables.cell_edited.connect(self.cell_edited)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.tables)
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(scroll)
+        layout.addWidget(self.stack, 1)
+        self.editable = False
+        self.set_empty("")
+
+    def set_empty(self, message: str) -> None:
+        self.tensor, self.rendered = None, None
+        self.header.setText(f"{self.title}: {message}" if message else self.title)
+        self.grid.clear_maps()
+        self.numbers.setEnabled(False)
+        self.export.setEnabled(False)
+
+    def show_maps(self, tensor: np.ndarray, maps: np.ndarray, titles: list[str], header: str,
+                  signed: bool | None = None, editable: bool = False,
+                  shared_scale: bool = True) -> None:
+        """tensor: what export saves; maps (M, H, W): what is drawn."""
+        self.tensor = tensor
+        self.editable = editable
+        self.rendered = render_maps(maps, titles, shared_scale=shared_scale, signed=signed)
+        self.header.setText(header)
+        small = fits_table(maps.shape)
+        self.numbers.setEnabled(small)
+        self.numbers.setToolTip("Show every value as a table" if small else
+                                f"Maps of {maps.shape[-2]}x{maps.shape[-1]} are too large "
+                                f"for a table (at most 12x12)")
+        self.export.setEnabled(True)
+        if small and (self.prefer_numbers or editable) and not self.numbers.isChecked():
+            self.numbers.blockSignals(True)
+            self.numbers.setChecked(True)
+            self.numbers.blockSignals(False)
+        self._show_mode()
+
+    @property
+    def showing_numbers(self) -> bool:
+        return self.numbers.isEnabled() and self.numbers.isChecked()
+
+    def _show_mode(self) -> None:
+        if self.rendered is None:
+            return
+        if self.showing_numbers:
+            self.tables.set_rendered(self.rendered, self.editable)
+            self.stack.setCurrentIndex(1)
+        else:
+            self.grid.set_rendered(self.rendered, header="")
+            self.stack.setCurrentIndex(0)
+
+    def _on_hover(self, x: float, y: float) -> None:
+        self.hover_text.emit(f"{self.title}: " + self.grid.show_values_at(x, y))
+
+    # --- export ------------------------------------------------------------------------
+    def save(self, path, kind: str) -> None:
+        if kind == "npy":
+            np.save(path, np.ascontiguousarray(self.tensor))
+        else:
+            save_tensor_text(self.tensor, path)
+
+    def _export_dialog(self, kind: str) -> None:
+        from cnnviz.gui.widgets.file_dialogs import ask_save_path
+
+        name = self.title.split(" ")[0].replace(".", "_") or "tensor"
+        filt = "NumPy array (*.npy)" if kind == "npy" else "NumPy text (*.txt)"
+        path = ask_save_path(self, f"Export {self.title}", filt, f"{name}.{kind}", f".{kind}")
+        if not path:
+            return
+        try:
+            self.save(path, kind)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not write {Path(path).name}:\n{exc}")

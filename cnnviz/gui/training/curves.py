@@ -1,0 +1,176 @@
+"""Training curves: loss, accuracy, learning rate and throughput.
+
+The panel keeps its own decimated copies of the per-batch values (they come
+with the snapshots) so a long run costs flat memory and flat redraw time.
+It only redraws when ``redraw()`` is called (by the tab's frame timer) and
+something changed. Earlier runs can be frozen as faint overlays so two
+settings can be compared on the same axes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from cnnviz.gui.training.series import DecimatedSeries
+from cnnviz.gui.widgets import theme
+
+BATCH = "#9fb7d9"
+SMOOTH = "#1f4e9c"
+TRAIN = "#d9822b"
+TEST = "#c0392b"
+GHOSTS = ["#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+
+BATCH_KEYS = ("loss", "smoothed_loss", "accuracy", "lr", "samples_per_sec")
+EPOCH_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
+
+
+class CurvesPanel(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None, capacity: int = 2000):
+        super().__init__(parent)
+        self.setBackground(theme.BACKGROUND)
+        self.batch = {k: DecimatedSeries(capacity) for k in BATCH_KEYS}
+        self.epoch = {k: ([], []) for k in EPOCH_KEYS}
+        self.samples_per_epoch = 1
+        self.x_in_epochs = False
+        self._dirty = False
+        self.ghosts: list[dict] = []
+
+        pen = lambda c, w=1, **kw: pg.mkPen(c, width=w, **kw)   # noqa: E731
+        self.loss_plot = self._plot(0, 0, "loss (cross-entropy, log scale)", log_y=True)
+        self.acc_plot = self._plot(0, 1, "accuracy (%)")
+        self.lr_plot = self._plot(1, 0, "learning rate (log scale)", log_y=True)
+        self.speed_plot = self._plot(1, 1, "samples / s")
+        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=theme.FOREGROUND)
+        self.acc_plot.addLegend(offset=(-5, -5), labelTextColor=theme.FOREGROUND)
+
+        self.c_loss = self.loss_plot.plot(pen=pen(BATCH), name="batch")
+        self.c_smooth = self.loss_plot.plot(pen=pen(SMOOTH, 2), name="smoothed")
+        sym = dict(symbol="o", symbolSize=6)
+        self.c_train_loss = self.loss_plot.plot(pen=pen(TRAIN, 2), symbolBrush=TRAIN,
+                                                symbolPen=None, name="train (epoch)", **sym)
+        self.c_test_loss = self.loss_plot.plot(pen=pen(TEST, 2), symbolBrush=TEST,
+                                               symbolPen=None, name="test (epoch)", **sym)
+        self.c_acc = self.acc_plot.plot(pen=pen(BATCH), name="batch")
+        self.c_train_acc = self.acc_plot.plot(pen=pen(TRAIN, 2), symbolBrush=TRAIN,
+                                              symbolPen=None, name="train (epoch)", **sym)
+        self.c_test_acc = self.acc_plot.plot(pen=pen(TEST, 2), symbolBrush=TEST,
+                                             symbolPen=None, name="test (epoch)", **sym)
+        self.c_lr = self.lr_plot.plot(pen=pen(SMOOTH, 2))
+        self.c_speed = self.speed_plot.plot(pen=pen(SMOOTH))
+        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
+            p.setClipToView(True)
+        self._update_axis_labels()
+
+    def _plot(self, row, col, title, log_y=False) -> pg.PlotItem:
+        p = self.addPlot(row=row, col=col, title=title)
+        p.titleLabel.setAttr("color", theme.FOREGROUND)
+        p.showGrid(x=True, y=True, alpha=0.25)
+        p.setLogMode(False, log_y)
+        for side in ("left", "bottom"):
+            p.getAxis(side).setTextPen(theme.FOREGROUND)
+            p.getAxis(side).setPen(theme.FRAME)
+        return p
+
+    # --- data ----------------------------------------------------------------------
+    def reset(self) -> None:
+        for s in self.batch.values():
+            s.clear()
+        self.epoch = {k: ([], []) for k in EPOCH_KEYS}
+        self._dirty = True
+
+    def add_batches(self, samples: np.ndarray, values: dict) -> None:
+        """Per-batch values at ``samples`` seen; keys from BATCH_KEYS
+        (accuracy as a fraction)."""
+        if len(samples) == 0:
+            return
+        for k in BATCH_KEYS:
+            if k in values:
+                v = np.asarray(values[k], np.float64)
+                if k == "accuracy":
+                    v = v * 100
+                self.batch[k].extend(samples, v)
+        self._dirty = True
+
+    def add_epoch(self, samples: float, values: dict) -> None:
+        for k in EPOCH_KEYS:
+            v = values.get(k)
+            if v is not None and np.isfinite(v):
+                xs, ys = self.epoch[k]
+                xs.append(float(samples))
+                ys.append(float(v) * (100 if "accuracy" in k else 1))
+        self._dirty = True
+
+    def set_x_in_epochs(self, on: bool) -> None:
+        self.x_in_epochs = bool(on)
+        self._update_axis_labels()
+        self._dirty = True
+        self.redraw()
+
+    def _update_axis_labels(self) -> None:
+        label = "epochs" if self.x_in_epochs else "samples seen"
+        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
+            p.setLabel("bottom", label, color=theme.FOREGROUND)
+
+    # --- overlays ----------------------------------------------------------------------
+    def freeze_run(self, label: str) -> None:
+        """Keep the current run as a faint overlay, then start empty."""
+        colour = GHOSTS[len(self.ghosts) % len(GHOSTS)]
+        style = pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine)
+        s = self.batch["smoothed_loss"]
+        ghost = {"label": label, "items": []}
+        data = [(self.loss_plot, s.x.copy(), s.y.copy()),
+                (self.acc_plot, *map(np.array, self.epoch["test_accuracy"]))]
+        for plot, x, y in data:
+            if len(x):
+                item = plot.plot(pen=style, name=f"{label}")
+                item._raw = (x, y)
+                ghost["items"].append(item)
+        self.ghosts.append(ghost)
+        self.reset()
+
+    def clear_overlays(self) -> None:
+        for g in self.ghosts:
+            for item in g["items"]:
+                item.getViewBox().removeItem(item) if item.getViewBox() else None
+        self.ghosts = []
+        self._dirty = True
+
+    # --- drawing --------------------------------------------------------------------
+    def redraw(self, force: bool = False) -> bool:
+        if not (self._dirty or force):
+            return False
+        f = 1.0 / self.samples_per_epoch if self.x_in_epochs else 1.0
+        b = self.batch
+        self.c_loss.setData(b["loss"].x * f, _positive(b["loss"].y))
+        self.c_smooth.setData(b["smoothed_loss"].x * f, _positive(b["smoothed_loss"].y))
+        self.c_acc.setData(b["accuracy"].x * f, b["accuracy"].y)
+        self.c_lr.setData(b["lr"].x * f, _positive(b["lr"].y))
+        self.c_speed.setData(b["samples_per_sec"].x * f, b["samples_per_sec"].y)
+        for curve, key in ((self.c_train_loss, "train_loss"), (self.c_test_loss, "test_loss"),
+                           (self.c_train_acc, "train_accuracy"),
+                           (self.c_test_acc, "test_accuracy")):
+            xs, ys = self.epoch[key]
+            y = np.asarray(ys)
+            curve.setData(np.asarray(xs) * f, _positive(y) if "loss" in key else y)
+        for g in self.ghosts:
+            for item in g["items"]:
+                x, y = item._raw
+                item.setData(x * f, _positive(y) if item.getViewBox() is
+                             self.loss_plot.vb else y)
+        self._dirty = False
+        return True
+
+    def point_count(self) -> int:
+        """Points currently drawn (to check that long runs stay light)."""
+        return sum(s.n for s in self.batch.values())
+
+
+def _positive(y: np.ndarray) -> np.ndarray:
+    """Log axes cannot show 0 or non-finite values: mask them as NaN gaps."""
+    y = np.asarray(y, np.float64)
+    bad = ~(np.isfinite(y) & (y > 0))
+    if bad.any():
+        y = y.copy()
+        y[bad] = np.nan
+    return y

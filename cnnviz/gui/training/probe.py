@@ -1,0 +1,124 @@
+"""What the GUI shows from inside the network, gathered in the training thread.
+
+``Probe`` is the trainer's ``probe(trainer) -> dict``: the trainer calls it
+at each snapshot, between batches, in the training thread, so reading the
+model there is safe. Everything it returns is a copy. It must stay cheap:
+the training thread pays for it (and the GIL is shared with the GUI), so the
+monitored sample's forward and backward pass runs on a private "shadow" copy
+of the model (one sample: about a millisecond) and never disturbs the
+trainer's own traces or gradients.
+
+Returned keys:
+    weights       {param name: array}: a copy of every parameter (the drawing
+                  canvas predicts with it)
+    step          the trainer's step count
+    maps          [(layer name, activation, gradient)] for the monitored
+                  sample, arrays without the batch axis
+    sample_probs  (classes,) softmax of the monitored sample
+    conv1         (weights, weight gradients of the last batch) of the first conv
+    grad_norms    {layer: ||dL/dW||} of the last batch (weights and bias together)
+    update_ratios {layer: ||W_now - W_prev|| / ||W_now|| per step since the last probe}
+    hist          {layer: counts}: weight histogram on fixed bins (``hist_edges``)
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from cnnviz.engine.layers import Conv2D, Flatten, Linear, Normalize, ReLU
+from cnnviz.engine.losses import SoftmaxCrossEntropy
+from cnnviz.engine.serialization import architecture, build
+
+HIST_BINS = 48
+
+
+def shown_layers(model) -> list[int]:
+    """Indices of the layers whose maps are worth a look: every layer except
+    the input normalisation and the flatten, and the ReLUs after a fully
+    connected layer (a vector with its negatives cut adds little)."""
+    out = []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, (Normalize, Flatten)):
+            continue
+        if isinstance(layer, ReLU) and i and isinstance(model.layers[i - 1], Linear):
+            continue
+        out.append(i)
+    return out
+
+
+class Probe:
+    def __init__(self, model, sample: np.ndarray, label: int, maps_interval_steps: int = 1):
+        self.shadow = build(architecture(model))
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.param_layers = [l.name for l in model.layers if l.params]
+        self.shown = shown_layers(model)
+        self._lock = threading.Lock()
+        self.set_sample(sample, label)
+        self._prev: dict[str, np.ndarray] | None = None
+        self._prev_step = None
+        self.hist_edges: dict[str, np.ndarray] = {}
+
+    def set_sample(self, sample: np.ndarray, label: int) -> None:
+        """Choose the monitored sample (any thread): float (1, 1, 28, 28) in [0, 1]."""
+        with self._lock:
+            self._sample = np.ascontiguousarray(sample, np.float32).reshape(1, 1, *sample.shape[-2:])
+            self._label = np.array([int(label)])
+
+    def __call__(self, trainer) -> dict:
+        model = trainer.model
+        weights = model.state_dict()
+        out = {"weights": weights, "step": trainer.step}
+        out.update(self._layer_stats(model, weights, trainer.step))
+        conv = next((l for l in model.layers if isinstance(l, Conv2D)), None)
+        if conv is not None:
+            g = conv.grads.get("weight")
+            out["conv1"] = (weights[f"{conv.name}.weight"],
+                            None if g is None else g.copy())
+        out.update(self._sample_pass(weights))
+        return out
+
+    def _layer_stats(self, model, weights, step) -> dict:
+        norms, ratios, hist = {}, {}, {}
+        steps = None if self._prev is None else step - self._prev_step
+        for layer in model.layers:
+            if not layer.params:
+                continue
+            keys = [f"{layer.name}.{k}" for k in layer.params]
+            if layer.grads:
+                norms[layer.name] = float(np.sqrt(sum(float(np.vdot(g, g))
+                                                      for g in layer.grads.values())))
+            w_norm = np.sqrt(sum(float(np.vdot(weights[k], weights[k])) for k in keys))
+            if steps:
+                d = np.sqrt(sum(float(np.sum((weights[k] - self._prev[k]) ** 2)) for k in keys))
+                ratios[layer.name] = float(d / max(w_norm, 1e-12) / steps)
+            w = weights[f"{layer.name}.weight"]
+            edges = self.hist_edges.get(layer.name)
+            if edges is None:
+                # Fixed bins chosen once (twice the initial range) so the
+                # histograms of one layer line up over time.
+                m = 2.0 * float(np.abs(w).max() or 1.0)
+                edges = self.hist_edges[layer.name] = np.linspace(-m, m, HIST_BINS + 1)
+            hist[layer.name] = np.histogram(np.clip(w, edges[0], edges[-1]), edges)[0]
+        if steps != 0:
+            self._prev, self._prev_step = weights, step
+        return {"grad_norms": norms, "update_ratios": ratios, "hist": hist,
+                "hist_edges": dict(self.hist_edges)}
+
+    def _sample_pass(self, weights) -> dict:
+        with self._lock:
+            x, y = self._sample, self._label
+        m = self.shadow
+        m.load_state_dict(weights)
+        logits = m.forward(x)
+        loss = self.loss_fn(logits, y)
+        m.backward(self.loss_fn.backward(), need_input_grad=True)
+        maps = []
+        for i in self.shown:
+            t = m.trace[i]
+            maps.append((t.name, np.ascontiguousarray(t.output[0]),
+                         np.ascontiguousarray(t.grad_output[0])))
+        return {"maps": maps, "sample_probs": self.loss_fn.probs[0].copy(),
+                "sample_loss": float(loss),
+                "sample_input": np.ascontiguousarray(x[0, 0])}

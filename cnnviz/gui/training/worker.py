@@ -1,0 +1,81 @@
+"""The training thread: a QObject moved to a QThread that drives trainer.run().
+
+Why this shape (STYLE.md): slots of a QThread subclass run in the thread that
+created it, not in the new one; a worker object moved to the thread runs its
+slots there. The trainer's generator checks its pause/stop flags between
+batches and yields throttled snapshots whose arrays are copies, so the GUI
+never touches an array the training thread is changing.
+
+``TrainingRunner`` owns the thread and the worker and keeps references to
+both until the thread has finished: "QThread: Destroyed while thread is still
+running" must never happen. ``stop(timeout)`` asks the trainer to stop and
+joins the thread.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
+
+
+class TrainingWorker(QObject):
+    snapshot = pyqtSignal(object)      # a trainer Snapshot (arrays are copies)
+    failed = pyqtSignal(str)           # a worker exception, as text for the window
+    done = pyqtSignal()
+
+    def __init__(self, trainer, after_snapshot=None):
+        super().__init__()
+        self.trainer = trainer
+        # Optional extra work on each snapshot, run here in the training thread
+        # (e.g. evaluating the test set at an epoch end) before it is emitted.
+        self.after_snapshot = after_snapshot
+
+    @pyqtSlot()
+    def run(self) -> None:
+        try:
+            for snap in self.trainer.run():
+                if self.after_snapshot is not None:
+                    self.after_snapshot(snap)
+                self.snapshot.emit(snap)
+        except Exception as e:   # reaches the window as a message, not a silent stop
+            self.failed.emit(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
+        finally:
+            self.done.emit()
+
+
+class TrainingRunner(QObject):
+    """One run of a trainer in its own thread."""
+
+    snapshot = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    finished = pyqtSignal()
+
+    def __init__(self, trainer, after_snapshot=None, parent=None):
+        super().__init__(parent)
+        self.trainer = trainer
+        self.thread = QThread()
+        self.thread.setObjectName("cnnviz-training")
+        self.worker = TrainingWorker(trainer, after_snapshot)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.snapshot.connect(self.snapshot)
+        self.worker.failed.connect(self.failed)
+        # Direct: quit() is thread-safe, and a queued call would wait for the
+        # GUI thread, which may be blocked right now in stop()'s wait().
+        self.worker.done.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.thread.finished.connect(self.finished)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def is_running(self) -> bool:
+        return self.thread.isRunning()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Ask the trainer to stop (also from a pause) and join the thread.
+        Returns True when the thread is gone within ``timeout`` seconds."""
+        if not self.thread.isRunning():
+            return True
+        self.trainer.request_stop()
+        return self.thread.wait(max(1, int(timeout * 1000)))

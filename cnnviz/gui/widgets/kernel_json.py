@@ -1,0 +1,115 @@
+"""Kernels to and from JSON (pure Python + NumPy).
+
+A single kernel::
+
+    {"format": "cnnviz-kernel", "version": 1, "kernel": [[-1, 0, 1], ...]}
+
+A bank (a whole conv layer, weights (F, C, kh, kw))::
+
+    {"format": "cnnviz-kernel-bank", "version": 1, "weights": [...], "bias": [...],
+     "names": ["Sobel x", ...], "depthwise": false}
+
+Loading accepts either, and also a bare 2-D list of numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from cnnviz.engine.kernels import MAX_SIDE
+
+
+class KernelFileError(ValueError):
+    """The text is not a kernel cnnviz can use; the message says why."""
+
+
+def kernel_to_json(kernel: np.ndarray) -> str:
+    return json.dumps({"format": "cnnviz-kernel", "version": 1,
+                       "kernel": np.asarray(kernel, dtype=float).tolist()}, indent=1)
+
+
+def _checked(array, what: str, ndim: int) -> np.ndarray:
+    try:
+        out = np.array(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise KernelFileError(f"{what} must be a rectangular grid of numbers") from None
+    if out.ndim != ndim:
+        raise KernelFileError(f"{what} must have {ndim} dimensions, got shape {out.shape}")
+    if not np.isfinite(out).all():
+        raise KernelFileError(f"{what} holds a value that is not a finite number")
+    if ndim >= 2:
+        kh, kw = out.shape[-2:]
+        if not (1 <= kh <= MAX_SIDE and 1 <= kw <= MAX_SIDE):
+            raise KernelFileError(f"kernels must be 1x1 to {MAX_SIDE}x{MAX_SIDE}, got {kh}x{kw}")
+    return out.astype(np.float32)
+
+
+def _parse(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise KernelFileError(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def kernel_from_json(text: str) -> np.ndarray:
+    """(kh, kw) float32 from a kernel file; a bank file gives its first sub-kernel."""
+    data = _parse(text)
+    if isinstance(data, dict) and "weights" in data:
+        return bank_from_json(text)["weights"][0, 0]
+    if isinstance(data, dict):
+        if "kernel" not in data:
+            raise KernelFileError('a kernel file needs a "kernel" entry')
+        data = data["kernel"]
+    return _checked(data, "the kernel", 2)
+
+
+def bank_to_json(weights: np.ndarray, bias: np.ndarray, names: list[str],
+                 depthwise: bool) -> str:
+    return json.dumps({"format": "cnnviz-kernel-bank", "version": 1,
+                       "weights": np.asarray(weights, dtype=float).tolist(),
+                       "bias": np.asarray(bias, dtype=float).tolist(),
+                       "names": list(names), "depthwise": bool(depthwise)}, indent=1)
+
+
+def bank_from_json(text: str) -> dict:
+    """{"weights": (F, C, kh, kw), "bias": (F,), "names": [...], "depthwise": bool}.
+    A single-kernel file becomes a bank of one filter with one channel."""
+    data = _parse(text)
+    if not (isinstance(data, dict) and "weights" in data):
+        k = kernel_from_json(text)
+        return {"weights": k[None, None], "bias": np.zeros(1, np.float32),
+                "names": ["filter 1"], "depthwise": False}
+    weights = _checked(data["weights"], "the weights", 4)
+    f = weights.shape[0]
+    bias = _checked(data.get("bias", [0.0] * f), "the bias", 1)
+    if bias.shape != (f,):
+        raise KernelFileError(f"{f} filters need {f} biases, got {bias.shape[0]}")
+    names = data.get("names") or [f"filter {i + 1}" for i in range(f)]
+    if len(names) != f or not all(isinstance(n, str) for n in names):
+        raise KernelFileError(f'"names" must list {f} strings')
+    return {"weights": weights, "bias": bias, "names": names,
+            "depthwise": bool(data.get("depthwise", False))}
+
+
+def parse_cell(text: str) -> float:
+    """A cell's number: ``0.5``, ``-2``, ``1e-3`` or a fraction ``1/9``.
+    Raises ValueError with a message for anything that is not a finite number."""
+    s = text.strip()
+    if not s:
+        raise ValueError("the cell is empty")
+    try:
+        if "/" in s:
+            num, den = s.split("/", 1)
+            value = float(num) / float(den)
+        else:
+            value = float(s)
+    except ZeroDivisionError:
+        raise ValueError(f"'{s}' divides by zero") from None
+    except ValueError:
+        raise ValueError(f"'{s}' is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"'{s}' is not a finite number")
+    return value
