@@ -100,14 +100,25 @@ def opencv_sigma(size: int) -> float:
     return 0.3 * ((size - 1) * 0.5 - 1) + 0.8
 
 
+# cv2.getGaussianKernel's fixed tables for small odd sizes when no sigma is given
+_OPENCV_SMALL_GAUSSIANS = {
+    1: [1.0],
+    3: [0.25, 0.5, 0.25],
+    5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
+    7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
+}
+
+
 def gaussian(shape=None, sigma: float | None = None) -> np.ndarray:
-    """Sampled 2-D Gaussian, normalized to sum 1. ``sigma=None`` uses OpenCV's
-    rule per axis, so it matches ``cv2.getGaussianKernel``."""
+    """Sampled 2-D Gaussian, normalized to sum 1. ``sigma=None`` does what
+    ``cv2.getGaussianKernel`` does (its tables up to 7, its sigma rule above)."""
     kh, kw = _shape(shape, (5, 5))
     if sigma is not None and not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
 
     def axis(n):
+        if sigma is None and n in _OPENCV_SMALL_GAUSSIANS:
+            return np.array(_OPENCV_SMALL_GAUSSIANS[n])
         s = opencv_sigma(n) if sigma is None else float(sigma)
         t = np.arange(n, dtype=np.float64) - (n - 1) / 2
         g = np.exp(-(t * t) / (2 * s * s))

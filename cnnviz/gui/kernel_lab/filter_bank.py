@@ -197,6 +197,7 @@ class FilterBank(QWidget):
 
     def _load_editor(self) -> None:
         self.editor.set_kernel(self.weights[self._current, self._edited_channel()], emit=False)
+        self.editor.show_preset_name(self.names[self._current])
 
     def _on_filter_selected(self, row: int) -> None:
         if 0 <= row < self.filter_count:

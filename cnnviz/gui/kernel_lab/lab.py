@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
 from cnnviz.gui.kernel_lab import input_loader
@@ -96,24 +96,29 @@ class KernelLab(QWidget):
         self.compute_banner = Banner()
         pipeline_layout.addWidget(self.input_banner)
         pipeline_layout.addWidget(self.compute_banner)
-        maps = QHBoxLayout()
-        maps.setSpacing(2)
+        # stages read in Z order: input | conv, then activation | pool
+        self.maps_layout = QGridLayout()
+        self.maps_layout.setSpacing(2)
         self.grids: dict[str, FeatureMapGrid] = {}
-        for name in STAGES:
-            grid = FeatureMapGrid(max_columns=1 if name == "input" else 2)
+        for i, name in enumerate(STAGES):
+            grid = FeatureMapGrid(max_columns=1 if name == "input" else 3)
             grid.setObjectName(f"{name}_grid")
             grid.tile_clicked.connect(lambda t, r, c, n=name: self.click(n, t, r, c))
             grid.hovered.connect(self._on_hover)
             grid.hover_left.connect(self._on_hover_left)
             self.grids[name] = grid
-            maps.addWidget(grid, 1)
-        pipeline_layout.addLayout(maps, 1)
+            self.maps_layout.addWidget(grid, i // 2, i % 2)
+        for k in range(2):
+            self.maps_layout.setRowStretch(k, 1)
+            self.maps_layout.setColumnStretch(k, 1)
+        pipeline_layout.addLayout(self.maps_layout, 1)
         self.pipeline_view = pipeline
         right.addWidget(pipeline)
         self.arithmetic = ArithmeticPanel()
         right.addWidget(self.arithmetic)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 1)
+        right.setSizes([640, 200])
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(1, 1)
 
@@ -348,8 +353,7 @@ class KernelLab(QWidget):
             grid.set_rendered(rendered, header=stage.title,
                               origin=(stage.cols.offset, stage.rows.offset),
                               pixel_size=(stage.cols.scale, stage.rows.scale))
-        for name, grid in self.grids.items():
-            grid.setVisible(name in shown)
+        self._place_grids([name for name in STAGES if name in shown])
         if result.error is not None:
             self.compute_banner.show_message(
                 f"Cannot pool: {result.error.message}. Change the window or stride.", "error")
@@ -366,6 +370,13 @@ class KernelLab(QWidget):
         self._refresh_selection()
         self.last_latency = time.perf_counter() - output.request.submitted
         self.computed.emit(output)
+
+    def _place_grids(self, visible: list[str]) -> None:
+        for name, grid in self.grids.items():
+            self.maps_layout.removeWidget(grid)
+            grid.setVisible(name in visible)
+        for i, name in enumerate(visible):
+            self.maps_layout.addWidget(self.grids[name], i // 2, i % 2)
 
     def reset_zoom(self) -> None:
         grid = self.grids["input"]

@@ -56,6 +56,11 @@ class LayerConfig:
     pool_stride: tuple[int, int] = (2, 2)
     names: tuple[str, ...] = ()             # one per filter, for the map titles
 
+    def __post_init__(self):
+        # ints are accepted for the spatial settings, stored as (rows, cols) pairs
+        for name in ("stride", "padding", "dilation", "pool_size", "pool_stride"):
+            object.__setattr__(self, name, F.pair(getattr(self, name), name))
+
     @property
     def kernel_size(self) -> tuple[int, int]:
         return tuple(self.weights.shape[2:])

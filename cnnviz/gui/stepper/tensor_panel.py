@@ -56,18 +56,31 @@ class TensorPanel(QWidget):
         top.addWidget(self.export)
         layout.addLayout(top)
         self.stack = QStackedWidget()
-        self.grid = FeatureMapGrid(max_columns=max_columns)
-        self.grid.hovered.connect(self._on_hover)
+        self.max_columns = max_columns
+        # why a grid per layout: building pyqtgraph tiles costs far more than
+        # filling them, and stepping alternates between a few layouts (6, 16, 1
+        # maps ...), so each layout is built once and reused
+        self.grids: dict[tuple, FeatureMapGrid] = {}
+        self.grid = self._grid_for((1, True))
         self.tables = MapTables(columns=max_columns)
         self.tables.cell_edited.connect(self.cell_edited)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.tables)
-        self.stack.addWidget(self.grid)
         self.stack.addWidget(scroll)
         layout.addWidget(self.stack, 1)
         self.editable = False
+        self.edit_target: tuple | None = None     # what a cell edit changes (set by the tab)
         self.set_empty("")
+
+    def _grid_for(self, key: tuple) -> FeatureMapGrid:
+        grid = self.grids.get(key)
+        if grid is None:
+            grid = FeatureMapGrid(max_columns=self.max_columns)
+            grid.hovered.connect(lambda x, y, g=grid: self._on_hover(g, x, y))
+            self.grids[key] = grid
+            self.stack.addWidget(grid)
+        return grid
 
     def set_empty(self, message: str) -> None:
         self.tensor, self.rendered = None, None
@@ -105,13 +118,15 @@ class TensorPanel(QWidget):
             return
         if self.showing_numbers:
             self.tables.set_rendered(self.rendered, self.editable)
-            self.stack.setCurrentIndex(1)
-        else:
-            self.grid.set_rendered(self.rendered, header="")
             self.stack.setCurrentIndex(0)
+        else:
+            r = self.rendered
+            self.grid = self._grid_for((r.tile_count, r.shared_scale))
+            self.grid.set_rendered(r, header="")
+            self.stack.setCurrentWidget(self.grid)
 
-    def _on_hover(self, x: float, y: float) -> None:
-        self.hover_text.emit(f"{self.title}: " + self.grid.show_values_at(x, y))
+    def _on_hover(self, grid: FeatureMapGrid, x: float, y: float) -> None:
+        self.hover_text.emit(f"{self.title}: " + grid.show_values_at(x, y))
 
     # --- export ------------------------------------------------------------------------
     def save(self, path, kind: str) -> None:

@@ -46,7 +46,6 @@ class _Tile:
                                           color=theme.FOREGROUND)
         self.view = self.layout.addViewBox(row=1, col=0, lockAspect=True, invertY=True,
                                            enableMenu=True)
-        self.view.setBorder(pg.mkPen(theme.FRAME))
         self.view.setMinimumSize(60, 60)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)

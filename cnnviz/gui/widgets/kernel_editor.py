@@ -225,6 +225,11 @@ class KernelEditor(QWidget):
         self.preset_box.setCurrentIndex(max(self.preset_box.findText(name), 0))
         self.kernel_changed.emit(self.kernel())   # after the name is shown: listeners read it
 
+    def show_preset_name(self, name: str) -> None:
+        """Name the kernel's preset in the menu without changing the kernel."""
+        self.preset_box.setCurrentIndex(max(self.preset_box.findText(name), 0))
+        self._show_sigma(False)
+
     def normalize(self) -> None:
         total = float(self._kernel.sum())
         if abs(total) < 1e-12:

@@ -1,0 +1,361 @@
+"""The stepper's side tabs: weights and their gradients, the backward pass
+step by step, editing a kernel in place, saliency, the gradient check.
+
+Each tab has ``show_session(session)``; the stepper calls it only for the
+visible tab, so a step never pays for views nobody looks at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                             QSpinBox, QVBoxLayout, QWidget)
+
+from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
+from cnnviz.gui.stepper.explain import (conv_backward_steps, conv_im2col_steps,
+                                        pool_backward_steps)
+from cnnviz.gui.stepper.layer_kernel_editor import LayerKernelEditor
+from cnnviz.gui.stepper.session import BACKWARD, StepperSession
+from cnnviz.gui.stepper.tensor_panel import TensorPanel
+from cnnviz.gui.stepper.views import MapSpec, param_specs
+
+PANEL_HEIGHT = 230
+
+
+def _scroll(inner: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setWidget(inner)
+    return area
+
+
+class _PanelStack(QWidget):
+    """A vertical list of TensorPanels, created on demand and reused."""
+
+    hover_text = pyqtSignal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.panels: list[TensorPanel] = []
+        self.notes: list[QLabel] = []
+        self.prefer_numbers = False
+        self.layout_.addStretch(1)
+
+    def panel(self, k: int) -> TensorPanel:
+        while len(self.panels) <= k:
+            panel = TensorPanel(f"panel {len(self.panels)}")
+            panel.setMinimumHeight(PANEL_HEIGHT)
+            panel.hover_text.connect(self.hover_text)
+            note = QLabel()
+            note.setWordWrap(True)
+            note.setStyleSheet("color: #555;")
+            self.layout_.insertWidget(self.layout_.count() - 1, panel)
+            self.layout_.insertWidget(self.layout_.count() - 1, note)
+            self.panels.append(panel)
+            self.notes.append(note)
+        panel = self.panels[k]
+        panel.prefer_numbers = self.prefer_numbers
+        panel.show()
+        self.notes[k].show()
+        return panel
+
+    def hide_from(self, k: int) -> None:
+        for panel, note in zip(self.panels[k:], self.notes[k:]):
+            panel.hide()
+            note.hide()
+
+
+class WeightsTab(QWidget):
+    """Kernels (or the matrix), dW, bias, db and the last update of the focus layer."""
+
+    cell_edited = pyqtSignal(str, tuple, float)     # parameter name, index, value
+    hover_text = pyqtSignal(str)
+    ORDER = ("weight", "dW", "bias", "db", "update")
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self.stack = _PanelStack()
+        self.stack.hover_text.connect(self.hover_text)
+        layout.addWidget(_scroll(self.stack), 1)
+        self.specs: dict[str, MapSpec] = {}
+
+    def set_prefer_numbers(self, on: bool) -> None:
+        self.stack.prefer_numbers = on
+
+    def panel_for(self, key: str) -> TensorPanel | None:
+        keys = [k for k in self.ORDER if k in self.specs]
+        return self.stack.panels[keys.index(key)] if key in keys else None
+
+    def show_session(self, s: StepperSession) -> None:
+        specs = param_specs(s)
+        self.specs = {k: v for k, v in specs.items() if isinstance(v, MapSpec)}
+        self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
+        for k, key in enumerate(k for k in self.ORDER if k in self.specs):
+            spec = self.specs[key]
+            panel = self.stack.panel(k)
+            panel.title = spec.header.split(":")[0]
+            panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
+                            editable=spec.edit is not None, shared_scale=key != "update")
+            try:
+                panel.cell_edited.disconnect()
+            except TypeError:
+                pass
+            if spec.edit is not None:
+                panel.cell_edited.connect(
+                    lambda m, r, c, v, sp=spec: self._edited(sp, m, r, c, v))
+            self.stack.notes[k].setText("")
+        self.stack.hide_from(len(self.specs))
+
+    def _edited(self, spec: MapSpec, m: int, r: int, c: int, v: float) -> None:
+        name = spec.edit[1]
+        t = spec.tensor
+        if t.ndim == 4:
+            o, ch = divmod(m, t.shape[1])
+            index = (o, ch, r, c)
+        elif t.ndim == 1:
+            index = (c,)
+        else:
+            index = (r, c)
+        self.cell_edited.emit(name, index, v)
+
+
+class BackwardTab(QWidget):
+    """For a conv layer: dx and dW built step by step for the chosen filter and
+    channel, and the im2col form; for pooling: the routing of δ."""
+
+    selection_changed = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Filter (output channel)"))
+        self.filter_spin = QSpinBox()
+        row.addWidget(self.filter_spin)
+        row.addWidget(QLabel("Input channel"))
+        self.channel_spin = QSpinBox()
+        row.addWidget(self.channel_spin)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self.stack = _PanelStack()
+        layout.addWidget(_scroll(self.stack), 1)
+        self.filter_spin.valueChanged.connect(lambda _: self.selection_changed.emit())
+        self.channel_spin.valueChanged.connect(lambda _: self.selection_changed.emit())
+        self.steps = []
+
+    def set_prefer_numbers(self, on: bool) -> None:
+        self.stack.prefer_numbers = on
+
+    def _limit(self, spin: QSpinBox, n: int) -> None:
+        spin.blockSignals(True)
+        spin.setMaximum(max(0, n - 1))
+        spin.blockSignals(False)
+
+    def show_session(self, s: StepperSession) -> None:
+        i = s.focus
+        layer = s.model.layers[i] if i >= 0 else None
+        went_back = s.phase == BACKWARD and i >= 0 and s.back <= i
+        steps, message = [], ""
+        if isinstance(layer, Conv2D) and layer.last_input is not None:
+            self._limit(self.filter_spin, layer.out_channels)
+            self._limit(self.channel_spin, layer.in_channels)
+            if went_back and layer.dilation == (1, 1):
+                steps += conv_backward_steps(layer, s.model.trace[i].grad_output,
+                                             self.filter_spin.value(), self.channel_spin.value())
+                message = (f"{layer.name}, filter {self.filter_spin.value()}, input channel "
+                           f"{self.channel_spin.value()}: dx by dilating, padding and "
+                           f"correlating with the rotated kernel; dW by correlating the input "
+                           f"with δ. Then the same layer as one matrix product (im2col).")
+            else:
+                message = (f"Step backward through {layer.name} to see dx and dW built step by "
+                           f"step. Its forward pass as one matrix product (im2col):")
+            steps += conv_im2col_steps(layer)
+        elif isinstance(layer, (MaxPool2D, AvgPool2D)) and went_back:
+            c = layer.last_input.shape[1]
+            self._limit(self.channel_spin, c)
+            steps = pool_backward_steps(layer, s.model.trace[i].grad_output,
+                                        min(self.channel_spin.value(), c - 1))
+            message = (f"{layer.name}, channel {self.channel_spin.value()}: "
+                       + ("δ follows the argmax mask." if isinstance(layer, MaxPool2D)
+                          else "δ is split evenly over each window."))
+        elif layer is None:
+            message = "Step to a conv or pooling layer."
+        else:
+            message = (f"{layer.name} ({type(layer).__name__}): the step-by-step view covers "
+                       f"conv layers and, once stepped backward, pooling layers. The main "
+                       f"panels show its δ and input gradient.")
+        self.message.setText(message)
+        self.steps = steps
+        for k, step in enumerate(steps):
+            panel = self.stack.panel(k)
+            panel.title = step.title
+            panel.show_maps(step.data, step.data, step.titles, step.title, None)
+            self.stack.notes[k].setText(step.note)
+        self.stack.hide_from(len(steps))
+
+
+class EditTab(QWidget):
+    """Edit one kernel of the current network in place (typed or a preset)."""
+
+    kernel_edited = pyqtSignal(str, tuple, object)   # "conv1.weight", (o, c), kernel
+    reset_requested = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Layer"))
+        self.layer_box = QComboBox()
+        row.addWidget(self.layer_box)
+        row.addWidget(QLabel("Filter"))
+        self.filter_spin = QSpinBox()
+        row.addWidget(self.filter_spin)
+        row.addWidget(QLabel("Channel"))
+        self.channel_spin = QSpinBox()
+        row.addWidget(self.channel_spin)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.info = QLabel("Every change re-runs the forward pass: the maps below this layer, "
+                           "the loss and the prediction follow at once.")
+        self.info.setWordWrap(True)
+        layout.addWidget(self.info)
+        self.editor = LayerKernelEditor()
+        layout.addWidget(self.editor)
+        self.reset_button = QPushButton("Reset to the loaded weights")
+        self.reset_button.setToolTip("Undo every kernel edit and update")
+        layout.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(1)
+        self.session: StepperSession | None = None
+        self.layer_box.currentIndexChanged.connect(lambda _: self._load())
+        self.filter_spin.valueChanged.connect(lambda _: self._load())
+        self.channel_spin.valueChanged.connect(lambda _: self._load())
+        self.editor.kernel_changed.connect(self._on_kernel)
+        self.reset_button.clicked.connect(self.reset_requested)
+
+    def set_session(self, s: StepperSession) -> None:
+        self.session = s
+        self.layer_box.blockSignals(True)
+        self.layer_box.clear()
+        for layer in s.model.layers:
+            if isinstance(layer, Conv2D):
+                self.layer_box.addItem(layer.name)
+        self.layer_box.blockSignals(False)
+        has = self.layer_box.count() > 0
+        self.setEnabled(has)
+        self.info.setText("Every change re-runs the forward pass: the maps after this layer, the "
+                          "loss and the prediction follow at once." if has else
+                          "This network has no conv layer to edit.")
+        self._load()
+
+    def layer(self) -> Conv2D | None:
+        if self.session is None or not self.layer_box.count():
+            return None
+        return self.session.model[self.layer_box.currentText()]
+
+    def select(self, layer_name: str, o: int, c: int) -> None:
+        self.layer_box.setCurrentText(layer_name)
+        self.filter_spin.setValue(o)
+        self.channel_spin.setValue(c)
+
+    def _load(self) -> None:
+        layer = self.layer()
+        if layer is None:
+            return
+        for spin, n in ((self.filter_spin, layer.out_channels),
+                        (self.channel_spin, layer.in_channels)):
+            spin.blockSignals(True)
+            spin.setMaximum(n - 1)
+            spin.blockSignals(False)
+        self.editor.lock(layer.kernel_size)
+        w = layer.params["weight"][self.filter_spin.value(), self.channel_spin.value()]
+        self.editor.set_kernel(np.array(w, np.float32), emit=False)
+
+    def show_session(self, s: StepperSession) -> None:
+        self._load()       # picks up updates and resets
+
+    def _on_kernel(self, kernel: np.ndarray) -> None:
+        layer = self.layer()
+        if layer is None:
+            return
+        self.kernel_edited.emit(f"{layer.name}.weight",
+                                (self.filter_spin.value(), self.channel_spin.value()), kernel)
+
+
+class SaliencyTab(QWidget):
+    class_changed = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Class"))
+        self.class_box = QComboBox()
+        self.class_box.addItem("target", None)
+        for k in range(10):
+            self.class_box.addItem(str(k), k)
+        self.class_box.setToolTip("Whose score the gradient is taken of")
+        row.addWidget(self.class_box)
+        row.addStretch(1)
+        layout.addLayout(row)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        layout.addWidget(self.info)
+        self.panel = TensorPanel("saliency", max_columns=2)
+        layout.addWidget(self.panel, 1)
+        self.class_box.currentIndexChanged.connect(lambda _: self.class_changed.emit())
+        self.saliency = None
+
+    def show_session(self, s: StepperSession) -> None:
+        if s.delta is not None:
+            self.panel.set_empty("lessons have no class scores")
+            self.info.setText("Saliency needs a classifier: choose LeNet-5 or a model file.")
+            return
+        chosen = self.class_box.currentData()
+        cls = s.label if chosen is None else int(chosen)
+        self.saliency = s.saliency(cls)
+        maps = np.stack([np.ascontiguousarray(s.x[0].sum(axis=0)), self.saliency])
+        self.panel.show_maps(self.saliency, maps, ["input", f"d score[{cls}] / d input"],
+                             f"saliency of class {cls}: {self.saliency.shape}", None,
+                             shared_scale=False)
+        self.info.setText(f"Red pixels raise the score of class {cls} when brightened, blue "
+                          f"ones lower it (the gradient of the whole network at this input).")
+
+
+class CheckTab(QWidget):
+    run_requested = pyqtSignal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        self.button = QPushButton("Check the current layer's gradients")
+        self.button.setToolTip("Centered finite differences in float64 on the current layer "
+                               "and its current input, compared with backward()")
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
+        self.result_label = QLabel("")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.result_label)
+        layout.addStretch(1)
+        self.button.clicked.connect(self.run_requested)
+        self.result = None
+
+    def show_session(self, s: StepperSession) -> None:
+        name = "the input" if s.focus < 0 else s.model.layers[s.focus].name
+        self.button.setText(f"Check {name}'s gradients")
+        self.button.setEnabled(s.focus >= 0)
+
+    def show_result(self, text: str, result=None) -> None:
+        self.result = result
+        self.result_label.setText(text)

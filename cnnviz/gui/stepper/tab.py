@@ -1,0 +1,508 @@
+"""The Layer Stepper tab: a network, one input, forward and backward one layer
+at a time. The state lives in ``StepperSession``; this widget only draws it
+and turns clicks and keys into session calls.
+
+    tab = StepperTab()                       # standalone, parent=None is fine
+    window.add_tab(tab, "Layer Stepper")
+    tab.set_image(rgb_or_grey_float, "camera")   # the Kernel Lab's image
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QKeySequence, QShortcut
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QMessageBox,
+                             QPushButton, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from cnnviz.engine.lessons import LESSONS
+from cnnviz.engine.models import INPUT_SHAPE
+from cnnviz.engine.summary import summary
+from cnnviz.gui.stepper.inputs import (MODEL_TITLES, StepperInputError, builtin_model,
+                                       check_model, load_model, to_model_input)
+from cnnviz.gui.stepper.probs_chart import ProbabilityChart
+from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
+from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, SaliencyTab,
+                                          WeightsTab)
+from cnnviz.gui.stepper.strip import ArchitectureStrip
+from cnnviz.gui.stepper.tensor_panel import TensorPanel
+from cnnviz.gui.stepper.views import io_specs
+from cnnviz.gui.widgets.banner import Banner
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+MODEL_FILE_ITEM = "Model file..."
+
+
+class StepperTab(QWidget):
+    def __init__(self, parent=None, mnist_dir=None):
+        super().__init__(parent)
+        self.mnist_dir = mnist_dir
+        self.session: StepperSession | None = None
+        self.source = ""                  # what the network is ("LeNet-5", a path, a lesson)
+        self.input_name = ""
+        self.true_label: int | None = None
+        self._mnist = None
+        self._current_key = "lenet5"
+        self.lesson = None
+        self._build()
+        self._connect()
+        self.choose_network("lenet5")
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+        outer.setSpacing(4)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Network"))
+        self.network_box = QComboBox()
+        for key, title in MODEL_TITLES.items():
+            self.network_box.addItem(title, ("model", key))
+        self.network_box.insertSeparator(self.network_box.count())
+        for key, lesson in LESSONS.items():
+            self.network_box.addItem(lesson.title, ("lesson", key))
+        self.network_box.insertSeparator(self.network_box.count())
+        self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
+        self.network_box.setToolTip("A built-in network, a lesson from the notes, or a model "
+                                    "file saved by cnnviz")
+        top.addWidget(self.network_box)
+        top.addSpacing(8)
+        top.addWidget(QLabel("MNIST test #"))
+        self.digit_spin = QSpinBox(minimum=0, maximum=9999)
+        self.digit_spin.setToolTip("Which test digit to feed (its label becomes the target)")
+        top.addWidget(self.digit_spin)
+        self.browse_button = QPushButton("Browse...")
+        self.browse_button.setToolTip("Pick a digit in the MNIST browser")
+        top.addWidget(self.browse_button)
+        self.image_button = QPushButton("Image...")
+        self.image_button.setToolTip("Feed any picture, converted to the model's 28x28 grey")
+        top.addWidget(self.image_button)
+        top.addWidget(QLabel("Target"))
+        self.target_spin = QSpinBox(minimum=0, maximum=9)
+        self.target_spin.setToolTip("The class the loss is computed against (default: the "
+                                    "digit's true label)")
+        top.addWidget(self.target_spin)
+        top.addWidget(QLabel("lr"))
+        self.lr_spin = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, singleStep=0.01,
+                                      value=0.01)
+        self.lr_spin.setToolTip("Learning rate of the SGD update (U)")
+        top.addWidget(self.lr_spin)
+        top.addStretch(1)
+        self.export_button = QPushButton("Export view...")
+        self.export_button.setToolTip("Save this whole tab as a PNG image")
+        top.addWidget(self.export_button)
+        outer.addLayout(top)
+
+        steps = QHBoxLayout()
+        self.buttons: dict[str, QPushButton] = {}
+        for key, label, tip in (
+                ("back", "\u25c0 Backward one", "Back-propagate through one layer (Left)"),
+                ("forward", "Forward one \u25b6", "Run the next layer (Right)"),
+                ("run_back", "\u23ea Run backward", "Back-propagate to the input"),
+                ("run_forward", "Run forward \u23e9", "Run every remaining layer"),
+                ("update", "Apply update (U)", "One SGD step with the learning rate (U)"),
+                ("reset", "Reset (R)", "Back to the input; weights are kept (R)"),
+                ("reset_weights", "Reset weights", "Restore the weights the network was "
+                                                   "loaded with")):
+            button = QPushButton(label)
+            button.setProperty("base_tip", tip)
+            button.setToolTip(tip)
+            steps.addWidget(button)
+            self.buttons[key] = button
+        steps.addStretch(1)
+        self.where = QLabel()
+        self.where.setStyleSheet("color: #333;")
+        steps.addWidget(self.where)
+        outer.addLayout(steps)
+
+        self.banner = Banner()
+        outer.addWidget(self.banner)
+        self.strip = ArchitectureStrip()
+        outer.addWidget(self.strip)
+
+        body = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        self.input_panel = TensorPanel("input seen by the model", max_columns=1)
+        self.input_panel.setMinimumHeight(200)
+        left_layout.addWidget(self.input_panel, 2)
+        self.chart = ProbabilityChart()
+        left_layout.addWidget(self.chart, 2)
+        self.lesson_text = QLabel()
+        self.lesson_text.setWordWrap(True)
+        left_layout.addWidget(self.lesson_text)
+        left.setMinimumWidth(240)
+        body.addWidget(left)
+
+        middle = QSplitter(Qt.Orientation.Vertical)
+        self.panel_a = TensorPanel("A", max_columns=4)
+        self.panel_b = TensorPanel("B", max_columns=4)
+        middle.addWidget(self.panel_a)
+        middle.addWidget(self.panel_b)
+        body.addWidget(middle)
+
+        self.side = QTabWidget()
+        self.weights_tab = WeightsTab()
+        self.backward_tab = BackwardTab()
+        self.edit_tab = EditTab()
+        self.saliency_tab = SaliencyTab()
+        self.check_tab = CheckTab()
+        for widget, title in ((self.weights_tab, "Weights"),
+                              (self.backward_tab, "Backward, step by step"),
+                              (self.edit_tab, "Edit kernel"),
+                              (self.saliency_tab, "Saliency"),
+                              (self.check_tab, "Gradient check")):
+            self.side.addTab(widget, title)
+        body.addWidget(self.side)
+        body.setStretchFactor(0, 0)
+        body.setStretchFactor(1, 3)
+        body.setStretchFactor(2, 3)
+        body.setSizes([250, 560, 560])
+        outer.addWidget(body, 1)
+
+        self.status = QLabel(" ")
+        self.status.setStyleSheet("color: #444;")
+        outer.addWidget(self.status)
+
+    def _connect(self) -> None:
+        b = self.buttons
+        b["forward"].clicked.connect(lambda: self._act(lambda s: s.step_forward()))
+        b["back"].clicked.connect(lambda: self._act(lambda s: s.step_backward()))
+        b["run_forward"].clicked.connect(lambda: self._act(lambda s: s.run_forward()))
+        b["run_back"].clicked.connect(lambda: self._act(lambda s: s.run_backward()))
+        b["update"].clicked.connect(self.apply_update)
+        b["reset"].clicked.connect(lambda: self._act(lambda s: s.reset()))
+        b["reset_weights"].clicked.connect(lambda: self._act(lambda s: s.reset_weights()))
+        for key, name in ((Qt.Key.Key_Right, "forward"), (Qt.Key.Key_Left, "back"),
+                          (Qt.Key.Key_U, "update"), (Qt.Key.Key_R, "reset")):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(lambda n=name: self.buttons[n].isEnabled()
+                                       and self.buttons[n].click())
+        self.network_box.activated.connect(self._on_network_chosen)
+        self.digit_spin.valueChanged.connect(self.choose_digit)
+        self.browse_button.clicked.connect(self._browse_mnist)
+        self.image_button.clicked.connect(self._open_image_dialog)
+        self.target_spin.valueChanged.connect(self._on_target)
+        self.lr_spin.valueChanged.connect(lambda v: setattr(self.session, "lr", float(v)))
+        self.export_button.clicked.connect(self._export_view_dialog)
+        self.strip.layer_clicked.connect(lambda i: self._act(lambda s: s.goto(i)))
+        self.side.currentChanged.connect(lambda _: self._refresh_side())
+        for panel in (self.input_panel, self.panel_a, self.panel_b):
+            panel.hover_text.connect(self.status.setText)
+            panel.cell_edited.connect(lambda m, r, c, v, p=panel: self._on_cell_edited(p, m, r, c, v))
+        self.weights_tab.cell_edited.connect(self._on_param_cell_edited)
+        self.weights_tab.hover_text.connect(self.status.setText)
+        self.edit_tab.kernel_edited.connect(self._on_kernel_edited)
+        self.edit_tab.reset_requested.connect(lambda: self._act(lambda s: s.reset_weights()))
+        self.backward_tab.selection_changed.connect(self._refresh_side)
+        self.saliency_tab.class_changed.connect(self._refresh_side)
+        self.check_tab.run_requested.connect(self._run_gradcheck)
+
+    # ------------------------------------------------------------------ choosing
+    def choose_network(self, key: str) -> bool:
+        """A built-in model ("lenet5", "small") or a lesson key ("ex1" ...)."""
+        if key in LESSONS:
+            lesson = LESSONS[key]
+            self._start(StepperSession(lesson.build(), lesson.input_array(),
+                                       delta=lesson.delta_array(), lr=lesson.lr,
+                                       name=lesson.title), lesson.title, lesson=lesson)
+        else:
+            self._start_model(builtin_model(key), MODEL_TITLES[key])
+        self._current_key = key
+        self._select_box(key)
+        return True
+
+    def load_model_file(self, path) -> bool:
+        """False (and a message in the banner) when the file cannot be used."""
+        try:
+            model = load_model(path)
+        except StepperInputError as e:
+            self._select_box(self._current_key)
+            self.banner.show_message(f"Cannot use this model: {e}", "error")
+            return False
+        self._start_model(model, Path(path).name)
+        self._current_key = ""
+        self._select_box("")
+        return True
+
+    def use_model(self, model, name: str) -> bool:
+        """Any Sequential built in code; refused with a message unless it takes 28x28 grey."""
+        try:
+            check_model(model, name)
+        except StepperInputError as e:
+            self.banner.show_message(f"Cannot use this model: {e}", "error")
+            return False
+        self._start_model(model, name)
+        return True
+
+    def _start_model(self, model, name: str) -> None:
+        """Keep the current picture and target when coming from another model;
+        coming from a lesson (or at start), feed the chosen MNIST digit."""
+        old = self.session
+        if old is not None and old.delta is None:
+            x, label = old.x, old.label
+        else:
+            x, self.true_label = self._mnist_digit(self.digit_spin.value())
+            self.input_name = f"MNIST test #{self.digit_spin.value()}"
+            label = self.true_label
+        self._start(StepperSession(model, x, label=label, lr=self.lr_spin.value(), name=name),
+                    name)
+
+    def _start(self, session: StepperSession, source: str, lesson=None) -> None:
+        self.session, self.source, self.lesson = session, source, lesson
+        self.banner.clear()
+        try:
+            self.strip.set_summary(summary(session.model, session.x.shape))
+        except ValueError as e:
+            self.banner.show_message(str(e), "error")
+        for panel in (self.input_panel, self.panel_a, self.panel_b):
+            panel.prefer_numbers = lesson is not None
+        self.weights_tab.set_prefer_numbers(lesson is not None)
+        self.backward_tab.set_prefer_numbers(lesson is not None)
+        for w in (self.digit_spin, self.browse_button, self.image_button, self.target_spin):
+            w.setEnabled(lesson is None)
+            w.setToolTip(w.toolTip() if lesson is None else
+                         "A lesson brings its own input and upstream δ; edit the cells instead")
+        self.lr_spin.blockSignals(True)
+        self.lr_spin.setValue(session.lr)
+        self.lr_spin.blockSignals(False)
+        if lesson is None:
+            self.target_spin.blockSignals(True)
+            self.target_spin.setValue(session.label)
+            self.target_spin.blockSignals(False)
+        self.lesson_text.setText(lesson.description if lesson else "")
+        self.edit_tab.set_session(session)
+        self.refresh()
+
+    def _select_box(self, key: str) -> None:
+        for i in range(self.network_box.count()):
+            data = self.network_box.itemData(i)
+            if data and data[1] == key:
+                self.network_box.setCurrentIndex(i)
+                return
+
+    def _on_network_chosen(self, index: int) -> None:
+        kind, key = self.network_box.itemData(index)
+        if kind == "file":
+            from cnnviz.gui.widgets.file_dialogs import ask_open_path
+
+            path = ask_open_path(self, "Open cnnviz model", "cnnviz model (*.npz);;All files (*)")
+            if path:
+                self.load_model_file(path)
+            else:
+                self._select_box(self._current_key)
+            return
+        self.choose_network(key)
+
+    def _mnist_digit(self, index: int) -> tuple[np.ndarray, int]:
+        if self._mnist is None:
+            from cnnviz.data.mnist import load_mnist
+
+            self._mnist = load_mnist(self.mnist_dir, split="test")
+        image = self._mnist.images[index]
+        return (image[None, None] / np.float32(255)).astype(np.float32), int(self._mnist.labels[index])
+
+    def choose_digit(self, index: int) -> None:
+        if self.session is None or self.session.delta is not None:
+            return
+        x, label = self._mnist_digit(index)
+        self.input_name = f"MNIST test #{index}"
+        self._set_input(x, label)
+
+    def _set_input(self, x: np.ndarray, label: int | None) -> None:
+        self.true_label = label
+        if label is not None:
+            self.target_spin.blockSignals(True)
+            self.target_spin.setValue(label)
+            self.target_spin.blockSignals(False)
+        self.session.set_input(x, self.target_spin.value())
+        self.refresh()
+
+    def set_image(self, image: np.ndarray, name: str = "image") -> bool:
+        """The Kernel Lab's current picture (float (H, W) or (H, W, 3) in [0, 1]),
+        converted to the model's 28x28 grey; the conversion is shown and said."""
+        if self.session is None or self.session.delta is not None:
+            self.banner.show_message("A lesson has its own input: choose LeNet-5 or a model "
+                                     "file to feed a picture.", "warning")
+            return False
+        try:
+            x = to_model_input(image)
+        except StepperInputError as e:
+            self.banner.show_message(f"Cannot use {name}: {e}", "error")
+            return False
+        shape = "x".join(str(d) for d in np.shape(image))
+        self.input_name = name
+        self._set_input(x, None)
+        self.banner.show_message(f"{name} ({shape}) converted to the model's input: grey, "
+                                 f"resized to 28x28 (shown on the left). No true label: the "
+                                 f"target is {self.target_spin.value()}.", "info")
+        return True
+
+    def _browse_mnist(self) -> None:
+        from cnnviz.gui.widgets.mnist_browser import MnistDialog
+
+        dialog = MnistDialog(self, self.mnist_dir)
+        dialog.browser.split_box.setCurrentText("test")
+        dialog.browser.index_spin.setValue(self.digit_spin.value())
+        if dialog.exec():
+            self.digit_spin.setValue(dialog.browser.index_spin.value())
+
+    def _open_image_dialog(self) -> None:
+        from cnnviz.data.images import ImageLoadError, load_image
+        from cnnviz.gui.widgets.file_dialogs import IMAGE_FILTER, ask_open_path
+
+        path = ask_open_path(self, "Open image", IMAGE_FILTER)
+        if not path:
+            return
+        try:
+            image = load_image(path, downscale=True)
+        except (ImageLoadError, OSError) as e:
+            self.banner.show_message(f"Cannot open the image: {e}", "error")
+            return
+        self.set_image(image, Path(path).name)
+
+    def _on_target(self, value: int) -> None:
+        if self.session is not None and self.session.delta is None:
+            self.session.set_label(value)
+            self.refresh()
+
+    # ------------------------------------------------------------------ actions
+    def _act(self, action) -> None:
+        if self.session is None:
+            return
+        action(self.session)
+        self.refresh()
+
+    def apply_update(self) -> None:
+        self._act(lambda s: s.apply_update(self.lr_spin.value()))
+        self.side.setCurrentWidget(self.weights_tab)
+
+    def _on_cell_edited(self, panel: TensorPanel, m: int, r: int, c: int, value: float) -> None:
+        s = self.session
+        edit = panel.edit_target
+        if edit is None:
+            return
+        if edit[0] == "input":
+            s.x[0, m, r, c] = value
+        elif edit[0] == "delta":
+            s.delta[(0, m, r, c) if s.delta.ndim == 4 else (0, c)] = value
+        s.replay()
+        self.refresh()
+
+    def _on_param_cell_edited(self, name: str, index: tuple, value: float) -> None:
+        self.session.set_param_cells(name, index, value)
+        self.refresh()
+
+    def _on_kernel_edited(self, name: str, index: tuple, kernel: np.ndarray) -> None:
+        self.session.set_param_cells(name, index, kernel)
+        self.refresh()
+
+    def _run_gradcheck(self) -> None:
+        from cnnviz.gui.stepper.gradcheck import check_layer
+
+        s = self.session
+        i = s.focus
+        if i < 0 or s.model.trace[i].input is None:
+            self.check_tab.show_result("Step to a layer first: the check runs the current "
+                                       "layer on its current input.")
+            return
+        t = s.model.trace[i]
+        upstream = t.grad_output if (s.phase == BACKWARD and s.back <= i) else None
+        result = check_layer(t.layer, t.input, upstream)
+        self.check_tab.show_result(result.text(), result)
+
+    # ------------------------------------------------------------------ drawing
+    def refresh(self) -> None:
+        s = self.session
+        self._update_buttons()
+        reached = (set(range(s.done)) if s.phase == FORWARD
+                   else set(range(s.back, s.num_layers)))
+        self.strip.set_position(s.focus, s.phase, reached)
+        name = "input" if s.focus < 0 else s.model.layers[s.focus].name
+        self.where.setText(f"{self.source}: {s.phase}, at <b>{name}</b>")
+        self.input_panel.show_maps(s.x, np.ascontiguousarray(s.x[0]),
+                                   [self.input_name or "input"],
+                                   f"{'lesson input' if s.delta is not None else self.input_name}"
+                                   f": {tuple(s.x.shape)}", None)
+        self.input_panel.edit_target = ("input",) if s.delta is not None else None
+        a, b, sentence = io_specs(s)
+        self._show(self.panel_a, a, "")
+        self._show(self.panel_b, b, sentence if b is None else "")
+        self.status.setText(sentence)
+        if s.delta is not None:
+            self.chart.clear("Lesson: the upstream δ is given at the output (no loss)."
+                             if s.forward_complete else "Lesson: run forward to the end, then "
+                             "step backward from the given δ.")
+        elif s.probs is not None:
+            self.chart.set_result(s.probs, s.loss, s.label)
+        else:
+            self.chart.clear("Loss and softmax appear when the forward pass reaches the end.")
+        self._refresh_side()
+
+    @staticmethod
+    def _show(panel: TensorPanel, spec, message: str) -> None:
+        if spec is None:
+            panel.set_empty(message)
+            panel.edit_target = None
+            return
+        panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
+                        editable=spec.edit is not None)
+        panel.edit_target = spec.edit
+
+    def _update_buttons(self) -> None:
+        s = self.session
+        reasons = {
+            "forward": s.why_not_forward(),
+            "run_forward": s.why_not_forward(),
+            "back": s.why_not_backward(),
+            "run_back": (None if s.why_not_backward() is None or s.phase == FORWARD and
+                         s.why_not_forward() is None else s.why_not_backward()),
+            "update": s.why_not_update(),
+            "reset": None,
+            "reset_weights": None,
+        }
+        if s.phase == BACKWARD and s.back == 0:
+            reasons["run_back"] = "The backward pass has reached the input."
+        for key, button in self.buttons.items():
+            why = reasons[key]
+            button.setEnabled(why is None)
+            base = button.property("base_tip")
+            button.setToolTip(base if why is None else f"{base}. Not now: {why}")
+
+    def _refresh_side(self) -> None:
+        s = self.session
+        if s is None:
+            return
+        current = self.side.currentWidget()
+        if current is self.weights_tab:
+            self.weights_tab.show_session(s)
+        elif current is self.backward_tab:
+            self.backward_tab.show_session(s)
+        elif current is self.saliency_tab:
+            self.saliency_tab.show_session(s)
+        elif current is self.check_tab:
+            self.check_tab.show_session(s)
+        elif current is self.edit_tab:
+            self.edit_tab.show_session(s)
+
+    # ------------------------------------------------------------------ export
+    def export_view(self, path) -> None:
+        if not self.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+
+    def _export_view_dialog(self) -> None:
+        from cnnviz.gui.widgets.file_dialogs import ask_save_path
+
+        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)", "stepper.png", ".png")
+        if path:
+            try:
+                self.export_view(path)
+            except OSError as e:
+                QMessageBox.warning(self, "Export failed", str(e))

@@ -1,0 +1,177 @@
+"""Inside the network, live: maps of the monitored sample, conv1's kernels,
+gradient norms, update-to-weight ratios and weight histograms over time.
+
+Everything here is fed from a snapshot's ``extra`` (the Probe's copies) on
+the GUI thread, and drawn only when the tab's frame timer asks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+from cnnviz.gui.training.mosaic import MosaicView
+from cnnviz.gui.training.series import DecimatedSeries
+from cnnviz.gui.widgets import theme
+
+LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                 "#e377c2", "#17becf"]
+
+
+def _shape(a: np.ndarray) -> str:
+    return str((1,) + tuple(a.shape))
+
+
+class MapsView(pg.GraphicsLayoutWidget):
+    """Columns: the input, then each shown layer; row 1 its activation for
+    the monitored sample, row 2 the gradient of the loss with respect to it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(theme.BACKGROUND)
+        self.ci.setSpacing(2)
+        self.columns: list[tuple[MosaicView, MosaicView]] = []
+        self.input_view: MosaicView | None = None
+        self._names = None
+        self._pending = None
+
+    def set_maps(self, sample: np.ndarray, maps: list, caption: str) -> None:
+        names = [m[0] for m in maps]
+        if names != self._names:
+            self.clear()
+            self.input_view = MosaicView(self.ci, 0, 0)
+            self.ci.addLabel("activations (grey: >= 0, blue-white-red: signed)", row=4, col=0,
+                             colspan=len(names) + 1, color=theme.FOREGROUND,
+                             size=theme.TITLE_SIZE)
+            self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
+                            for j in range(len(names))]
+            self._names = names
+        self.input_view.show(sample, caption, signed=False)
+        for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
+            act_view.show(act, f"{name}: {_shape(act)}")
+            grad_view.show(grad, f"∂L/∂{name}", signed=True)
+
+
+class HistoryImage:
+    """A layer's weight histogram over time: one column per probe (log counts),
+    at most ``capacity`` columns; when full, every other old column is dropped."""
+
+    def __init__(self, capacity: int = 240):
+        self.capacity = capacity
+        self.columns: list[np.ndarray] = []
+        self.edges: np.ndarray | None = None
+
+    def add(self, counts: np.ndarray, edges: np.ndarray) -> None:
+        self.edges = edges
+        if len(self.columns) == self.capacity:
+            self.columns = self.columns[::2]
+        self.columns.append(np.log1p(np.asarray(counts, np.float32)))
+
+    def image(self) -> np.ndarray:
+        """(bins, columns); row 0 is the most negative bin (drawn at the bottom
+        of a plot whose y axis points up)."""
+        return np.ascontiguousarray(np.stack(self.columns, axis=1))
+
+
+class WeightsView(pg.GraphicsLayoutWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setBackground(theme.BACKGROUND)
+        kernels = self.ci.addLayout(row=0, col=0)
+        self.kernels = MosaicView(kernels, 0, 0)
+        self.kernel_grads = MosaicView(kernels, 2, 0)
+        self.norm_plot = self._plot(0, 1, "gradient norm per layer (log)")
+        self.ratio_plot = self._plot(0, 2, "update / weight ratio per step (log)")
+        # A common rule of thumb: about 1e-3 is healthy; far above, too fast.
+        self.ratio_plot.addItem(pg.InfiniteLine(pos=-3, angle=0, pen=pg.mkPen(
+            theme.FRAME, style=pg.QtCore.Qt.PenStyle.DashLine)))
+        self.norm_plot.addLegend(offset=(-5, 5), labelTextColor=theme.FOREGROUND)
+        self.hist_layout = self.ci.addLayout(row=1, col=0, colspan=3)
+        self.hist_layout.addLabel("weight histograms over time (x: time, y: weight value, "
+                                  "darker: more weights)", row=0, col=0, colspan=8,
+                                  color=theme.FOREGROUND, size=theme.TITLE_SIZE)
+        self.norms: dict[str, DecimatedSeries] = {}
+        self.ratios: dict[str, DecimatedSeries] = {}
+        self.curves: dict[str, tuple] = {}
+        self.hists: dict[str, HistoryImage] = {}
+        self.hist_items: dict[str, tuple] = {}
+        self._dirty = False
+
+    def _plot(self, row, col, title) -> pg.PlotItem:
+        p = self.ci.addPlot(row=row, col=col, title=title)
+        p.titleLabel.setAttr("color", theme.FOREGROUND)
+        p.setLogMode(False, True)
+        p.showGrid(x=True, y=True, alpha=0.25)
+        p.setLabel("bottom", "samples seen", color=theme.FOREGROUND)
+        for side in ("left", "bottom"):
+            p.getAxis(side).setTextPen(theme.FOREGROUND)
+        return p
+
+    def reset(self) -> None:
+        for s in (*self.norms.values(), *self.ratios.values()):
+            s.clear()
+        for h in self.hists.values():
+            h.columns = []
+        self._dirty = True
+
+    def add(self, samples: int, extra: dict) -> None:
+        for name, v in extra.get("grad_norms", {}).items():
+            self._series(name)[0].extend(samples, v)
+        for name, v in extra.get("update_ratios", {}).items():
+            self._series(name)[1].extend(samples, v)
+        edges = extra.get("hist_edges", {})
+        for name, counts in extra.get("hist", {}).items():
+            self.hists.setdefault(name, HistoryImage()).add(counts, edges[name])
+        if "conv1" in extra:
+            self._conv1 = extra["conv1"]
+        self._dirty = True
+
+    def _series(self, name):
+        if name not in self.norms:
+            colour = LAYER_COLOURS[len(self.norms) % len(LAYER_COLOURS)]
+            self.norms[name] = DecimatedSeries(1000)
+            self.ratios[name] = DecimatedSeries(1000)
+            self.curves[name] = (self.norm_plot.plot(pen=pg.mkPen(colour, width=1.5), name=name),
+                                 self.ratio_plot.plot(pen=pg.mkPen(colour, width=1.5)))
+        return self.norms[name], self.ratios[name]
+
+    def redraw(self) -> bool:
+        if not self._dirty:
+            return False
+        for name, (c_norm, c_ratio) in self.curves.items():
+            for curve, s in ((c_norm, self.norms[name]), (c_ratio, self.ratios[name])):
+                y = s.y
+                ok = y > 0
+                curve.setData(s.x[ok], y[ok])
+        conv1 = getattr(self, "_conv1", None)
+        if conv1 is not None:
+            w, g = conv1
+            self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
+                              f"conv1 kernels {w.shape}", signed=True, columns=len(w))
+            if g is not None:
+                self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
+                                       else g.reshape(-1, *g.shape[2:]),
+                                       "their gradients ∂L/∂W", signed=True, columns=len(g))
+        for j, (name, h) in enumerate(self.hists.items()):
+            if not h.columns:
+                continue
+            if name not in self.hist_items:
+                view = self.hist_layout.addPlot(row=1, col=j, title=name)
+                view.titleLabel.setAttr("color", theme.FOREGROUND)
+                view.hideAxis("bottom")
+                view.getAxis("left").setTextPen(theme.FOREGROUND)
+                view.setMouseEnabled(False, False)
+                item = pg.ImageItem(axisOrder="row-major")
+                item.setLookupTable(_INV_GREY)
+                view.addItem(item)
+                self.hist_items[name] = (view, item)
+            view, item = self.hist_items[name]
+            img = h.image()
+            item.setImage(img, autoLevels=False, levels=(0, max(float(img.max()), 1e-6)))
+            lo, hi = float(h.edges[0]), float(h.edges[-1])
+            item.setRect(pg.QtCore.QRectF(0, lo, img.shape[1], hi - lo))
+        self._dirty = False
+        return True
+
+
+_INV_GREY = np.stack([np.linspace(255, 20, 256)] * 3 + [np.full(256, 255)], axis=1).astype(np.uint8)
