@@ -12,7 +12,7 @@ from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
                              QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from cnnviz.gui.stepper.number_table import MapTables, fits_table
-from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
+from cnnviz.gui.stepper.map_grid import StepperMapGrid as FeatureMapGrid
 from cnnviz.gui.widgets.rendered_maps import render_maps
 
 
@@ -68,6 +68,10 @@ class TensorPanel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.tables)
         self.stack.addWidget(scroll)
+        self.empty_page = QLabel()
+        self.empty_page.setWordWrap(True)
+        self.empty_page.setStyleSheet("color: #555; padding: 12px;")
+        self.stack.addWidget(self.empty_page)
         layout.addWidget(self.stack, 1)
         self.editable = False
         self.edit_target: tuple | None = None     # what a cell edit changes (set by the tab)
@@ -76,16 +80,20 @@ class TensorPanel(QWidget):
     def _grid_for(self, key: tuple) -> FeatureMapGrid:
         grid = self.grids.get(key)
         if grid is None:
-            grid = FeatureMapGrid(max_columns=self.max_columns)
+            # no colour bars: their axes cost more to paint than the maps; the
+            # header states the scale instead
+            grid = FeatureMapGrid(max_columns=self.max_columns, show_bars=False)
             grid.hovered.connect(lambda x, y, g=grid: self._on_hover(g, x, y))
             self.grids[key] = grid
             self.stack.addWidget(grid)
         return grid
 
     def set_empty(self, message: str) -> None:
-        self.tensor, self.rendered = None, None
-        self.header.setText(f"{self.title}: {message}" if message else self.title)
-        self.grid.clear_maps()
+        self.tensor, self.rendered, self.header_text, self._signed = None, None, "", None
+        self.header.setText(self.title)
+        self.empty_page.setText(message)
+        # the grids are kept (rebuilding tiles is what costs): just show the empty page
+        self.stack.setCurrentWidget(self.empty_page)
         self.numbers.setEnabled(False)
         self.export.setEnabled(False)
 
@@ -93,10 +101,25 @@ class TensorPanel(QWidget):
                   signed: bool | None = None, editable: bool = False,
                   shared_scale: bool = True) -> None:
         """tensor: what export saves; maps (M, H, W): what is drawn."""
+        old = self.rendered
+        if (old is not None and old.titles == list(titles) and self.header_text == header
+                and old.shared_scale == shared_scale and editable == self.editable
+                and old.data.shape == maps.shape and np.array_equal(old.data, maps)
+                and self._signed == signed):
+            self.tensor = tensor
+            return                     # unchanged: skip the redraw
         self.tensor = tensor
         self.editable = editable
-        self.rendered = render_maps(maps, titles, shared_scale=shared_scale, signed=signed)
-        self.header.setText(header)
+        self._signed = signed
+        self.header_text = header
+        self.rendered = rendered = render_maps(maps, titles, shared_scale=shared_scale,
+                                               signed=signed)
+        scale = rendered.scales[0]
+        colours = ("blue < 0 < red" if scale.signed else "black to white")
+        scale_text = (f"{colours}, {scale.lo:.3g} .. {scale.hi:.3g}" if shared_scale
+                      else f"{colours}, one scale per map")
+        self.header.setText(f"{header}   <span style='font-weight:normal; color:#555'>"
+                            f"[{scale_text}]</span>")
         small = fits_table(maps.shape)
         self.numbers.setEnabled(small)
         self.numbers.setToolTip("Show every value as a table" if small else
