@@ -104,7 +104,8 @@ def thumbnail(image: np.ndarray, probs: np.ndarray, label: int, scale: int = 2) 
     green bar = the true class, orange = a wrong prediction."""
     h, w = image.shape
     bars_h = 18
-    qimg = QImage(np.ascontiguousarray(image).data, w, h, w, QImage.Format.Format_Grayscale8)
+    pixels = np.ascontiguousarray(image, np.uint8)   # must outlive qimg (it borrows the buffer)
+    qimg = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8)
     pix = QPixmap(w * scale, h * scale + bars_h)
     pix.fill(QColor(theme.BACKGROUND))
     p = QPainter(pix)

@@ -1,0 +1,179 @@
+"""The set-up panel: model, dataset, optimizer and the run's hyperparameters.
+
+``settings()`` returns plain values; the tab turns them into a model, the
+data and a TrainConfig. The learning rate and momentum fields stay editable
+during a run (the tab forwards changes to the trainer: next batch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
+
+MODEL_CHOICES = [("LeNet-5", "lenet5"), ("LeNet-5 small", "small")]
+
+
+@dataclass
+class Settings:
+    model: str                 # "lenet5", "small" or "file"
+    model_path: str | None
+    data_dir: str | None       # None: the bundled MNIST
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    seed: int
+    limit: int | None
+    shift: int
+    lr_schedule: str
+
+
+class LogSpinBox(QDoubleSpinBox):
+    """A spin box for values spanning decades (learning rates): the arrows
+    multiply or divide by about 2, and any value from 1e-6 to 1e7 can be typed."""
+
+    def __init__(self, value: float, lo: float = 1e-6, hi: float = 1e7):
+        super().__init__()
+        self.setDecimals(6)
+        self.setRange(lo, hi)
+        self.setValue(value)
+        self.setKeyboardTracking(False)   # emit on Enter / focus out, not per keystroke
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(self.value() * (2.0 ** steps))
+
+    def textFromValue(self, v: float) -> str:
+        return f"{v:.6g}"
+
+
+class SetupPanel(QGroupBox):
+    lr_changed = pyqtSignal(float)
+    momentum_changed = pyqtSignal(float)
+
+    def __init__(self, parent=None):
+        super().__init__("Set-up", parent)
+        form = QFormLayout(self)
+        self.model = QComboBox()
+        for label, key in MODEL_CHOICES:
+            self.model.addItem(label, key)
+        self.model.addItem("From file...", "file")
+        self.model_path: str | None = None
+        self.model.activated.connect(self._model_chosen)
+        form.addRow("Model", self.model)
+
+        self.data = QComboBox()
+        self.data.addItem("Bundled MNIST", None)
+        self.data.addItem("IDX directory...", "dir")
+        self.data.activated.connect(self._data_chosen)
+        form.addRow("Dataset", self.data)
+
+        self.optimizer = QComboBox()
+        self.optimizer.addItem("SGD with momentum", "sgd")
+        self.optimizer.addItem("Adam", "adam")
+        self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
+        form.addRow("Optimizer", self.optimizer)
+
+        self.lr = LogSpinBox(0.05)
+        self.lr.setToolTip("Takes effect at the next batch, also while training.")
+        self.lr.valueChanged.connect(self.lr_changed)
+        form.addRow("Learning rate", self.lr)
+        self.schedule = QComboBox()
+        for label, key in (("cosine decay", "cosine"), ("step (x0.1 at 50%, 75%)", "step"),
+                           ("constant", "none")):
+            self.schedule.addItem(label, key)
+        form.addRow("LR schedule", self.schedule)
+        self.momentum = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=0.999, singleStep=0.05,
+                                       value=0.9)
+        self.momentum.setKeyboardTracking(False)
+        self.momentum.setToolTip("SGD momentum or Adam's beta1; takes effect at the next batch.")
+        self.momentum.valueChanged.connect(self.momentum_changed)
+        form.addRow("Momentum", self.momentum)
+        self.weight_decay = QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1.0,
+                                           singleStep=1e-4, value=0.0)
+        form.addRow("Weight decay", self.weight_decay)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=64)
+        form.addRow("Batch size", self.batch_size)
+        self.epochs = QSpinBox(minimum=1, maximum=1000, value=5)
+        form.addRow("Epochs", self.epochs)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed.setToolTip("Initial weights and shuffling: the same seed gives the same run.")
+        form.addRow("Seed", self.seed)
+        self.limit = QSpinBox(minimum=0, maximum=10_000_000, value=0, singleStep=1000)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("Train on the first N images only (quick demos); 'all' = every one.")
+        form.addRow("Training subset", self.limit)
+        self.shift = QSpinBox(minimum=0, maximum=2, value=0, suffix=" px")
+        self.shift.setToolTip("Random shifts of the training images (augmentation).")
+        form.addRow("Random shifts", self.shift)
+        self.source = QLabel("")
+        self.source.setWordWrap(True)
+        form.addRow(self.source)
+        self._update_source()
+
+    def _model_chosen(self, index: int) -> None:
+        if self.model.itemData(index) != "file":
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open a model or checkpoint", "",
+                                              "cnnviz models (*.npz)")
+        if path:
+            self.model_path = path
+        elif not self.model_path:
+            self.model.setCurrentIndex(0)
+        self._update_source()
+
+    def _data_chosen(self, index: int) -> None:
+        if self.data.itemData(index) is None or self.data.itemData(index) != "dir":
+            self._update_source()
+            return
+        path = QFileDialog.getExistingDirectory(self, "A directory with the four MNIST IDX files")
+        if path:
+            self.set_data_dir(path)
+        else:
+            self.data.setCurrentIndex(0)
+        self._update_source()
+
+    def set_data_dir(self, path: str | None) -> None:
+        if path is None:
+            self.data.setCurrentIndex(0)
+        else:
+            i = self.data.findData(path)
+            if i < 0:
+                self.data.insertItem(1, path, path)
+                i = 1
+            self.data.setCurrentIndex(i)
+        self._update_source()
+
+    def set_model_file(self, path: str) -> None:
+        self.model_path = path
+        self.model.setCurrentIndex(self.model.findData("file"))
+        self._update_source()
+
+    def _optimizer_changed(self) -> None:
+        # Sensible starting rates differ by a factor of 50.
+        self.lr.setValue(1e-3 if self.optimizer.currentData() == "adam" else 0.05)
+
+    def _update_source(self) -> None:
+        model = (self.model_path if self.model.currentData() == "file"
+                 else self.model.currentText())
+        self.source.setText(f"<small>model: {model}</small>")
+
+    def settings(self) -> Settings:
+        data = self.data.currentData()
+        return Settings(
+            model=self.model.currentData(), model_path=self.model_path,
+            data_dir=None if data in (None, "dir") else data,
+            optimizer=self.optimizer.currentData(), lr=self.lr.value(),
+            momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
+            batch_size=self.batch_size.value(), epochs=self.epochs.value(),
+            seed=self.seed.value(), limit=self.limit.value() or None, shift=self.shift.value(),
+            lr_schedule=self.schedule.currentData())
+
+    def lock_structure(self, locked: bool) -> None:
+        """While a run exists, only what the trainer can change mid-run stays editable."""
+        for w in (self.model, self.data, self.optimizer, self.schedule, self.weight_decay,
+                  self.batch_size, self.seed, self.limit, self.shift):
+            w.setEnabled(not locked)
