@@ -27,9 +27,33 @@ def cached_colormap(scale: Scale) -> pg.ColorMap:
 
 
 class StepperMapGrid(FeatureMapGrid):
+    def __init__(self, parent=None, max_columns: int = 2, show_bars: bool = True):
+        super().__init__(parent, max_columns, show_bars)
+        # the panel above already says what this is: the grid's own (empty)
+        # header row would only take height from the maps
+        self.ci.removeItem(self.header)
+        self.header.hide()
     @staticmethod
     def _update_bar(bar: pg.ColorBarItem, scale: Scale) -> None:
         if getattr(bar, "_signed", None) != scale.signed:
             bar.setColorMap(cached_colormap(scale))
             bar._signed = scale.signed
         bar.setLevels((scale.lo, scale.hi))
+
+    def reset_view(self) -> None:
+        # why auto-range instead of one autoRange() call: tiles are built before
+        # the layout gives them their final size; a one-off fit made then leaves
+        # the maps tiny. Auto-range keeps fitting until the user zooms or pans.
+        for view in self.views:
+            view.setDefaultPadding(0.02)
+            view.enableAutoRange(enable=True)
+
+    def _build(self, count: int, per_tile_bars: bool) -> None:
+        # why unlinked: linked, aspect-locked views fight each other's auto-range
+        # while the layout settles and end up showing a corner of each map. The
+        # stepper's tiles all have the same shape, so each fitting itself gives
+        # the same picture.
+        super()._build(count, per_tile_bars)
+        for tile in self.tiles[1:]:
+            tile.view.setXLink(None)
+            tile.view.setYLink(None)

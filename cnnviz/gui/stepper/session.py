@@ -45,9 +45,11 @@ class StepperSession:
             raise ValueError("a session needs a target label or an upstream δ")
         self.model = model
         self.name = name
-        self.x = np.ascontiguousarray(x, dtype=model.dtype)
+        # a network without weights (a pooling lesson) keeps the input's dtype
+        self.dtype = model.dtype if model.parameters() else np.asarray(x).dtype
+        self.x = np.ascontiguousarray(x, dtype=self.dtype)
         self.label = label
-        self.delta = None if delta is None else np.ascontiguousarray(delta, dtype=model.dtype)
+        self.delta = None if delta is None else np.ascontiguousarray(delta, dtype=self.dtype)
         self.lr = float(lr)
         self.loss_fn = SoftmaxCrossEntropy()
         self.original_state = model.state_dict()      # "reset to the trained values"
@@ -221,7 +223,7 @@ class StepperSession:
         self.replay()
 
     def set_input(self, x: np.ndarray, label: int | None = None):
-        self.x = np.ascontiguousarray(x, dtype=self.model.dtype)
+        self.x = np.ascontiguousarray(x, dtype=self.dtype)
         if label is not None:
             self.label = int(label)
         self.replay()

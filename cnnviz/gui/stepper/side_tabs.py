@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+from PyQt6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                              QSpinBox, QVBoxLayout, QWidget)
 
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
@@ -31,29 +31,32 @@ def _scroll(inner: QWidget) -> QScrollArea:
 
 
 class _PanelStack(QWidget):
-    """A vertical list of TensorPanels, created on demand and reused."""
+    """TensorPanels in a grid of ``columns``, created on demand and reused."""
 
     hover_text = pyqtSignal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, columns: int = 1, height: int = PANEL_HEIGHT):
         super().__init__(parent)
-        self.layout_ = QVBoxLayout(self)
+        self.layout_ = QGridLayout(self)
         self.layout_.setContentsMargins(0, 0, 0, 0)
+        self.columns, self.height_ = columns, height
         self.panels: list[TensorPanel] = []
         self.notes: list[QLabel] = []
         self.prefer_numbers = False
-        self.layout_.addStretch(1)
 
     def panel(self, k: int) -> TensorPanel:
         while len(self.panels) <= k:
-            panel = TensorPanel(f"panel {len(self.panels)}")
-            panel.setMinimumHeight(PANEL_HEIGHT)
+            n = len(self.panels)
+            panel = TensorPanel(f"panel {n}")
+            panel.setFixedHeight(self.height_)
             panel.hover_text.connect(self.hover_text)
             note = QLabel()
             note.setWordWrap(True)
             note.setStyleSheet("color: #555;")
-            self.layout_.insertWidget(self.layout_.count() - 1, panel)
-            self.layout_.insertWidget(self.layout_.count() - 1, note)
+            note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            row, col = divmod(n, self.columns)
+            self.layout_.addWidget(panel, 2 * row, col)
+            self.layout_.addWidget(note, 2 * row + 1, col)
             self.panels.append(panel)
             self.notes.append(note)
         panel = self.panels[k]
@@ -149,7 +152,7 @@ class BackwardTab(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
-        self.stack = _PanelStack()
+        self.stack = _PanelStack(columns=2, height=190)
         layout.addWidget(_scroll(self.stack), 1)
         self.filter_spin.valueChanged.connect(lambda _: self.selection_changed.emit())
         self.channel_spin.valueChanged.connect(lambda _: self.selection_changed.emit())

@@ -103,8 +103,8 @@ class StepperTab(QWidget):
         for key, label, tip in (
                 ("back", "\u25c0 Backward one", "Back-propagate through one layer (Left)"),
                 ("forward", "Forward one \u25b6", "Run the next layer (Right)"),
-                ("run_back", "\u23ea Run backward", "Back-propagate to the input"),
-                ("run_forward", "Run forward \u23e9", "Run every remaining layer"),
+                ("run_back", "\u25c0\u25c0 Run backward", "Back-propagate to the input"),
+                ("run_forward", "Run forward \u25b6\u25b6", "Run every remaining layer"),
                 ("update", "Apply update (U)", "One SGD step with the learning rate (U)"),
                 ("reset", "Reset (R)", "Back to the input; weights are kept (R)"),
                 ("reset_weights", "Reset weights", "Restore the weights the network was "
@@ -131,7 +131,7 @@ class StepperTab(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.input_panel = TensorPanel("input seen by the model", max_columns=1)
         self.input_panel.setMinimumHeight(200)
-        left_layout.addWidget(self.input_panel, 2)
+        left_layout.addWidget(self.input_panel, 3)
         self.chart = ProbabilityChart()
         left_layout.addWidget(self.chart, 2)
         self.lesson_text = QLabel()
@@ -163,7 +163,7 @@ class StepperTab(QWidget):
         body.setStretchFactor(0, 0)
         body.setStretchFactor(1, 3)
         body.setStretchFactor(2, 3)
-        body.setSizes([250, 560, 560])
+        body.setSizes([270, 540, 590])
         outer.addWidget(body, 1)
 
         self.status = QLabel(" ")
@@ -429,8 +429,7 @@ class StepperTab(QWidget):
         self.where.setText(f"{self.source}: {s.phase}, at <b>{name}</b>")
         self.input_panel.show_maps(s.x, np.ascontiguousarray(s.x[0]),
                                    [self.input_name or "input"],
-                                   f"{'lesson input' if s.delta is not None else self.input_name}"
-                                   f": {tuple(s.x.shape)}", None)
+                                   "input " + str(tuple(s.x.shape)).replace(" ", ""), None)
         self.input_panel.edit_target = ("input",) if s.delta is not None else None
         a, b, sentence = io_specs(s)
         self._show(self.panel_a, a, "")

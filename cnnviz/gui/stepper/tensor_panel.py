@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
-                             QScrollArea, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
+                             QScrollArea, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from cnnviz.gui.stepper.number_table import MapTables, fits_table
 from cnnviz.gui.stepper.map_grid import StepperMapGrid as FeatureMapGrid
@@ -40,7 +40,9 @@ class TensorPanel(QWidget):
         top = QHBoxLayout()
         self.header = QLabel(title)
         self.header.setStyleSheet("font-weight: bold;")
-        self.header.setWordWrap(True)
+        # why Ignored: a long header must not widen the panel; it is clipped and
+        # its tooltip holds the full text
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.header, 1)
         self.numbers = QCheckBox("Numbers")
         self.numbers.setToolTip("Show every value as a table (maps of at most 12x12)")
@@ -55,6 +57,10 @@ class TensorPanel(QWidget):
         self.export.setToolTip("Save the whole tensor shown here")
         top.addWidget(self.export)
         layout.addLayout(top)
+        self.scale_label = QLabel()
+        self.scale_label.setStyleSheet("color: #555;")
+        self.scale_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.scale_label)
         self.stack = QStackedWidget()
         self.max_columns = max_columns
         # why a grid per layout: building pyqtgraph tiles costs far more than
@@ -77,12 +83,26 @@ class TensorPanel(QWidget):
         self.edit_target: tuple | None = None     # what a cell edit changes (set by the tab)
         self.set_empty("")
 
-    def _grid_for(self, key: tuple) -> FeatureMapGrid:
+    def _columns(self, count: int, map_shape) -> int:
+        """Columns that give the largest tiles in the panel's current size."""
+        w, h = max(self.stack.width(), 100), max(self.stack.height(), 100)
+        mh, mw = map_shape
+        best, best_side = 1, 0.0
+        for cols in range(1, count + 1):
+            rows = -(-count // cols)
+            # ~22 px per tile go to its title; the map keeps its aspect ratio
+            side = min((w / cols - 8) / mw, (h / rows - 30) / mh)
+            if side > best_side:
+                best, best_side = cols, side
+        return best
+
+    def _grid_for(self, key: tuple, map_shape=(1, 1)) -> FeatureMapGrid:
         grid = self.grids.get(key)
         if grid is None:
             # no colour bars: their axes cost more to paint than the maps; the
             # header states the scale instead
-            grid = FeatureMapGrid(max_columns=self.max_columns, show_bars=False)
+            columns = self._columns(key[0], map_shape) if key[0] > 1 else 1
+            grid = FeatureMapGrid(max_columns=columns, show_bars=False)
             grid.hovered.connect(lambda x, y, g=grid: self._on_hover(g, x, y))
             self.grids[key] = grid
             self.stack.addWidget(grid)
@@ -91,6 +111,7 @@ class TensorPanel(QWidget):
     def set_empty(self, message: str) -> None:
         self.tensor, self.rendered, self.header_text, self._signed = None, None, "", None
         self.header.setText(self.title)
+        self.scale_label.setText("")
         self.empty_page.setText(message)
         # the grids are kept (rebuilding tiles is what costs): just show the empty page
         self.stack.setCurrentWidget(self.empty_page)
@@ -118,8 +139,9 @@ class TensorPanel(QWidget):
         colours = ("blue < 0 < red" if scale.signed else "black to white")
         scale_text = (f"{colours}, {scale.lo:.3g} .. {scale.hi:.3g}" if shared_scale
                       else f"{colours}, one scale per map")
-        self.header.setText(f"{header}   <span style='font-weight:normal; color:#555'>"
-                            f"[{scale_text}]</span>")
+        self.header.setText(header)
+        self.header.setToolTip(header)
+        self.scale_label.setText(f"colour: {scale_text}")
         small = fits_table(maps.shape)
         self.numbers.setEnabled(small)
         self.numbers.setToolTip("Show every value as a table" if small else
@@ -144,7 +166,7 @@ class TensorPanel(QWidget):
             self.stack.setCurrentIndex(0)
         else:
             r = self.rendered
-            self.grid = self._grid_for((r.tile_count, r.shared_scale))
+            self.grid = self._grid_for((r.tile_count, r.shared_scale), r.map_shape)
             self.grid.set_rendered(r, header="")
             self.stack.setCurrentWidget(self.grid)
 
