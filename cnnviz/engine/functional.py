@@ -83,6 +83,8 @@ def _check_spatial(kernel, stride, padding, dilation):
 def conv2d_output_shape(x_shape, w_shape, stride=1, padding=0, dilation=1):
     """(N, C_out, H_out, W_out) of ``conv2d``; ValueError with a clear reason
     when the channels disagree or no output pixel remains."""
+    _check_4d(x_shape, "input", "(N, C, H, W)")
+    _check_4d(w_shape, "weights", "(C_out, C_in, kh, kw)")
     n, c, h, w = x_shape
     c_out, c_in, kh, kw = w_shape
     if c != c_in:
@@ -101,7 +103,14 @@ def conv2d_output_shape(x_shape, w_shape, stride=1, padding=0, dilation=1):
     return n, c_out, ho, wo
 
 
+def _check_4d(shape, what, layout):
+    if len(shape) != 4:
+        raise ValueError(f"{what} must be 4-D {layout}, got shape {tuple(shape)}"
+                         + (" (add the batch axis: x[None])" if len(shape) == 3 and what == "input" else ""))
+
+
 def pool2d_output_shape(x_shape, kernel_size, stride=None):
+    _check_4d(x_shape, "input", "(N, C, H, W)")
     n, c, h, w = x_shape
     k = pair(kernel_size, "kernel_size")
     s = k if stride is None else pair(stride, "stride")

@@ -75,8 +75,11 @@ def load(path) -> Sequential:
     header, arrays = _open(path)
     try:
         model = build(header["architecture"])
-        model.load_state_dict({k[len("param/"):]: v for k, v in arrays.items()})
-    except (ValueError, TypeError, KeyError) as e:
+        state = {k[len("param/"):]: v for k, v in arrays.items()}
+        if state:  # keep the saved precision (float64 models stay float64)
+            model.astype(next(iter(state.values())).dtype)
+        model.load_state_dict(state)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ModelFileError(f"{path}: the weights do not fit the architecture ({e})") from None
     model.metadata = header.get("metadata", {})
     return model
@@ -87,7 +90,10 @@ def _open(path):
     if not path.is_file():
         raise ModelFileError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path}: a single NumPy array, not a cnnviz model (.npz)")
+        with loaded as z:
             if "header" not in z.files:
                 raise ModelFileError(f"{path}: not a cnnviz model (no header; "
                                      f"it holds {', '.join(z.files[:5]) or 'nothing'})")
@@ -99,8 +105,8 @@ def _open(path):
         raise ModelFileError(f"{path}: not a cnnviz model file, or truncated ({e})") from None
     except (ValueError, OSError, json.JSONDecodeError) as e:
         raise ModelFileError(f"{path}: cannot be read as a cnnviz model ({e})") from None
-    if header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a cnnviz model file (format {header.get('format')!r})")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a cnnviz model file (no cnnviz header)")
     if header.get("version", 0) > VERSION:
         raise ModelFileError(f"{path}: made by a newer cnnviz (file version "
                              f"{header['version']}, this one reads {VERSION})")
