@@ -72,7 +72,7 @@ def check_layer(layer, x: np.ndarray, upstream: np.ndarray | None = None,
             down = loss()
             flat[k] = old
             fwd, bwd = (up - base) / H, (base - down) / H
-            if abs(fwd - bwd) > 1e-3 * max(1.0, abs(fwd) + abs(bwd)):
+            if abs(fwd - bwd) > 1e-2 * max(abs(fwd) + abs(bwd), floor):
                 kinks += 1
                 continue
             num = (up - down) / (2 * H)

@@ -178,7 +178,7 @@ class StepperTab(QWidget):
         b["run_back"].clicked.connect(lambda: self._act(lambda s: s.run_backward()))
         b["update"].clicked.connect(self.apply_update)
         b["reset"].clicked.connect(lambda: self._act(lambda s: s.reset()))
-        b["reset_weights"].clicked.connect(lambda: self._act(lambda s: s.reset_weights()))
+        b["reset_weights"].clicked.connect(self.reset_weights)
         for key, name in ((Qt.Key.Key_Right, "forward"), (Qt.Key.Key_Left, "back"),
                           (Qt.Key.Key_U, "update"), (Qt.Key.Key_R, "reset")):
             shortcut = QShortcut(QKeySequence(key), self)
@@ -200,7 +200,7 @@ class StepperTab(QWidget):
         self.weights_tab.cell_edited.connect(self._on_param_cell_edited)
         self.weights_tab.hover_text.connect(self.status.setText)
         self.edit_tab.kernel_edited.connect(self._on_kernel_edited)
-        self.edit_tab.reset_requested.connect(lambda: self._act(lambda s: s.reset_weights()))
+        self.edit_tab.reset_requested.connect(self.reset_weights)
         self.backward_tab.selection_changed.connect(self._refresh_side)
         self.saliency_tab.class_changed.connect(self._refresh_side)
         self.check_tab.run_requested.connect(self._run_gradcheck)
@@ -278,6 +278,10 @@ class StepperTab(QWidget):
             self.target_spin.setValue(session.label)
             self.target_spin.blockSignals(False)
         self.lesson_text.setText(lesson.description if lesson else "")
+        reset = self.buttons["reset_weights"]
+        reset.setText("Reset lesson" if lesson else "Reset weights")
+        reset.setProperty("base_tip", "Restore the lesson's input, weights and δ" if lesson
+                          else "Restore the weights the network was loaded with")
         self.edit_tab.set_session(session)
         self.refresh()
 
@@ -380,6 +384,13 @@ class StepperTab(QWidget):
         action(self.session)
         self.refresh()
 
+    def reset_weights(self) -> None:
+        """Back to the loaded weights; a lesson also gets its input and δ back."""
+        if self.lesson is not None:
+            self.choose_network(self.lesson.key)
+        else:
+            self._act(lambda s: s.reset_weights())
+
     def apply_update(self) -> None:
         self._act(lambda s: s.apply_update(self.lr_spin.value()))
         self.side.setCurrentWidget(self.weights_tab)
@@ -427,9 +438,13 @@ class StepperTab(QWidget):
         self.strip.set_position(s.focus, s.phase, reached)
         name = "input" if s.focus < 0 else s.model.layers[s.focus].name
         self.where.setText(f"{self.source}: {s.phase}, at <b>{name}</b>")
+        channels = s.x.shape[1]
+        name = "lesson input" if s.delta is not None else (self.input_name or "input")
         self.input_panel.show_maps(s.x, np.ascontiguousarray(s.x[0]),
-                                   [self.input_name or "input"],
-                                   "input " + str(tuple(s.x.shape)).replace(" ", ""), None)
+                                   [name] if channels == 1 else
+                                   [f"channel {c}" for c in range(channels)],
+                                   "input " + str(tuple(s.x.shape)).replace(" ", ""), None,
+                                   editable=s.delta is not None)
         self.input_panel.edit_target = ("input",) if s.delta is not None else None
         a, b, sentence = io_specs(s)
         self._show(self.panel_a, a, "")
