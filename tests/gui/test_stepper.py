@@ -25,6 +25,7 @@ def tab(qtbot, tmp_path, monkeypatch):
 
 def texts(panel, i=0):
     assert panel.showing_numbers, f"{panel.header.text()} is not shown as numbers"
+    assert panel.stack.currentWidget() is panel.table_page      # the tables are what is seen
     return panel.tables.texts(i)
 
 
@@ -42,6 +43,8 @@ def click(tab, name):
 
 def test_lesson1_forward_and_backward_tables(tab):
     tab.choose_network("ex1")
+    names = [b.text().split("\n")[0] for b in tab.strip.blocks]
+    assert names == ["input", "conv1"]                        # the strip follows the network
     assert texts(tab.input_panel) == as_text(LESSONS["ex1"].input[0])
     click(tab, "forward")
     assert texts(tab.panel_b, 0) == [["-1", "4"], ["6", "16"]]
@@ -312,3 +315,21 @@ def test_large_maps_refuse_tables_with_a_reason(tab):
     values = np.array([tab.panel_b.tables.values(i) for i in range(16)])
     np.testing.assert_allclose(values, np.ascontiguousarray(tab.session.model.trace[6].output)[0],
                                rtol=1e-3, atol=1e-4)
+
+
+def test_hover_reports_the_value_under_the_cursor(tab):
+    click(tab, "forward")
+    click(tab, "forward")                                     # conv1 output, 6 maps
+    grid = tab.panel_b.grid
+    out = np.ascontiguousarray(tab.session.model.trace[1].output)[0]
+    tab.panel_b._on_hover(grid, 3.5, 2.5)                     # view x=col 3, y=row 2
+    text = tab.status.text()
+    assert "[2, 3]" in text and f"{out[0, 2, 3]:.4g}" in text and f"{out[5, 2, 3]:.4g}" in text
+
+
+def test_missing_mnist_gives_a_message_not_an_exception(qtbot, tmp_path):
+    t = StepperTab(mnist_dir=tmp_path)
+    qtbot.addWidget(t)
+    assert "MNIST could not be read" in t.banner.label.text()
+    t.buttons["run_forward"].click()
+    assert t.session.forward_complete

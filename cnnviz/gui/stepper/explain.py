@@ -22,6 +22,7 @@ class Step:
     data: np.ndarray          # (M, H, W) maps, C-contiguous
     titles: list[str]
     note: str = ""
+    signed: bool | None = True     # gradients: diverging, centred at 0; None: by the data
 
 
 def _maps(a) -> np.ndarray:
@@ -68,15 +69,17 @@ def conv_backward_steps(layer: Conv2D, grad_out: np.ndarray, out_channel: int,
         Step(f"3. zero-padded by {kh - 1}x{kw - 1}", _maps(padded[0, 0]), ["padded δ"],
              "kernel size minus one on each side"),
         Step("4. kernel rotated 180°", _maps(np.stack([w[o, c], rotated[0, 0]])),
-             [f"w[{o},{c}]", "rot180"], "the forward kernel, then turned"),
-        Step(f"5. correlate -> filter {o}'s share of dx[{c}]", _maps(share[0, 0]),
-             [f"share of filter {o}"], f"padding {p} cropped" if p != (0, 0) else ""),
-        Step(f"6. dx[{c}] = sum over all {w.shape[0]} filters", _maps(dx[0, c]),
+             [f"w[{o},{c}]", "rot180"], "the forward kernel, then turned", None),
+        Step("5. padded δ correlated with rot180", _maps(share[0, 0]),
+             [f"filter {o}'s share of dx[{c}]"],
+             f"forward padding {p} cropped" if p != (0, 0) else "one filter's share of dx"),
+        Step(f"6. dx[{c}]: all {w.shape[0]} shares summed", _maps(dx[0, c]),
              [f"dx[{c}]"], "equals the engine's input gradient"),
         Step(f"7. input[{c}] padded by {p}", _maps(xpad[0, 0]), [f"x[{c}]"],
-             "what the filter saw"),
-        Step(f"8. dW[{o},{c}] = input correlated with dilated δ", _maps(dw_oc[0, 0]),
-             [f"dW[{o},{c}]"], "equals the engine's weight gradient"),
+             "what the filter saw", None),
+        Step(f"8. dW[{o},{c}]: input correlated with δ", _maps(dw_oc[0, 0]),
+             [f"dW[{o},{c}]"], "padded input correlated with the dilated δ; equals the "
+                               "engine's weight gradient"),
     ]
 
 
@@ -96,11 +99,12 @@ def conv_im2col_steps(layer: Conv2D) -> list[Step]:
     kh, kw = layer.kernel_size
     return [
         Step(f"patch matrix {cols.shape[0]}x{cols.shape[1]}", _maps(cols),
-             ["im2col(x)"], f"one column per output pixel: its {x.shape[1]}x{kh}x{kw} patch"),
+             ["im2col(x)"], f"one column per output pixel: its {x.shape[1]}x{kh}x{kw} patch",
+             None),
         Step(f"kernel matrix {w2d.shape[0]}x{w2d.shape[1]}", _maps(w2d), ["W"],
-             "one row per filter"),
+             "one row per filter", None),
         Step(f"W @ patches + b, reshaped to {w.shape[0]}x{ho}x{wo}", _maps(maps),
-             [f"map {i}" for i in range(w.shape[0])], "equals the layer's output"),
+             [f"map {i}" for i in range(w.shape[0])], "equals the layer's output", None),
     ]
 
 
@@ -112,9 +116,9 @@ def pool_backward_steps(layer, grad_out: np.ndarray, channel: int) -> list[Step]
         mask = F.max_pool2d_backward(np.ones_like(out), cache)
         routed = F.max_pool2d_backward(delta, cache)
         return [
-            Step(f"input[{channel}]", _maps(x[0, 0]), ["input"], "what the windows saw"),
+            Step(f"input[{channel}]", _maps(x[0, 0]), ["input"], "what the windows saw", None),
             Step("argmax mask", _maps(mask[0, 0]), ["winners"],
-                 "1 where a window's maximum was, from the forward pass"),
+                 "1 where a window's maximum was, from the forward pass", None),
             Step(f"δ[{channel}]", _maps(delta[0, 0]), ["δ"], "gradient at the pooled output"),
             Step("δ routed through the mask = dx", _maps(routed[0, 0]), ["dx"],
                  "each δ goes to its window's winner, zero elsewhere"),

@@ -73,6 +73,8 @@ class MapTables(QWidget):
     def _build(self, m: int, h: int, w: int) -> None:
         for widget in self.tables + self._titles:
             self.layout_.removeWidget(widget)
+            widget.hide()               # at once: deleteLater alone left old tables on screen
+            widget.setParent(None)
             widget.deleteLater()
         self.tables, self._titles = [], []
         columns = max(1, min(self.columns, m))
@@ -86,6 +88,9 @@ class MapTables(QWidget):
                 header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
                 header.setDefaultSectionSize(size)
                 header.setMinimumSectionSize(10)
+            # 0-based, like the hover read-out and NumPy
+            table.setHorizontalHeaderLabels([str(c) for c in range(w)])
+            table.setVerticalHeaderLabels([str(r) for r in range(h)])
             table.horizontalHeader().setVisible(w > 1)
             table.setFixedSize(w * CELL_W + table.verticalHeader().sizeHint().width() + 4,
                                h * CELL_H + (table.horizontalHeader().sizeHint().height()
@@ -102,6 +107,12 @@ class MapTables(QWidget):
                                    | Qt.AlignmentFlag.AlignLeft)
             self.tables.append(table)
             self._titles.append(title)
+        # spare room goes below and right of the tables, not between them
+        rows = -(-m // columns)
+        for r in range(2 * rows + 1):
+            self.layout_.setRowStretch(r, 1 if r == 2 * rows else 0)
+        for c in range(columns + 1):
+            self.layout_.setColumnStretch(c, 1 if c == columns else 0)
 
     def texts(self, i: int) -> list[list[str]]:
         t = self.tables[i]

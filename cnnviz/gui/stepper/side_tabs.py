@@ -204,7 +204,7 @@ class BackwardTab(QWidget):
         for k, step in enumerate(steps):
             panel = self.stack.panel(k)
             panel.title = step.title
-            panel.show_maps(step.data, step.data, step.titles, step.title, None)
+            panel.show_maps(step.data, step.data, step.titles, step.title, step.signed)
             self.stack.notes[k].setText(step.note)
         self.stack.hide_from(len(steps))
 

@@ -30,18 +30,14 @@ class ArchitectureStrip(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFixedHeight(78)
+        self.blocks: list[QToolButton] = []
+
+    def set_summary(self, summary: Summary) -> None:
+        # a fresh host widget: QScrollArea deletes the old one with its blocks
         self.host = QWidget()
         self.row = QHBoxLayout(self.host)
         self.row.setContentsMargins(2, 2, 2, 2)
         self.row.setSpacing(3)
-        self.setWidget(self.host)
-        self.blocks: list[QToolButton] = []
-
-    def set_summary(self, summary: Summary) -> None:
-        while self.row.count():
-            item = self.row.takeAt(0)
-            if item.widget():
-                item.widget().deleteLater()
         self.blocks = []
         entries = [("input", summary.input_shape, 0, "")] + [
             (r.name, r.output_shape, r.params, r.kind) for r in summary.rows]
@@ -58,6 +54,7 @@ class ArchitectureStrip(QScrollArea):
             self.row.addWidget(button)
             self.blocks.append(button)
         self.row.addStretch(1)
+        self.setWidget(self.host)
 
     def set_position(self, current: int, direction: str, reached: set[int]) -> None:
         """current: the layer just stepped through (-1 = input); reached: layers

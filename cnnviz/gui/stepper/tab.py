@@ -47,6 +47,7 @@ class StepperTab(QWidget):
         self.true_label: int | None = None
         self._mnist = None
         self._current_key = "lenet5"
+        self._mnist_problem = ""
         self.lesson = None
         self._build()
         self._connect()
@@ -249,8 +250,13 @@ class StepperTab(QWidget):
         if old is not None and old.delta is None:
             x, label = old.x, old.label
         else:
-            x, self.true_label = self._mnist_digit(self.digit_spin.value())
-            self.input_name = f"MNIST test #{self.digit_spin.value()}"
+            try:
+                x, self.true_label = self._mnist_digit(self.digit_spin.value())
+                self.input_name = f"MNIST test #{self.digit_spin.value()}"
+            except (OSError, ValueError) as e:
+                x, self.true_label = np.zeros(INPUT_SHAPE, np.float32), 0
+                self.input_name = "blank (MNIST missing)"
+                self._mnist_problem = f"MNIST could not be read, a blank image is used: {e}"
             label = self.true_label
         self._start(StepperSession(model, x, label=label, lr=self.lr_spin.value(), name=name),
                     name)
@@ -258,6 +264,9 @@ class StepperTab(QWidget):
     def _start(self, session: StepperSession, source: str, lesson=None) -> None:
         self.session, self.source, self.lesson = session, source, lesson
         self.banner.clear()
+        if self._mnist_problem:
+            self.banner.show_message(self._mnist_problem, "warning")
+            self._mnist_problem = ""
         try:
             self.strip.set_summary(summary(session.model, session.x.shape))
         except ValueError as e:
@@ -278,6 +287,7 @@ class StepperTab(QWidget):
             self.target_spin.setValue(session.label)
             self.target_spin.blockSignals(False)
         self.lesson_text.setText(lesson.description if lesson else "")
+        self.chart.plot.setVisible(lesson is None)      # a lesson has no class scores
         reset = self.buttons["reset_weights"]
         reset.setText("Reset lesson" if lesson else "Reset weights")
         reset.setProperty("base_tip", "Restore the lesson's input, weights and δ" if lesson
@@ -316,7 +326,11 @@ class StepperTab(QWidget):
     def choose_digit(self, index: int) -> None:
         if self.session is None or self.session.delta is not None:
             return
-        x, label = self._mnist_digit(index)
+        try:
+            x, label = self._mnist_digit(index)
+        except (OSError, ValueError) as e:
+            self.banner.show_message(f"MNIST could not be read: {e}", "error")
+            return
         self.input_name = f"MNIST test #{index}"
         self._set_input(x, label)
 
@@ -443,7 +457,7 @@ class StepperTab(QWidget):
         self.input_panel.show_maps(s.x, np.ascontiguousarray(s.x[0]),
                                    [name] if channels == 1 else
                                    [f"channel {c}" for c in range(channels)],
-                                   "input " + str(tuple(s.x.shape)).replace(" ", ""), None,
+                                   f"input {s.x.shape[2]}x{s.x.shape[3]}", None,
                                    editable=s.delta is not None)
         self.input_panel.edit_target = ("input",) if s.delta is not None else None
         a, b, sentence = io_specs(s)

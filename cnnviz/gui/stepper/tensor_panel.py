@@ -37,17 +37,22 @@ class TensorPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        top = QHBoxLayout()
+        # row 1: what it is (full width); row 2: its colour scale and the controls
         self.header = QLabel(title)
         self.header.setStyleSheet("font-weight: bold;")
         # why Ignored: a long header must not widen the panel; it is clipped and
         # its tooltip holds the full text
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.header, 1)
+        layout.addWidget(self.header)
+        second = QHBoxLayout()
+        self.scale_label = QLabel()
+        self.scale_label.setStyleSheet("color: #555;")
+        self.scale_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        second.addWidget(self.scale_label, 1)
         self.numbers = QCheckBox("Numbers")
         self.numbers.setToolTip("Show every value as a table (maps of at most 12x12)")
         self.numbers.toggled.connect(lambda _: self._show_mode())
-        top.addWidget(self.numbers)
+        second.addWidget(self.numbers)
         self.export = QToolButton(text="Export")
         self.export.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export)
@@ -55,12 +60,8 @@ class TensorPanel(QWidget):
         menu.addAction("Tensor as NumPy text...", lambda: self._export_dialog("txt"))
         self.export.setMenu(menu)
         self.export.setToolTip("Save the whole tensor shown here")
-        top.addWidget(self.export)
-        layout.addLayout(top)
-        self.scale_label = QLabel()
-        self.scale_label.setStyleSheet("color: #555;")
-        self.scale_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout.addWidget(self.scale_label)
+        second.addWidget(self.export)
+        layout.addLayout(second)
         self.stack = QStackedWidget()
         self.max_columns = max_columns
         # why a grid per layout: building pyqtgraph tiles costs far more than
@@ -70,10 +71,10 @@ class TensorPanel(QWidget):
         self.grid = self._grid_for((1, True))
         self.tables = MapTables(columns=max_columns)
         self.tables.cell_edited.connect(self.cell_edited)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.tables)
-        self.stack.addWidget(scroll)
+        self.table_page = QScrollArea()
+        self.table_page.setWidgetResizable(True)
+        self.table_page.setWidget(self.tables)
+        self.stack.addWidget(self.table_page)
         self.empty_page = QLabel()
         self.empty_page.setWordWrap(True)
         self.empty_page.setStyleSheet("color: #555; padding: 12px;")
@@ -136,12 +137,16 @@ class TensorPanel(QWidget):
         self.rendered = rendered = render_maps(maps, titles, shared_scale=shared_scale,
                                                signed=signed)
         scale = rendered.scales[0]
-        colours = ("blue < 0 < red" if scale.signed else "black to white")
-        scale_text = (f"{colours}, {scale.lo:.3g} .. {scale.hi:.3g}" if shared_scale
-                      else f"{colours}, one scale per map")
+        if not shared_scale:
+            scale_text = "one colour scale per map"
+        elif scale.signed:
+            scale_text = f"\u00b1{scale.hi:.3g}, blue < 0 < red"
+        else:
+            scale_text = f"{scale.lo:.3g} .. {scale.hi:.3g}, black to white"
         self.header.setText(header)
         self.header.setToolTip(header)
-        self.scale_label.setText(f"colour: {scale_text}")
+        self.scale_label.setText(scale_text)
+        self.scale_label.setToolTip(f"colour scale: {scale_text}")
         small = fits_table(maps.shape)
         self.numbers.setEnabled(small)
         self.numbers.setToolTip("Show every value as a table" if small else
@@ -163,7 +168,7 @@ class TensorPanel(QWidget):
             return
         if self.showing_numbers:
             self.tables.set_rendered(self.rendered, self.editable)
-            self.stack.setCurrentIndex(0)
+            self.stack.setCurrentWidget(self.table_page)
         else:
             r = self.rendered
             self.grid = self._grid_for((r.tile_count, r.shared_scale), r.map_shape)
