@@ -96,8 +96,9 @@ def save_screenshots(tab, app, directory: Path):
     tab.side.setCurrentWidget(tab.weights_tab)
     settle()
     tab.export_view(directory / "stepper_forward.png")
-    tab.buttons["run_back"].click()
-    tab.strip.blocks[5].click()                 # backward to conv2
+    tab.buttons["run_forward"].click()
+    while tab.session.focus != 4 or tab.session.phase != "backward":
+        tab.buttons["back"].click()             # step backward until through conv2
     body = tab.findChildren(QSplitter)[0]
     body.setSizes([250, 470, 680])
     tab.side.setCurrentWidget(tab.backward_tab)

@@ -79,11 +79,20 @@ def test_goto_and_replay_keep_the_place(digit):
     s = lenet_session(digit)
     s.goto(4)
     assert s.done == 5 and s.focus == 4
-    s.goto(1)                                        # backwards in forward phase: rerun
-    assert s.done == 2 and s.focus == 1
-    s.run_backward()
+    s.goto(1)                                        # already run: only shown
+    assert s.done == 5 and s.focus == 1
+    s.goto(8)
+    s.step_backward()                                # refused: not at the end yet
+    assert s.phase == FORWARD and s.done == 9
+    s.run_forward()
+    s.goto(6)                                        # backward from the output to relu2... pool2
+    assert s.phase == FORWARD                        # forward phase until a backward step
+    s.step_backward()
     s.goto(6)
-    assert s.back == 6 and s.focus == 6
+    assert s.phase == BACKWARD and s.back == 6 and s.focus == 6
+    s.goto(10)                                       # already passed: only shown
+    assert s.back == 6 and s.focus == 10
+    s.goto(6)
     s.set_param_cells("conv1.weight", (0, 0), np.zeros((5, 5), np.float32))
     assert s.phase == BACKWARD and s.back == 6 and s.focus == 6
     assert not s.model["conv1"].params["weight"][0, 0].any()

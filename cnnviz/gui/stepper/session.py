@@ -179,24 +179,18 @@ class StepperSession:
         self._restart()
 
     def goto(self, layer: int):
-        """Jump to a layer in the current direction (a click on the strip):
-        forward, rerun from the input until ``layer`` has run; backward, rerun
-        the backward pass from the output until ``layer`` has been passed."""
+        """Jump to a layer (a click on the strip). A layer already passed in the
+        current direction is only shown; forward, the pass runs on until
+        ``layer`` has run; backward, it steps back until ``layer`` is passed."""
         layer = max(-1, min(layer, self.num_layers - 1))
         if self.phase == FORWARD:
-            if layer < self.done - 1:
-                self._restart()
             while self.done - 1 < layer and self.step_forward():
                 pass
-            self.focus = layer
         else:
-            if layer < 0:
-                layer = 0
-            if layer >= self.back:
-                self.back = self.num_layers
+            layer = max(layer, 0)
             while self.back > layer and self.step_backward():
                 pass
-            self.focus = layer
+        self.focus = layer
 
     def replay(self):
         """Rerun to the same place after an edit; the forward pass always runs to

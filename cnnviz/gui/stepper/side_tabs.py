@@ -37,8 +37,11 @@ class _PanelStack(QWidget):
 
     def __init__(self, parent=None, columns: int = 1, height: int = PANEL_HEIGHT):
         super().__init__(parent)
-        self.layout_ = QGridLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.layout_ = QGridLayout()
+        outer.addLayout(self.layout_)
+        outer.addStretch(1)           # spare height below the panels, not between them
         self.columns, self.height_ = columns, height
         self.panels: list[TensorPanel] = []
         self.notes: list[QLabel] = []
@@ -282,8 +285,10 @@ class EditTab(QWidget):
             spin.setMaximum(n - 1)
             spin.blockSignals(False)
         self.editor.lock(layer.kernel_size)
-        w = layer.params["weight"][self.filter_spin.value(), self.channel_spin.value()]
-        self.editor.set_kernel(np.array(w, np.float32), emit=False)
+        w = np.array(layer.params["weight"][self.filter_spin.value(), self.channel_spin.value()],
+                     np.float32)
+        if not np.array_equal(self.editor.kernel(), w):      # keeps the preset's name shown
+            self.editor.set_kernel(w, emit=False)
 
     def show_session(self, s: StepperSession) -> None:
         self._load()       # picks up updates and resets

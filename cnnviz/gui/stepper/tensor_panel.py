@@ -142,7 +142,7 @@ class TensorPanel(QWidget):
         elif scale.signed:
             scale_text = f"\u00b1{scale.hi:.3g}, blue < 0 < red"
         else:
-            scale_text = f"{scale.lo:.3g} .. {scale.hi:.3g}, black to white"
+            scale_text = f"{scale.lo:.3g} .. {scale.hi:.3g}, grey"
         self.header.setText(header)
         self.header.setToolTip(header)
         self.scale_label.setText(scale_text)

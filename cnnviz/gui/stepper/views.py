@@ -114,12 +114,18 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
         before, after = update.before[w_name], update.after[w_name]
         diff = after - before
         stack = np.stack([before, after, diff])
-        if before.ndim == 4 and before.shape[0] * before.shape[1] > 1:
+        names = ["before", "after", "after - before"]
+        titles = names
+        if before.ndim == 4 and before.shape[0] * before.shape[1] <= 8:
+            # few kernels: one tile each (a mosaic's gutters would read as zeros in a table)
+            co, ci = before.shape[:2]
+            maps = stack.reshape(3 * co * ci, *before.shape[2:])
+            titles = [f"{n} [{o},{c}]" for n in names for o in range(co) for c in range(ci)]
+        elif before.ndim == 4:
             maps = np.stack([kernel_mosaic(a) for a in stack])
         else:
             maps = stack.reshape(3, *before.shape[-2:]) if before.ndim >= 2 else stack[:, None, :]
-        out["update"] = MapSpec(stack, np.ascontiguousarray(maps),
-                                ["before", "after", "after - before"],
+        out["update"] = MapSpec(stack, np.ascontiguousarray(maps), titles,
                                 f"{w_name} around the last update (lr {update.lr:g}): "
                                 f"after = before - lr * dW", True, None, "update")
     else:
