@@ -57,3 +57,12 @@ class StepperMapGrid(FeatureMapGrid):
         for tile in self.tiles[1:]:
             tile.view.setXLink(None)
             tile.view.setYLink(None)
+
+    def prepare(self, count: int) -> None:
+        """Build ``count`` tiles now (shared scale), so the first real draw
+        only fills them: the stepper does this while idle, before the learner
+        steps there."""
+        if self._structure != (count, False, True):
+            self._build(count, per_tile_bars=False)
+            self._structure = (count, False, True)
+            self.reset_view()

@@ -109,6 +109,10 @@ class TensorPanel(QWidget):
             self.stack.addWidget(grid)
         return grid
 
+    def prepare(self, count: int, map_shape) -> None:
+        """Build the grid for ``count`` maps ahead of time (see StepperMapGrid.prepare)."""
+        self._grid_for((count, True), map_shape).prepare(count)
+
     def set_empty(self, message: str) -> None:
         self.tensor, self.rendered, self.header_text, self._signed = None, None, "", None
         self.header.setText(self.title)
