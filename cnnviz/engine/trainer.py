@@ -1,0 +1,786 @@
+"""The training loop: a generator the CLI and the GUI's worker thread drive.
+
+    trainer = Trainer(lenet5(seed=0), (train_images, train_labels),
+                      (test_images, test_labels), TrainConfig(epochs=5))
+    for snap in trainer.run():          # a Snapshot every few batches
+        print(snap.kind, snap.epoch, snap.loss, snap.test_accuracy)
+
+Between batches (never inside one) ``run`` honours requests made from any
+thread: ``request_pause`` / ``request_resume`` / ``request_step`` /
+``request_stop``, ``set_lr`` and ``set_momentum``. Pure NumPy: never imports Qt.
+
+Snapshot kinds, in the order they can come:
+    "batch"     every ``snapshot_every`` batches (or ``snapshot_interval`` s),
+                and after each batch run by ``request_step``
+    "epoch"     at each epoch end, after the test set was evaluated
+    "paused"    each time the run enters the paused state (then it blocks)
+    "diverged"  the loss became non-finite: the last weights that gave a
+                finite loss are back, the optimizer's buffers are reset;
+                followed by "paused" (pause_on_divergence) or "stopped"
+    "stopped"   a stop was requested (or divergence without pausing); last
+    "finished"  all epochs done; last
+
+Counters: ``epoch`` is 1-based (the epoch running, or just finished), ``batch``
+the number of batches done in it (== batches_per_epoch at its end), ``step``
+the batches done in the whole run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import functional as F
+from .augment import random_shift
+from .losses import SoftmaxCrossEntropy
+from .optim import OPTIMIZERS
+from .sequential import Sequential
+from .serialization import FORMAT, VERSION, ModelFileError, architecture, atomic_savez, load
+
+LR_SCHEDULES = ("cosine", "step", "none")
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}   # with momentum 0.9 / beta1 0.9 and cosine decay
+
+
+class CheckpointError(ModelFileError):
+    """A checkpoint that cannot be read; the message names the file."""
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.05                 # SGD momentum 0.9, cosine decay: >= 99% in 5 epochs
+    optimizer: str = "sgd"           # or "adam" (try lr 1e-3)
+    momentum: float = 0.9            # Adam: beta1
+    weight_decay: float = 0.0
+    seed: int = 0                    # shuffling and augmentation (the model has its own)
+    limit: int | None = None         # train on the first `limit` samples only
+    shift: int = 0                   # random shifts of up to `shift` pixels
+    snapshot_every: int = 50         # batches between "batch" snapshots ...
+    snapshot_interval: float | None = None   # ... or seconds between them, if set
+    delay: float = 0.0               # slow motion: seconds of sleep per batch
+    lr_schedule: str = "cosine"      # "cosine" (to 0 over the run), "step" (x0.1 at 50%, 75%), "none"
+    pause_on_divergence: bool = False
+
+    def validate(self):
+        """Raise ValueError naming the first bad field."""
+        def bad(name, why):
+            raise ValueError(f"{name} {why}, got {getattr(self, name)!r}")
+        if int(self.epochs) != self.epochs or self.epochs < 0:
+            bad("epochs", "must be a whole number >= 0")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            bad("batch_size", "must be a whole number >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            bad("lr", "must be a positive number")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", f"must be one of {sorted(OPTIMIZERS)}")
+        if not 0 <= self.momentum < 1:
+            bad("momentum", "must be in [0, 1)")
+        if not self.weight_decay >= 0:
+            bad("weight_decay", "must be >= 0")
+        if self.limit is not None and (int(self.limit) != self.limit or self.limit < 1):
+            bad("limit", "must be None or a whole number >= 1")
+        if int(self.shift) != self.shift or self.shift < 0:
+            bad("shift", "must be a whole number >= 0")
+        if int(self.snapshot_every) != self.snapshot_every or self.snapshot_every < 1:
+            bad("snapshot_every", "must be a whole number >= 1")
+        if self.snapshot_interval is not None and not self.snapshot_interval >= 0:
+            bad("snapshot_interval", "must be None or >= 0")
+        if not self.delay >= 0:
+            bad("delay", "must be >= 0")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad("lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
+        return self
+
+
+@dataclass
+class Snapshot:
+    """A plain value handed to the caller: every array in it is a copy (or
+    fresh, never touched again by the trainer), so it can be kept."""
+
+    kind: str            # "batch" | "epoch" | "diverged" | "paused" | "stopped" | "finished"
+    epoch: int           # 1-based epoch running or just finished
+    batch: int           # batches done in that epoch
+    batches_per_epoch: int
+    step: int            # batches done in the run
+    samples_seen: int
+    loss: float          # of the last batch (nan before the first)
+    accuracy: float      # of the last batch, in [0, 1]
+    smoothed_loss: float # debiased exponential average of the batch losses
+    lr: float            # learning rate of the next batch
+    samples_per_sec: float
+    elapsed: float       # seconds of running, pauses excluded
+    eta: float           # seconds to the end of the run, estimated
+    test_loss: float | None = None        # latest epoch-end evaluation (None before)
+    test_accuracy: float | None = None
+    train_loss_epoch: float | None = None  # mean over the last completed epoch
+    train_accuracy_epoch: float | None = None
+    message: str = ""
+    extra: dict = field(default_factory=dict)   # what the probe returned
+    # additions
+    epochs: int = 0                      # epochs of the run
+    momentum: float = 0.0                # momentum (SGD) / beta1 (Adam) of the next batch
+    paused: bool = False                 # the run is paused after this snapshot
+    batches: dict = field(default_factory=dict)  # History rows added since the previous snapshot
+    test_predictions: np.ndarray | None = None   # "epoch" only: argmax per test image
+    test_probs: np.ndarray | None = None         # "epoch" only: (N_test, classes) softmax
+
+
+# --------------------------------------------------------------------------
+class History:
+    """Per-batch and per-epoch records. Batch columns are numpy arrays that
+    grow by doubling (``history.loss`` is a view of the filled part)."""
+
+    BATCH = (("step", np.int64), ("samples_seen", np.int64), ("loss", np.float64),
+             ("accuracy", np.float64), ("lr", np.float64))
+    EPOCH = (("epoch", np.int64), ("step", np.int64), ("samples_seen", np.int64),
+             ("train_loss", np.float64), ("train_accuracy", np.float64),
+             ("test_loss", np.float64), ("test_accuracy", np.float64), ("elapsed", np.float64))
+
+    def __init__(self, capacity: int = 1024):
+        self._b = {k: np.empty(max(capacity, 1), t) for k, t in self.BATCH}
+        self.n_batches = 0
+        self._e = {k: [] for k, _ in self.EPOCH}
+
+    def append_batch(self, step, samples_seen, loss, accuracy, lr):
+        i = self.n_batches
+        if i == len(self._b["step"]):
+            for k in self._b:
+                grown = np.empty(2 * i, self._b[k].dtype)
+                grown[:i] = self._b[k]
+                self._b[k] = grown
+        b = self._b
+        b["step"][i], b["samples_seen"][i], b["loss"][i] = step, samples_seen, loss
+        b["accuracy"][i], b["lr"][i] = accuracy, lr
+        self.n_batches = i + 1
+
+    def append_epoch(self, **row):
+        for k, _ in self.EPOCH:
+            v = row[k]
+            self._e[k].append(np.nan if v is None else v)
+
+    # --- reading --------------------------------------------------------
+    def batches(self, start: int = 0) -> dict[str, np.ndarray]:
+        """Copies of the batch rows from ``start`` on."""
+        n = self.n_batches
+        return {k: v[start:n].copy() for k, v in self._b.items()}
+
+    def epochs(self) -> dict[str, np.ndarray]:
+        """The per-epoch table as arrays (nan where there was no test set)."""
+        return {k: np.array(self._e[k], t) for k, t in self.EPOCH}
+
+    @property
+    def n_epochs(self) -> int:
+        return len(self._e["epoch"])
+
+    step = property(lambda self: self._b["step"][:self.n_batches])
+    samples_seen = property(lambda self: self._b["samples_seen"][:self.n_batches])
+    loss = property(lambda self: self._b["loss"][:self.n_batches])
+    accuracy = acc = property(lambda self: self._b["accuracy"][:self.n_batches])
+    lr = property(lambda self: self._b["lr"][:self.n_batches])
+
+    # --- round trips ------------------------------------------------------
+    def to_dict(self) -> dict[str, np.ndarray]:
+        """Flat dict of arrays ("batch/loss", "epoch/test_accuracy", ...)."""
+        d = {f"batch/{k}": v for k, v in self.batches().items()}
+        d.update({f"epoch/{k}": v for k, v in self.epochs().items()})
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        n = len(d["batch/step"])
+        h = cls(capacity=max(1024, 2 * n))
+        for k, t in cls.BATCH:
+            h._b[k][:n] = np.asarray(d[f"batch/{k}"], t)
+        h.n_batches = n
+        for k, t in cls.EPOCH:
+            h._e[k] = np.asarray(d[f"epoch/{k}"], t).tolist()
+        return h
+
+    def to_csv(self, path):
+        """One row per batch; the epoch columns are filled on the last batch
+        of each epoch. Written atomically."""
+        b, e = self.batches(), self.epochs()
+        end_of = {int(s): i for i, s in enumerate(e["step"])}
+        ecols = [k for k, _ in self.EPOCH if k not in ("step", "samples_seen")]
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow([k for k, _ in self.BATCH] + [c if c == "epoch" else f"epoch_{c}"
+                                                  for c in ecols])
+        for i in range(self.n_batches):
+            row = [int(b["step"][i]), int(b["samples_seen"][i]), repr(float(b["loss"][i])),
+                   repr(float(b["accuracy"][i])), repr(float(b["lr"][i]))]
+            j = end_of.get(int(b["step"][i]))
+            if j is None:
+                row += [""] * len(ecols)
+            else:
+                row += [int(e["epoch"][j])] + ["" if np.isnan(e[c][j]) else repr(float(e[c][j]))
+                                               for c in ecols[1:]]
+            w.writerow(row)
+        atomic_write_text(path, out.getvalue())
+
+
+def atomic_write_text(path, text: str):
+    """Write text to a temporary file beside ``path``, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------
+def _split(data, what):
+    """(images, labels) from a tuple or an object with .images/.labels."""
+    if data is None:
+        return None
+    images, labels = (data.images, data.labels) if hasattr(data, "images") else data
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim != 3:
+        raise ValueError(f"{what} images must be (N, H, W) or (N, 1, H, W), got {images.shape}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"{what}: {len(images)} images but labels of shape {labels.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{what} set is empty")
+    return images, labels
+
+
+def _as_input(images, dtype):
+    """A batch (n, H, W) -> model input (n, 1, H, W): uint8 is scaled to [0, 1]."""
+    if images.dtype == np.uint8:
+        return (images / np.asarray(255, dtype))[:, None]
+    return images.astype(dtype, copy=False)[:, None]
+
+
+def evaluate_model(model, images, labels, batch=1000):
+    """(mean loss, accuracy, predictions (N,), probabilities (N, classes)
+    float32) of ``model`` on a whole set, forward only, ``batch`` at a time.
+    Images uint8 (N, H, W) or float in [0, 1]; labels (N,) ints."""
+    images, labels = _split((images, labels), "evaluation")
+    dtype, total, probs = model.dtype, 0.0, []
+    for i in range(0, len(images), batch):
+        logits = model.forward(_as_input(images[i:i + batch], dtype))
+        logp = F.log_softmax(logits.astype(np.float64))
+        total -= logp[np.arange(len(logp)), labels[i:i + batch]].sum()
+        probs.append(np.exp(logp).astype(np.float32))
+    probs = np.concatenate(probs)
+    preds = probs.argmax(axis=1)
+    return float(total / len(labels)), float(np.mean(preds == labels)), preds, probs
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` = (images, labels) with mini-batch SGD
+    or Adam, evaluating on ``test`` at each epoch end. Images are uint8
+    (N, H, W) (scaled by 1/255 one batch at a time) or float in [0, 1].
+
+    ``probe(trainer) -> dict`` runs in the training thread at each snapshot,
+    between batches; its result is the snapshot's ``extra``.
+    ``model_lock`` is held during each batch and each evaluation: hold it to
+    use the model from another thread between batches."""
+
+    def __init__(self, model: Sequential, train, test=None, config: TrainConfig | None = None,
+                 probe=None):
+        self.model = model
+        self.config = (config or TrainConfig()).validate()
+        self.train_images, self.train_labels = _split(train, "training")
+        self.test = _split(test, "test")
+        if self.config.limit is not None:
+            self.train_images = self.train_images[:self.config.limit]
+            self.train_labels = self.train_labels[:self.config.limit]
+        self.probe = probe
+        self.loss_fn = SoftmaxCrossEntropy()
+        self.params = model.parameters()
+        if not self.params:
+            raise ValueError("the model has no parameters to train")
+        self.dtype = model.dtype
+        self._sizes = [p.value.size for p in self.params]
+        self._backup = np.empty(sum(self._sizes), self.dtype)   # last weights with a finite loss
+        self._backup_views = [v.reshape(p.value.shape) for v, p in
+                              zip(np.split(self._backup, np.cumsum(self._sizes)[:-1]), self.params)]
+        self._have_backup = False
+
+        c = self.config
+        self.base_lr = float(c.lr)            # the schedule scales this
+        self.momentum = float(c.momentum)
+        self.optimizer = self._make_optimizer(self.base_lr * self._lr_factor(0))
+        self.rng = np.random.default_rng([c.seed, 1])   # augmentation
+        self.history = History()
+        self.model_lock = threading.RLock()
+
+        # progress (all in state_dict)
+        self.epoch = 0            # epochs completed
+        self.batch = 0            # batches done in the current epoch
+        self.step = 0
+        self.samples_seen = 0
+        self._loss_ema = 0.0
+        self._epoch_loss_sum = 0.0   # sums over the current epoch, weighted by batch size
+        self._epoch_correct = 0
+        self._epoch_samples = 0
+        self._elapsed = 0.0
+        self.last_loss = self.last_accuracy = float("nan")
+        self.test_loss = self.test_accuracy = None
+        self.train_loss_epoch = self.train_accuracy_epoch = None
+
+        # requests from other threads
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._steps_pending = 0
+        self._pending_lr = None
+        self._pending_momentum = None
+        self._running = False
+        self._paused = False
+        # rates
+        self._rate = None
+        self._eval_seconds = None
+
+    # --- geometry ---------------------------------------------------------
+    @property
+    def n_train(self) -> int:
+        return len(self.train_labels)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.n_train // self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.batches_per_epoch
+
+    def _lr_factor(self, step) -> float:
+        total, s = max(self.total_steps, 1), self.config.lr_schedule
+        if s == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        if s == "step":
+            return 0.1 ** ((step >= 0.5 * total) + (step >= 0.75 * total))
+        return 1.0
+
+    @property
+    def lr(self) -> float:
+        """Learning rate of the next batch."""
+        return self.base_lr * self._lr_factor(self.step)
+
+    def _make_optimizer(self, lr):
+        c = self.config
+        if c.optimizer == "adam":
+            return OPTIMIZERS["adam"](self.params, lr=lr, betas=(self.momentum, 0.999),
+                                      weight_decay=c.weight_decay)
+        return OPTIMIZERS[c.optimizer](self.params, lr=lr, momentum=self.momentum,
+                                       weight_decay=c.weight_decay)
+
+    # --- requests (any thread) ---------------------------------------------
+    def request_pause(self):
+        """Pause before the next batch (yields "paused", then blocks)."""
+        self._pause.set()
+        self._wake.set()
+
+    def request_resume(self):
+        self._pause.clear()
+        self._wake.set()
+
+    def request_step(self):
+        """While paused: run exactly one batch, yield its snapshot, stay
+        paused. While running: the same as request_pause."""
+        with self._lock:
+            if self._paused:
+                self._steps_pending += 1
+        self._pause.set()
+        self._wake.set()
+
+    def request_stop(self):
+        """Yield "stopped" and return, before the next batch (wakes a pause)."""
+        self._stop.set()
+        self._wake.set()
+
+    def set_lr(self, lr):
+        """The next batch uses exactly ``lr``; a schedule goes on from there."""
+        lr = float(lr)
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a positive number, got {lr!r}")
+        self._pending_lr = lr
+
+    def set_momentum(self, m):
+        """Momentum (SGD) or beta1 (Adam) from the next batch on."""
+        m = float(m)
+        if not 0 <= m < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {m!r}")
+        self._pending_momentum = m
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # --- the loop -------------------------------------------------------------
+    def run(self):
+        """Generator of Snapshots; see the module docstring."""
+        self._running = True
+        try:
+            yield from self._run()
+        finally:
+            self._running = self._paused = False
+
+    def _run(self):
+        c = self.config
+        every, interval = c.snapshot_every, c.snapshot_interval
+        self._t_active = time.perf_counter()
+        self._last_snap = (self._t_active, self.samples_seen, self.history.n_batches,
+                           self._elapsed)
+        stepping = False
+        while self.epoch < c.epochs:
+            perm = np.random.default_rng([c.seed, 0, self.epoch]).permutation(self.n_train)
+            while self.batch < self.batches_per_epoch:
+                if self._stop.is_set():
+                    self._stop.clear()
+                    self._pause.clear()
+                    yield self._snapshot("stopped", message="stopped on request")
+                    return
+                if self._pause.is_set() and not stepping:
+                    if not self._paused:
+                        self._enter_pause()
+                        yield self._snapshot("paused")
+                    action = self._wait_while_paused()
+                    if action == "step":
+                        stepping = True
+                    elif action == "resume":
+                        self._leave_pause()
+                    continue
+                t0 = time.perf_counter()
+                ok = self._train_batch(perm)
+                if c.delay:
+                    self._stop.wait(c.delay)
+                if stepping:
+                    self._elapsed += time.perf_counter() - t0
+                if not ok:
+                    stepping = False
+                    yield self._diverged()
+                    if c.pause_on_divergence:
+                        self._pause.set()
+                        continue
+                    yield self._snapshot("stopped", message="stopped: the loss diverged")
+                    return
+                if stepping:
+                    stepping = False
+                    yield self._snapshot("batch")
+                elif self.batch == self.batches_per_epoch:
+                    pass        # the epoch snapshot follows
+                elif interval is not None:
+                    if time.perf_counter() - self._last_snap[0] >= interval:
+                        yield self._snapshot("batch")
+                elif self.batch % every == 0:
+                    yield self._snapshot("batch")
+            yield self._end_epoch()
+        yield self._snapshot("finished", message=self._summary_message())
+
+    def _enter_pause(self):
+        self._elapsed += time.perf_counter() - self._t_active
+        self._paused = True
+
+    def _leave_pause(self):
+        self._paused = False
+        self._t_active = time.perf_counter()
+
+    def _wait_while_paused(self) -> str:
+        """Block (no busy wait) until a stop, a step or a resume."""
+        while True:
+            self._wake.clear()
+            if self._stop.is_set():
+                self._leave_pause()
+                return "stop"
+            with self._lock:
+                if self._steps_pending:
+                    self._steps_pending -= 1
+                    return "step"
+                if not self._pause.is_set():
+                    return "resume"
+            self._wake.wait(0.5)
+
+    def _train_batch(self, perm) -> bool:
+        """One optimisation step; False (nothing changed but the restored
+        weights) if the loss was not finite."""
+        c, bs = self.config, self.config.batch_size
+        if self._pending_lr is not None:
+            lr, self._pending_lr = self._pending_lr, None
+            f = self._lr_factor(self.step)
+            self.base_lr = lr / f if f > 1e-12 else lr
+        if self._pending_momentum is not None:
+            m, self._pending_momentum = self._pending_momentum, None
+            self.momentum = m
+            if c.optimizer == "adam":
+                self.optimizer.betas = (m, self.optimizer.betas[1])
+            else:
+                self.optimizer.momentum = m
+        lr = self.lr
+        self.optimizer.lr = lr
+        idx = perm[self.batch * bs:(self.batch + 1) * bs]
+        xb, yb = self.train_images[idx], self.train_labels[idx]
+        if c.shift:
+            xb = random_shift(xb, c.shift, self.rng)
+        x = _as_input(xb, self.dtype)
+        with self.model_lock:
+            logits = self.model.forward(x)
+            loss = self.loss_fn(logits, yb)
+            if not math.isfinite(loss):
+                self._restore(loss)
+                return False
+            for view, p in zip(self._backup_views, self.params):
+                view[...] = p.value
+            self._have_backup = True
+            self.model.backward(self.loss_fn.backward(), need_input_grad=False)
+            self.optimizer.step()
+        n = len(yb)
+        correct = int(np.count_nonzero(logits.argmax(axis=1) == yb))
+        self.batch += 1
+        self.step += 1
+        self.samples_seen += n
+        self.last_loss, self.last_accuracy = loss, correct / n
+        self._loss_ema = 0.98 * self._loss_ema + 0.02 * loss
+        self._epoch_loss_sum += loss * n
+        self._epoch_correct += correct
+        self._epoch_samples += n
+        self.history.append_batch(self.step, self.samples_seen, loss, correct / n, lr)
+        return True
+
+    def _restore(self, loss):
+        self._bad_loss = loss
+        if self._have_backup:
+            for view, p in zip(self._backup_views, self.params):
+                p.value[...] = view
+        self.optimizer = self._make_optimizer(self.lr)
+
+    def _diverged(self):
+        e, b = self.epoch + 1, self.batch + 1
+        msg = (f"The loss became {self._bad_loss} at epoch {e}, batch {b} "
+               f"(step {self.step + 1}): the learning rate ({self.lr:.3g}) is likely too high. "
+               f"The last weights that gave a finite loss were restored and the optimizer's "
+               f"state reset; lower the learning rate and resume.")
+        return self._snapshot("diverged", message=msg)
+
+    def _end_epoch(self):
+        t0 = time.perf_counter()
+        n = max(self._epoch_samples, 1)
+        self.train_loss_epoch = self._epoch_loss_sum / n
+        self.train_accuracy_epoch = self._epoch_correct / n
+        probs = preds = None
+        if self.test is not None:
+            self.test_loss, self.test_accuracy, preds, probs = self._evaluate(*self.test)
+        self._eval_seconds = time.perf_counter() - t0
+        self.epoch += 1
+        self.batch = 0
+        self._epoch_loss_sum, self._epoch_correct, self._epoch_samples = 0.0, 0, 0
+        elapsed = self.elapsed
+        self.history.append_epoch(epoch=self.epoch, step=self.step, samples_seen=self.samples_seen,
+                                  train_loss=self.train_loss_epoch,
+                                  train_accuracy=self.train_accuracy_epoch,
+                                  test_loss=self.test_loss, test_accuracy=self.test_accuracy,
+                                  elapsed=elapsed)
+        snap = self._snapshot("epoch", message=self._summary_message())
+        snap.test_predictions, snap.test_probs = preds, probs
+        return snap
+
+    def _summary_message(self):
+        if self.history.n_epochs == 0:
+            return ""
+        msg = (f"epoch {self.epoch}/{self.config.epochs}: train loss {self.train_loss_epoch:.4f}, "
+               f"accuracy {100 * self.train_accuracy_epoch:.2f}%")
+        if self.test_accuracy is not None:
+            msg += f"; test loss {self.test_loss:.4f}, accuracy {100 * self.test_accuracy:.2f}%"
+        return msg
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of running (pauses excluded)."""
+        if self._running and not self._paused:
+            return self._elapsed + time.perf_counter() - self._t_active
+        return self._elapsed
+
+    def _snapshot(self, kind, message=""):
+        now, elapsed = time.perf_counter(), self.elapsed
+        t_prev, s_prev, row_prev, e_prev = self._last_snap
+        ds, de = self.samples_seen - s_prev, elapsed - e_prev
+        if kind != "epoch" and ds > 0 and de > 0:   # an epoch's interval holds the evaluation
+            inst = ds / de
+            self._rate = inst if self._rate is None else 0.7 * self._rate + 0.3 * inst
+        rate = self._rate or 0.0
+        remaining = max(self.config.epochs * self.n_train - self.samples_seen, 0)
+        eta = remaining / rate if rate else float("nan")
+        if rate and self.test is not None and self._eval_seconds is not None:
+            eta += self._eval_seconds * (self.config.epochs - self.epoch)
+        k = self.step
+        smoothed = self._loss_ema / (1 - 0.98 ** k) if k else float("nan")
+        in_epoch = self.epoch + 1 if self.batch or self.epoch == 0 else self.epoch
+        batch = self.batch if self.batch or self.epoch == 0 else self.batches_per_epoch
+        snap = Snapshot(
+            kind=kind, epoch=in_epoch, batch=batch, batches_per_epoch=self.batches_per_epoch,
+            step=self.step, samples_seen=self.samples_seen, loss=self.last_loss,
+            accuracy=self.last_accuracy, smoothed_loss=smoothed, lr=self.lr,
+            samples_per_sec=rate, elapsed=elapsed, eta=eta, test_loss=self.test_loss,
+            test_accuracy=self.test_accuracy, train_loss_epoch=self.train_loss_epoch,
+            train_accuracy_epoch=self.train_accuracy_epoch, message=message,
+            epochs=self.config.epochs, momentum=self.momentum,
+            paused=self._paused or kind == "paused"
+            or (kind == "diverged" and self.config.pause_on_divergence),
+            batches=self.history.batches(row_prev))
+        self._last_snap = (now, self.samples_seen, self.history.n_batches, elapsed)
+        if self.probe is not None:
+            snap.extra = dict(self.probe(self) or {})
+        return snap
+
+    # --- evaluation ---------------------------------------------------------------
+    def evaluate(self, images, labels, batch=1000):
+        """(mean loss, accuracy, predictions) over a whole set, forward only,
+        ``batch`` images at a time. Images as for training."""
+        loss, acc, preds, _ = self._evaluate(*_split((images, labels), "evaluation"), batch)
+        return loss, acc, preds
+
+    def predict_proba(self, images, batch=1000) -> np.ndarray:
+        """Softmax probabilities (N, classes), float32."""
+        images = np.asarray(images)
+        if images.ndim == 4:
+            images = images[:, 0]
+        out = []
+        with self.model_lock:
+            for i in range(0, len(images), batch):
+                out.append(F.softmax(self.model.forward(_as_input(images[i:i + batch],
+                                                                  self.dtype))))
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def _evaluate(self, images, labels, batch=1000):
+        with self.model_lock:
+            return evaluate_model(self.model, images, labels, batch)
+
+    # --- checkpoints -------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: weights, optimizer, progress,
+        history, RNG. Arrays are copies."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history.to_dict(),
+            "config": asdict(self.config),
+            "progress": {
+                "epoch": self.epoch, "batch": self.batch, "step": self.step,
+                "samples_seen": self.samples_seen, "base_lr": self.base_lr,
+                "momentum": self.momentum, "loss_ema": self._loss_ema,
+                "epoch_loss_sum": self._epoch_loss_sum, "epoch_correct": self._epoch_correct,
+                "epoch_samples": self._epoch_samples, "elapsed": self.elapsed,
+                "last_loss": self.last_loss, "last_accuracy": self.last_accuracy,
+                "test_loss": self.test_loss, "test_accuracy": self.test_accuracy,
+                "train_loss_epoch": self.train_loss_epoch,
+                "train_accuracy_epoch": self.train_accuracy_epoch,
+                "rng": self.rng.bit_generator.state,
+            },
+        }
+
+    def load_state_dict(self, d: dict):
+        """Restore a state_dict (not while running). The trainer's own config
+        (e.g. more epochs) is kept; resuming is exact when it is unchanged."""
+        if self._running:
+            raise RuntimeError("cannot load a state into a running trainer")
+        self.model.load_state_dict(d["model"])
+        p = d["progress"]
+        self.base_lr, self.momentum = float(p["base_lr"]), float(p["momentum"])
+        self.optimizer = self._make_optimizer(self.lr)
+        self.optimizer.load_state_dict(d["optimizer"])
+        self.history = History.from_dict(d["history"])
+        self.epoch, self.batch, self.step = int(p["epoch"]), int(p["batch"]), int(p["step"])
+        self.samples_seen = int(p["samples_seen"])
+        self._loss_ema = float(p["loss_ema"])
+        self._epoch_loss_sum, self._epoch_correct = float(p["epoch_loss_sum"]), int(p["epoch_correct"])
+        self._epoch_samples, self._elapsed = int(p["epoch_samples"]), float(p["elapsed"])
+        self.last_loss, self.last_accuracy = float(p["last_loss"]), float(p["last_accuracy"])
+        for k in ("test_loss", "test_accuracy", "train_loss_epoch", "train_accuracy_epoch"):
+            setattr(self, k, None if p[k] is None else float(p[k]))
+        self.rng.bit_generator.state = p["rng"]
+        self._have_backup = False
+
+    def save_checkpoint(self, path, metadata: dict | None = None):
+        """One .npz (atomic): a model file that ``cnnviz.engine.load`` opens,
+        plus the trainer's state for ``load_checkpoint``."""
+        state = self.state_dict()
+        header = {"format": FORMAT, "version": VERSION, "architecture": architecture(self.model),
+                  "metadata": {"checkpoint": True, **(metadata or {})}}
+        arrays = {f"param/{k}": v for k, v in state["model"].items()}
+        opt = dict(state["optimizer"])
+        for name, bufs in opt.pop("buffers").items():
+            for i, b in enumerate(bufs):
+                arrays[f"opt/{i}/{name}"] = b
+        arrays.update({f"history/{k}": v for k, v in state["history"].items()})
+        meta = {"format": CHECKPOINT_FORMAT, "version": 1, "optimizer": opt,
+                "config": state["config"], "progress": state["progress"]}
+        atomic_savez(path, arrays, {"header": np.array(json.dumps(header)),
+                                    "trainer": np.array(json.dumps(meta))})
+
+    @classmethod
+    def from_checkpoint(cls, path, train, test=None, probe=None, **overrides):
+        """A trainer that continues a checkpoint (config from the file, with
+        ``overrides``, e.g. epochs=10)."""
+        model, state = load_checkpoint(path)
+        config = TrainConfig(**{**state["config"], **overrides})
+        trainer = cls(model, train, test, config, probe)
+        trainer.load_state_dict(state)
+        return trainer
+
+
+CHECKPOINT_FORMAT = "cnnviz-trainer"
+
+
+def load_checkpoint(path):
+    """(model, state) from ``Trainer.save_checkpoint``; pass the state to
+    ``Trainer.load_state_dict``. CheckpointError names the file."""
+    model = load(path)     # ModelFileError for missing / corrupt / foreign files
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "trainer" not in z.files:
+                raise CheckpointError(f"{path}: a model file, but not a training checkpoint")
+            meta = json.loads(str(z["trainer"]))
+            arrays = {k: z[k] for k in z.files if k.startswith(("opt/", "history/"))}
+    except CheckpointError:
+        raise
+    except (ValueError, OSError, EOFError) as e:
+        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({e})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: not a cnnviz training checkpoint")
+    try:
+        buffers = {}
+        for k, v in arrays.items():
+            if k.startswith("opt/"):
+                _, i, name = k.split("/", 2)
+                buffers.setdefault(name, {})[int(i)] = v
+        optimizer = {**meta["optimizer"],
+                     "buffers": {n: [b[i] for i in sorted(b)] for n, b in buffers.items()}}
+        history = {k[len("history/"):]: v for k, v in arrays.items() if k.startswith("history/")}
+        names = {f.name for f in fields(TrainConfig)}
+        state = {"model": model.state_dict(), "optimizer": optimizer, "history": history,
+                 "config": {k: v for k, v in meta["config"].items() if k in names},
+                 "progress": meta["progress"]}
+        History.from_dict(history)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: damaged training checkpoint ({e})") from None
+    return model, state
+
+
+Trainer.load_checkpoint = staticmethod(load_checkpoint)
