@@ -1,0 +1,334 @@
+"""The trainer: snapshots, requests from another thread, divergence,
+reproducibility, checkpoints and history; the random-shift augmentation."""
+
+import csv
+import threading
+
+import numpy as np
+import pytest
+
+from cnnviz.data import load_mnist
+from cnnviz.engine import lenet5, lenet5_small, load
+from cnnviz.engine.augment import random_shift
+from cnnviz.engine.trainer import (CheckpointError, History, Trainer, TrainConfig,
+                                   load_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def data():
+    tr, te = load_mnist(), load_mnist(split="test")
+    return (tr.images[:640], tr.labels[:640]), (te.images[:300], te.labels[:300])
+
+
+def make(data, model=None, probe=None, **kw):
+    cfg = dict(epochs=2, batch_size=32, lr=0.02, snapshot_every=5, warmup_steps=0)
+    cfg.update(kw)
+    return Trainer(model or lenet5(seed=0), data[0], data[1], TrainConfig(**cfg), probe)
+
+
+def weights(model):
+    return np.concatenate([p.value.ravel() for p in model.parameters()])
+
+
+def test_run_yields_batches_epochs_and_finished(data):
+    t = make(data, warmup_steps=8, lr=0.01)
+    snaps = list(t.run())
+    kinds = [s.kind for s in snaps]
+    assert kinds.count("epoch") == 2 and kinds[-1] == "finished"
+    assert kinds.count("batch") == 2 * (20 // 5 - 1)       # the epoch's last one is the epoch snapshot
+    first, end = snaps[0], snaps[-1]
+    assert (first.epoch, first.batch, first.step, first.samples_seen) == (1, 5, 5, 160)
+    assert (end.epoch, end.batch, end.step, end.samples_seen) == (2, 20, 40, 1280)
+    assert len(first.batches["loss"]) == 5 and np.isfinite(first.loss)
+    ep = [s for s in snaps if s.kind == "epoch"]
+    assert ep[1].test_accuracy > 0.3 and ep[1].test_probs.shape == (300, 10)
+    assert (ep[1].test_predictions == ep[1].test_probs.argmax(1)).all()
+    assert t.history.n_batches == 40 and t.history.n_epochs == 2
+    np.testing.assert_array_equal(t.history.epochs()["test_accuracy"],
+                                  [s.test_accuracy for s in ep])
+    # the lr warms up, then follows the cosine schedule to ~0
+    assert t.history.lr[7] == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 7 / 40)))
+    assert t.history.lr[-1] < 1e-4
+    assert t.history.loss[-5:].mean() < t.history.loss[:5].mean()
+
+
+def test_warmup_then_cosine(data):
+    t = make(data, epochs=2, warmup_steps=4, lr_schedule="cosine")
+    cos = [0.5 * (1 + np.cos(np.pi * s / 40)) for s in range(5)]
+    np.testing.assert_allclose([t._lr_factor(s) for s in range(5)],
+                               [0.25 * cos[0], 0.5 * cos[1], 0.75 * cos[2], cos[3], cos[4]])
+    list(t.run())
+    lr = t.history.lr
+    assert lr[0] == pytest.approx(0.005) and lr[2] < lr[3] and lr[4] > lr[5] > lr[-1]
+    big = make(data, epochs=1, warmup_steps=1000)        # capped at a fifth of the run
+    list(big.run())
+    assert big.history.lr[4] == pytest.approx(0.02 * 0.5 * (1 + np.cos(np.pi * 4 / 20)))
+
+
+def test_probe_result_is_in_every_snapshot(data):
+    calls = []
+
+    def probe(trainer):
+        calls.append(trainer.step)
+        return {"conv1": trainer.model["conv1"].params["weight"].copy()}
+
+    snaps = list(make(data, probe=probe, epochs=1).run())
+    assert len(calls) == len(snaps) and all("conv1" in s.extra for s in snaps)
+    assert not np.array_equal(snaps[0].extra["conv1"], snaps[-1].extra["conv1"])
+
+
+def test_seeded_runs_are_bit_reproducible(data):
+    a = make(data, shift=2, seed=3)
+    b = make(data, shift=2, seed=3)
+    la = [s.loss for s in a.run()]
+    lb = [s.loss for s in b.run()]
+    assert la == lb
+    np.testing.assert_array_equal(a.history.loss, b.history.loss)
+    np.testing.assert_array_equal(weights(a.model), weights(b.model))
+    c = make(data, shift=2, seed=4)
+    list(c.run())
+    assert not np.array_equal(a.history.loss, c.history.loss)
+
+
+def test_limit_uses_the_first_samples(data):
+    t = make(data, limit=100, epochs=1)
+    list(t.run())
+    assert t.n_train == 100 and t.samples_seen == 100 and t.batches_per_epoch == 4
+
+
+def _drive(trainer, actions):
+    """Run trainer.run() in a thread; `actions(trainer, snaps)` from this one."""
+    snaps, errors = [], []
+
+    def worker():
+        try:
+            for s in trainer.run():
+                snaps.append(s)
+        except BaseException as e:       # pragma: no cover - reported below
+            errors.append(e)
+
+    th = threading.Thread(target=worker, daemon=True)
+    th.start()
+    try:
+        actions(trainer, snaps)
+    finally:
+        trainer.request_stop()
+        th.join(10)
+    assert not th.is_alive() and not errors, errors
+    return snaps
+
+
+def _wait(cond, timeout=10):
+    ev = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        if cond():
+            return
+        ev.wait(0.01)
+    raise AssertionError("condition not reached")
+
+
+def test_pause_step_resume_stop_from_another_thread(data):
+    def actions(t, snaps):
+        t.request_pause()
+        _wait(lambda: t.paused and snaps and snaps[-1].kind == "paused")
+        step0, n = t.step, len(snaps)
+        ev = threading.Event()
+        ev.wait(0.2)
+        assert t.step == step0 and len(snaps) == n          # paused: nothing moves
+        t.request_step()
+        _wait(lambda: len(snaps) == n + 1)
+        assert snaps[-1].kind == "batch" and snaps[-1].paused
+        assert t.step == step0 + 1 and t.paused
+        t.request_step()
+        t.request_step()
+        _wait(lambda: t.step == step0 + 3)
+        ev.wait(0.1)
+        assert t.step == step0 + 3 and t.paused
+        t.request_resume()
+        _wait(lambda: t.step > step0 + 6)
+        assert not t.paused
+        t.request_stop()
+        _wait(lambda: snaps[-1].kind == "stopped")
+
+    t = make(data, epochs=50, delay=0.01)
+    snaps = _drive(t, actions)
+    assert snaps[-1].kind == "stopped" and not t.running
+    assert t.step < 50 * 20
+
+
+def test_stop_wakes_a_paused_run(data):
+    def actions(t, snaps):
+        t.request_pause()
+        _wait(lambda: t.paused)
+        t.request_stop()
+        _wait(lambda: not t.running)
+
+    t = make(data, epochs=50)
+    t.request_pause()          # asked before run: it starts paused
+    snaps = _drive(t, actions)
+    assert [s.kind for s in snaps] == ["paused", "stopped"] and t.step == 0
+
+
+def test_set_lr_and_momentum_take_effect_at_the_next_batch(data):
+    t = make(data, epochs=1, lr_schedule="none", snapshot_every=1)
+    run = t.run()
+    next(run)
+    next(run)
+    t.set_lr(0.001)
+    t.set_momentum(0.5)
+    s = next(run)
+    assert t.history.lr[-1] == pytest.approx(0.001) and s.lr == pytest.approx(0.001)
+    assert t.optimizer.momentum == 0.5 and s.momentum == 0.5
+    np.testing.assert_allclose(t.history.lr[:2], 0.02)
+    run.close()
+    with pytest.raises(ValueError):
+        t.set_lr(-1)
+
+
+def test_set_lr_under_a_schedule_is_exact_then_decays(data):
+    t = make(data, epochs=1, snapshot_every=1)
+    run = t.run()
+    next(run)
+    t.set_lr(0.01)
+    next(run)
+    next(run)
+    assert t.history.lr[1] == pytest.approx(0.01)
+    assert t.history.lr[2] < 0.01
+    run.close()
+
+
+def test_huge_lr_diverges_restores_finite_weights_and_stops(data):
+    t = make(data, lr=1e6, lr_schedule="none")
+    snaps = list(t.run())
+    kinds = [s.kind for s in snaps]
+    assert kinds[-2:] == ["diverged", "stopped"], kinds
+    d = snaps[-2]
+    assert "learning rate" in d.message and "too high" in d.message
+    assert f"batch {d.batch + 1}" in d.message and d.message in snaps[-1].message
+    w = weights(t.model)
+    assert np.isfinite(w).all()
+    # the restored weights are the last ones that gave a finite loss
+    x = data[0][0][:32][:, None] / np.float32(255)
+    assert np.isfinite(t.loss_fn(t.model.forward(x), data[0][1][:32]))
+    assert np.isfinite(t.history.loss).all()
+
+
+def test_divergence_pauses_when_asked_and_a_lower_lr_recovers(data):
+    def actions(t, snaps):
+        _wait(lambda: t.paused)
+        assert [s.kind for s in snaps][-2:] == ["diverged", "paused"]
+        assert snaps[-2].paused
+        t.set_lr(0.01)
+        step0 = t.step
+        t.request_resume()
+        _wait(lambda: t.step > step0 + 10, timeout=30)
+
+    t = make(data, epochs=50, lr=1e6, lr_schedule="none", pause_on_divergence=True)
+    _drive(t, actions)
+    assert np.isfinite(t.history.loss[-10:]).all() and t.history.loss[-1] < 10
+
+
+def test_checkpoint_resume_continues_exactly(data, tmp_path):
+    full = make(data, epochs=3, shift=1, optimizer="adam", lr=2e-3)
+    full_snaps = [s for s in full.run() if s.kind in ("batch", "epoch")]
+
+    part = make(data, epochs=3, shift=1, optimizer="adam", lr=2e-3)
+    run = part.run()
+    for s in run:
+        if s.kind == "batch" and s.epoch == 2 and s.batch == 10:   # mid-epoch
+            break
+    run.close()
+    path = tmp_path / "ck.npz"
+    part.save_checkpoint(path)
+    assert not list(tmp_path.glob(".*tmp"))                     # atomic: no leftovers
+
+    resumed = Trainer.from_checkpoint(path, data[0], data[1], snapshot_every=5)
+    assert resumed.step == 30 and resumed.epoch == 1 and resumed.batch == 10
+    rest = [s for s in resumed.run() if s.kind in ("batch", "epoch")]
+    np.testing.assert_array_equal(resumed.history.loss, full.history.loss)
+    np.testing.assert_array_equal(resumed.history.lr, full.history.lr)
+    np.testing.assert_array_equal(weights(resumed.model), weights(full.model))
+    for k, v in full.history.epochs().items():
+        if k != "elapsed":
+            np.testing.assert_array_equal(resumed.history.epochs()[k], v)
+    assert [s.loss for s in rest] == [s.loss for s in full_snaps if s.step > 30]
+    # a checkpoint is also a model file
+    np.testing.assert_array_equal(weights(load(path)), weights(part.model))
+
+
+def test_load_checkpoint_errors_name_the_file(tmp_path, data):
+    from cnnviz.engine import save
+    model_only = tmp_path / "m.npz"
+    save(lenet5(), model_only)
+    with pytest.raises(CheckpointError, match="m.npz.*not a training checkpoint"):
+        load_checkpoint(model_only)
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.npz"):
+        load_checkpoint(junk)
+
+
+def test_history_csv_and_dict_round_trip(data, tmp_path):
+    t = make(data, epochs=2)
+    list(t.run())
+    path = tmp_path / "h.csv"
+    t.history.to_csv(path)
+    rows = list(csv.DictReader(path.open()))
+    assert len(rows) == 40 and rows[0]["step"] == "1"
+    assert float(rows[7]["loss"]) == t.history.loss[7]
+    ends = [r for r in rows if r["epoch"]]
+    assert [r["step"] for r in ends] == ["20", "40"]
+    assert float(ends[1]["epoch_test_accuracy"]) == t.test_accuracy
+    h = History.from_dict(t.history.to_dict())
+    np.testing.assert_array_equal(h.loss, t.history.loss)
+    assert h.epochs()["test_loss"].tolist() == t.history.epochs()["test_loss"].tolist()
+    h.append_batch(41, 1312, 0.1, 1.0, 0.0)
+    assert h.n_batches == 41 and t.history.n_batches == 40
+
+
+def test_history_grows(data):
+    h = History(capacity=2)
+    for i in range(100):
+        h.append_batch(i + 1, 10 * (i + 1), 1.0 / (i + 1), 0.5, 0.1)
+    assert h.n_batches == 100 and h.step[-1] == 100 and h.loss[9] == 0.1
+    assert len(h.batches(95)["step"]) == 5
+
+
+def test_evaluate_and_predict_proba(data):
+    t = make(data, model=lenet5(seed=0))
+    images, labels = data[1]
+    loss, acc, preds = t.evaluate(images, labels, batch=128)
+    probs = t.predict_proba(images, batch=77)
+    assert probs.shape == (300, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(preds, probs.argmax(1))
+    assert acc == np.mean(preds == labels)
+    expect = -np.mean(np.log(probs[np.arange(300), labels].astype(np.float64)))
+    assert loss == pytest.approx(expect, rel=1e-4)
+
+
+def test_bad_config_and_data_are_clear():
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop").validate()
+    with pytest.raises(ValueError, match="lr"):
+        TrainConfig(lr=0).validate()
+    with pytest.raises(ValueError, match="labels"):
+        Trainer(lenet5(), (np.zeros((4, 28, 28), np.uint8), np.zeros(3, np.uint8)))
+
+
+def test_random_shift_moves_each_image_within_bounds():
+    rng = np.random.default_rng(0)
+    img = np.zeros((200, 9, 9), np.uint8)
+    img[:, 4, 4] = 255
+    out = random_shift(img, 2, rng)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    r, c = np.nonzero(out.reshape(200, -1) == 255)
+    ys, xs = np.divmod(c, 9)
+    assert (np.bincount(r) == 1).all()                  # each image keeps its pixel
+    assert set(ys - 4) == set(range(-2, 3)) and set(xs - 4) == set(range(-2, 3))
+    # content moves as a whole, zeros come in at the border
+    base = np.arange(1, 26, dtype=np.float32).reshape(1, 1, 5, 5).repeat(30, 0)
+    sh = random_shift(base, 1, np.random.default_rng(1))
+    for i in range(30):
+        nz = sh[i, 0][sh[i, 0] > 0]
+        assert len(nz) in (16, 20, 25) and np.isin(nz, base[0, 0]).all()
+    assert random_shift(img, 0, rng) is img
