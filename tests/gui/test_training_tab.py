@@ -1,0 +1,240 @@
+"""The Training tab driven as a user drives it (pytest-qt, offscreen), on a
+2,000-image training subset written as an IDX directory (the "any directory
+of the four IDX files" path) with 500 test images, so epochs are short.
+
+Every test checks, on the way out, that no training thread is left running."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication, QMessageBox
+
+from cnnviz.data.idx import write_idx
+from cnnviz.data.mnist import load_mnist
+from cnnviz.engine.serialization import load
+from cnnviz.gui.training import TrainingTab
+
+N_TRAIN, N_TEST = 2000, 500
+
+
+@pytest.fixture(scope="session")
+def subset_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("mnist-subset")
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    write_idx(d / "train-images-idx3-ubyte", train.images[:N_TRAIN])
+    write_idx(d / "train-labels-idx1-ubyte", train.labels[:N_TRAIN])
+    write_idx(d / "t10k-images-idx3-ubyte", test.images[:N_TEST])
+    write_idx(d / "t10k-labels-idx1-ubyte", test.labels[:N_TEST])
+    return d
+
+
+@pytest.fixture
+def make_tab(qtbot, subset_dir):
+    tabs = []
+
+    def make(epochs=3, lr=0.05):
+        tab = TrainingTab(data_dir=str(subset_dir))
+        tab.setup.epochs.setValue(epochs)
+        tab.setup.lr.setValue(lr)
+        tab.resize(1400, 900)
+        tab.show()
+        tabs.append(tab)
+        return tab
+
+    yield make
+    left = []
+    for tab in tabs:
+        if tab.isVisible():
+            QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Discard))
+            tab.close()
+        tab.shutdown(2.0)
+        runners = [tab.runner, *tab._old_runners]
+        left += [r for r in runners if r is not None and r.is_running()]
+    assert not left, "a training thread was left running"
+
+
+def answer_close_dialog(button, asked=None):
+    """Click ``button`` in the "unsaved model" question once it is up."""
+    box = QApplication.activeModalWidget()
+    if isinstance(box, QMessageBox):
+        if asked is not None:
+            asked.append(box.text())
+        box.button(button).click()
+    else:
+        QTimer.singleShot(20, lambda: answer_close_dialog(button, asked))
+
+
+def steps_of(tab):
+    return tab.trainer.step
+
+
+def wait_state(qtbot, tab, state, timeout=20_000):
+    qtbot.waitUntil(lambda: tab.state == state, timeout=timeout)
+
+
+def test_start_pause_step_change_lr_resume_stop(qtbot, make_tab):
+    tab = make_tab(epochs=3)
+    kinds = []
+    tab.snapshot_received.connect(lambda s: kinds.append(s.kind))
+    tab.start()
+    assert tab.state == "running" and tab.runner.is_running()
+    qtbot.waitUntil(lambda: kinds.count("batch") >= 2, timeout=20_000)
+    assert not tab.start_button.isEnabled() and tab.pause_button.isEnabled()
+
+    tab.pause_button.click()
+    wait_state(qtbot, tab, "paused")
+    assert tab.pause_button.text() == "Resume"
+    paused_at = steps_of(tab)
+    qtbot.wait(300)
+    assert steps_of(tab) == paused_at                   # paused means no batches
+
+    tab.step_button.click()
+    qtbot.waitUntil(lambda: steps_of(tab) == paused_at + 1, timeout=10_000)
+    wait_state(qtbot, tab, "paused")
+    qtbot.wait(300)
+    assert steps_of(tab) == paused_at + 1               # exactly one batch
+
+    # A new learning rate typed while paused is used by the very next batch.
+    tab.setup.lr.setValue(0.0123)
+    tab.step_button.click()
+    qtbot.waitUntil(lambda: steps_of(tab) == paused_at + 2, timeout=10_000)
+    assert tab.trainer.history.lr[-1] == pytest.approx(0.0123)
+    tab.setup.momentum.setValue(0.5)
+
+    tab.pause_button.click()                            # "Resume"
+    assert tab.state == "running"
+    qtbot.waitUntil(lambda: steps_of(tab) >= paused_at + 6, timeout=20_000)
+    assert tab.trainer.momentum == 0.5
+
+    tab.stop_button.click()
+    wait_state(qtbot, tab, "stopped")
+    qtbot.waitUntil(lambda: not tab.runner.is_running(), timeout=2_000)
+    assert kinds[-1] == "stopped"
+    # The curves got every batch (decimation only starts at 2000 points).
+    assert tab.curves.batch["loss"].total == tab.trainer.history.n_batches > paused_at
+    assert tab.start_button.text() == "Continue"
+    assert tab.has_unsaved_model()
+
+
+def test_closing_mid_run_asks_and_stops_the_worker_within_a_second(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 3, timeout=20_000)
+    assert tab.has_unsaved_model()
+    asked = []
+    QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Discard, asked))
+    t0 = time.perf_counter()
+    assert tab.close()
+    gone = time.perf_counter() - t0
+    assert asked and "not been saved" in asked[0]
+    assert not tab.runner.is_running() and tab.runner.thread.isFinished()
+    assert gone < 1.0, f"the worker took {gone:.2f} s to stop"
+
+
+def test_cancel_keeps_the_window_and_the_run(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=20_000)
+    QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Cancel))
+    assert not tab.close()
+    assert tab.isVisible() and tab.runner.is_running()
+
+
+def test_a_huge_learning_rate_pauses_itself_with_finite_weights(qtbot, make_tab):
+    tab = make_tab(epochs=3, lr=1e6)
+    kinds = []
+    tab.snapshot_received.connect(lambda s: kinds.append(s.kind))
+    tab.start()
+    wait_state(qtbot, tab, "paused")
+    assert "diverged" in kinds
+    text = tab.banner.text()
+    assert tab.banner.isVisible()
+    assert "batch" in text and "learning rate" in text and "too high" in text
+    # Paused: the training thread is blocked, the weights can be read.
+    for p in tab.trainer.model.parameters():
+        assert np.isfinite(p.value).all(), p.name
+    # The user lowers the rate and resumes; training goes on with finite losses.
+    bad_step = tab.trainer.step
+    tab.setup.lr.setValue(0.01)
+    tab.resume()
+    assert not tab.banner.isVisible()
+    qtbot.waitUntil(lambda: tab.trainer.step >= bad_step + 3, timeout=20_000)
+    assert np.isfinite(tab.trainer.history.loss[bad_step:]).all()
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+
+
+def test_save_load_resume_continues_the_history(qtbot, make_tab, tmp_path):
+    tab = make_tab(epochs=2)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 5, timeout=20_000)
+    tab.pause()
+    wait_state(qtbot, tab, "paused")
+    saved_step = tab.trainer.step
+    path = tmp_path / "run.npz"
+    tab.save_checkpoint(path)
+    assert path.is_file() and not tab.has_unsaved_model()
+    assert load(path).num_params == tab.trainer.model.num_params    # also a model file
+    tab.export_csv(tmp_path / "history.csv")
+    rows = (tmp_path / "history.csv").read_text().splitlines()
+    assert len(rows) == saved_step + 1 and rows[0].startswith("step,samples_seen,loss")
+    tab.export_curves_png(tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    weights = tab.trainer.model.state_dict()
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+
+    other = make_tab()
+    other.load_checkpoint(path)
+    assert other.trainer.step == saved_step and not other.has_unsaved_model()
+    for k, v in weights.items():
+        assert np.array_equal(other.trainer.model.state_dict()[k], v)
+    assert other.curves.batch["loss"].total == saved_step    # the curves show the history
+    assert other.start_button.text() == "Continue"
+    other.start_button.click()
+    qtbot.waitUntil(lambda: other.trainer.step >= saved_step + 3, timeout=20_000)
+    other.stop()
+    wait_state(qtbot, other, "stopped")
+    h = other.trainer.history
+    assert np.array_equal(h.step, np.arange(1, h.n_batches + 1))     # one continuous history
+    assert other.curves.batch["loss"].total == h.n_batches
+
+
+def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
+    tab = make_tab(epochs=3)
+    tab.start()
+    wait_state(qtbot, tab, "finished", timeout=60_000)
+    snap_acc = tab.trainer.test_accuracy
+    assert snap_acc is not None and snap_acc > 0.7     # 3 epochs of 2,000 images: ~89%
+    for i in range(tab.views.count()):
+        tab.views.setCurrentIndex(i)
+        qtbot.wait(150)
+    # Evaluation: the confusion matrix counts the 500 test images; a click on
+    # a cell fills the gallery with that cell's images.
+    cm = tab.evaluation.matrix.counts
+    assert cm.sum() == N_TEST and np.trace(cm) / N_TEST == pytest.approx(snap_acc)
+    tab.evaluation.show_cell(7, 7)
+    assert len(tab.evaluation.gallery.indices) == min(48, cm[7, 7])
+    # Live maps of the monitored sample and conv1's kernels were drawn.
+    assert tab.maps.columns and tab.maps.columns[0][0].data.shape == (6, 28, 28)
+    assert tab.weights_view.kernels.data.shape == (6, 5, 5)
+    # Draw a "1": the canvas predicts with a copy of the trained weights.
+    tab.views.setCurrentWidget(tab.digit)
+    tab.digit.canvas.draw_stroke([(140, 50), (140, 230)])
+    tab.digit.refresh()
+    probs = tab.digit.probs
+    assert probs is not None and probs.sum() == pytest.approx(1, abs=1e-5)
+    assert tab.digit.converted.any(axis=1).sum() == 20
+
+    # Restart from the same initial weights: the old curves stay as an overlay
+    # and the new run starts from exactly the same weights.
+    first_losses = tab.trainer.history.loss[:3].copy()
+    tab.restart()
+    qtbot.waitUntil(lambda: tab.trainer.history.n_batches >= 3, timeout=20_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+    assert len(tab.curves.ghosts) == 1
+    assert np.allclose(tab.trainer.history.loss[:3], first_losses)
