@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
+
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                              QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
@@ -57,6 +59,9 @@ class SetupPanel(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Set-up", parent)
         form = QFormLayout(self)
+        # The headless trainer's defaults (one source of truth): the GUI with
+        # its defaults trains exactly what `cnnviz train` trains.
+        d = TrainConfig()
         self.model = QComboBox()
         for label, key in MODEL_CHOICES:
             self.model.addItem(label, key)
@@ -77,7 +82,7 @@ class SetupPanel(QGroupBox):
         self.optimizer.currentIndexChanged.connect(self._optimizer_changed)
         form.addRow("Optimizer", self.optimizer)
 
-        self.lr = LogSpinBox(0.05)
+        self.lr = LogSpinBox(d.lr)
         self.lr.setToolTip("Takes effect at the next batch, also while training.")
         self.lr.valueChanged.connect(self.lr_changed)
         form.addRow("Learning rate", self.lr)
@@ -85,21 +90,22 @@ class SetupPanel(QGroupBox):
         for label, key in (("cosine decay", "cosine"), ("step (x0.1 at 50%, 75%)", "step"),
                            ("constant", "none")):
             self.schedule.addItem(label, key)
+        self.schedule.setCurrentIndex(self.schedule.findData(d.lr_schedule))
         form.addRow("LR schedule", self.schedule)
         self.momentum = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=0.999, singleStep=0.05,
-                                       value=0.9)
+                                       value=d.momentum)
         self.momentum.setKeyboardTracking(False)
         self.momentum.setToolTip("SGD momentum or Adam's beta1; takes effect at the next batch.")
         self.momentum.valueChanged.connect(self.momentum_changed)
         form.addRow("Momentum", self.momentum)
         self.weight_decay = QDoubleSpinBox(decimals=6, minimum=0.0, maximum=1.0,
-                                           singleStep=1e-4, value=0.0)
+                                           singleStep=1e-4, value=d.weight_decay)
         form.addRow("Weight decay", self.weight_decay)
-        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=64)
+        self.batch_size = QSpinBox(minimum=1, maximum=4096, value=d.batch_size)
         form.addRow("Batch size", self.batch_size)
-        self.epochs = QSpinBox(minimum=1, maximum=1000, value=5)
+        self.epochs = QSpinBox(minimum=1, maximum=1000, value=d.epochs)
         form.addRow("Epochs", self.epochs)
-        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=d.seed)
         self.seed.setToolTip("Initial weights and shuffling: the same seed gives the same run.")
         form.addRow("Seed", self.seed)
         self.limit = QSpinBox(minimum=0, maximum=10_000_000, value=0, singleStep=1000)
@@ -154,7 +160,7 @@ class SetupPanel(QGroupBox):
 
     def _optimizer_changed(self) -> None:
         # Sensible starting rates differ by a factor of 50.
-        self.lr.setValue(1e-3 if self.optimizer.currentData() == "adam" else 0.05)
+        self.lr.setValue(DEFAULT_LR[self.optimizer.currentData()])
 
     def _update_source(self) -> None:
         model = (self.model_path if self.model.currentData() == "file"

@@ -22,6 +22,9 @@ import numpy as np
 from cnnviz.engine.kernels import MAX_SIDE
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 class KernelFileError(ValueError):
     """The text is not a kernel cnnviz can use; the message says why."""
 
@@ -38,8 +41,8 @@ def _checked(array, what: str, ndim: int) -> np.ndarray:
         raise KernelFileError(f"{what} must be a rectangular grid of numbers") from None
     if out.ndim != ndim:
         raise KernelFileError(f"{what} must have {ndim} dimensions, got shape {out.shape}")
-    if not np.isfinite(out).all():
-        raise KernelFileError(f"{what} holds a value that is not a finite number")
+    if not np.isfinite(out).all() or (np.abs(out) > FLOAT32_MAX).any():
+        raise KernelFileError(f"{what} holds a value that is not a finite float32 number")
     if ndim >= 2:
         kh, kw = out.shape[-2:]
         if not (1 <= kh <= MAX_SIDE and 1 <= kw <= MAX_SIDE):
@@ -112,4 +115,6 @@ def parse_cell(text: str) -> float:
         raise ValueError(f"'{s}' is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"'{s}' is not a finite number")
+    if abs(value) > FLOAT32_MAX:   # the engine computes in float32: it would become inf
+        raise ValueError(f"'{s}' is too large (float32 holds up to 3.4e38)")
     return value

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QImage, QPixmap
+from PyQt6.QtGui import QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel,
                              QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
@@ -119,8 +119,9 @@ class MnistBrowser(QWidget):
         start = self._strip_start()
         for k, button in enumerate(self.thumbs):
             j = start + k
-            button.setIcon(digit_pixmap(data.images[j], THUMB))
-            button.setIconSize(digit_pixmap(data.images[j], THUMB).size())
+            pixmap = digit_pixmap(data.images[j], THUMB)
+            button.setIcon(QIcon(pixmap))
+            button.setIconSize(pixmap.size())
             button.setText(str(int(data.labels[j])))
             button.setToolTip(f"{self.split} #{j}, label {int(data.labels[j])}")
             button.setDown(j == index)
