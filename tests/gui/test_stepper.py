@@ -333,3 +333,13 @@ def test_missing_mnist_gives_a_message_not_an_exception(qtbot, tmp_path):
     assert "MNIST could not be read" in t.banner.label.text()
     t.buttons["run_forward"].click()
     assert t.session.forward_complete
+
+
+def test_lesson_delta_is_editable_at_the_output(tab):
+    tab.choose_network("ex3max")
+    click(tab, "forward")
+    click(tab, "back")
+    assert tab.panel_a.edit_target == ("delta",)
+    tab.panel_a.tables.tables[0].item(1, 1).setText("10")     # δ[1, 1]: 4 -> 10
+    assert texts(tab.panel_b)[3][2] == "10"                    # routed to its window's max
+    assert tab.session.phase == "backward"
