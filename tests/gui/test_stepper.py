@@ -343,3 +343,13 @@ def test_lesson_delta_is_editable_at_the_output(tab):
     tab.panel_a.tables.tables[0].item(1, 1).setText("10")     # δ[1, 1]: 4 -> 10
     assert texts(tab.panel_b)[3][2] == "10"                    # routed to its window's max
     assert tab.session.phase == "backward"
+
+
+def test_small_variant_steps_to_the_end_and_back(tab):
+    tab.network_box.setCurrentIndex(1)
+    tab.choose_network("small")
+    assert [b.text().split("\n")[0] for b in tab.strip.blocks][-1] == "fc1"
+    click(tab, "run_back")
+    s = tab.session
+    assert s.back == 0 and s.probs.shape == (10,)
+    np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[0].grad_input)
