@@ -7,6 +7,7 @@ OpenCV and the sample photo load right after (see MainWindow).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -63,6 +64,22 @@ def configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 
+def _report_when_visible(app, window) -> None:
+    """For bench/gui_latency.py: print one line once the window is on screen, then quit."""
+    from PyQt6.QtCore import QTimer
+
+    def check():
+        handle = window.windowHandle()
+        if handle is not None and handle.isExposed():
+            timer.stop()
+            print("cnnviz-window-visible", flush=True)
+            app.quit()
+
+    timer = QTimer(window)
+    timer.timeout.connect(check)
+    timer.start(2)
+
+
 def run_gui(argv: list[str] | None = None) -> int:
     """Create the application and the main window; ``argv`` may name an image to open."""
     from PyQt6.QtWidgets import QApplication
@@ -79,6 +96,8 @@ def run_gui(argv: list[str] | None = None) -> int:
     images = [a for a in argv if not a.startswith("-")]
     window = MainWindow(load_default_input=not images)
     window.show()
+    if os.environ.get("CNNVIZ_STARTUP_PROBE"):
+        _report_when_visible(app, window)
     if images:
         open_file_path(window, images[0])
     return app.exec()

@@ -51,6 +51,7 @@ class KernelLab(QWidget):
         self.last_latency = 0.0                       # edit -> maps drawn, seconds
         self._selection: tuple[str, int, int, int] | None = None
         self._input_shape = None
+        self._shown: list[str] = []
         self.runner = PipelineRunner(self)
         self.runner.finished.connect(self._on_output)
         self.runner.failed.connect(self._on_failed)
@@ -189,6 +190,7 @@ class KernelLab(QWidget):
         self._selection = None
         self.arithmetic.show_hint()
         x = input_loader.as_chw(image, self.colour)
+        self._chw = x                  # computed once per input, not per edit
         self._input_shape = None       # forces a zoom reset when the maps arrive
         self.bank.set_channels(x.shape[0])
         size = f"{image.original_size[1]} x {image.original_size[0]}"
@@ -329,7 +331,7 @@ class KernelLab(QWidget):
     def recompute(self) -> None:
         if self.image is None:
             return
-        request = Request(input_loader.as_chw(self.image, self.colour), self.config(),
+        request = Request(self._chw, self.config(),
                           shared_scale=bool(self.scale_box.currentData()),
                           rgb_input=True, submitted=time.perf_counter())
         self.runner.submit(request)
@@ -347,25 +349,28 @@ class KernelLab(QWidget):
     def _on_output(self, output: Output) -> None:
         result = output.result
         self.output = output
-        shown = {s.name for s in result.stages}
+        shown = [name for name in STAGES if result.stage(name) is not None]
+        rebuilt = False
         for stage, rendered in zip(result.stages, output.rendered):
             grid = self.grids[stage.name]
-            grid.set_rendered(rendered, header=stage.title,
-                              origin=(stage.cols.offset, stage.rows.offset),
-                              pixel_size=(stage.cols.scale, stage.rows.scale))
-        self._place_grids([name for name in STAGES if name in shown])
+            rebuilt |= grid.set_rendered(rendered, header=stage.title,
+                                         origin=(stage.cols.offset, stage.rows.offset),
+                                         pixel_size=(stage.cols.scale, stage.rows.scale))
+        if shown != self._shown:
+            self._place_grids(shown)
+            self._shown, rebuilt = shown, True
         if result.error is not None:
             self.compute_banner.show_message(
                 f"Cannot pool: {result.error.message}. Change the window or stride.", "error")
         else:
             self.compute_banner.clear()
-        self.link.set_views([v for name in STAGES if name in shown
-                             for v in self.grids[name].views])
+        if rebuilt:
+            self.link.set_views([v for name in shown for v in self.grids[name].views])
         shape = result.stages[0].tensor.shape
         if shape != self._input_shape:
             self._input_shape = shape
             self.reset_zoom()
-        else:
+        elif rebuilt:   # new tiles start fitted to their maps: show the user's region
             self.link.sync_from(self.grids["input"].views[0])
         self._refresh_selection()
         self.last_latency = time.perf_counter() - output.request.submitted

@@ -1,6 +1,8 @@
 """Compute the lab's pipeline off the GUI thread, newest request wins.
 
 ``PipelineRunner`` owns a QThread with a ``PipelineWorker`` moved into it.
+Small requests (a few milliseconds) run at once on the GUI thread instead:
+the hop to the worker and back would cost more than it saves.
 ``submit()`` never blocks: if the worker is busy, the request replaces any
 request still waiting (older edits are dropped, they would be stale anyway),
 and it is sent as soon as the running one finishes. Results come back with
@@ -20,6 +22,10 @@ from cnnviz.gui.kernel_lab.pipeline import LayerConfig, PipelineError, PipelineR
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 
 log = logging.getLogger(__name__)
+
+# Up to this many multiply-adds (a 3x3x3 filter on 512x512 is 7M, ~5 ms) a request
+# runs at once on the GUI thread; larger ones go to the worker thread.
+INLINE_MULTIPLY_ADDS = 12_000_000
 
 
 @dataclass(frozen=True)
@@ -46,13 +52,45 @@ def compute(request: Request) -> Output:
     rendered = []
     for stage in result.stages:
         if stage.name == "input":
-            rgb = request.rgb_input and stage.maps.shape[0] == 3
-            rendered.append(render_maps(stage.maps, stage.map_labels, rgb=rgb, signed=False,
-                                        shared_scale=True))
+            rendered.append(_render_input(request, stage))
         else:
             rendered.append(render_maps(stage.maps, stage.map_labels,
                                         shared_scale=request.shared_scale))
     return Output(request, result, rendered, time.perf_counter() - start)
+
+
+_input_cache: list = []   # [(image array, rgb flag, RenderedMaps)]: kernel edits reuse it
+
+
+def _render_input(request: Request, stage) -> RenderedMaps:
+    rgb = request.rgb_input and stage.maps.shape[0] == 3
+    if _input_cache and _input_cache[0][0] is request.image and _input_cache[0][1] == rgb:
+        return _input_cache[0][2]
+    rendered = render_maps(stage.maps, stage.map_labels, rgb=rgb, signed=False, shared_scale=True)
+    _input_cache[:] = [(request.image, rgb, rendered)]   # holds the array: its id stays unique
+    return rendered
+
+
+def run_request(request: Request) -> tuple[Output | None, str]:
+    """(output, "") or (None, a message for the user); never raises."""
+    try:
+        return compute(request), ""
+    except PipelineError as exc:
+        return None, str(exc)
+    except MemoryError:
+        return None, ("Out of memory: this image is too large for these settings. "
+                      "Downscale it or increase the stride.")
+    except Exception as exc:   # a bug: report it in the window, log the traceback
+        log.exception("Kernel Lab computation failed")
+        return None, f"Unexpected error ({type(exc).__name__}: {exc}); details are in the log."
+
+
+def multiply_adds(request: Request) -> int:
+    """Rough cost of a request: one multiply-add per weight per output pixel."""
+    c, h, w = request.image.shape
+    f, ci, kh, kw = request.config.weights.shape
+    sh, sw = request.config.stride
+    return (f * ci * kh * kw) * (h // sh) * (w // sw) * (c if request.config.depthwise else 1)
 
 
 class PipelineWorker(QObject):
@@ -61,17 +99,11 @@ class PipelineWorker(QObject):
 
     @pyqtSlot(object)
     def run(self, request: Request) -> None:
-        try:
-            self.finished.emit(compute(request))
-        except PipelineError as exc:
-            self.failed.emit(request, str(exc))
-        except MemoryError:
-            self.failed.emit(request, "Out of memory: this image is too large for these "
-                                      "settings. Downscale it or increase the stride.")
-        except Exception as exc:   # a bug: report it in the window, log the traceback
-            log.exception("Kernel Lab computation failed")
-            self.failed.emit(request, f"Unexpected error ({type(exc).__name__}: {exc}); "
-                                      f"details are in the log.")
+        output, message = run_request(request)
+        if output is not None:
+            self.finished.emit(output)
+        else:
+            self.failed.emit(request, message)
 
 
 class PipelineRunner(QObject):
@@ -102,6 +134,14 @@ class PipelineRunner(QObject):
             if self._pending is not None:
                 self.dropped += 1
             self._pending = request
+            return
+        if multiply_adds(request) <= INLINE_MULTIPLY_ADDS:
+            # a few milliseconds of work: a thread hop would cost more than it saves
+            output, message = run_request(request)
+            if output is not None:
+                self.finished.emit(output)
+            else:
+                self.failed.emit(request, message)
             return
         self._busy = True
         self._start.emit(request)

@@ -114,6 +114,11 @@ class WeightsView(pg.GraphicsLayoutWidget):
             h.columns = []
         self._dirty = True
 
+    def prepare(self, layers: list[str]) -> None:
+        """Create the curves of every parametric layer now (not mid-run)."""
+        for name in layers:
+            self._series(name)
+
     def add(self, samples: int, extra: dict) -> None:
         for name, v in extra.get("grad_norms", {}).items():
             self._series(name)[0].extend(samples, v)

@@ -80,7 +80,8 @@ class MosaicView:
         cols = columns or columns_for(len(maps))
         rgba = mosaic(maps, cols, self.scale)
         self.image.setImage(rgba, autoLevels=False, levels=(0, 255))
-        self.title.setText(title)
+        if title != self.title.text:      # a label's re-layout costs more than the image
+            self.title.setText(title)
         if rgba.shape != self._shape:
             self._shape = rgba.shape
             self.view.setRange(xRange=(0, rgba.shape[1]), yRange=(0, rgba.shape[0]),

@@ -14,6 +14,7 @@ it runs, or directly while the thread is blocked in a pause or gone.
 from __future__ import annotations
 
 import queue
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -38,6 +39,12 @@ from cnnviz.gui.training.worker import TrainingRunner
 
 FRAME_MS = 66            # redraw at most ~15 times a second
 SNAPSHOT_INTERVAL = 1 / 15
+# While training runs, the GUI thread competes with the training thread for
+# the GIL. Each time the GUI thread releases it (Qt calls do, many times a
+# frame) it may wait a whole switch interval (5 ms by default) to get it back,
+# so one frame could stall for 100+ ms. A short interval bounds that wait; it
+# is set for the duration of a run and restored afterwards.
+RUN_SWITCH_INTERVAL = 0.0005
 
 
 def _fmt_time(seconds) -> str:
@@ -75,6 +82,7 @@ class TrainingTab(QWidget):
         self._step_when_paused = False
         self._old_runners: list[TrainingRunner] = []   # stopped late: keep until finished
         self._sample = None
+        self._switch_interval = None      # the interpreter's, while a run changes it
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
 
@@ -318,7 +326,27 @@ class TrainingTab(QWidget):
         self.digit.set_model(model)
         self.banner.hide()
 
+    def _prime_views(self) -> None:
+        """Build and fill the live views from the model as it is, before the
+        training thread starts (so reading the model here is safe). Building
+        the maps' two dozen view boxes takes ~100 ms once; done here, at the
+        click, it never shows up as a stall while training runs."""
+        first = self.trainer.probe(self.trainer)
+        weights = first["weights"]
+        self.weights_view.prepare(self.trainer.probe.param_layers)
+        self.weights_view.add(self.trainer.samples_seen, first)
+        self.weights_view.redraw()
+        self._latest_maps = first
+        self._latest_weights, self._weights_dirty = weights, True
+        self._on_frame(force=True, all_views=True)
+        if self.isVisible() and self.trainer.step == 0:
+            # Render every page once off screen: the first layout and paint
+            # of a page full of plots is the slow one.
+            for i in range(self.views.count()):
+                self.views.widget(i).grab()
+
     def _launch(self) -> None:
+        self._prime_views()
         if self.runner is not None and self.runner.is_running():
             self._old_runners.append(self.runner)
         self._old_runners = [r for r in self._old_runners if r.is_running()]
@@ -328,6 +356,9 @@ class TrainingTab(QWidget):
         runner.failed.connect(lambda t: self._on_failed(t) if runner is self.runner else None)
         runner.finished.connect(lambda: self._on_thread_finished()
                                 if runner is self.runner else None)
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
         runner.start()
         self.frame_timer.start()
         self._set_state("running")
@@ -415,6 +446,7 @@ class TrainingTab(QWidget):
         for r in self._old_runners:
             ok = r.stop(0.1) and ok
         self.frame_timer.stop()
+        self._restore_switch_interval()
         if ok and self.runner is not None:
             self._on_frame(force=True)
         return ok
@@ -539,7 +571,13 @@ class TrainingTab(QWidget):
         self.last_error = text
         self._set_state("stopped")
 
+    def _restore_switch_interval(self) -> None:
+        if self._switch_interval is not None and not (self.runner and self.runner.is_running()):
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
     def _on_thread_finished(self) -> None:
+        self._restore_switch_interval()
         if self.state in ("running", "paused"):
             self._set_state("stopped")
         self._on_frame(force=True)
@@ -551,7 +589,7 @@ class TrainingTab(QWidget):
         self.message.emit(text)
 
     # --- drawing -----------------------------------------------------------------------
-    def _on_frame(self, force: bool = False) -> None:
+    def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
         if snap is not None:
             self._latest = None
@@ -559,21 +597,21 @@ class TrainingTab(QWidget):
         page = self.views.currentWidget()
         if page is self.views.widget(0) or force:
             self.curves.redraw()
-        if page is self.views.widget(1) and self._latest_maps is not None:
+        if (page is self.views.widget(1) or all_views) and self._latest_maps is not None:
             ex, self._latest_maps = self._latest_maps, None
             probs = ex["sample_probs"]
             pred = int(np.argmax(probs))
             self.maps.set_maps(ex["sample_input"], ex["maps"],
                                f"input: label {self._sample[1]}, predicted {pred} "
                                f"({probs[pred]:.0%})")
-        if page is self.weights_view:
+        if page is self.weights_view or all_views:
             self.weights_view.redraw()
         if page is self.evaluation and self._eval_dirty:
             self._eval_dirty = False
             images, labels = self.test_set()
             probs, caption = self._latest_eval
             self.evaluation.set_results(images, labels, probs, caption)
-        if page is self.digit and self._weights_dirty:
+        if (page is self.digit or all_views) and self._weights_dirty:
             self._weights_dirty = False
             self.digit.set_weights(self._latest_weights)
 

@@ -26,9 +26,20 @@ from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 from cnnviz.gui.widgets import theme
 
 
+_COLORMAPS: dict[str, pg.ColorMap] = {}
+
+
 def _colormap(scale: Scale) -> pg.ColorMap:
-    lut = scale.lut
-    return pg.ColorMap(np.linspace(0, 1, len(lut)), lut)
+    # building a 256-stop ColorMap costs milliseconds: once per kind is enough
+    if scale.name not in _COLORMAPS:
+        lut = scale.lut
+        _COLORMAPS[scale.name] = pg.ColorMap(np.linspace(0, 1, len(lut)), lut)
+    return _COLORMAPS[scale.name]
+
+
+def _set_label(label: pg.LabelItem, text: str) -> None:
+    if label.text != text:   # setText re-lays out HTML: skip it when nothing changed
+        label.setText(text)
 
 
 def format_value(v: float) -> str:
@@ -92,7 +103,8 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
                           pixel_size=pixel_size)
 
     def set_rendered(self, rendered: RenderedMaps, *, header: str = "", origin=(0.0, 0.0),
-                     pixel_size=(1.0, 1.0)) -> None:
+                     pixel_size=(1.0, 1.0)) -> bool:
+        """Show rendered maps; True when the tiles were rebuilt (views reset)."""
         structure = (rendered.tile_count, rendered.rgb, rendered.shared_scale)
         rebuilt = structure != self._structure
         if rebuilt:
@@ -101,20 +113,24 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
             self._structure = structure
         self.rendered = rendered
         self.origin, self.pixel_size = tuple(origin), tuple(pixel_size)
-        self.header.setText(header)
+        _set_label(self.header, header)
         h, w = rendered.map_shape
         rect = QRectF(origin[0], origin[1], w * pixel_size[0], h * pixel_size[1])
         self._titles = list(rendered.titles)
         for i, tile in enumerate(self.tiles):
-            tile.image.setImage(rendered.images[i], autoLevels=False, levels=(0, 255))
-            tile.image.setRect(rect)
-            tile.title.setText(self._titles[i])
+            tile.image.setImage(rendered.images[i], autoLevels=False)
+            if tile.image.levels is not None:
+                tile.image.setLevels(None)   # finished RGBA: pyqtgraph shows it without a copy
+            if tile.image.mapRectToParent(tile.image.boundingRect()) != rect:
+                tile.image.setRect(rect)
+            _set_label(tile.title, self._titles[i])
             if tile.bar is not None:
                 self._update_bar(tile.bar, rendered.scales[i])
         if self.shared_bar is not None:
             self._update_bar(self.shared_bar, rendered.scales[0])
         if rebuilt:
             self.reset_view()
+        return rebuilt
 
     def clear_maps(self, header: str = "") -> None:
         self.body.clear()
@@ -150,8 +166,11 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
 
     @staticmethod
     def _update_bar(bar: pg.ColorBarItem, scale: Scale) -> None:
-        bar.setColorMap(_colormap(scale))
-        bar.setLevels((scale.lo, scale.hi))
+        cmap = _colormap(scale)
+        if bar.colorMap() is not cmap:
+            bar.setColorMap(cmap)
+        if tuple(bar.levels()) != (scale.lo, scale.hi):
+            bar.setLevels((scale.lo, scale.hi))
 
     # --- views ----------------------------------------------------------------------
     @property
@@ -197,10 +216,10 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         parts = []
         for i, tile in enumerate(self.tiles):
             if pixel is None:
-                tile.title.setText(self._titles[i])
+                _set_label(tile.title, self._titles[i])
                 continue
             text = self.value_text(i, *pixel)
-            tile.title.setText(f"{self._titles[i]}  [{pixel[0]}, {pixel[1]}] = {text}")
+            _set_label(tile.title, f"{self._titles[i]}  [{pixel[0]}, {pixel[1]}] = {text}")
             parts.append(f"{self._titles[i]} = {text}")
         if pixel is None:
             return ""
