@@ -118,6 +118,9 @@ class TrainingTab(QWidget):
 
         self.status = QLabel("Set up a run and press Start.")
         self.status.setWordWrap(True)
+        # Fixed height: a label that changes its height with its text makes the
+        # whole tab re-lay out (and every plot repaint) at each frame.
+        self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 6)
         self.banner = QLabel("")
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020; font-weight: bold;")

@@ -1,0 +1,167 @@
+"""Live training in the GUI, measured: accuracy, throughput, responsiveness, memory.
+
+    python bench/gui_training.py                    # LeNet-5, full MNIST, GUI defaults, 5 epochs
+    python bench/gui_training.py --epochs 20        # the memory check (peak RSS)
+    python bench/gui_training.py --limit 6000 --epochs 1   # a quick look
+
+One run measures, in one process:
+  * the test accuracy the Training tab reaches with its defaults;
+  * its throughput (images trained per second of training, pauses excluded)
+    against the headless trainer (what `cnnviz train` runs) on the same
+    machine, same process, same settings: headless epochs before and after
+    the GUI run, averaged, since other load on the machine drifts;
+  * the main thread's longest stall: a 10 ms QTimer heartbeat records the gaps
+    between its ticks while the GUI trains and redraws; the stall is the gap
+    minus the interval. The tab's views are cycled every few seconds so every
+    drawing path (curves, maps, weights, evaluation, canvas) is exercised;
+  * peak resident memory (ru_maxrss).
+
+Not a test: figures go to the README. Prints a summary and writes JSON (--out).
+Runs under any Qt platform (offscreen by default; DISPLAY=:97 QT_QPA_PLATFORM=xcb
+to watch it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# One BLAS thread: on a small machine the GUI thread needs a core of its own,
+# and OpenBLAS threads that lose their core spin (measured here: headless
+# LeNet-5 trains 4x faster with one BLAS thread than with two on 2 cores).
+# The headless reference runs in this same process, so it gets the same.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+
+def headless_throughput(epochs: int, limit: int | None) -> float:
+    from cnnviz.data.mnist import load_mnist
+    from cnnviz.engine import lenet5
+    from cnnviz.engine.trainer import TrainConfig, Trainer
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    # As `cnnviz train` runs it: defaults, throttled snapshots, no probe.
+    trainer = Trainer(lenet5(seed=0), (train.images, train.labels), (test.images, test.labels),
+                      TrainConfig(epochs=epochs, limit=limit, snapshot_interval=0.1))
+    for snap in trainer.run():
+        pass
+    # The last snapshot's elapsed: training seconds, pauses excluded.
+    return snap.samples_seen / snap.elapsed
+
+
+def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
+    from PyQt6.QtCore import QEventLoop, QTimer
+    from PyQt6.QtWidgets import QApplication
+    from cnnviz.gui.training import TrainingTab
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    tab = TrainingTab()
+    tab.setup.epochs.setValue(epochs)
+    if limit:
+        tab.setup.limit.setValue(limit)
+    tab.resize(1400, 900)
+    tab.show()
+
+    gaps = []
+    last = [time.perf_counter()]
+
+    def beat():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    heartbeat = QTimer()
+    heartbeat.setInterval(10)
+    heartbeat.timeout.connect(beat)
+
+    def cycle():
+        tab.views.setCurrentIndex((tab.views.currentIndex() + 1) % tab.views.count())
+        if tab.views.currentWidget() is tab.digit and not tab.digit.canvas.ink().any():
+            tab.digit.canvas.draw_stroke([(100, 60), (180, 60), (120, 230)])   # a 7
+
+    cycler = QTimer()
+    cycler.setInterval(int(cycle_seconds * 1000))
+    cycler.timeout.connect(cycle)
+    snaps = []
+    tab.snapshot_received.connect(snaps.append)
+    # A local loop: QApplication.quit() would close the window, which asks
+    # about the unsaved model.
+    loop = QEventLoop()
+    tab.run_state_changed.connect(lambda s: loop.quit() if s in ("finished", "stopped") else None)
+
+    t0 = time.perf_counter()
+    tab.start()
+    heartbeat.start()
+    cycler.start()
+    last[0] = time.perf_counter()
+    loop.exec()
+    wall = time.perf_counter() - t0
+    heartbeat.stop()
+    cycler.stop()
+    trainer = tab.trainer
+    stalls = np.maximum(np.array(gaps) - 0.010, 0) * 1000
+    ok = tab.shutdown(1.0)
+    result = {
+        "state": tab.state, "test_accuracy": trainer.test_accuracy,
+        "samples": snaps[-1].samples_seen, "train_seconds": snaps[-1].elapsed,
+        "wall_seconds": wall, "throughput": snaps[-1].samples_seen / snaps[-1].elapsed,
+        "snapshots": len(snaps), "heartbeats": len(gaps),
+        "stall_max_ms": float(stalls.max()), "stall_p99_ms": float(np.percentile(stalls, 99)),
+        "stall_p999_ms": float(np.percentile(stalls, 99.9)),
+        "stalls_over_50ms": int(np.sum(stalls > 50)),
+        "curve_points": tab.curves.point_count(), "worker_stopped": ok,
+        "error": tab.last_error,
+    }
+    tab.hide()
+    return result
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--limit", type=int, default=None, help="training images (default: all)")
+    ap.add_argument("--headless-epochs", type=int, default=1,
+                    help="epochs of each headless reference run (0: skip the comparison)")
+    ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training")
+    ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = ap.parse_args(argv)
+
+    figures = {"epochs": args.epochs, "limit": args.limit, "cpus": os.cpu_count()}
+    before = after = None
+    if args.headless_epochs:
+        before = headless_throughput(args.headless_epochs, args.limit)
+        print(f"headless before: {before:,.0f} images/s", flush=True)
+    gui = gui_run(args.epochs, args.limit, args.cycle)
+    figures.update(gui)
+    if args.headless_epochs:
+        after = headless_throughput(args.headless_epochs, args.limit)
+        print(f"headless after:  {after:,.0f} images/s", flush=True)
+        ref = (before + after) / 2
+        figures.update(headless_before=before, headless_after=after, headless=ref,
+                       throughput_ratio=gui["throughput"] / ref)
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    acc = gui["test_accuracy"]
+    print(f"GUI run ({gui['state']}): {gui['samples']:,} images in {gui['train_seconds']:.0f} s "
+          f"of training, test accuracy {100 * acc:.2f}%" if acc is not None else "no accuracy")
+    print(f"GUI throughput: {gui['throughput']:,.0f} images/s"
+          + (f" = {100 * figures['throughput_ratio']:.1f}% of headless "
+             f"({figures['headless']:,.0f})" if args.headless_epochs else ""))
+    print(f"main-thread stall: max {gui['stall_max_ms']:.1f} ms, p99 {gui['stall_p99_ms']:.1f} ms, "
+          f"{gui['stalls_over_50ms']} over 50 ms, in {gui['heartbeats']:,} heartbeats")
+    print(f"peak RSS: {figures['peak_rss_mb']:.0f} MB; curve points held: {gui['curve_points']}")
+    if gui["error"]:
+        print("error:", gui["error"])
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(figures, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
