@@ -71,7 +71,8 @@ class ArithmeticPanel(QTextBrowser):
         agree = abs(a.total - a.map_value) <= 1e-4 * max(1.0, abs(a.map_value))
         mark = ("<span style='color:#007000'>\u2713 equal</span>" if agree
                 else "<span style='color:#b00000'>\u2717 differs</span>")
-        parts.append(
+        # the result first, the per-channel tables after it
+        parts.insert(1,
             f"<p style='font-size:11pt'>sum of products {sums} + bias {fmt(a.bias)} = "
             f"<b>{a.total:.6g}</b> &nbsp; | &nbsp; engine's map value: "
             f"<b>{a.map_value:.6g}</b> {mark}</p>")

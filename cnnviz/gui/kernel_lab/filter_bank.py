@@ -42,7 +42,7 @@ class FilterBank(QWidget):
 
         row = QHBoxLayout()
         self.filter_list = QListWidget()
-        self.filter_list.setMaximumHeight(76)
+        self.filter_list.setMaximumHeight(84)
         self.filter_list.setToolTip("Each filter gives its own output map")
         self.filter_list.currentRowChanged.connect(self._on_filter_selected)
         row.addWidget(self.filter_list, 1)
@@ -61,7 +61,7 @@ class FilterBank(QWidget):
         layout.addLayout(row)
 
         channel_row = QHBoxLayout()
-        self.same_box = QCheckBox("Same kernel for all channels")
+        self.same_box = QCheckBox("Same for all channels")
         self.same_box.setToolTip("Unchecked: each input channel has its own sub-kernel; the "
                                  "per-channel results are summed into one map")
         self.same_box.toggled.connect(self._on_same_toggled)
@@ -73,14 +73,12 @@ class FilterBank(QWidget):
         channel_row.addStretch(1)
         layout.addLayout(channel_row)
 
-        bias_row = QHBoxLayout()
+        bias_row = channel_row   # bias on the same row: one bias per filter
         bias_row.addWidget(QLabel("Bias"))
         self.bias_spin = QDoubleSpinBox(decimals=3, minimum=-1000, maximum=1000, singleStep=0.1)
         self.bias_spin.setToolTip("Added once to the filter's sum (one bias per filter)")
         self.bias_spin.valueChanged.connect(self._on_bias)
         bias_row.addWidget(self.bias_spin)
-        bias_row.addStretch(1)
-        layout.addLayout(bias_row)
 
         self.editor = KernelEditor(kernel=self.weights[0, 0])
         self.editor.kernel_changed.connect(self._on_kernel_edited)

@@ -72,9 +72,8 @@ class KernelEditor(QWidget):
         top.addWidget(self.sigma_label)
         top.addWidget(self.sigma_spin)
         self._show_sigma(False)
-        outer.addLayout(top)
-
-        size_row = QHBoxLayout()
+        size_row = top   # one row: preset, sigma, size
+        size_row.addSpacing(6)
         size_row.addWidget(QLabel("Size"))
         self.rows_spin = QSpinBox(minimum=1, maximum=presets.MAX_SIDE, value=self._kernel.shape[0])
         self.cols_spin = QSpinBox(minimum=1, maximum=presets.MAX_SIDE, value=self._kernel.shape[1])
@@ -85,8 +84,7 @@ class KernelEditor(QWidget):
         size_row.addWidget(self.rows_spin)
         size_row.addWidget(QLabel("\u00d7"))
         size_row.addWidget(self.cols_spin)
-        size_row.addStretch(1)
-        outer.addLayout(size_row)
+        outer.addLayout(top)
 
         middle = QHBoxLayout()
         self.grid_host = QWidget()
