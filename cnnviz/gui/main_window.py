@@ -12,7 +12,8 @@ from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
-from PyQt6.QtWidgets import QLabel, QMainWindow, QMessageBox, QTabWidget, QWidget
+from PyQt6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
+                             QWidget)
 
 from cnnviz import __version__
 from cnnviz.gui.settings import app_settings
@@ -62,6 +63,24 @@ class MainWindow(QMainWindow):
         if hasattr(widget, "restore_state") and hasattr(self, "settings"):
             widget.restore_state(self.settings)
         return index
+
+    def add_lazy_tab(self, factory, title: str) -> int:
+        """A tab whose widget is built by ``factory()`` the first time it is shown,
+        so start-up does not pay for tabs the user has not opened yet."""
+        return self.add_tab(LazyTab(factory, self.settings), title)
+
+    def add_standard_tabs(self) -> None:
+        """The Layer Stepper and Training tabs, built on first visit."""
+        def stepper():
+            from cnnviz.gui.stepper.tab import StepperTab
+            return StepperTab()
+
+        def training():
+            from cnnviz.gui.training.tab import TrainingTab
+            return TrainingTab()
+
+        self.add_lazy_tab(stepper, "Layer Stepper")
+        self.add_lazy_tab(training, "Training")
 
     # --- chrome --------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -210,6 +229,35 @@ class MainWindow(QMainWindow):
                 tab.shutdown()
         self.settings.sync()
         super().closeEvent(event)
+
+
+class LazyTab(QWidget):
+    """Holds a tab's real widget, built on the first showEvent; forwards the
+    window's shutdown / save_state calls to it once it exists."""
+
+    def __init__(self, factory, settings):
+        super().__init__()
+        self._factory = factory
+        self._settings = settings
+        self.inner: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+
+    def showEvent(self, event) -> None:
+        if self.inner is None:
+            self.inner = self._factory()
+            self.layout().addWidget(self.inner)
+            if hasattr(self.inner, "restore_state"):
+                self.inner.restore_state(self._settings)
+        super().showEvent(event)
+
+    def save_state(self, settings) -> None:
+        if self.inner is not None and hasattr(self.inner, "save_state"):
+            self.inner.save_state(settings)
+
+    def shutdown(self) -> None:
+        if self.inner is not None and hasattr(self.inner, "shutdown"):
+            self.inner.shutdown()
 
 
 def open_file_path(window: MainWindow, path: str) -> None:

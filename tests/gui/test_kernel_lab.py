@@ -593,3 +593,15 @@ def test_add_tab_and_closing_stops_the_worker(qtbot, window, lab):
     open_and_settle(qtbot, lab, PHOTOS["camera"])
     window.close()
     assert not lab.runner._thread.isRunning()
+
+
+def test_standard_tabs_are_built_on_first_visit(qtbot, window):
+    window.add_standard_tabs()
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles == ["Kernel Lab", "Layer Stepper", "Training"]
+    stepper = window.tabs.widget(1)
+    assert stepper.inner is None                      # nothing built at start-up
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: stepper.inner is not None)
+    assert type(stepper.inner).__name__ == "StepperTab"
+    assert window.tabs.widget(2).inner is None
