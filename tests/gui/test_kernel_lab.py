@@ -605,3 +605,19 @@ def test_standard_tabs_are_built_on_first_visit(qtbot, window):
     qtbot.waitUntil(lambda: stepper.inner is not None)
     assert type(stepper.inner).__name__ == "StepperTab"
     assert window.tabs.widget(2).inner is None
+
+
+def test_shared_or_per_map_colour_scale(qtbot, window, lab):
+    open_and_settle(qtbot, lab, PHOTOS["coffee"])
+    lab.bank.load_bank_presets(["Sobel x", "blur"])
+    settle(qtbot, lab)
+    scales = lab.grids["conv"].rendered.scales
+    assert scales[0] == scales[1] and scales[0].signed          # one diverging scale
+    assert lab.grids["conv"].shared_bar is not None
+    window.shared_scale_action.trigger()
+    settle(qtbot, lab)
+    grid = lab.grids["conv"]
+    sobel, blur = grid.rendered.scales
+    assert sobel.signed and sobel.lo == -sobel.hi
+    assert not blur.signed and blur.lo == 0                       # grey from 0 for a blur
+    assert all(tile.bar is not None for tile in grid.tiles) and grid.shared_bar is None
