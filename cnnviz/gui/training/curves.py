@@ -60,6 +60,11 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.c_speed = self.speed_plot.plot(pen=pen(SMOOTH))
         for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
             p.setClipToView(True)
+        # Fixed ranges where they are known: an axis whose range changes is
+        # re-drawn (ticks, labels) at every repaint, the costliest part of it.
+        self.loss_plot.setYRange(-3, 1, padding=0)      # log10: 0.001 .. 10
+        self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.total_samples = 0
         self._update_axis_labels()
 
     def _plot(self, row, col, title, log_y=False) -> pg.PlotItem:
@@ -88,6 +93,13 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         (accuracy as a fraction)."""
         if len(samples) == 0:
             return
+        lr = values.get("lr")
+        if lr is not None and len(lr) and getattr(self, "_lr_range", None):
+            lo, hi = np.log10(np.min(lr)), np.log10(np.max(lr))
+            if hi > self._lr_range[1] or lo < self._lr_range[0] - 1:
+                self.set_lr_range(10 ** max(hi, self._lr_range[1] - 0.2))
+                self._lr_range = (min(self._lr_range[0], lo), self._lr_range[1])
+                self.lr_plot.setYRange(*self._lr_range, padding=0)
         for k in BATCH_KEYS:
             if k in values:
                 v = np.asarray(values[k], np.float64)
@@ -105,9 +117,30 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
                 ys.append(float(v) * (100 if "accuracy" in k else 1))
         self._dirty = True
 
+    def set_run_length(self, total_samples: int) -> None:
+        """The x axes span the whole run from the start: progress fills them
+        from the left, and they never need re-drawing as the run advances."""
+        self.total_samples = int(total_samples)
+        self._set_x_range()
+
+    def set_lr_range(self, lr: float) -> None:
+        """Fix the learning-rate axis around ``lr`` (the schedule goes from it
+        down to about 1/300 of it); widened when a rate outside is seen."""
+        top = np.log10(lr)
+        self._lr_range = (top - 2.5, top + 0.2)
+        self.lr_plot.setYRange(*self._lr_range, padding=0)
+
+    def _set_x_range(self) -> None:
+        if self.total_samples <= 0:
+            return
+        f = 1.0 / self.samples_per_epoch if self.x_in_epochs else 1.0
+        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
+            p.setXRange(0, self.total_samples * f, padding=0.01)
+
     def set_x_in_epochs(self, on: bool) -> None:
         self.x_in_epochs = bool(on)
         self._update_axis_labels()
+        self._set_x_range()
         self._dirty = True
         self.redraw()
 

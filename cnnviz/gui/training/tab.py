@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,7 +38,11 @@ from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.setup_panel import SetupPanel
 from cnnviz.gui.training.worker import TrainingRunner
 
-FRAME_MS = 66            # redraw at most ~15 times a second
+FRAME_MS = 66            # the status line: at most ~15 times a second
+# Plots repaint slower: a pyqtgraph repaint of four plots (axes included) costs
+# ~30 ms of Python on the GUI thread, time taken from the training thread
+# through the GIL. Four times a second still reads as live.
+PLOT_INTERVAL = 0.25
 SNAPSHOT_INTERVAL = 1 / 15
 # While training runs, the GUI thread competes with the training thread for
 # the GIL. Each time the GUI thread releases it (Qt calls do, many times a
@@ -76,6 +81,7 @@ class TrainingTab(QWidget):
         self._latest_weights = None
         self._latest_eval = None
         self._weights_dirty = self._eval_dirty = False
+        self._last_plot = 0.0
         self._ema = None                  # smoothed loss per batch (for the curve)
         self._data_cache: dict = {}
         self._step_in_flight = False
@@ -324,6 +330,8 @@ class TrainingTab(QWidget):
         self._run_label = (f"run {self.run_count}: {s.optimizer} lr {s.lr:g}"
                            f"{f' m {s.momentum:g}' if s.momentum else ''} bs {s.batch_size}")
         self.curves.samples_per_epoch = self.trainer.n_train
+        self.curves.set_run_length(self.trainer.config.epochs * self.trainer.n_train)
+        self.curves.set_lr_range(self.trainer.base_lr)
         self._ema = None
         self._saved_step = 0
         self.digit.set_model(model)
@@ -597,6 +605,10 @@ class TrainingTab(QWidget):
         if snap is not None:
             self._latest = None
             self._update_status(snap)
+        now = time.perf_counter()
+        if not (force or now - self._last_plot >= PLOT_INTERVAL):
+            return
+        self._last_plot = now
         page = self.views.currentWidget()
         if page is self.views.widget(0) or force:
             self.curves.redraw()

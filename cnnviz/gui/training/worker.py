@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import traceback
 
+import time
+
 from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 
@@ -78,4 +80,12 @@ class TrainingRunner(QObject):
         if not self.thread.isRunning():
             return True
         self.trainer.request_stop()
-        return self.thread.wait(max(1, int(timeout * 1000)))
+        # Poll with time.sleep, which certainly releases the GIL: called from a
+        # virtual override such as closeEvent, QThread.wait() was seen to keep
+        # the training thread (which needs the GIL to finish its batch) waiting.
+        deadline = time.perf_counter() + timeout
+        while not self.thread.isFinished():
+            if time.perf_counter() >= deadline:
+                return False
+            time.sleep(0.005)
+        return self.thread.wait(100)
