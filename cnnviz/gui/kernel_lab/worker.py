@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QCoreApplication, QObject, QThread, pyqtSignal, pyqtSlot
 
 from cnnviz.gui.kernel_lab.pipeline import LayerConfig, PipelineError, PipelineResult, run_pipeline
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
@@ -124,6 +124,9 @@ class PipelineRunner(QObject):
         self._pending: Request | None = None
         self.dropped = 0          # requests replaced before they ran (for the benchmark)
         self._thread.start()
+        app = QCoreApplication.instance()
+        if app is not None:   # safety net when no window calls stop() on close
+            app.aboutToQuit.connect(self.stop)
 
     @property
     def busy(self) -> bool:
