@@ -52,6 +52,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.kernel_lab.input_changed.connect(self._on_input_changed)
         self.kernel_lab.hover_text.connect(self.value_label.setText)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self._restore()
         if load_default_input:
             # after the window is up: the first photo pulls in OpenCV
@@ -147,6 +148,12 @@ class MainWindow(QMainWindow):
         self.samples_menu.addSeparator()
         for name in lab.samples:
             self._action(self.samples_menu, name, lambda n=name: lab.open_sample(n))
+
+    def _on_tab_changed(self, _index: int) -> None:
+        # the input and the value under the cursor describe the Kernel Lab only
+        on_lab = self.tabs.currentWidget() is self.kernel_lab
+        self.input_status.setVisible(on_lab)
+        self.value_label.setVisible(on_lab)
 
     def _next_tab(self) -> None:
         self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count())
