@@ -52,7 +52,7 @@ class ConfusionMatrixView(pg.PlotWidget):
         self.classes = classes
         self.counts = np.zeros((classes, classes), np.int64)
         p = self.getPlotItem()
-        p.setTitle("confusion matrix (rows: true, columns: predicted; click a cell)",
+        p.setTitle("confusion matrix: click a cell to see its images",
                    color=theme.FOREGROUND)
         p.invertY(True)
         p.setAspectLocked(True)
@@ -125,7 +125,7 @@ def thumbnail(image: np.ndarray, probs: np.ndarray, label: int, scale: int = 2) 
 class Gallery(QScrollArea):
     """A grid of test images with captions and probability bars."""
 
-    def __init__(self, parent=None, columns: int = 6):
+    def __init__(self, parent=None, columns: int = 4):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.columns = columns
@@ -182,7 +182,7 @@ class EvaluationPanel(QWidget):
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(self.gallery)
-        split.setSizes([520, 640])
+        split.setSizes([600, 560])
         layout = QHBoxLayout(self)
         layout.addWidget(split)
         self.images = self.labels = self.probs = None

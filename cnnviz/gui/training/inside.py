@@ -40,15 +40,17 @@ class MapsView(pg.GraphicsLayoutWidget):
         if names != self._names:
             self.clear()
             self.input_view = MosaicView(self.ci, 0, 0)
-            self.ci.addLabel("activations (grey: >= 0, blue-white-red: signed)", row=4, col=0,
-                             colspan=len(names) + 1, color=theme.FOREGROUND,
+            self.input_view.view.setMaximumWidth(150)
+            self.ci.addLabel("top: activations<br>(grey: >= 0;<br>blue-white-red:<br>signed, "
+                             "white = 0)<br><br>bottom: gradients<br>of the loss",
+                             row=2, col=0, rowspan=2, color=theme.FOREGROUND,
                              size=theme.TITLE_SIZE)
             self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
                             for j in range(len(names))]
             self._names = names
         self.input_view.show(sample, caption, signed=False)
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
-            act_view.show(act, f"{name}: {_shape(act)}")
+            act_view.show(act, f"{name}<br>{_shape(act)}")
             grad_view.show(grad, f"∂L/∂{name}", signed=True)
 
 
@@ -156,11 +158,11 @@ class WeightsView(pg.GraphicsLayoutWidget):
         if conv1 is not None:
             w, g = conv1
             self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
-                              f"conv1 kernels {w.shape}", signed=True, columns=len(w))
+                              f"conv1 kernels {w.shape}", signed=True)
             if g is not None:
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),
-                                       "their gradients ∂L/∂W", signed=True, columns=len(g))
+                                       "their gradients ∂L/∂W", signed=True)
         for j, (name, h) in enumerate(self.hists.items()):
             if not h.columns:
                 continue

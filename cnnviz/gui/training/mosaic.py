@@ -65,7 +65,7 @@ class MosaicView:
         self.view = layout.addViewBox(row=row + 1, col=col, lockAspect=True, invertY=True,
                                       enableMouse=False)
         self.view.setBorder(pg.mkPen(theme.FRAME))
-        self.view.setMinimumSize(70, 70)
+        self.view.setMinimumSize(40, 40)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)
         self._shape = None

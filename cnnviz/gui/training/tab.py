@@ -107,7 +107,8 @@ class TrainingTab(QWidget):
         left_scroll = QScrollArea()
         left_scroll.setWidget(left_widget)
         left_scroll.setWidgetResizable(True)
-        left_scroll.setMinimumWidth(300)
+        left_scroll.setMinimumWidth(330)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.curves = CurvesPanel()
         self.maps = MapsView()
@@ -141,7 +142,7 @@ class TrainingTab(QWidget):
         split.addWidget(left_scroll)
         split.addWidget(right_widget)
         split.setStretchFactor(1, 1)
-        split.setSizes([320, 1080])
+        split.setSizes([330, 1070])
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(split)
@@ -617,7 +618,7 @@ class TrainingTab(QWidget):
             probs = ex["sample_probs"]
             pred = int(np.argmax(probs))
             self.maps.set_maps(ex["sample_input"], ex["maps"],
-                               f"input: label {self._sample[1]}, predicted {pred} "
+                               f"input: label {self._sample[1]}<br>predicted {pred} "
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
             self.weights_view.redraw()
