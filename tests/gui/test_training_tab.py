@@ -4,7 +4,6 @@ of the four IDX files" path) with 500 test images, so epochs are short.
 
 Every test checks, on the way out, that no training thread is left running."""
 
-import math
 import time
 
 import numpy as np
@@ -238,3 +237,15 @@ def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
     wait_state(qtbot, tab, "stopped")
     assert len(tab.curves.ghosts) == 1
     assert np.allclose(tab.trainer.history.loss[:3], first_losses)
+
+
+def test_a_model_that_does_not_fit_the_data_gives_a_message(qtbot, make_tab, tmp_path):
+    from cnnviz.engine import Flatten, Linear, Sequential, save
+    path = tmp_path / "tiny.npz"
+    save(Sequential(Flatten(), Linear(5, 10)), path)     # expects 5 inputs, MNIST has 784
+    tab = make_tab()
+    tab.setup.set_model_file(str(path))
+    tab.start()
+    assert tab.banner.isVisible() and "(N, 5)" in tab.banner.text()
+    assert tab.runner is None and tab.state == "idle"
+    assert tab.start_button.isEnabled()

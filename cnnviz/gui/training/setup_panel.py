@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
 
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                             QLabel, QSpinBox)
 
 MODEL_CHOICES = [("LeNet-5", "lenet5"), ("LeNet-5 small", "small")]
 

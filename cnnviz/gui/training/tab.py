@@ -358,7 +358,14 @@ class TrainingTab(QWidget):
                 self.views.widget(i).grab()
 
     def _launch(self) -> None:
-        self._prime_views()
+        try:
+            # The first probe runs the model once, here: a model that does
+            # not fit the data fails now, with a message, not in the thread.
+            self._prime_views()
+        except (ValueError, TypeError) as e:
+            self._show_error(f"Cannot train this model on this data: {e}")
+            self._set_state("idle")
+            return
         if self.runner is not None and self.runner.is_running():
             self._old_runners.append(self.runner)
         self._old_runners = [r for r in self._old_runners if r.is_running()]
