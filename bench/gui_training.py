@@ -85,7 +85,7 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
             tab.digit.canvas.draw_stroke([(100, 60), (180, 60), (120, 230)])   # a 7
 
     cycler = QTimer()
-    cycler.setInterval(int(cycle_seconds * 1000))
+    cycler.setInterval(int(cycle_seconds * 1000) or 10**9)   # 0: stay on the curves
     cycler.timeout.connect(cycle)
     snaps = []
     tab.snapshot_received.connect(snaps.append)
@@ -113,7 +113,7 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
         "snapshots": len(snaps), "heartbeats": len(gaps),
         "stall_max_ms": float(stalls.max()), "stall_p99_ms": float(np.percentile(stalls, 99)),
         "stall_p999_ms": float(np.percentile(stalls, 99.9)),
-        "stalls_over_50ms": int(np.sum(stalls > 50)),
+        "stalls_over_50ms": int(np.sum(stalls > 50)), "cycle_seconds": cycle_seconds,
         "curve_points": tab.curves.point_count(), "worker_stopped": ok,
         "error": tab.last_error,
     }
@@ -127,7 +127,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="training images (default: all)")
     ap.add_argument("--headless-epochs", type=int, default=1,
                     help="epochs of each headless reference run (0: skip the comparison)")
-    ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training")
+    ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training (0: keep the curves page)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args(argv)
 

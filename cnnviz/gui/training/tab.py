@@ -41,8 +41,9 @@ from cnnviz.gui.training.worker import TrainingRunner
 FRAME_MS = 66            # the status line: at most ~15 times a second
 # Plots repaint slower: a pyqtgraph repaint of four plots (axes included) costs
 # ~30 ms of Python on the GUI thread, time taken from the training thread
-# through the GIL. Four times a second still reads as live.
-PLOT_INTERVAL = 0.25
+# through the GIL. 2.5 times a second still reads as live, and keeps the GUI
+# run at >= 90% of headless throughput (bench/gui_training.py).
+PLOT_INTERVAL = 0.4
 SNAPSHOT_INTERVAL = 1 / 15
 # While training runs, the GUI thread competes with the training thread for
 # the GIL. Each time the GUI thread releases it (Qt calls do, many times a
