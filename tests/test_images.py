@@ -273,16 +273,21 @@ def test_huge_png_refused_from_header(tmp_path):
     assert err.size == (20000, 20000) and err.max_pixels == 25_000_000
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in kB is Linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_huge_png_refused_without_decoding(tmp_path):
-    """In a fresh process, so that peak memory says whether it was decoded."""
+    """In a fresh process, so that its peak memory says whether it was decoded.
+
+    VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent
+    across exec, so a big pytest process would make this fail for nothing.
+    """
     path = tmp_path / "huge.png"
     path.write_bytes(png_bytes(20000, 20000))
     code = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from cnnviz.data.images import load_image, ImageTooLargeError\n"
         "try:\n    load_image(sys.argv[1])\nexcept ImageTooLargeError:\n"
-        "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    print(int(re.search(r'VmHWM:\\s*(\\d+) kB', status).group(1)) // 1024)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     peak_mb = int(out.stdout)

@@ -70,7 +70,9 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
     def _plot(self, row, col, title, log_y=False) -> pg.PlotItem:
         p = self.addPlot(row=row, col=col, title=title)
         p.titleLabel.setAttr("color", theme.FOREGROUND)
-        p.showGrid(x=True, y=True, alpha=0.25)
+        # Horizontal grid lines only: grids are drawn into the axes' pictures,
+        # and replaying those pictures is most of a repaint's cost.
+        p.showGrid(x=False, y=True, alpha=0.25)
         p.setLogMode(False, log_y)
         # A fixed axis width: otherwise every change in the tick labels' width
         # (the range moves fast early in a run) re-lays out the whole panel,
