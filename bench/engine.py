@@ -46,7 +46,7 @@ class NumpyRunner:
 
     def infer(self, xs):
         for x in xs:
-            self.model.forward(x)
+            self.model.predict(x)
 
 
 class TorchRunner:

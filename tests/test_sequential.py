@@ -247,3 +247,55 @@ def test_float64_network_stays_float64():
         assert t.output.dtype == t.grad_input.dtype == np.float64
     for p in net.parameters():
         assert p.value.dtype == p.grad.dtype == np.float64
+
+
+# --- predict: inference without the trace -----------------------------------
+
+def _traced_copy(net, x):
+    """The trace of a forward pass, as copies, to compare after predict."""
+    net.forward(x)
+    return [(t.input.copy(), t.output.copy()) for t in net.trace]
+
+
+@pytest.mark.parametrize("batch_size", [1000, 1])
+def test_predict_equals_forward_and_leaves_trace_and_input_alone(batch_size):
+    net = small_net()
+    x = np.random.default_rng(1).standard_normal(X_SHAPE)
+    x_before = x.copy()
+    traced = _traced_copy(net, x + 1.0)            # a different input in the trace
+    out = net.predict(x, batch_size=batch_size)
+    np.testing.assert_allclose(out, net.forward(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(x, x_before)
+    net.forward(x + 1.0)
+    for (i0, o0), t in zip(traced, net.trace):
+        np.testing.assert_array_equal(t.input, i0)
+        np.testing.assert_array_equal(t.output, o0)
+
+
+@pytest.mark.parametrize("activation, swapped", [
+    (ReLU(), True), (LeakyReLU(0.2), True), (Sigmoid(), True), (Tanh(), True),
+    (LeakyReLU(-0.5), False),           # not monotonic: must not be moved past the max
+])
+def test_predict_pools_before_monotonic_activations_with_the_same_result(activation, swapped):
+    rng = np.random.default_rng(2)
+    net = Sequential(Conv2D(1, 2, 3, seed=rng, dtype=np.float64), activation,
+                     MaxPool2D(2, 1), Flatten())
+    order = [type(l).__name__ for l in net._inference_order()]
+    assert order[1:3] == (["MaxPool2D", type(activation).__name__] if swapped
+                          else [type(activation).__name__, "MaxPool2D"])
+    x = rng.standard_normal((3, 1, 7, 6))
+    np.testing.assert_allclose(net.predict(x), net.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def test_predict_never_overwrites_the_callers_array_through_a_view():
+    net = Sequential(Flatten(), ReLU(), Tanh())
+    x = np.random.default_rng(3).standard_normal((4, 1, 3, 3))
+    x_before = x.copy()
+    np.testing.assert_array_equal(net.predict(x), np.tanh(np.maximum(x_before, 0)).reshape(4, 9))
+    np.testing.assert_array_equal(x, x_before)
+
+
+def test_predict_on_lenet5_float32_in_chunks():
+    net = lenet5(seed=0)
+    x = np.random.default_rng(4).random((130, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_allclose(net.predict(x, batch_size=64), net.forward(x), rtol=1e-4, atol=1e-4)

@@ -307,66 +307,80 @@ def _pool_slices(i, j, s, ho, wo):
             slice(j, j + s[1] * (wo - 1) + 1, s[1]))
 
 
+def _max_over_windows(x, k, s, ho, wo, with_argmax):
+    """Max over each window and, if asked, the winner's flat index i*kw + j
+    inside it (the first maximum on ties, as PyTorch): uint8, int32 for
+    windows over 256 cells. Runs on the batch-innermost buffer, where every
+    window cell's slice is long contiguous runs."""
+    x = batch_innermost(x)
+    cells = [(i, j) for i in range(k[0]) for j in range(k[1])]
+
+    def cell(i, j):  # the input entries window cell (i, j) covers, one per output
+        return x[:, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1], :]
+
+    best = cell(0, 0).copy()
+    if not with_argmax:
+        for i, j in cells[1:]:
+            np.maximum(best, cell(i, j), out=best)
+        return from_batch_innermost(best), None
+    index_type = np.uint8 if len(cells) <= 256 else np.int32
+    argmax = np.zeros(best.shape, dtype=index_type)
+    better = np.empty(best.shape, dtype=bool)
+    candidate_index = np.empty_like(argmax)
+    for n, (i, j) in enumerate(cells[1:], start=1):
+        cand = cell(i, j)
+        np.greater(cand, best, out=better)
+        # indices only grow during the scan, so "the newest strictly
+        # better one wins" is a maximum: branch-free, ~10x faster than a
+        # masked copy
+        np.multiply(better.view(np.uint8), index_type(n), out=candidate_index)
+        np.maximum(argmax, candidate_index, out=argmax)
+        np.maximum(best, cand, out=best)
+    return from_batch_innermost(best), from_batch_innermost(argmax)
+
+
 def max_pool2d_forward(x, kernel_size, stride=None):
     """Max over each window (stride defaults to the window size).
 
-    Returns (out, cache). The winners' positions are not needed for
-    inference, so they are found on first use: ``max_pool2d_argmax(cache)``."""
+    Returns (out, cache); the cache holds the winners' positions for the
+    backward pass (``max_pool2d_argmax(cache)``)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
-    out = x[_pool_slices(0, 0, s, ho, wo)].copy(order="K")
-    for i in range(k[0]):
-        for j in range(k[1]):
-            if i or j:
-                np.maximum(out, x[_pool_slices(i, j, s, ho, wo)], out=out)
-    return out, {"x": x, "kernel_size": k, "stride": s, "out_shape": out.shape}
+    out, argmax = _max_over_windows(x, k, s, ho, wo, with_argmax=True)
+    return out, {"x_shape": x.shape, "kernel_size": k, "stride": s, "argmax": argmax}
 
 
 def max_pool2d_argmax(cache):
     """(N, C, H_out, W_out) uint8 (int32 for windows over 256 cells): the
     winner's flat index i*kw + j inside its window, the first maximum on
-    ties (as PyTorch), which the backward pass routes δ to. Cached."""
-    if "argmax" in cache:
-        return cache["argmax"]
-    x, k, s = cache["x"], cache["kernel_size"], cache["stride"]
-    ho, wo = cache["out_shape"][2:]
-    best = x[_pool_slices(0, 0, s, ho, wo)].copy(order="K")
-    index_type = np.uint8 if k[0] * k[1] <= 256 else np.int32
-    argmax = np.zeros_like(best, dtype=index_type)
-    candidate_index = np.empty_like(argmax)
-    for i in range(k[0]):
-        for j in range(k[1]):
-            if i == 0 and j == 0:
-                continue
-            cand = x[_pool_slices(i, j, s, ho, wo)]
-            # indices only grow during the scan, so "the newest strictly
-            # better one wins" is a maximum: branch-free and ~10x faster
-            # than a masked copy
-            np.multiply(cand > best, index_type(i * k[1] + j), out=candidate_index)
-            np.maximum(argmax, candidate_index, out=argmax)
-            np.maximum(best, cand, out=best)
-    cache["argmax"] = argmax
-    return argmax
+    ties (as PyTorch), which the backward pass routes δ to."""
+    return cache["argmax"]
 
 
 def max_pool2d_backward(grad_out, cache):
     """Route each δ to the position that held its window's maximum."""
-    k, s, argmax = cache["kernel_size"], cache["stride"], max_pool2d_argmax(cache)
-    dx = np.zeros_like(cache["x"], dtype=grad_out.dtype)
+    k, s, argmax = cache["kernel_size"], cache["stride"], cache["argmax"]
+    n, c, h, w = cache["x_shape"]
     ho, wo = argmax.shape[2:]
     overlapping = s[0] < k[0] or s[1] < k[1]
+    # windows that tile the input exactly write every cell: no zero fill
+    tiled = s == k and h == ho * k[0] and w == wo * k[1]
+    dx = (np.empty if tiled else np.zeros)((c, h, w, n), dtype=grad_out.dtype)
+    g, won_index = batch_innermost(grad_out), batch_innermost(argmax)
     for i in range(k[0]):
         for j in range(k[1]):
-            target = dx[_pool_slices(i, j, s, ho, wo)]
-            won = argmax == i * k[1] + j
+            target = dx[:, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1], :]
+            won = won_index == i * k[1] + j
             if overlapping:
-                target += grad_out * won
+                target += g * won
             else:
-                np.multiply(grad_out, won, out=target)
-    return dx
+                np.multiply(g, won, out=target)
+    return from_batch_innermost(dx)
 
 
 def max_pool2d(x, kernel_size, stride=None):
-    return max_pool2d_forward(x, kernel_size, stride)[0]
+    """Max pooling output only (no winners' positions: inference)."""
+    k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
+    return _max_over_windows(x, k, s, ho, wo, with_argmax=False)[0]
 
 
 def avg_pool2d_forward(x, kernel_size, stride=None):

@@ -40,6 +40,16 @@ class Layer:
     def backward(self, grad_out, need_input_grad=True):
         raise NotImplementedError
 
+    def infer(self, x, overwrite=False):
+        """The output for x, keeping nothing (no last input/output, no
+        cache for backward): inference. ``overwrite=True`` lets the layer
+        reuse x's memory, for inputs nobody else holds."""
+        raise NotImplementedError
+
+    # an elementwise, non-decreasing activation commutes with max pooling
+    # (max(f(a), f(b)) = f(max(a, b))), so inference may pool first
+    commutes_with_max_pool = False
+
     def __call__(self, x):
         return self.forward(x)
 
@@ -112,6 +122,10 @@ class Conv2D(Layer):
         self.last_output = out
         return out
 
+    def infer(self, x, overwrite=False):
+        return F.conv2d(x, self.params["weight"], self.params.get("bias"),
+                        self.stride, self.padding, self.dilation)
+
     def backward(self, grad_out, need_input_grad=True):
         dx, dw, db = F.conv2d_backward(grad_out, self._cache, need_input_grad)
         self.grads["weight"] = dw
@@ -149,12 +163,15 @@ class Linear(Layer):
             self.params["bias"] = np.zeros(self.out_features, dtype=dtype)
 
     def forward(self, x):
+        self.last_input = x
+        self.last_output = self.infer(x)
+        return self.last_output
+
+    def infer(self, x, overwrite=False):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"{self.name or 'Linear'} expects (N, {self.in_features}) input, "
                              f"got {tuple(x.shape)}")
-        self.last_input = x
-        self.last_output = F.linear(x, self.params["weight"], self.params.get("bias"))
-        return self.last_output
+        return F.linear(x, self.params["weight"], self.params.get("bias"))
 
     def backward(self, grad_out, need_input_grad=True):
         dx, dw, db = F.linear_backward(grad_out, self.last_input, self.params["weight"],
@@ -180,7 +197,7 @@ class Linear(Layer):
 
 class _Pool(Layer):
     kind = "pool"
-    _forward = _backward = None
+    _forward = _backward = _infer = None
 
     def __init__(self, kernel_size, stride=None):
         super().__init__()
@@ -192,6 +209,9 @@ class _Pool(Layer):
         self.last_input = x
         self.last_output, self._cache = type(self)._forward(x, self.kernel_size, self.stride)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return type(self)._infer(x, self.kernel_size, self.stride)
 
     def backward(self, grad_out, need_input_grad=True):
         return type(self)._backward(grad_out, self._cache)
@@ -206,6 +226,7 @@ class _Pool(Layer):
 class MaxPool2D(_Pool):
     _forward = staticmethod(F.max_pool2d_forward)
     _backward = staticmethod(F.max_pool2d_backward)
+    _infer = staticmethod(F.max_pool2d)
 
     @property
     def argmax(self):
@@ -216,15 +237,20 @@ class MaxPool2D(_Pool):
 class AvgPool2D(_Pool):
     _forward = staticmethod(F.avg_pool2d_forward)
     _backward = staticmethod(F.avg_pool2d_backward)
+    _infer = staticmethod(F.avg_pool2d)
 
 
 class ReLU(Layer):
     kind = "relu"
+    commutes_with_max_pool = True
 
     def forward(self, x):
         self.last_input = x
         self.last_output = F.relu(x)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return np.maximum(x, 0, out=x) if overwrite else F.relu(x)
 
     def backward(self, grad_out, need_input_grad=True):
         return F.relu_backward(grad_out, self.last_input)
@@ -237,10 +263,17 @@ class LeakyReLU(Layer):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
+    @property
+    def commutes_with_max_pool(self):
+        return self.negative_slope >= 0
+
     def forward(self, x):
         self.last_input = x
         self.last_output = F.leaky_relu(x, self.negative_slope)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return F.leaky_relu(x, self.negative_slope)
 
     def backward(self, grad_out, need_input_grad=True):
         return F.leaky_relu_backward(grad_out, self.last_input, self.negative_slope)
@@ -251,11 +284,15 @@ class LeakyReLU(Layer):
 
 class Sigmoid(Layer):
     kind = "sigmoid"
+    commutes_with_max_pool = True
 
     def forward(self, x):
         self.last_input = x
         self.last_output = F.sigmoid(x)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return F.sigmoid(x)
 
     def backward(self, grad_out, need_input_grad=True):
         return F.sigmoid_backward(grad_out, self.last_output)
@@ -263,11 +300,15 @@ class Sigmoid(Layer):
 
 class Tanh(Layer):
     kind = "tanh"
+    commutes_with_max_pool = True
 
     def forward(self, x):
         self.last_input = x
         self.last_output = F.tanh(x)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return np.tanh(x, out=x) if overwrite else F.tanh(x)
 
     def backward(self, grad_out, need_input_grad=True):
         return F.tanh_backward(grad_out, self.last_output)
@@ -280,8 +321,11 @@ class Flatten(Layer):
 
     def forward(self, x):
         self.last_input = x
-        self.last_output = x.reshape(x.shape[0], -1)
+        self.last_output = self.infer(x)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_out, need_input_grad=True):
         # same memory layout as the input (batch-innermost after a conv
@@ -305,8 +349,11 @@ class Normalize(Layer):
 
     def forward(self, x):
         self.last_input = x
-        self.last_output = (x - np.asarray(self.mean, x.dtype)) * np.asarray(1 / self.std, x.dtype)
+        self.last_output = self.infer(x)
         return self.last_output
+
+    def infer(self, x, overwrite=False):
+        return (x - np.asarray(self.mean, x.dtype)) * np.asarray(1 / self.std, x.dtype)
 
     def backward(self, grad_out, need_input_grad=True):
         return grad_out * np.asarray(1 / self.std, grad_out.dtype)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layers import Layer
+from .layers import Layer, MaxPool2D
 
 
 @dataclass
@@ -85,6 +85,31 @@ class Sequential:
             g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > stop)
             t.grad_input = g
         return g if stop == 0 and need_input_grad else None
+
+    def predict(self, x, batch_size=1000):
+        """The model's output for x without touching the trace or any
+        layer's state: inference, and safe beside a traced pass. Runs
+        ``batch_size`` samples at a time so memory stays bounded; reuses
+        its own intermediate buffers in place, and pools before a monotonic
+        activation (fewer values to activate, the same result)."""
+        if len(x) <= batch_size:
+            return self._predict_batch(x)
+        return np.concatenate([self._predict_batch(x[i:i + batch_size])
+                               for i in range(0, len(x), batch_size)])
+
+    def _predict_batch(self, x):
+        given = x
+        for layer in self._inference_order():
+            # never overwrite the caller's array (Flatten first returns a view of it)
+            x = layer.infer(x, overwrite=x is not given and not np.may_share_memory(x, given))
+        return x
+
+    def _inference_order(self):
+        layers = list(self.layers)
+        for i in range(len(layers) - 1):
+            if layers[i].commutes_with_max_pool and isinstance(layers[i + 1], MaxPool2D):
+                layers[i], layers[i + 1] = layers[i + 1], layers[i]
+        return layers
 
     def forward_layer(self, i, x):
         """Run layer i alone on x, recording it in the trace (the stepper)."""

@@ -282,7 +282,7 @@ def evaluate_model(model, images, labels, batch=1000):
     images, labels = _split((images, labels), "evaluation")
     dtype, total, probs = model.dtype, 0.0, []
     for i in range(0, len(images), batch):
-        logits = model.forward(_as_input(images[i:i + batch], dtype))
+        logits = model.predict(_as_input(images[i:i + batch], dtype))
         logp = F.log_softmax(logits.astype(np.float64))
         total -= logp[np.arange(len(logp)), labels[i:i + batch]].sum()
         probs.append(np.exp(logp).astype(np.float32))
@@ -671,7 +671,7 @@ class Trainer:
         out = []
         with self.model_lock:
             for i in range(0, len(images), batch):
-                out.append(F.softmax(self.model.forward(_as_input(images[i:i + batch],
+                out.append(F.softmax(self.model.predict(_as_input(images[i:i + batch],
                                                                   self.dtype))))
         return np.concatenate(out).astype(np.float32, copy=False)
 

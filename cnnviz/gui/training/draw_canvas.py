@@ -50,7 +50,7 @@ class Predictor:
         if self.model is None:
             return None
         x = np.ascontiguousarray(image28, np.float32)[None, None]
-        return softmax(np.asarray(self.model.forward(x), np.float64))[0]
+        return softmax(np.asarray(self.model.predict(x), np.float64))[0]
 
 
 class DrawCanvas(QWidget):
