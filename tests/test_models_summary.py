@@ -102,3 +102,20 @@ def test_one_training_step_lowers_the_loss_on_a_fixed_batch(name, opt):
     optimizer.step()
     after = loss_fn(net.forward(x), y)
     assert np.isfinite(before) and after < before - 1e-3, (before, after)
+
+
+def test_linear_init_bounds_and_a_calm_first_loss():
+    """He's bound for layers a ReLU follows, PyTorch's 1/sqrt(fan_in) for the
+    classifier: the fresh network's loss starts near ln(10), not at ~6."""
+    from cnnviz.data import load_mnist
+    from cnnviz.engine import Linear, SoftmaxCrossEntropy
+    he, fan_in = Linear(84, 1000, seed=0), Linear(84, 1000, seed=0, init="fan_in")
+    assert 0.99 * np.sqrt(6 / 84) < np.abs(he.params["weight"]).max() <= np.sqrt(6 / 84)
+    assert 0.99 / np.sqrt(84) < np.abs(fan_in.params["weight"]).max() <= 1 / np.sqrt(84)
+    with pytest.raises(ValueError, match="init must be one of"):
+        Linear(3, 2, init="xavier")
+    model = lenet5(seed=0)
+    assert model.layers[-1].config() == {"in_features": 84, "out_features": 10, "bias": True}
+    test = load_mnist(split="test")
+    x = (test.images[:1000] / 255).astype(np.float32)[:, None]
+    assert SoftmaxCrossEntropy()(model.predict(x), test.labels[:1000]) < 3.5

@@ -27,7 +27,7 @@ def lenet5(seed=0) -> Sequential:
         ReLU(),
         Linear(120, 84, seed=rng),
         ReLU(),
-        Linear(84, 10, seed=rng),               # -> 10 class scores
+        Linear(84, 10, seed=rng, init="fan_in"),  # -> 10 class scores
     )
 
 
@@ -43,7 +43,7 @@ def lenet5_small(seed=0) -> Sequential:
         ReLU(),
         MaxPool2D(2),                           # -> 16x4x4
         Flatten(),                              # -> 256
-        Linear(256, 10, seed=rng),
+        Linear(256, 10, seed=rng, init="fan_in"),  # -> 10 class scores
     )
 
 
