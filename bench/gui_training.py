@@ -8,8 +8,9 @@ One run measures, in one process:
   * the test accuracy the Training tab reaches with its defaults;
   * its throughput (images trained per second of training, pauses excluded)
     against the headless trainer (what `cnnviz train` runs) on the same
-    machine, same process, same settings: headless epochs before and after
-    the GUI run, averaged, since other load on the machine drifts;
+    machine, same settings, each in a fresh process as `cnnviz train` is:
+    headless epochs before and after the GUI run, averaged, since other
+    load on the machine drifts;
   * the main thread's longest stall: a 10 ms QTimer heartbeat records the gaps
     between its ticks while the GUI trains and redraws; the stall is the gap
     minus the interval. The tab's views are cycled every few seconds so every
@@ -27,17 +28,22 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# One BLAS thread: on a small machine the GUI thread needs a core of its own,
-# and OpenBLAS threads that lose their core spin (measured here: headless
-# LeNet-5 trains 4x faster with one BLAS thread than with two on 2 cores).
-# The headless reference runs in this same process, so it gets the same.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import numpy as np  # noqa: E402
+
+
+def headless_throughput_in_new_process(epochs: int, limit: int | None) -> float:
+    """Not in this process: the GUI run leaves threads, niceness and heap
+    behind that slowed a later in-process reference by up to 20%."""
+    cmd = [sys.executable, __file__, "--headless-only", "--headless-epochs", str(epochs)]
+    if limit:
+        cmd += ["--limit", str(limit)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def headless_throughput(epochs: int, limit: int | None) -> float:
@@ -67,12 +73,13 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
     tab.resize(1400, 900)
     tab.show()
 
-    gaps = []
+    gaps, gap_views = [], []
     last = [time.perf_counter()]
 
     def beat():
         now = time.perf_counter()
         gaps.append(now - last[0])
+        gap_views.append(tab.views.tabText(tab.views.currentIndex()))
         last[0] = now
 
     heartbeat = QTimer()
@@ -105,6 +112,9 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
     cycler.stop()
     trainer = tab.trainer
     stalls = np.maximum(np.array(gaps) - 0.010, 0) * 1000
+    worst_by_view = {}
+    for view, stall in zip(gap_views, stalls):
+        worst_by_view[view] = max(worst_by_view.get(view, 0.0), float(stall))
     ok = tab.shutdown(1.0)
     result = {
         "state": tab.state, "test_accuracy": trainer.test_accuracy,
@@ -114,6 +124,7 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
         "stall_max_ms": float(stalls.max()), "stall_p99_ms": float(np.percentile(stalls, 99)),
         "stall_p999_ms": float(np.percentile(stalls, 99.9)),
         "stalls_over_50ms": int(np.sum(stalls > 50)), "cycle_seconds": cycle_seconds,
+        "stall_max_ms_by_view": worst_by_view,
         "curve_points": tab.curves.point_count(), "worker_stopped": ok,
         "error": tab.last_error,
     }
@@ -129,17 +140,21 @@ def main(argv=None) -> int:
                     help="epochs of each headless reference run (0: skip the comparison)")
     ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training (0: keep the curves page)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    ap.add_argument("--headless-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.headless_only:
+        print(headless_throughput(args.headless_epochs, args.limit))
+        return 0
 
     figures = {"epochs": args.epochs, "limit": args.limit, "cpus": os.cpu_count()}
     before = after = None
     if args.headless_epochs:
-        before = headless_throughput(args.headless_epochs, args.limit)
+        before = headless_throughput_in_new_process(args.headless_epochs, args.limit)
         print(f"headless before: {before:,.0f} images/s", flush=True)
     gui = gui_run(args.epochs, args.limit, args.cycle)
     figures.update(gui)
     if args.headless_epochs:
-        after = headless_throughput(args.headless_epochs, args.limit)
+        after = headless_throughput_in_new_process(args.headless_epochs, args.limit)
         print(f"headless after:  {after:,.0f} images/s", flush=True)
         ref = (before + after) / 2
         figures.update(headless_before=before, headless_after=after, headless=ref,
@@ -154,6 +169,8 @@ def main(argv=None) -> int:
              f"({figures['headless']:,.0f})" if args.headless_epochs else ""))
     print(f"main-thread stall: max {gui['stall_max_ms']:.1f} ms, p99 {gui['stall_p99_ms']:.1f} ms, "
           f"{gui['stalls_over_50ms']} over 50 ms, in {gui['heartbeats']:,} heartbeats")
+    print("longest stall per view: " + ", ".join(
+        f"{view} {ms:.0f} ms" for view, ms in gui["stall_max_ms_by_view"].items()))
     print(f"peak RSS: {figures['peak_rss_mb']:.0f} MB; curve points held: {gui['curve_points']}")
     if gui["error"]:
         print("error:", gui["error"])

@@ -4,12 +4,15 @@ of the four IDX files" path) with 500 test images, so epochs are short.
 
 Every test checks, on the way out, that no training thread is left running."""
 
+import os
+import sys
 import time
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication, QMessageBox
+from PyQt6.QtWidgets import QApplication, QGraphicsItem, QMessageBox
 
 from cnnviz.data.idx import write_idx
 from cnnviz.data.mnist import load_mnist
@@ -116,6 +119,54 @@ def test_start_pause_step_change_lr_resume_stop(qtbot, make_tab):
     assert tab.curves.batch["loss"].total == tab.trainer.history.n_batches > paused_at
     assert tab.start_button.text() == "Continue"
     assert tab.has_unsaved_model()
+
+
+def test_a_page_switch_mid_run_draws_first_then_catches_up_and_never_blocks_a_stop(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 3, timeout=20_000)
+    axes = [i for i in tab.weights_view.scene().items() if isinstance(i, pg.AxisItem)]
+    assert len(axes) >= 7 and all(                     # drawn from cached pixmaps
+        a.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache for a in axes)
+    tab.views.setCurrentWidget(tab.weights_view)
+    assert tab.hold._lock is tab.trainer.model_lock      # training waits while the page is drawn
+    step = tab.trainer.step
+    qtbot.wait(30)
+    assert tab.trainer.step <= step + 1                  # at most the batch that was running
+    qtbot.waitUntil(lambda: tab.hold._lock is None, timeout=1_000)
+    qtbot.waitUntil(lambda: tab.trainer.step > step + 2, timeout=10_000)   # and goes on
+    # The page's data caught up after its first paint: its curves have the run's points.
+    norm_curve = tab.weights_view.curves["conv1"][0]
+    qtbot.waitUntil(lambda: norm_curve.xData is not None and len(norm_curve.xData) > 1,
+                    timeout=5_000)
+    lo, hi = tab.weights_view.norm_plot.viewRange()[0]
+    assert hi >= tab.trainer.config.epochs * tab.trainer.n_train   # the whole run's x range
+    # Switch and close at once: the hold must not keep the thread from stopping.
+    tab.views.setCurrentIndex(0)
+    assert tab.hold._lock is not None
+    t0 = time.perf_counter()
+    assert tab.shutdown(1.0)
+    assert time.perf_counter() - t0 < 1.0 and tab.hold._lock is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_training_threads_yield_the_cpu_to_the_gui_thread(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    niceness = {}
+
+    def record(snap):   # runs in the GUI thread; reads the worker's own id
+        if not niceness:
+            for tid in map(int, os.listdir("/proc/self/task")):
+                niceness[tid] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    tab.snapshot_received.connect(record)
+    tab.start()
+    qtbot.waitUntil(lambda: bool(niceness), timeout=20_000)
+    tab.stop_button.click()
+    wait_state(qtbot, tab, "stopped")
+    main = os.getpid()
+    assert niceness.pop(main) == 0                        # the GUI thread keeps its priority
+    assert niceness[tab.runner.worker.native_thread_id] == 10
 
 
 def test_closing_mid_run_asks_and_stops_the_worker_within_a_second(qtbot, make_tab):

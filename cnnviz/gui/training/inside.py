@@ -97,13 +97,16 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self.curves: dict[str, tuple] = {}
         self.hists: dict[str, HistoryImage] = {}
         self.hist_items: dict[str, tuple] = {}
+        self._decades: dict[pg.PlotItem, tuple[int, int]] = {}
         self._dirty = False
 
     def _plot(self, row, col, title) -> pg.PlotItem:
         p = self.ci.addPlot(row=row, col=col, title=title)
         p.titleLabel.setAttr("color", theme.FOREGROUND)
         p.setLogMode(False, True)
-        p.showGrid(x=True, y=True, alpha=0.25)
+        # Horizontal grid lines only: grids are drawn into the axes' pictures,
+        # and replaying those is most of a repaint's cost.
+        p.showGrid(x=False, y=True, alpha=0.25)
         p.setLabel("bottom", "samples seen", color=theme.FOREGROUND)
         # A fixed axis width: otherwise every change in the tick labels' width
         # (the range moves fast early in a run) re-lays out the whole panel,
@@ -118,12 +121,38 @@ class WeightsView(pg.GraphicsLayoutWidget):
             s.clear()
         for h in self.hists.values():
             h.columns = []
+        self._decades.clear()
         self._dirty = True
 
+    # Fixed ranges, as in the curves panel: an axis whose range changes is
+    # re-drawn (ticks, labels) at every repaint, which made this page's
+    # repaint cost up to 45 ms.
+    def set_run_length(self, total_samples: int) -> None:
+        """The x axes span the whole run from the start."""
+        for p in (self.norm_plot, self.ratio_plot):
+            p.setXRange(0, max(int(total_samples), 1), padding=0.01)
+
+    def _fit_decades(self, plot: pg.PlotItem, series: list) -> None:
+        """Widen the (log) y range in whole decades, only when data leave it."""
+        logs = [np.log10(s.y[s.y > 0]) for s in series]
+        logs = [v for v in logs if len(v)]
+        if not logs:
+            return
+        lo = int(np.floor(min(float(v.min()) for v in logs)))
+        hi = int(np.ceil(max(float(v.max()) for v in logs)))
+        hi = max(hi, lo + 1)
+        old = self._decades.get(plot)
+        if old is None or lo < old[0] or hi > old[1]:
+            new = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
+            self._decades[plot] = new
+            plot.setYRange(*new, padding=0)
+
     def prepare(self, layers: list[str]) -> None:
-        """Create the curves of every parametric layer now (not mid-run)."""
-        for name in layers:
+        """Create the curves and histogram plots of every parametric layer
+        now: building a plot costs ~14 ms, a stall if done mid-run."""
+        for j, name in enumerate(layers):
             self._series(name)
+            self._hist_item(j, name)
 
     def add(self, samples: int, extra: dict) -> None:
         for name, v in extra.get("grad_norms", {}).items():
@@ -154,6 +183,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
                 y = s.y
                 ok = y > 0
                 curve.setData(s.x[ok], y[ok])
+        self._fit_decades(self.norm_plot, list(self.norms.values()))
+        self._fit_decades(self.ratio_plot, list(self.ratios.values()))
         conv1 = getattr(self, "_conv1", None)
         if conv1 is not None:
             w, g = conv1
@@ -166,23 +197,26 @@ class WeightsView(pg.GraphicsLayoutWidget):
         for j, (name, h) in enumerate(self.hists.items()):
             if not h.columns:
                 continue
-            if name not in self.hist_items:
-                view = self.hist_layout.addPlot(row=1, col=j, title=name)
-                view.titleLabel.setAttr("color", theme.FOREGROUND)
-                view.hideAxis("bottom")
-                view.getAxis("left").setTextPen(theme.FOREGROUND)
-                view.setMouseEnabled(False, False)
-                item = pg.ImageItem(axisOrder="row-major")
-                item.setLookupTable(_INV_GREY)
-                view.addItem(item)
-                self.hist_items[name] = (view, item)
-            view, item = self.hist_items[name]
+            view, item = self._hist_item(j, name)
             img = h.image()
             item.setImage(img, autoLevels=False, levels=(0, max(float(img.max()), 1e-6)))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
             item.setRect(pg.QtCore.QRectF(0, lo, img.shape[1], hi - lo))
         self._dirty = False
         return True
+
+    def _hist_item(self, column: int, name: str) -> tuple:
+        if name not in self.hist_items:
+            view = self.hist_layout.addPlot(row=1, col=column, title=name)
+            view.titleLabel.setAttr("color", theme.FOREGROUND)
+            view.hideAxis("bottom")
+            view.getAxis("left").setTextPen(theme.FOREGROUND)
+            view.setMouseEnabled(False, False)
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setLookupTable(_INV_GREY)
+            view.addItem(item)
+            self.hist_items[name] = (view, item)
+        return self.hist_items[name]
 
 
 _INV_GREY = np.stack([np.linspace(255, 20, 256)] * 3 + [np.full(256, 255)], axis=1).astype(np.uint8)

@@ -36,6 +36,7 @@ from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.setup_panel import SetupPanel
+from cnnviz.gui.widgets.plot_cache import cache_static_items
 from cnnviz.gui.training.worker import TrainingRunner
 
 FRAME_MS = 66            # the status line: at most ~15 times a second
@@ -49,8 +50,34 @@ SNAPSHOT_INTERVAL = 1 / 15
 # the GIL. Each time the GUI thread releases it (Qt calls do, many times a
 # frame) it may wait a whole switch interval (5 ms by default) to get it back,
 # so one frame could stall for 100+ ms. A short interval bounds that wait; it
-# is set for the duration of a run and restored afterwards.
-RUN_SWITCH_INTERVAL = 0.0005
+# is set for the duration of a run and restored afterwards. Measured with
+# bench/gui_training.py (longest stall when a page is switched to mid-run):
+# 5 ms -> 98 ms, 2 ms -> 67 ms, 0.1 ms -> 47 ms, at the same throughput.
+RUN_SWITCH_INTERVAL = 0.0001
+# A page switched to mid-run is drawn whole, in several back-to-back paints
+# (50-80 ms while the training thread competes for the CPU and the GIL,
+# ~25 ms without). Training waits at its next batch for this long meanwhile.
+PAGE_DRAW_HOLD_MS = 60
+PAGE_REFRESH_DELAY_MS = 80
+
+
+class TrainingHold:
+    """Keeps the training thread at its next batch boundary for a moment by
+    holding the trainer's model lock from the GUI thread; released by a
+    timer, or at once by ``release()`` (before anything waits for the thread)."""
+
+    def __init__(self):
+        self._lock = None
+
+    def hold(self, lock, ms: int) -> None:
+        if self._lock is None and lock.acquire(timeout=0.02):   # at most a batch's wait
+            self._lock = lock
+            QTimer.singleShot(ms, self.release)
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock, lock = None, self._lock
+            lock.release()
 
 
 def _fmt_time(seconds) -> str:
@@ -122,7 +149,8 @@ class TrainingTab(QWidget):
         self.views.addTab(self.weights_view, "Weights && gradients")
         self.views.addTab(self.evaluation, "Evaluation")
         self.views.addTab(self.digit, "Draw a digit")
-        self.views.currentChanged.connect(lambda _: self._on_frame(force=True))
+        self.hold = TrainingHold()
+        self.views.currentChanged.connect(self._page_changed)
 
         self.status = QLabel("Set up a run and press Start.")
         self.status.setWordWrap(True)
@@ -333,6 +361,7 @@ class TrainingTab(QWidget):
                            f"{f' m {s.momentum:g}' if s.momentum else ''} bs {s.batch_size}")
         self.curves.samples_per_epoch = self.trainer.n_train
         self.curves.set_run_length(self.trainer.config.epochs * self.trainer.n_train)
+        self.weights_view.set_run_length(self.trainer.config.epochs * self.trainer.n_train)
         self.curves.set_lr_range(self.trainer.base_lr)
         self._ema = None
         self._saved_step = 0
@@ -347,6 +376,7 @@ class TrainingTab(QWidget):
         first = self.trainer.probe(self.trainer)
         weights = first["weights"]
         self.weights_view.prepare(self.trainer.probe.param_layers)
+        cache_static_items(self.views)      # after the last plot is built
         self.weights_view.add(self.trainer.samples_seen, first)
         self.weights_view.redraw()
         self._latest_maps = first
@@ -355,7 +385,11 @@ class TrainingTab(QWidget):
         if self.isVisible() and self.trainer.step == 0:
             # Render every page once off screen: the first layout and paint
             # of a page full of plots is the slow one.
+            # Hidden pages of a QTabWidget keep their old size until shown;
+            # sized and rendered here, a first visit mid-run re-lays out nothing.
+            size = self.views.currentWidget().size()
             for i in range(self.views.count()):
+                self.views.widget(i).resize(size)
                 self.views.widget(i).grab()
 
     def _launch(self) -> None:
@@ -461,6 +495,7 @@ class TrainingTab(QWidget):
         """Stop and join the training thread (the main window's closeEvent).
         True when no training thread is left."""
         ok = True
+        self.hold.release()     # the thread cannot finish its batch while held
         if self.runner is not None:
             ok = self.runner.stop(timeout)
         for r in self._old_runners:
@@ -609,6 +644,15 @@ class TrainingTab(QWidget):
         self.message.emit(text)
 
     # --- drawing -----------------------------------------------------------------------
+    def _page_changed(self, _index: int) -> None:
+        """Paint the page as it was first, bring its data up to date a moment
+        later: two shorter stalls instead of one long one."""
+        if self.state == "running" and self.trainer is not None:
+            self.hold.hold(self.trainer.model_lock, PAGE_DRAW_HOLD_MS)
+            QTimer.singleShot(PAGE_REFRESH_DELAY_MS, lambda: self._on_frame(force=True))
+        else:
+            self._on_frame(force=True)
+
     def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
         if snap is not None:
@@ -630,7 +674,8 @@ class TrainingTab(QWidget):
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
             self.weights_view.redraw()
-        if page is self.evaluation and self._eval_dirty:
+        # Once an epoch, visible or not: a switch to the page then only paints.
+        if self._eval_dirty:
             self._eval_dirty = False
             images, labels = self.test_set()
             probs, caption = self._latest_eval
