@@ -74,7 +74,9 @@ class MainWindow(QMainWindow):
         """The Layer Stepper and Training tabs, built on first visit."""
         def stepper():
             from cnnviz.gui.stepper.tab import StepperTab
-            return StepperTab()
+            tab = StepperTab()
+            tab.set_image_source(self._kernel_lab_picture)
+            return tab
 
         def training():
             from cnnviz.gui.training.tab import TrainingTab
@@ -82,6 +84,10 @@ class MainWindow(QMainWindow):
 
         self.add_lazy_tab(stepper, "Layer Stepper")
         self.add_lazy_tab(training, "Training")
+
+    def _kernel_lab_picture(self):
+        image = self.kernel_lab.image
+        return None if image is None else (image.pixels, image.name)
 
     # --- chrome --------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -227,9 +233,16 @@ class MainWindow(QMainWindow):
             self.resize(1400, 900)
 
     def closeEvent(self, event) -> None:
+        tabs = [self.tabs.widget(i) for i in range(self.tabs.count())]
+        # A tab with unsaved work (a trained model) asks first; Cancel keeps
+        # the window open with everything running. (Not again for a window
+        # already closed.)
+        for tab in tabs if self.isVisible() else []:
+            if hasattr(tab, "confirm_close") and not tab.confirm_close():
+                event.ignore()
+                return
         self.settings.setValue("window/geometry", self.saveGeometry())
-        for i in range(self.tabs.count()):
-            tab = self.tabs.widget(i)
+        for tab in tabs:
             if hasattr(tab, "save_state"):
                 tab.save_state(self.settings)
             if hasattr(tab, "shutdown"):
@@ -265,6 +278,11 @@ class LazyTab(QWidget):
     def shutdown(self) -> None:
         if self.inner is not None and hasattr(self.inner, "shutdown"):
             self.inner.shutdown()
+
+    def confirm_close(self) -> bool:
+        if self.inner is not None and hasattr(self.inner, "confirm_close"):
+            return self.inner.confirm_close()
+        return True
 
 
 def open_file_path(window: MainWindow, path: str) -> None:

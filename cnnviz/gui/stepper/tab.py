@@ -50,6 +50,7 @@ class StepperTab(QWidget):
         self._current_key = "lenet5"
         self._mnist_problem = ""
         self.lesson = None
+        self._own_tooltips = {}
         self._build()
         self._connect()
         self.choose_network("lenet5")
@@ -84,6 +85,12 @@ class StepperTab(QWidget):
         self.image_button = QPushButton("Image...")
         self.image_button.setToolTip("Feed any picture, converted to the model's 28x28 grey")
         top.addWidget(self.image_button)
+        self.lab_button = QPushButton("From Kernel Lab")
+        self.lab_button.setToolTip("Feed the Kernel Lab's current picture, converted to the "
+                                   "model's 28x28 grey")
+        self.lab_button.setVisible(False)          # until set_image_source() gives a source
+        top.addWidget(self.lab_button)
+        self._image_source = None
         top.addWidget(QLabel("Target"))
         self.target_spin = QSpinBox(minimum=0, maximum=9)
         self.target_spin.setToolTip("The class the loss is computed against (default: the "
@@ -191,6 +198,7 @@ class StepperTab(QWidget):
         self.digit_spin.valueChanged.connect(self.choose_digit)
         self.browse_button.clicked.connect(self._browse_mnist)
         self.image_button.clicked.connect(self._open_image_dialog)
+        self.lab_button.clicked.connect(self._use_source_image)
         self.target_spin.valueChanged.connect(self._on_target)
         self.lr_spin.valueChanged.connect(lambda v: setattr(self.session, "lr", float(v)))
         self.export_button.clicked.connect(self._export_view_dialog)
@@ -276,9 +284,11 @@ class StepperTab(QWidget):
             panel.prefer_numbers = lesson is not None
         self.weights_tab.set_prefer_numbers(lesson is not None)
         self.backward_tab.set_prefer_numbers(lesson is not None)
-        for w in (self.digit_spin, self.browse_button, self.image_button, self.target_spin):
+        for w in (self.digit_spin, self.browse_button, self.image_button, self.lab_button,
+                  self.target_spin):
+            own = self._own_tooltips.setdefault(w, w.toolTip())
             w.setEnabled(lesson is None)
-            w.setToolTip(w.toolTip() if lesson is None else
+            w.setToolTip(own if lesson is None else
                          "A lesson brings its own input and upstream δ; edit the cells instead")
         self.lr_spin.blockSignals(True)
         self.lr_spin.setValue(session.lr)
@@ -357,6 +367,20 @@ class StepperTab(QWidget):
             self.target_spin.blockSignals(False)
         self.session.set_input(x, self.target_spin.value())
         self.refresh()
+
+    def set_image_source(self, source) -> None:
+        """``source() -> (pixels, name) or None``: the Kernel Lab's current
+        picture, fed by the "From Kernel Lab" button."""
+        self._image_source = source
+        self.lab_button.setVisible(source is not None)
+
+    def _use_source_image(self) -> None:
+        current = self._image_source() if self._image_source is not None else None
+        if current is None:
+            self.banner.show_message("The Kernel Lab has no picture yet: open one there first.",
+                                     "warning")
+            return
+        self.set_image(*current)
 
     def set_image(self, image: np.ndarray, name: str = "image") -> bool:
         """The Kernel Lab's current picture (float (H, W) or (H, W, 3) in [0, 1]),

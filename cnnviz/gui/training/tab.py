@@ -510,20 +510,25 @@ class TrainingTab(QWidget):
         """A model was trained (at least one batch) since the last save."""
         return self.trainer is not None and self.trainer.step > self._saved_step
 
+    def confirm_close(self) -> bool:
+        """Before the window closes: if the trained model is unsaved, ask
+        (Save / Discard / Cancel). False means: keep the window open."""
+        if not self.has_unsaved_model():
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved model",
+            "The trained model has not been saved. Save a checkpoint before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        return answer != QMessageBox.StandardButton.Save or self._ask_save_checkpoint()
+
     def closeEvent(self, event) -> None:
         """Used as a top-level window (standalone): ask, then stop the worker."""
-        if self.has_unsaved_model():
-            answer = QMessageBox.question(
-                self, "Unsaved model",
-                "The trained model has not been saved. Save a checkpoint before closing?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-            if answer == QMessageBox.StandardButton.Cancel:
-                event.ignore()
-                return
-            if answer == QMessageBox.StandardButton.Save and not self._ask_save_checkpoint():
-                event.ignore()
-                return
+        if not self.confirm_close():
+            event.ignore()
+            return
         self.shutdown(1.0)
         event.accept()
 

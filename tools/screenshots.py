@@ -1,0 +1,103 @@
+"""Screenshots of the real main window, as a user sees it, for the README.
+
+    xvfb-run -s "-screen 0 1400x900x24" python tools/screenshots.py docs/screenshots
+
+Runs the same window `cnnviz` opens (1400x900) on the current display, drives
+it through a short tour and saves what the screen shows (QScreen.grabWindow:
+the X server's pixels, not an off-screen render):
+
+  kernel_lab.png        the Kernel Lab on the bundled cat photo, Sobel x
+  stepper_forward.png   the Layer Stepper after a forward step through conv1
+  stepper_backward.png  ... and a backward step through conv2, shown step by step
+  training_*.png        live training of LeNet-5 on the full MNIST: curves,
+                        feature and gradient maps, weights, evaluation (a
+                        confusion-matrix cell clicked), a drawn digit
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("DISPLAY"):
+        print("no DISPLAY: run under xvfb-run (see the docstring)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("CNNVIZ_SETTINGS_DIR", tempfile.mkdtemp())
+
+    from PyQt6.QtWidgets import QApplication, QSplitter
+
+    from cnnviz.gui.app import configure_pyqtgraph
+    from cnnviz.gui.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    configure_pyqtgraph()
+    window = MainWindow(load_default_input=True)
+    window.add_standard_tabs()
+    window.resize(1400, 900)
+    window.move(0, 0)
+    window.show()
+
+    def settle(seconds=0.3):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def shoot(name):
+        settle(0.3)
+        pixmap = app.primaryScreen().grabWindow(window.winId())
+        pixmap.save(str(out / name))
+        print(out / name)
+
+    def open_tab(title):
+        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
+        window.tabs.setCurrentIndex(index)
+        settle(0.5)
+        return window.tabs.widget(index).inner
+
+    # Kernel Lab: the default input (the cat) with Sobel x, as it opens.
+    settle(1.5)
+    shoot("kernel_lab.png")
+
+    # Layer Stepper: forward through conv1, then backward through conv2.
+    stepper = open_tab("Layer Stepper")
+    settle(0.5)
+    stepper.buttons["reset"].click()
+    stepper.strip.blocks[2].click()
+    stepper.side.setCurrentWidget(stepper.weights_tab)
+    shoot("stepper_forward.png")
+    stepper.buttons["run_forward"].click()
+    while stepper.session.focus != 4 or stepper.session.phase != "backward":
+        stepper.buttons["back"].click()
+    stepper.findChildren(QSplitter)[0].setSizes([250, 470, 680])
+    stepper.side.setCurrentWidget(stepper.backward_tab)
+    stepper.backward_tab.filter_spin.setValue(3)
+    shoot("stepper_backward.png")
+
+    # Training: full MNIST with the defaults; pictures during the second epoch.
+    training = open_tab("Training")
+    training.start()
+    while training.trainer.epoch < 1 or training.trainer.batch < 300:
+        settle(0.2)
+    for index, name in enumerate(["curves", "maps", "weights", "evaluation"]):
+        training.views.setCurrentIndex(index)
+        settle(0.8)
+        shoot(f"training_{name}.png")
+    training.evaluation.show_cell(4, 9)          # true 4, predicted 9
+    shoot("training_confusion_cell.png")
+    training.views.setCurrentWidget(training.digit)
+    training.digit.canvas.draw_stroke([(100, 60), (180, 60), (120, 230)])   # a 7
+    shoot("training_draw.png")
+    return 0 if training.shutdown(2.0) else 1      # the thread stopped; exit without asking
+
+
+if __name__ == "__main__":
+    sys.exit(main())
