@@ -12,7 +12,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication, QGraphicsItem, QMessageBox
+from PyQt6.QtWidgets import QApplication, QGraphicsItem, QLabel, QMessageBox
 
 from cnnviz.data.idx import write_idx
 from cnnviz.data.mnist import load_mnist
@@ -268,6 +268,11 @@ def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
     assert cm.sum() == N_TEST and np.trace(cm) / N_TEST == pytest.approx(snap_acc)
     tab.evaluation.show_cell(7, 7)
     assert len(tab.evaluation.gallery.indices) == min(48, cm[7, 7])
+    tab.evaluation.show_cell(7, 2)          # fewer images: none of the old ones may show
+    gallery = tab.evaluation.gallery
+    shown = [label for label in gallery._inner.findChildren(QLabel)
+             if not label.pixmap().isNull() and label.isVisibleTo(gallery._inner)]
+    assert len(shown) == len(gallery.indices) == min(48, cm[7, 2])
     # Live maps of the monitored sample and conv1's kernels were drawn.
     assert tab.maps.columns and tab.maps.columns[0][0].data.shape == (6, 28, 28)
     assert tab.weights_view.kernels.data.shape == (6, 5, 5)

@@ -145,6 +145,10 @@ class Gallery(QScrollArea):
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget() is not None:
+                # hidden now: deleteLater only acts once control is back in
+                # the event loop, and until then the old cells would show
+                # through the new ones
+                item.widget().hide()
                 item.widget().deleteLater()
         self.title.setText(title)
         self.indices = np.asarray(indices)

@@ -140,7 +140,9 @@ class WeightsView(pg.GraphicsLayoutWidget):
             return
         lo = int(np.floor(min(float(v.min()) for v in logs)))
         hi = int(np.ceil(max(float(v.max()) for v in logs)))
-        hi = max(hi, lo + 1)
+        # At least three decades, widened downwards: with fewer, pyqtgraph
+        # labels every minor tick and the labels run into each other.
+        lo = min(lo, hi - 3)
         old = self._decades.get(plot)
         if old is None or lo < old[0] or hi > old[1]:
             new = (lo, hi) if old is None else (min(lo, old[0]), max(hi, old[1]))
