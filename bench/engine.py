@@ -78,7 +78,13 @@ class TorchRunner:
                 self.model(self._prep(x))
 
 
-def timed(fn, *args):
+def timed(fn, *args, settle=0.0):
+    # A pause first: after a parallel region PyTorch's OpenMP workers spin
+    # for a while (GNU OpenMP's default wait policy), and OpenBLAS's threads
+    # briefly too; without it, the next runner starts with both cores shared
+    # (measured here: cnnviz inference at 20-23k samples/s right after a
+    # PyTorch run, 32-38k alone).
+    time.sleep(settle)
     t0 = time.perf_counter()
     fn(*args)
     return time.perf_counter() - t0
@@ -89,6 +95,8 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--batches", type=int, default=150, help="batches per repetition")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--settle", type=float, default=0.5,
+                    help="seconds of idle before each timed run (see timed())")
     args = ap.parse_args(argv)
 
     train = load_mnist(split="train")
@@ -105,7 +113,7 @@ def main(argv=None):
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"numpy {np.__version__}; {torch_info}")
     print(f"LeNet-5, batch {args.batch_size}, float32, {args.batches} MNIST batches x "
-          f"{args.reps} repetitions (interleaved)")
+          f"{args.reps} repetitions (interleaved, {args.settle:g} s idle before each)")
     for r in runners:                       # warm-up: caches, BLAS threads, allocator
         r.train(xs[:10], ys[:10]); r.infer(xs[:10])
 
@@ -113,8 +121,8 @@ def main(argv=None):
     rates = {(r.name, job): [] for r in runners for job in ("train", "infer")}
     for _ in range(args.reps):
         for r in runners:
-            rates[(r.name, "train")].append(samples / timed(r.train, xs, ys))
-            rates[(r.name, "infer")].append(samples / timed(r.infer, xs))
+            rates[(r.name, "train")].append(samples / timed(r.train, xs, ys, settle=args.settle))
+            rates[(r.name, "infer")].append(samples / timed(r.infer, xs, settle=args.settle))
 
     for job in ("train", "infer"):
         line = f"{job:6s}"
