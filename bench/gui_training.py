@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--limit", type=int, default=None, help="training images (default: all)")
-    ap.add_argument("--headless-epochs", type=int, default=1,
+    ap.add_argument("--headless-epochs", type=int, default=2,
                     help="epochs of each headless reference run (0: skip the comparison)")
     ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training (0: keep the curves page)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
