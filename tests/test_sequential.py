@@ -299,3 +299,17 @@ def test_predict_on_lenet5_float32_in_chunks():
     net = lenet5(seed=0)
     x = np.random.default_rng(4).random((130, 1, 28, 28), dtype=np.float32)
     np.testing.assert_allclose(net.predict(x, batch_size=64), net.forward(x), rtol=1e-4, atol=1e-4)
+
+
+def test_predict_runs_forward_for_a_subclass_that_changed_forward_only():
+    class Squared(ReLU):               # not what ReLU.infer computes, and not monotonic
+        def forward(self, x):
+            self.last_input = x
+            self.last_output = (x * x).astype(x.dtype)
+            return self.last_output
+
+    rng = np.random.default_rng(5)
+    net = Sequential(Conv2D(1, 2, 3, seed=rng, dtype=np.float64), Squared(), MaxPool2D(2), Flatten())
+    assert [type(l).__name__ for l in net._inference_order()][1:3] == ["Squared", "MaxPool2D"]
+    x = rng.standard_normal((2, 1, 8, 8))
+    np.testing.assert_allclose(net.predict(x), net.forward(x), rtol=1e-12, atol=1e-12)

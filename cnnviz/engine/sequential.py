@@ -4,10 +4,25 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .layers import Layer, MaxPool2D
+
+
+def _infer_matches_forward(layer: Layer) -> bool:
+    """Whether ``infer`` is defined at least as far down the class tree as
+    ``forward``: a subclass that overrides forward alone must not be run
+    through the inherited infer (nor moved past a pooling)."""
+    return _class_infer_matches_forward(type(layer))
+
+
+@lru_cache(maxsize=None)
+def _class_infer_matches_forward(cls) -> bool:
+    forward_owner = next(c for c in cls.__mro__ if "forward" in c.__dict__)
+    infer_owner = next((c for c in cls.__mro__ if "infer" in c.__dict__), Layer)
+    return issubclass(infer_owner, forward_owner)
 
 
 @dataclass
@@ -100,6 +115,9 @@ class Sequential:
     def _predict_batch(self, x):
         given = x
         for layer in self._inference_order():
+            if not _infer_matches_forward(layer):
+                x = layer.forward(x)      # a subclass that changed forward only
+                continue
             # never overwrite the caller's array (Flatten first returns a view of it)
             x = layer.infer(x, overwrite=x is not given and not np.may_share_memory(x, given))
         return x
@@ -107,8 +125,10 @@ class Sequential:
     def _inference_order(self):
         layers = list(self.layers)
         for i in range(len(layers) - 1):
-            if layers[i].commutes_with_max_pool and isinstance(layers[i + 1], MaxPool2D):
-                layers[i], layers[i + 1] = layers[i + 1], layers[i]
+            first, second = layers[i], layers[i + 1]
+            if (first.commutes_with_max_pool and isinstance(second, MaxPool2D)
+                    and _infer_matches_forward(first) and _infer_matches_forward(second)):
+                layers[i], layers[i + 1] = second, first
         return layers
 
     def forward_layer(self, i, x):

@@ -36,8 +36,8 @@ from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.setup_panel import SetupPanel
-from cnnviz.gui.widgets.plot_cache import cache_static_items
 from cnnviz.gui.training.worker import TrainingRunner
+from cnnviz.gui.widgets.plot_cache import cache_static_items
 
 FRAME_MS = 66            # the status line: at most ~15 times a second
 # Plots repaint slower: a pyqtgraph repaint of four plots (axes included) costs
@@ -383,10 +383,10 @@ class TrainingTab(QWidget):
         self._latest_weights, self._weights_dirty = weights, True
         self._on_frame(force=True, all_views=True)
         if self.isVisible() and self.trainer.step == 0:
-            # Render every page once off screen: the first layout and paint
-            # of a page full of plots is the slow one.
-            # Hidden pages of a QTabWidget keep their old size until shown;
-            # sized and rendered here, a first visit mid-run re-lays out nothing.
+            # Render every page once off screen, at the visible page's size
+            # (hidden pages of a QTabWidget keep their old size until shown):
+            # the first layout and paint of a page full of plots is the slow
+            # one, and a first visit mid-run then re-lays out nothing.
             size = self.views.currentWidget().size()
             for i in range(self.views.count()):
                 self.views.widget(i).resize(size)
