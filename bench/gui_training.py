@@ -174,6 +174,12 @@ def main(argv=None) -> int:
     print(f"GUI throughput: {gui['throughput']:,.0f} images/s"
           + (f" = {100 * figures['throughput_ratio']:.1f}% of headless "
              f"({figures['headless']:,.0f})" if args.headless_epochs else ""))
+    if args.headless_epochs:
+        drift = abs(before - after) / figures["headless"]
+        figures["headless_drift"] = drift
+        if drift > 0.10:
+            print(f"warning: the headless reference drifted by {100 * drift:.0f}% between "
+                  f"before and after: the machine's speed changed, the ratio is unreliable")
     print(f"main-thread stall: max {gui['stall_max_ms']:.1f} ms, p99 {gui['stall_p99_ms']:.1f} ms, "
           f"{gui['stalls_over_50ms']} over 50 ms, in {gui['heartbeats']:,} heartbeats")
     print("longest stall per view: " + ", ".join(
