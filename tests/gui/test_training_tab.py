@@ -305,3 +305,16 @@ def test_a_model_that_does_not_fit_the_data_gives_a_message(qtbot, make_tab, tmp
     assert tab.banner.isVisible() and "(N, 5)" in tab.banner.text()
     assert tab.runner is None and tab.state == "idle"
     assert tab.start_button.isEnabled()
+
+
+def test_an_exception_in_the_training_thread_reaches_the_window(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 2, timeout=20_000)
+    # Images of the wrong size from here on: the next batch fails inside the
+    # engine (fc1 gets 144 features, not 400), in the training thread.
+    tab.trainer.train_images = np.ascontiguousarray(tab.trainer.train_images[:, :20, :20])
+    wait_state(qtbot, tab, "stopped", timeout=10_000)
+    qtbot.waitUntil(lambda: not tab.runner.is_running(), timeout=2_000)
+    assert "Training failed" in tab.banner.text() and "expects (N, 400)" in tab.banner.text()
+    assert "Traceback" in tab.last_error                  # the details are kept for the log
