@@ -4,13 +4,12 @@ model reopens without code. Writes are atomic (temporary file, then rename)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_open
 from .layers import LAYER_TYPES
 from .sequential import Sequential
 
@@ -43,18 +42,8 @@ def build(arch: list[dict]) -> Sequential:
 def atomic_savez(path, arrays: dict, extra: dict | None = None):
     """np.savez to a temporary file beside ``path``, fsync, then rename, so a
     crash never leaves a half-written file under the real name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays, **(extra or {}))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays, **(extra or {}))
 
 
 def save(model: Sequential, path, metadata: dict | None = None):

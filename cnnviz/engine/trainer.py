@@ -31,15 +31,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write_text
 from . import functional as F
 from .augment import random_shift
 from .losses import SoftmaxCrossEntropy
@@ -232,22 +230,6 @@ class History:
                                                for c in ecols[1:]]
             w.writerow(row)
         atomic_write_text(path, out.getvalue())
-
-
-def atomic_write_text(path, text: str):
-    """Write text to a temporary file beside ``path``, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------

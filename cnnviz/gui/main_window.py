@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QTabWidget, QVBox
 
 from cnnviz import __version__
 from cnnviz.gui.settings import app_settings
+from cnnviz.gui.widgets.png_export import save_widget_png
 
 log = logging.getLogger(__name__)
 
@@ -184,9 +185,7 @@ class MainWindow(QMainWindow):
                              ".png")
         if path:
             try:
-                widget = self.tabs.currentWidget()
-                if not widget.grab().save(path):
-                    raise OSError(f"could not write {path}")
+                save_widget_png(self.tabs.currentWidget(), path)
             except OSError as exc:
                 QMessageBox.warning(self, "Export failed", str(exc))
 

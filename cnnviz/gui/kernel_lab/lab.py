@@ -19,6 +19,7 @@ from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
                              QScrollArea, QSplitter, QVBoxLayout, QWidget)
 
+from cnnviz.atomic import atomic_write_text
 from cnnviz.gui.kernel_lab import input_loader
 from cnnviz.gui.kernel_lab.arithmetic import explain_conv, explain_pool
 from cnnviz.gui.kernel_lab.arithmetic_panel import ArithmeticPanel, fmt
@@ -31,6 +32,7 @@ from cnnviz.gui.widgets import theme
 from cnnviz.gui.widgets.banner import Banner
 from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
 from cnnviz.gui.widgets.kernel_json import bank_to_json
+from cnnviz.gui.widgets.png_export import save_widget_png
 from cnnviz.gui.widgets.view_link import ViewLink
 
 log = logging.getLogger(__name__)
@@ -460,15 +462,14 @@ class KernelLab(QWidget):
 
     # --- export and state --------------------------------------------------------------------
     def export_view_png(self, path: str | Path) -> None:
-        if not self.grab().save(str(path)):
-            raise OSError(f"could not write {path}")
+        save_widget_png(self, path)
 
     def kernel_json(self) -> str:
         return bank_to_json(self.bank.weights, self.bank.bias, self.bank.names,
                             self.layer.depthwise)
 
     def export_kernel_json(self, path: str | Path) -> None:
-        Path(path).write_text(self.kernel_json(), encoding="utf-8")
+        atomic_write_text(path, self.kernel_json())
 
     def save_state(self, settings) -> None:
         settings.setValue("kernel_lab/splitter", self.splitter.saveState())

@@ -561,8 +561,8 @@ class StepperTab(QWidget):
 
     # ------------------------------------------------------------------ export
     def export_view(self, path) -> None:
-        if not self.grab().save(str(path)):
-            raise OSError(f"could not write {path}")
+        from cnnviz.gui.widgets.png_export import save_widget_png
+        save_widget_png(self, path)
 
     def _export_view_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path

@@ -29,7 +29,6 @@ from cnnviz.data.mnist import load_mnist
 from cnnviz.engine.models import MODELS
 from cnnviz.engine.serialization import ModelFileError, load
 from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
-from cnnviz.gui.training.checkpoints import save_widget_png
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
@@ -38,6 +37,7 @@ from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.setup_panel import SetupPanel
 from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items
+from cnnviz.gui.widgets.png_export import save_widget_png
 
 FRAME_MS = 66            # the status line: at most ~15 times a second
 # Plots repaint slower: a pyqtgraph repaint of four plots (axes included) costs

@@ -22,6 +22,7 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QImage
 
 from cnnviz.gui.widgets.colormaps import Scale
+from cnnviz.gui.widgets.png_export import save_png
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 from cnnviz.gui.widgets import theme
 
@@ -278,9 +279,7 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
     def save_tile_png(self, tile: int, path: str) -> None:
         rgba = np.ascontiguousarray(self.rendered.images[tile])
         h, w = rgba.shape[:2]
-        image = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-        if not image.save(str(path)):
-            raise OSError(f"could not write {path}")
+        save_png(QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888), path)
 
     def save_tile_npy(self, tile: int, path: str) -> None:
         np.save(path, self.tile_data(tile))
