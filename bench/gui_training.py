@@ -8,9 +8,10 @@ One run measures, in one process:
   * the test accuracy the Training tab reaches with its defaults;
   * its throughput (images trained per second of training, pauses excluded)
     against the headless trainer (what `cnnviz train` runs) on the same
-    machine, same settings, each in a fresh process as `cnnviz train` is:
-    headless epochs before and after the GUI run, averaged, since other
-    load on the machine drifts;
+    machine, same settings, each in a fresh process as `cnnviz train` is.
+    The machine's speed drifts by 10-40% within a minute here, so the GUI
+    run pauses after each epoch for a headless epoch, and each GUI epoch is
+    compared with the headless epochs just before and after it;
   * the main thread's longest stall: a 10 ms QTimer heartbeat records the gaps
     between its ticks while the GUI trains and redraws; the stall is the gap
     minus the interval. The tab's views are cycled every few seconds so every
@@ -60,12 +61,17 @@ def headless_throughput(epochs: int, limit: int | None) -> float:
     return snap.samples_seen / snap.elapsed
 
 
-def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
+def gui_run(epochs: int, limit: int | None, cycle_seconds: float, reference=None) -> dict:
+    """The Training tab's run. With ``reference`` (a function returning a
+    headless throughput), the run pauses after each epoch but the last,
+    calls it, and resumes: every GUI epoch is compared with headless epochs
+    measured seconds before and after it, however the machine's speed drifts.
+    The heartbeat is off meanwhile, and pauses are not training time."""
     from PyQt6.QtCore import QEventLoop, QTimer
     from PyQt6.QtWidgets import QApplication
     from cnnviz.gui.training import TrainingTab
 
-    app = QApplication.instance() or QApplication(sys.argv)
+    app = QApplication.instance() or QApplication(sys.argv)   # noqa: F841 (must exist)
     tab = TrainingTab()
     tab.setup.epochs.setValue(epochs)
     if limit:
@@ -97,24 +103,44 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
     # The count and the last one only: every snapshot carries a copy of the
     # weights, and keeping them all would be the bench's own leak.
     last_snap, snap_count = [None], [0]
+    epoch_marks = [(0, 0.0)]                 # (samples seen, training seconds) at epoch ends
+    references, reference_due = [], [False]
 
     def on_snapshot(snap):
         last_snap[0] = snap
         snap_count[0] += 1
+        if snap.kind == "epoch":
+            epoch_marks.append((snap.samples_seen, snap.elapsed))
+            if reference is not None and snap.epoch < epochs:
+                reference_due[0] = True
+                tab.pause()
+
+    def on_state(state):
+        if state == "paused" and reference_due[0]:
+            reference_due[0] = False
+            heartbeat.stop()
+            cycler.stop()
+            references.append(reference())
+            heartbeat.start()
+            cycler.start()
+            last[0] = time.perf_counter()
+            tab.resume()
 
     tab.snapshot_received.connect(on_snapshot)
+    tab.run_state_changed.connect(on_state)
     # A local loop: QApplication.quit() would close the window, which asks
     # about the unsaved model.
     loop = QEventLoop()
     tab.run_state_changed.connect(lambda s: loop.quit() if s in ("finished", "stopped") else None)
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     tab.start()
     heartbeat.start()
     cycler.start()
     last[0] = time.perf_counter()
     loop.exec()
     wall = time.perf_counter() - t0
+    gui_cpu = time.thread_time() - cpu0     # includes the headless references' waits (idle)
     heartbeat.stop()
     cycler.stop()
     trainer = tab.trainer
@@ -126,14 +152,14 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float) -> dict:
     result = {
         "state": tab.state, "test_accuracy": trainer.test_accuracy,
         "samples": last_snap[0].samples_seen, "train_seconds": last_snap[0].elapsed,
-        "wall_seconds": wall, "throughput": last_snap[0].samples_seen / last_snap[0].elapsed,
+        "wall_seconds": wall, "gui_thread_cpu_seconds": gui_cpu, "throughput": last_snap[0].samples_seen / last_snap[0].elapsed,
         "snapshots": snap_count[0], "heartbeats": len(gaps),
         "stall_max_ms": float(stalls.max()), "stall_p99_ms": float(np.percentile(stalls, 99)),
         "stall_p999_ms": float(np.percentile(stalls, 99.9)),
         "stalls_over_50ms": int(np.sum(stalls > 50)), "cycle_seconds": cycle_seconds,
         "stall_max_ms_by_view": worst_by_view,
         "curve_points": tab.curves.point_count(), "worker_stopped": ok,
-        "error": tab.last_error,
+        "error": tab.last_error, "epoch_marks": epoch_marks, "references_between": references,
     }
     tab.hide()
     return result
@@ -143,8 +169,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--limit", type=int, default=None, help="training images (default: all)")
-    ap.add_argument("--headless-epochs", type=int, default=2,
-                    help="epochs of each headless reference run (0: skip the comparison)")
+    ap.add_argument("--headless-epochs", type=int, default=1,
+                    help="epochs of each headless reference run, before, between and after "
+                         "the GUI's epochs (0: skip the comparison)")
     ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training (0: keep the curves page)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     ap.add_argument("--headless-only", action="store_true", help=argparse.SUPPRESS)
@@ -154,32 +181,43 @@ def main(argv=None) -> int:
         return 0
 
     figures = {"epochs": args.epochs, "limit": args.limit, "cpus": os.cpu_count()}
-    before = after = None
+
+    def reference():
+        return headless_throughput_in_new_process(args.headless_epochs, args.limit)
+
     if args.headless_epochs:
-        before = headless_throughput_in_new_process(args.headless_epochs, args.limit)
+        before = reference()
         print(f"headless before: {before:,.0f} images/s", flush=True)
-    gui = gui_run(args.epochs, args.limit, args.cycle)
+    gui = gui_run(args.epochs, args.limit, args.cycle, reference if args.headless_epochs else None)
     figures.update(gui)
     if args.headless_epochs:
-        after = headless_throughput_in_new_process(args.headless_epochs, args.limit)
-        print(f"headless after:  {after:,.0f} images/s", flush=True)
-        ref = (before + after) / 2
-        figures.update(headless_before=before, headless_after=after, headless=ref,
-                       throughput_ratio=gui["throughput"] / ref)
+        after = reference()
+        refs = [before, *gui["references_between"], after]
+        marks = gui["epoch_marks"]
+        ratios, gui_seconds, ref_seconds = [], 0.0, 0.0
+        for i in range(1, len(marks)):
+            samples = marks[i][0] - marks[i - 1][0]
+            seconds = marks[i][1] - marks[i - 1][1]
+            ref = (refs[i - 1] + refs[min(i, len(refs) - 1)]) / 2   # the headless runs around it
+            ratios.append(samples / seconds / ref)
+            gui_seconds += seconds
+            ref_seconds += samples / ref
+        print("headless references: " + ", ".join(f"{r:,.0f}" for r in refs) + " images/s")
+        print("GUI epoch / headless around it: "
+              + ", ".join(f"{100 * r:.1f}%" for r in ratios))
+        figures.update(headless_references=refs, epoch_ratios=ratios,
+                       headless=float(np.mean(refs)),
+                       throughput_ratio=ref_seconds / gui_seconds)
     figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     acc = gui["test_accuracy"]
     print(f"GUI run ({gui['state']}): {gui['samples']:,} images in {gui['train_seconds']:.0f} s "
           f"of training, test accuracy {100 * acc:.2f}%" if acc is not None else "no accuracy")
     print(f"GUI throughput: {gui['throughput']:,.0f} images/s"
-          + (f" = {100 * figures['throughput_ratio']:.1f}% of headless "
-             f"({figures['headless']:,.0f})" if args.headless_epochs else ""))
-    if args.headless_epochs:
-        drift = abs(before - after) / figures["headless"]
-        figures["headless_drift"] = drift
-        if drift > 0.10:
-            print(f"warning: the headless reference drifted by {100 * drift:.0f}% between "
-                  f"before and after: the machine's speed changed, the ratio is unreliable")
+          + (f" = {100 * figures['throughput_ratio']:.1f}% of the headless epochs around "
+             f"each of its epochs" if args.headless_epochs else ""))
+    print(f"GUI thread busy: {gui['gui_thread_cpu_seconds']:.1f} s of CPU over "
+          f"{gui['train_seconds']:.0f} s of training")
     print(f"main-thread stall: max {gui['stall_max_ms']:.1f} ms, p99 {gui['stall_p99_ms']:.1f} ms, "
           f"{gui['stalls_over_50ms']} over 50 ms, in {gui['heartbeats']:,} heartbeats")
     print("longest stall per view: " + ", ".join(

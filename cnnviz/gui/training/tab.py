@@ -39,13 +39,14 @@ from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items
 from cnnviz.gui.widgets.png_export import save_widget_png
 
-FRAME_MS = 66            # the status line: at most ~15 times a second
-# Plots repaint slower: a pyqtgraph repaint of four plots (axes included) costs
-# ~30 ms of Python on the GUI thread, time taken from the training thread
-# through the GIL. 2.5 times a second still reads as live, and keeps the GUI
-# run at >= 90% of headless throughput (bench/gui_training.py).
-PLOT_INTERVAL = 0.4
-SNAPSHOT_INTERVAL = 1 / 15
+FRAME_MS = 100           # the status line: at most 10 times a second
+# Plots repaint slower: a repaint of a page of plots costs 20-40 ms on the
+# GUI thread, CPU and GIL taken from training. Twice a second still reads as
+# live; with snapshots and the status line at 10 Hz the GUI thread is busy
+# ~7% of the time and the GUI run trains at ~90% of the headless speed, where
+# 15 Hz and 2.5 Hz gave ~85% (bench/gui_training.py, interleaved references).
+PLOT_INTERVAL = 0.5
+SNAPSHOT_INTERVAL = 1 / 10
 # While training runs, the GUI thread competes with the training thread for
 # the GIL. Each time the GUI thread releases it (Qt calls do, many times a
 # frame) it may wait a whole switch interval (5 ms by default) to get it back,
@@ -679,8 +680,7 @@ class TrainingTab(QWidget):
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
             self.weights_view.redraw()
-        # Once an epoch, visible or not: a switch to the page then only paints.
-        if self._eval_dirty:
+        if page is self.evaluation and self._eval_dirty:
             self._eval_dirty = False
             images, labels = self.test_set()
             probs, caption = self._latest_eval
