@@ -121,32 +121,27 @@ def test_start_pause_step_change_lr_resume_stop(qtbot, make_tab):
     assert tab.has_unsaved_model()
 
 
-def test_a_page_switch_mid_run_draws_first_then_catches_up_and_never_blocks_a_stop(qtbot, make_tab):
+def test_a_page_switch_mid_run_paints_first_then_catches_up(qtbot, make_tab):
     tab = make_tab(epochs=50)
     tab.start()
     qtbot.waitUntil(lambda: tab.trainer.step >= 3, timeout=20_000)
     axes = [i for i in tab.weights_view.scene().items() if isinstance(i, pg.AxisItem)]
     assert len(axes) >= 7 and all(                     # drawn from cached pixmaps
         a.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache for a in axes)
-    tab.views.setCurrentWidget(tab.weights_view)
-    assert tab.hold._lock is tab.trainer.model_lock      # training waits while the page is drawn
-    step = tab.trainer.step
-    qtbot.wait(30)
-    assert tab.trainer.step <= step + 1                  # at most the batch that was running
-    qtbot.waitUntil(lambda: tab.hold._lock is None, timeout=1_000)
-    qtbot.waitUntil(lambda: tab.trainer.step > step + 2, timeout=10_000)   # and goes on
-    # The page's data caught up after its first paint: its curves have the run's points.
     norm_curve = tab.weights_view.curves["conv1"][0]
-    qtbot.waitUntil(lambda: norm_curve.xData is not None and len(norm_curve.xData) > 1,
-                    timeout=5_000)
+    before = 0 if norm_curve.xData is None else len(norm_curve.xData)
+    qtbot.wait(700)                                     # hidden: the page is not redrawn
+    assert (0 if norm_curve.xData is None else len(norm_curve.xData)) == before
+    tab.views.setCurrentWidget(tab.weights_view)
+    # Painted as it was; the data follow a moment later.
+    assert (0 if norm_curve.xData is None else len(norm_curve.xData)) == before
+    qtbot.waitUntil(lambda: norm_curve.xData is not None and len(norm_curve.xData) > before,
+                    timeout=2_000)
     lo, hi = tab.weights_view.norm_plot.viewRange()[0]
     assert hi >= tab.trainer.config.epochs * tab.trainer.n_train   # the whole run's x range
-    # Switch and close at once: the hold must not keep the thread from stopping.
     tab.views.setCurrentIndex(0)
-    assert tab.hold._lock is not None
     t0 = time.perf_counter()
-    assert tab.shutdown(1.0)
-    assert time.perf_counter() - t0 < 1.0 and tab.hold._lock is None
+    assert tab.shutdown(1.0) and time.perf_counter() - t0 < 1.0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")

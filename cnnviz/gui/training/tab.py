@@ -55,30 +55,10 @@ SNAPSHOT_INTERVAL = 1 / 10
 # bench/gui_training.py (longest stall when a page is switched to mid-run):
 # 5 ms -> 98 ms, 2 ms -> 67 ms, 0.1 ms -> 47 ms, at the same throughput.
 RUN_SWITCH_INTERVAL = 0.0001
-# A page switched to mid-run is drawn whole, in several back-to-back paints
-# (50-80 ms while the training thread competes for the CPU and the GIL,
-# ~25 ms without). Training waits at its next batch for this long meanwhile.
-PAGE_DRAW_HOLD_MS = 60
+# A page switched to mid-run is painted whole at once; bringing its data up
+# to date in the same moment made one 50-80 ms stall. Its data follow this
+# much later instead: two stalls of at most ~40 ms.
 PAGE_REFRESH_DELAY_MS = 80
-
-
-class TrainingHold:
-    """Keeps the training thread at its next batch boundary for a moment by
-    holding the trainer's model lock from the GUI thread; released by a
-    timer, or at once by ``release()`` (before anything waits for the thread)."""
-
-    def __init__(self):
-        self._lock = None
-
-    def hold(self, lock, ms: int) -> None:
-        if self._lock is None and lock.acquire(timeout=0.02):   # at most a batch's wait
-            self._lock = lock
-            QTimer.singleShot(ms, self.release)
-
-    def release(self) -> None:
-        if self._lock is not None:
-            self._lock, lock = None, self._lock
-            lock.release()
 
 
 def _fmt_time(seconds) -> str:
@@ -150,7 +130,6 @@ class TrainingTab(QWidget):
         self.views.addTab(self.weights_view, "Weights && gradients")
         self.views.addTab(self.evaluation, "Evaluation")
         self.views.addTab(self.digit, "Draw a digit")
-        self.hold = TrainingHold()
         self.views.currentChanged.connect(self._page_changed)
 
         self.status = QLabel("Set up a run and press Start.")
@@ -496,7 +475,6 @@ class TrainingTab(QWidget):
         """Stop and join the training thread (the main window's closeEvent).
         True when no training thread is left."""
         ok = True
-        self.hold.release()     # the thread cannot finish its batch while held
         if self.runner is not None:
             ok = self.runner.stop(timeout)
         for r in self._old_runners:
@@ -653,8 +631,7 @@ class TrainingTab(QWidget):
     def _page_changed(self, _index: int) -> None:
         """Paint the page as it was first, bring its data up to date a moment
         later: two shorter stalls instead of one long one."""
-        if self.state == "running" and self.trainer is not None:
-            self.hold.hold(self.trainer.model_lock, PAGE_DRAW_HOLD_MS)
+        if self.state == "running":
             QTimer.singleShot(PAGE_REFRESH_DELAY_MS, lambda: self._on_frame(force=True))
         else:
             self._on_frame(force=True)
