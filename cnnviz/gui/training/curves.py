@@ -186,6 +186,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.c_acc.setData(b["accuracy"].x * f, b["accuracy"].y)
         self.c_lr.setData(b["lr"].x * f, _positive(b["lr"].y))
         self.c_speed.setData(b["samples_per_sec"].x * f, b["samples_per_sec"].y)
+        self._fit_speed_range(b["samples_per_sec"].y)
         for curve, key in ((self.c_train_loss, "train_loss"), (self.c_test_loss, "test_loss"),
                            (self.c_train_acc, "train_accuracy"),
                            (self.c_test_acc, "test_accuracy")):
@@ -199,6 +200,21 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
                              self.loss_plot.vb else y)
         self._dirty = False
         return True
+
+    def _fit_speed_range(self, speeds: np.ndarray) -> None:
+        """The samples/s axis from 0 to a round number above the data, set
+        here and changed only when the data outgrow it or shrink to a third
+        of it: auto-range would run while the panel paints, change the range
+        almost every time, and ask for a second paint of the whole panel."""
+        finite = speeds[np.isfinite(speeds)] if len(speeds) else speeds
+        if not len(finite):
+            return
+        top = float(finite.max())
+        current = getattr(self, "_speed_top", None)
+        if current is None or top > current or top < current / 3:
+            step = 10 ** np.floor(np.log10(max(top, 1.0))) / 5
+            self._speed_top = float(np.ceil(top * 1.1 / step) * step)
+            self.speed_plot.setYRange(0, self._speed_top, padding=0)
 
     def point_count(self) -> int:
         """Points currently drawn (to check that long runs stay light)."""

@@ -204,6 +204,9 @@ class WeightsView(pg.GraphicsLayoutWidget):
             item.setImage(img, autoLevels=False, levels=(0, max(float(img.max()), 1e-6)))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
             item.setRect(pg.QtCore.QRectF(0, lo, img.shape[1], hi - lo))
+            # Set here, not left to auto-range: auto-range runs while the
+            # page paints and its change asks for a second paint.
+            view.setRange(xRange=(0, img.shape[1]), yRange=(lo, hi), padding=0)
         self._dirty = False
         return True
 
