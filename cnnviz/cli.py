@@ -28,34 +28,23 @@ class CliError(Exception):
 
 
 # --- argument types ----------------------------------------------------------
-def _positive_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
+def _number(convert, minimum, strict, kind, bound_text):
+    """An argparse type: ``convert(s)`` that must be finite and >= (or >,
+    when ``strict``) ``minimum``; clear messages for anything else."""
+    def parse(s):
+        try:
+            v = convert(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {s!r}") from None
+        if v != v or v in (float("inf"), float("-inf")) or v < minimum or (strict and v == minimum):
+            raise argparse.ArgumentTypeError(f"must be {bound_text}, got {s}")
+        return v
+    return parse
 
 
-def _nonneg_int(s):
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
-    return v
-
-
-def _positive_float(s):
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not (v > 0 and v != float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {s}")
-    return v
+_positive_int = _number(int, 1, False, "a whole number", "at least 1")
+_nonneg_int = _number(int, 0, False, "a whole number", "0 or more")
+_positive_float = _number(float, 0.0, True, "a number", "a positive number")
 
 
 def _fraction(s):

@@ -154,8 +154,8 @@ class Linear(Layer):
     ``init`` picks the weights' uniform bound: "he" sqrt(6/fan_in), for a
     layer a ReLU follows; "fan_in" 1/sqrt(fan_in) (PyTorch's default), for
     a classifier whose outputs go straight to the softmax: with He's bound
-    its initial scores are so spread out that the first loss is ~6, not
-    ln(10) = 2.3, and the first hundred batches go to undoing that."""
+    its initial scores are so spread out that LeNet-5's first loss is 5.4,
+    not about ln(10) = 2.3 (3.1 with this bound; 1,000 test images, seed 0)."""
 
     kind = "fc"
     INIT_BOUNDS = {"he": lambda fan_in: math.sqrt(6 / fan_in),
