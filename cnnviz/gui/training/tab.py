@@ -36,7 +36,7 @@ from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.setup_panel import SetupPanel
 from cnnviz.gui.training.worker import TrainingRunner
-from cnnviz.gui.widgets.plot_cache import cache_static_items
+from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
 from cnnviz.gui.widgets.png_export import save_widget_png
 
 FRAME_MS = 100           # the status line: at most 10 times a second
@@ -131,6 +131,7 @@ class TrainingTab(QWidget):
         self.views.addTab(self.evaluation, "Evaluation")
         self.views.addTab(self.digit, "Draw a digit")
         self.views.currentChanged.connect(self._page_changed)
+        ignore_activation(self.views)
 
         self.status = QLabel("Set up a run and press Start.")
         self.status.setWordWrap(True)
@@ -646,7 +647,9 @@ class TrainingTab(QWidget):
             return
         self._last_plot = now
         page = self.views.currentWidget()
-        if page is self.views.widget(0) or force:
+        # Only the page on screen: a hidden one is brought up to date when
+        # it is shown (_page_changed), and exports redraw what they save.
+        if page is self.views.widget(0) or all_views:
             self.curves.redraw()
         if (page is self.views.widget(1) or all_views) and self._latest_maps is not None:
             ex, self._latest_maps = self._latest_maps, None

@@ -1,15 +1,23 @@
-"""Draw the static parts of pyqtgraph plots from cached pixmaps.
+"""Cheaper repaints of pyqtgraph views.
 
-pyqtgraph replays an axis's recorded QPicture (ticks, labels, grid lines)
+``cache_static_items``: pyqtgraph replays an axis's recorded QPicture (ticks, labels, grid lines)
 at every repaint, and text is the costly part of it: a page of four plots
 spent ~10 ms per repaint there. With Qt's device-coordinate cache, an axis
 or a title is rendered once into a pixmap and blitted after that; any
 change (a new range, new text) calls update(), which invalidates the cache.
+
+``ignore_activation``: a QGraphicsView that is shown (a page switch) sends
+its scene a WindowActivate, and the scene passes it to its top-level widget,
+which calls update() on itself: the whole page is painted a second (and
+often a third) time right after its first paint. Our plots look the same
+active or not, so the scenes are kept out of it: a switch to the Weights
+page went from three paints (19 ms) to one (7 ms).
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, QObject
 from PyQt6.QtWidgets import QGraphicsItem, QGraphicsTextItem, QGraphicsView, QWidget
 
 CACHED_TYPES = (pg.AxisItem, QGraphicsTextItem)
@@ -26,3 +34,22 @@ def cache_static_items(root: QWidget) -> int:
                 item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
                 count += 1
     return count
+
+
+class _ActivationFilter(QObject):
+    SWALLOWED = (QEvent.Type.WindowActivate, QEvent.Type.WindowDeactivate)
+
+    def eventFilter(self, obj, event) -> bool:
+        return event.type() in self.SWALLOWED
+
+
+def ignore_activation(root: QWidget) -> int:
+    """Keep window (de)activation away from the scenes of the graphics
+    views under ``root``. Returns how many scenes."""
+    views = [root] if isinstance(root, QGraphicsView) else []
+    views += root.findChildren(QGraphicsView)
+    scenes = {id(v.scene()): v.scene() for v in views}.values()
+    for scene in scenes:
+        # One filter per scene, parented to it: it lives as long as the scene.
+        scene.installEventFilter(_ActivationFilter(scene))
+    return len(scenes)

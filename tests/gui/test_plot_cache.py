@@ -1,0 +1,62 @@
+"""Cheaper repaints: cached axes, and scenes kept out of window activation."""
+
+import pyqtgraph as pg
+from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtWidgets import QGraphicsItem, QTabWidget
+
+from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
+
+
+class PaintCounter(QObject):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def _two_pages(qtbot):
+    tabs = QTabWidget()
+    pages = []
+    for name in ("first", "second"):
+        page = pg.GraphicsLayoutWidget()
+        for col in range(3):
+            page.addPlot(row=0, col=col, title=f"{name} {col}").plot([1, 3, 2])
+        tabs.addTab(page, name)
+        pages.append(page)
+    qtbot.addWidget(tabs)
+    tabs.resize(800, 500)
+    tabs.show()
+    qtbot.waitExposed(tabs)
+    return tabs, pages
+
+
+def _paints_at_switch(qtbot, tabs, page) -> int:
+    counter = PaintCounter()
+    page.viewport().installEventFilter(counter)
+    tabs.setCurrentIndex(1)
+    qtbot.wait(100)          # every queued update has run by then
+    page.viewport().removeEventFilter(counter)
+    return counter.count
+
+
+def test_a_shown_page_is_painted_once_without_activation(qtbot):
+    tabs, pages = _two_pages(qtbot)
+    before = _paints_at_switch(qtbot, tabs, pages[1])
+    # Without the filter, the scene's activation repaints the whole page.
+    assert before >= 2
+    tabs.setCurrentIndex(0)
+    qtbot.wait(50)
+    assert ignore_activation(tabs) == 2
+    assert _paints_at_switch(qtbot, tabs, pages[1]) == 1
+
+
+def test_axes_and_titles_are_cached(qtbot):
+    tabs, pages = _two_pages(qtbot)
+    # Per plot: 4 axes, their 4 label texts and the title's text.
+    assert cache_static_items(tabs) == 2 * 3 * 9
+    axis = pages[0].getItem(0, 0).getAxis("left")
+    assert axis.cacheMode() == QGraphicsItem.CacheMode.DeviceCoordinateCache
