@@ -17,6 +17,7 @@ from PyQt6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QTabWidget, QVBox
 
 from cnnviz import __version__
 from cnnviz.gui.settings import app_settings
+from cnnviz.gui.widgets.plot_cache import ignore_activation
 from cnnviz.gui.widgets.png_export import save_widget_png
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
     # --- tabs ----------------------------------------------------------------------------
     def add_tab(self, widget: QWidget, title: str) -> int:
         index = self.tabs.addTab(widget, title)
+        ignore_activation(widget)       # a tab switch paints its plots once, not thrice
         if hasattr(widget, "restore_state") and hasattr(self, "settings"):
             widget.restore_state(self.settings)
         return index
@@ -265,6 +267,7 @@ class LazyTab(QWidget):
     def showEvent(self, event) -> None:
         if self.inner is None:
             self.inner = self._factory()
+            ignore_activation(self.inner)
             self.layout().addWidget(self.inner)
             if hasattr(self.inner, "restore_state"):
                 self.inner.restore_state(self._settings)

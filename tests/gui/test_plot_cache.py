@@ -51,6 +51,9 @@ def test_a_shown_page_is_painted_once_without_activation(qtbot):
     tabs.setCurrentIndex(0)
     qtbot.wait(50)
     assert ignore_activation(tabs) == 2
+    assert ignore_activation(tabs) == 2           # a second call adds nothing
+    filters = [c for p in pages for c in p.scene().children() if type(c).__name__ == "_ActivationFilter"]
+    assert len(filters) == 2
     assert _paints_at_switch(qtbot, tabs, pages[1]) == 1
 
 

@@ -45,11 +45,12 @@ class _ActivationFilter(QObject):
 
 def ignore_activation(root: QWidget) -> int:
     """Keep window (de)activation away from the scenes of the graphics
-    views under ``root``. Returns how many scenes."""
+    views under ``root`` (again: no effect). Returns how many scenes."""
     views = [root] if isinstance(root, QGraphicsView) else []
     views += root.findChildren(QGraphicsView)
     scenes = {id(v.scene()): v.scene() for v in views}.values()
     for scene in scenes:
         # One filter per scene, parented to it: it lives as long as the scene.
-        scene.installEventFilter(_ActivationFilter(scene))
+        if scene.findChild(_ActivationFilter) is None:
+            scene.installEventFilter(_ActivationFilter(scene))
     return len(scenes)
