@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from gradcheck import assert_grad_close, rel_error
+from gradcheck import assert_grad_close
 
 from cnnviz.engine import functional as F
 

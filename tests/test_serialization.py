@@ -1,6 +1,5 @@
 """save/load: round trip, one .npz, atomic writes, clear errors naming the file."""
 
-import io
 import json
 import os
 import zipfile

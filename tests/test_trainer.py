@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnnviz.data import load_mnist
-from cnnviz.engine import lenet5, lenet5_small, load
+from cnnviz.engine import lenet5, load
 from cnnviz.engine.augment import random_shift
 from cnnviz.engine.trainer import (CheckpointError, History, Trainer, TrainConfig,
                                    load_checkpoint)

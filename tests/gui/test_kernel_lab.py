@@ -1,14 +1,13 @@
 """The Kernel Lab driven as a user drives it (pytest-qt, offscreen): open photos,
 pick presets, type into cells, change the layer, click pixels, export."""
 
-import json
 import struct
 import zlib
 
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
+from PyQt6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent, QMouseEvent
 from PyQt6.QtWidgets import QApplication
 

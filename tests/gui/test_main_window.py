@@ -6,10 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication, QMessageBox
+from PyQt6.QtWidgets import QMessageBox
 
 from cnnviz.gui.stepper.inputs import to_model_input
+
+from dialogs import Answer
 
 
 @pytest.fixture
@@ -42,31 +43,6 @@ def open_tab(window, title):
     index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
     window.tabs.setCurrentIndex(index)
     return window.tabs.widget(index).inner
-
-
-class Answer:
-    """Clicks ``button`` in the next question box, polling until one is up
-    or until ``stop()``: a poller left running would answer the next test's
-    question."""
-
-    def __init__(self, button):
-        self.button, self.asked, self.stopped = button, [], False
-        QTimer.singleShot(20, self._poll)
-
-    def _poll(self):
-        if self.stopped:
-            return
-        box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox):
-            self.asked.append(box.text())
-            self.clicked_at = time.perf_counter()
-            box.button(self.button).click()
-            self.stopped = True
-        else:
-            QTimer.singleShot(20, self._poll)
-
-    def stop(self):
-        self.stopped = True
 
 
 def test_the_stepper_takes_the_kernel_labs_picture(qtbot, window):

@@ -11,13 +11,14 @@ import time
 import numpy as np
 import pyqtgraph as pg
 import pytest
-from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication, QGraphicsItem, QLabel, QMessageBox
+from PyQt6.QtWidgets import QGraphicsItem, QLabel, QMessageBox
 
 from cnnviz.data.idx import write_idx
 from cnnviz.data.mnist import load_mnist
 from cnnviz.engine.serialization import load
 from cnnviz.gui.training import TrainingTab
+
+from dialogs import Answer
 
 N_TRAIN, N_TEST = 2000, 500
 
@@ -50,23 +51,13 @@ def make_tab(qtbot, subset_dir):
     left = []
     for tab in tabs:
         if tab.isVisible():
-            QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Discard))
+            discard = Answer(QMessageBox.StandardButton.Discard)
             tab.close()
+            discard.stop()
         tab.shutdown(2.0)
         runners = [tab.runner, *tab._old_runners]
         left += [r for r in runners if r is not None and r.is_running()]
     assert not left, "a training thread was left running"
-
-
-def answer_close_dialog(button, asked=None):
-    """Click ``button`` in the "unsaved model" question once it is up."""
-    box = QApplication.activeModalWidget()
-    if isinstance(box, QMessageBox):
-        if asked is not None:
-            asked.append(box.text())
-        box.button(button).click()
-    else:
-        QTimer.singleShot(20, lambda: answer_close_dialog(button, asked))
 
 
 def steps_of(tab):
@@ -169,12 +160,11 @@ def test_closing_mid_run_asks_and_stops_the_worker_within_a_second(qtbot, make_t
     tab.start()
     qtbot.waitUntil(lambda: tab.trainer.step >= 3, timeout=20_000)
     assert tab.has_unsaved_model()
-    asked = []
-    QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Discard, asked))
+    discard = Answer(QMessageBox.StandardButton.Discard)
     t0 = time.perf_counter()
     assert tab.close()
     gone = time.perf_counter() - t0
-    assert asked and "not been saved" in asked[0]
+    assert discard.asked and "not been saved" in discard.asked[0]
     assert not tab.runner.is_running() and tab.runner.thread.isFinished()
     assert gone < 1.0, f"the worker took {gone:.2f} s to stop"
 
@@ -183,8 +173,9 @@ def test_cancel_keeps_the_window_and_the_run(qtbot, make_tab):
     tab = make_tab(epochs=50)
     tab.start()
     qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=20_000)
-    QTimer.singleShot(20, lambda: answer_close_dialog(QMessageBox.StandardButton.Cancel))
+    cancel = Answer(QMessageBox.StandardButton.Cancel)
     assert not tab.close()
+    assert cancel.asked
     assert tab.isVisible() and tab.runner.is_running()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor
 from PyQt6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel,
-                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                             QTableWidget, QTableWidgetItem, QWidget)
 
 from cnnviz.gui.widgets.colormaps import colorize
 from cnnviz.gui.widgets.kernel_json import parse_cell

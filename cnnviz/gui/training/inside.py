@@ -55,24 +55,48 @@ class MapsView(pg.GraphicsLayoutWidget):
 
 
 class HistoryImage:
-    """A layer's weight histogram over time: one column per probe (log counts),
-    at most ``capacity`` columns; when full, every other old column is dropped."""
+    """A layer's weight histogram over time: one column per probe (log
+    counts) in a preallocated (bins, capacity) buffer; when it is full, every
+    other column is dropped. ``samples`` is the run's progress at the last
+    column: the image spans 0..samples on the page's samples-seen axis."""
 
     def __init__(self, capacity: int = 240):
         self.capacity = capacity
-        self.columns: list[np.ndarray] = []
+        self.count = 0
+        self.samples = 0
         self.edges: np.ndarray | None = None
+        self._buffer: np.ndarray | None = None
 
-    def add(self, counts: np.ndarray, edges: np.ndarray) -> None:
+    def clear(self) -> None:
+        self.count = 0
+        self.samples = 0
+
+    def add(self, counts: np.ndarray, edges: np.ndarray, samples: int) -> None:
+        if self._buffer is None or self._buffer.shape[0] != len(counts):
+            self._buffer = np.zeros((len(counts), self.capacity), np.float32)
+            self.count = 0
+        if self.count == self.capacity:
+            kept = self._buffer[:, ::2].copy()
+            self._buffer[:, :kept.shape[1]] = kept
+            self.count = kept.shape[1]
         self.edges = edges
-        if len(self.columns) == self.capacity:
-            self.columns = self.columns[::2]
-        self.columns.append(np.log1p(np.asarray(counts, np.float32)))
+        self._buffer[:, self.count] = np.log1p(np.asarray(counts, np.float32))
+        self.count += 1
+        self.samples = samples
 
     def image(self) -> np.ndarray:
         """(bins, columns); row 0 is the most negative bin (drawn at the bottom
         of a plot whose y axis points up)."""
-        return np.ascontiguousarray(np.stack(self.columns, axis=1))
+        return self._buffer[:, :self.count]
+
+    def rgba(self) -> np.ndarray:
+        """The image as (bins, columns, 4) uint8, darker for more weights.
+        RGBA, not a look-up table on the ImageItem: an indexed image is
+        converted at every paint (1.7 ms a paint for the seven of them)."""
+        img = self.image()
+        top = max(float(img.max()), 1e-6)
+        idx = np.multiply(img, np.float32(255.0 / top)).astype(np.uint8)
+        return _INV_GREY_U32[idx].view(np.uint8).reshape(img.shape + (4,))
 
 
 class WeightsView(pg.GraphicsLayoutWidget):
@@ -89,8 +113,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
             theme.FRAME, style=pg.QtCore.Qt.PenStyle.DashLine)))
         self.norm_plot.addLegend(offset=(-5, 5), labelTextColor=theme.FOREGROUND)
         self.hist_layout = self.ci.addLayout(row=1, col=0, colspan=3)
-        self.hist_layout.addLabel("weight histograms over time (x: time, y: weight value, "
-                                  "darker: more weights)", row=0, col=0, colspan=8,
+        self.hist_layout.addLabel("weight histograms over time (x: samples seen, as above; "
+                                  "y: weight value; darker: more weights)", row=0, col=0, colspan=8,
                                   color=theme.FOREGROUND, size=theme.TITLE_SIZE)
         self.norms: dict[str, DecimatedSeries] = {}
         self.ratios: dict[str, DecimatedSeries] = {}
@@ -98,6 +122,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self.hists: dict[str, HistoryImage] = {}
         self.hist_items: dict[str, tuple] = {}
         self._decades: dict[pg.PlotItem, tuple[int, int]] = {}
+        self._hist_ranges: dict[str, tuple[float, float]] = {}
+        self._run_length = 1
         self._dirty = False
 
     def _plot(self, row, col, title) -> pg.PlotItem:
@@ -120,17 +146,22 @@ class WeightsView(pg.GraphicsLayoutWidget):
         for s in (*self.norms.values(), *self.ratios.values()):
             s.clear()
         for h in self.hists.values():
-            h.columns = []
+            h.clear()
         self._decades.clear()
+        self._hist_ranges.clear()
         self._dirty = True
 
     # Fixed ranges, as in the curves panel: an axis whose range changes is
     # re-drawn (ticks, labels) at every repaint, which made this page's
     # repaint cost up to 45 ms.
     def set_run_length(self, total_samples: int) -> None:
-        """The x axes span the whole run from the start."""
+        """The x axes span the whole run from the start (the histograms'
+        too: they fill from the left as the run goes)."""
+        self._run_length = max(int(total_samples), 1)
         for p in (self.norm_plot, self.ratio_plot):
-            p.setXRange(0, max(int(total_samples), 1), padding=0.01)
+            p.setXRange(0, self._run_length, padding=0.01)
+        for view, _ in self.hist_items.values():
+            view.setXRange(0, self._run_length, padding=0)
 
     def _fit_decades(self, plot: pg.PlotItem, series: list) -> None:
         """Widen the (log) y range in whole decades, only when data leave it."""
@@ -163,7 +194,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
             self._series(name)[1].extend(samples, v)
         edges = extra.get("hist_edges", {})
         for name, counts in extra.get("hist", {}).items():
-            self.hists.setdefault(name, HistoryImage()).add(counts, edges[name])
+            self.hists.setdefault(name, HistoryImage()).add(counts, edges[name], samples)
         if "conv1" in extra:
             self._conv1 = extra["conv1"]
         self._dirty = True
@@ -197,16 +228,17 @@ class WeightsView(pg.GraphicsLayoutWidget):
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)
         for j, (name, h) in enumerate(self.hists.items()):
-            if not h.columns:
+            if not h.count:
                 continue
             view, item = self._hist_item(j, name)
-            img = h.image()
-            item.setImage(img, autoLevels=False, levels=(0, max(float(img.max()), 1e-6)))
+            item.setImage(h.rgba(), autoLevels=False, levels=(0, 255))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
-            item.setRect(pg.QtCore.QRectF(0, lo, img.shape[1], hi - lo))
-            # Set here, not left to auto-range: auto-range runs while the
-            # page paints and its change asks for a second paint.
-            view.setRange(xRange=(0, img.shape[1]), yRange=(lo, hi), padding=0)
+            item.setRect(pg.QtCore.QRectF(0, lo, max(h.samples, 1), hi - lo))
+            # Fixed ranges, set here only when they change: a range change
+            # re-lays out the axis (and auto-range would run mid-paint).
+            if self._hist_ranges.get(name) != (lo, hi):
+                self._hist_ranges[name] = (lo, hi)
+                view.setYRange(lo, hi, padding=0)
         self._dirty = False
         return True
 
@@ -217,11 +249,12 @@ class WeightsView(pg.GraphicsLayoutWidget):
             view.hideAxis("bottom")
             view.getAxis("left").setTextPen(theme.FOREGROUND)
             view.setMouseEnabled(False, False)
+            view.setXRange(0, self._run_length, padding=0)
             item = pg.ImageItem(axisOrder="row-major")
-            item.setLookupTable(_INV_GREY)
             view.addItem(item)
             self.hist_items[name] = (view, item)
         return self.hist_items[name]
 
 
 _INV_GREY = np.stack([np.linspace(255, 20, 256)] * 3 + [np.full(256, 255)], axis=1).astype(np.uint8)
+_INV_GREY_U32 = _INV_GREY.view(np.uint32).reshape(256)     # one look-up per pixel

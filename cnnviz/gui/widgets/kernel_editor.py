@@ -20,7 +20,7 @@ import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QImage, QPixmap
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel,
-                             QLineEdit, QMessageBox, QPushButton, QSizePolicy, QSpinBox,
+                             QLineEdit, QMessageBox, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
 
 from cnnviz.engine import kernels as presets
