@@ -250,6 +250,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
             view.getAxis("left").setTextPen(theme.FOREGROUND)
             view.setMouseEnabled(False, False)
             view.setXRange(0, self._run_length, padding=0)
+            view.getViewBox().setBorder(pg.mkPen(theme.FRAME))   # the whole run's extent
             item = pg.ImageItem(axisOrder="row-major")
             view.addItem(item)
             self.hist_items[name] = (view, item)
