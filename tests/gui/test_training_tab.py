@@ -304,3 +304,22 @@ def test_an_exception_in_the_training_thread_reaches_the_window(qtbot, make_tab)
     qtbot.waitUntil(lambda: not tab.runner.is_running(), timeout=2_000)
     assert "Training failed" in tab.banner.text() and "expects (N, 400)" in tab.banner.text()
     assert "Traceback" in tab.last_error                  # the details are kept for the log
+
+
+def test_epoch_points_are_set_again_only_when_they_change(qtbot):
+    from cnnviz.gui.training.curves import CurvesPanel
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+    values = {"train_loss": 0.5, "test_loss": 0.4, "train_accuracy": 0.9, "test_accuracy": 0.91}
+    panel.add_batches(np.array([64, 128]), {"loss": np.array([2.0, 1.5])})
+    panel.add_epoch(128, values)
+    panel.redraw()
+    first = panel.c_test_loss.yData
+    panel.add_batches(np.array([192]), {"loss": np.array([1.2])})
+    panel.redraw()
+    assert panel.c_test_loss.yData is first                # untouched by a batch frame
+    # A loaded history with as many epochs but other values must show.
+    panel.reset()
+    panel.add_epoch(128, {**values, "test_loss": 0.25})
+    panel.redraw()
+    assert panel.c_test_loss.yData.tolist() == [0.25]

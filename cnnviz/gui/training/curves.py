@@ -34,6 +34,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.samples_per_epoch = 1
         self.x_in_epochs = False
         self._dirty = False
+        self._epoch_drawn = None      # what the epoch curves and overlays show
         self.ghosts: list[dict] = []
 
         pen = lambda c, w=1, **kw: pg.mkPen(c, width=w, **kw)   # noqa: E731
@@ -88,6 +89,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         for s in self.batch.values():
             s.clear()
         self.epoch = {k: ([], []) for k in EPOCH_KEYS}
+        self._epoch_drawn = None
         self._dirty = True
 
     def add_batches(self, samples: np.ndarray, values: dict) -> None:
@@ -187,17 +189,23 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.c_lr.setData(b["lr"].x * f, _positive(b["lr"].y))
         self.c_speed.setData(b["samples_per_sec"].x * f, b["samples_per_sec"].y)
         self._fit_speed_range(b["samples_per_sec"].y)
-        for curve, key in ((self.c_train_loss, "train_loss"), (self.c_test_loss, "test_loss"),
-                           (self.c_train_acc, "train_accuracy"),
-                           (self.c_test_acc, "test_accuracy")):
-            xs, ys = self.epoch[key]
-            y = np.asarray(ys)
-            curve.setData(np.asarray(xs) * f, _positive(y) if "loss" in key else y)
-        for g in self.ghosts:
-            for item in g["items"]:
-                x, y = item._raw
-                item.setData(x * f, _positive(y) if item.getViewBox() is
-                             self.loss_plot.vb else y)
+        # The epoch points and the overlays change a few times a run: set
+        # again only then (re-setting symbols re-renders them at the next paint).
+        drawn = (f, tuple(len(self.epoch[k][0]) for k in EPOCH_KEYS), len(self.ghosts))
+        if force or drawn != self._epoch_drawn:
+            self._epoch_drawn = drawn
+            for curve, key in ((self.c_train_loss, "train_loss"),
+                               (self.c_test_loss, "test_loss"),
+                               (self.c_train_acc, "train_accuracy"),
+                               (self.c_test_acc, "test_accuracy")):
+                xs, ys = self.epoch[key]
+                y = np.asarray(ys)
+                curve.setData(np.asarray(xs) * f, _positive(y) if "loss" in key else y)
+            for g in self.ghosts:
+                for item in g["items"]:
+                    x, y = item._raw
+                    item.setData(x * f, _positive(y) if item.getViewBox() is
+                                 self.loss_plot.vb else y)
         self._dirty = False
         return True
 

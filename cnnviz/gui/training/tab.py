@@ -40,12 +40,14 @@ from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
 from cnnviz.gui.widgets.png_export import save_widget_png
 
-FRAME_MS = 100           # the status line: at most 10 times a second
-# Plots repaint slower: a repaint of a page of plots costs 20-40 ms on the
-# GUI thread, CPU and GIL taken from training. Twice a second still reads as
-# live; with snapshots and the status line at 10 Hz the GUI thread is busy
-# ~7% of the time and the GUI run trains at ~90% of the headless speed, where
-# 15 Hz and 2.5 Hz gave ~85% (bench/gui_training.py, interleaved references).
+FRAME_MS = 100           # how often the GUI looks for new data
+# Every moment the GUI thread draws is CPU (and GIL) taken from training
+# (bench/gui_training.py, interleaved references: 15 Hz snapshots and status
+# with 2.5 Hz plots trained at ~85% of the headless speed, 10 Hz and 2 Hz at
+# ~90%). The status line is text that changes at every update: 5 times a
+# second reads as live. Plots repaint twice a second (a frame of a page of
+# plots costs 5-10 ms of the GUI thread, twice that while training runs).
+STATUS_INTERVAL = 0.2
 PLOT_INTERVAL = 0.5
 SNAPSHOT_INTERVAL = 1 / 10
 # While training runs, the GUI thread competes with the training thread for
@@ -92,6 +94,7 @@ class TrainingTab(QWidget):
         self._latest_eval = None
         self._weights_dirty = self._eval_dirty = False
         self._last_plot = 0.0
+        self._last_status = 0.0
         self._ema = None                  # smoothed loss per batch (for the curve)
         self._data_cache: dict = {}
         self._step_in_flight = False
@@ -654,10 +657,12 @@ class TrainingTab(QWidget):
 
     def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
-        if snap is not None:
-            self._latest = None
-            self._update_status(snap)
         now = time.perf_counter()
+        # Half a tick of slack: ticks are FRAME_MS apart give or take a little.
+        if snap is not None and (force or now - self._last_status >= STATUS_INTERVAL - 0.05):
+            self._latest = None
+            self._last_status = now
+            self._update_status(snap)
         if not (force or now - self._last_plot >= PLOT_INTERVAL):
             return
         self._last_plot = now
