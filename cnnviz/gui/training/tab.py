@@ -143,9 +143,9 @@ class TrainingTab(QWidget):
         self.state_label.setFont(bold)
         self.state_label.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.status = QLabel("Set up a run and press Start.")
-        # Plain text on two fixed lines, updated 10 times a second: as rich,
-        # word-wrapped text it cost ~1.5 ms an update, 1.3% of the GUI
-        # thread's time while training; plain text costs a third of that.
+        # Plain text on two fixed lines: as rich, word-wrapped text at 10 Hz
+        # it took 1.3% of the GUI thread's time while training (~1.5 ms an
+        # update); plain text costs a third of that, and it updates at 5 Hz.
         self.status.setTextFormat(Qt.TextFormat.PlainText)
         self.status.setAlignment(Qt.AlignmentFlag.AlignTop)
         # Fixed height: a label that changes its height with its text makes the
