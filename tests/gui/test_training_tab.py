@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 import pytest
+from PyQt6.QtCore import QPointF, Qt
 from PyQt6.QtWidgets import QGraphicsItem, QLabel, QMessageBox
 
 from cnnviz.data.idx import write_idx
@@ -252,13 +253,21 @@ def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
     # a cell fills the gallery with that cell's images.
     cm = tab.evaluation.matrix.counts
     assert cm.sum() == N_TEST and np.trace(cm) / N_TEST == pytest.approx(snap_acc)
-    tab.evaluation.show_cell(7, 7)
+    tab.views.setCurrentWidget(tab.evaluation)
+    matrix = tab.evaluation.matrix
+    qtbot.waitExposed(matrix)
+    centre = matrix.mapFromScene(matrix.getPlotItem().vb.mapViewToScene(QPointF(7.5, 7.5)))
+    qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=centre)   # a real click
     assert len(tab.evaluation.gallery.indices) == min(48, cm[7, 7])
-    tab.evaluation.show_cell(7, 2)          # fewer images: none of the old ones may show
     gallery = tab.evaluation.gallery
-    shown = [label for label in gallery._inner.findChildren(QLabel)
-             if not label.pixmap().isNull() and label.isVisibleTo(gallery._inner)]
-    assert len(shown) == len(gallery.indices) == min(48, cm[7, 2])
+
+    def shown():
+        return [label for label in gallery._inner.findChildren(QLabel)
+                if not label.pixmap().isNull() and label.isVisibleTo(gallery._inner)]
+
+    tab.evaluation.show_cell(7, 2)          # fewer images: none of the old ones may show,
+    assert len(shown()) <= len(gallery.indices) == min(48, cm[7, 2])    # not even now
+    qtbot.waitUntil(lambda: len(shown()) == len(gallery.indices), timeout=2_000)
     # Live maps of the monitored sample and conv1's kernels were drawn.
     assert tab.maps.columns and tab.maps.columns[0][0].data.shape == (6, 28, 28)
     assert tab.weights_view.kernels.data.shape == (6, 5, 5)
