@@ -40,8 +40,9 @@ class NumpyRunner:
 
     def train(self, xs, ys):
         for x, y in zip(xs, ys):
-            self.loss(self.model.forward(x), y)
-            self.model.backward(self.loss.backward(), need_input_grad=False)
+            # the trainer's step (Trainer._train_batch)
+            self.loss(self.model.train_forward(x), y)
+            self.model.train_backward(self.loss.backward())
             self.opt.step()
 
     def infer(self, xs):

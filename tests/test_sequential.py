@@ -313,3 +313,102 @@ def test_predict_runs_forward_for_a_subclass_that_changed_forward_only():
     assert [type(l).__name__ for l in net._inference_order()][1:3] == ["Squared", "MaxPool2D"]
     x = rng.standard_normal((2, 1, 8, 8))
     np.testing.assert_allclose(net.predict(x), net.forward(x), rtol=1e-12, atol=1e-12)
+
+
+def _grads_of(net, forward, backward, x, y):
+    loss_fn = SoftmaxCrossEntropy()
+    logits = forward(x)
+    loss = loss_fn(logits, y)
+    net.zero_grads()
+    backward(loss_fn.backward())
+    return logits.copy(), loss, {p.name: p.grad.copy() for p in net.parameters()}
+
+
+def _training_pass(net, x, y):
+    return _grads_of(net, net.train_forward, net.train_backward, x, y)
+
+
+def _traced_pass(net, x, y):
+    return _grads_of(net, net.forward, lambda g: net.backward(g, need_input_grad=False), x, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_train_pass_equals_forward_and_backward_exactly_on_lenet5(dtype):
+    # ReLU after the pool: same values, same winners, so the same bits.
+    net = lenet5(seed=0).astype(dtype)
+    assert [type(net.layers[i]).__name__ for i in net._training_order()][2:4] == ["MaxPool2D", "ReLU"]
+    rng = np.random.default_rng(6)
+    x = (rng.random((5, 1, 28, 28)) - 0.7).astype(dtype)     # many all-negative windows
+    y = rng.integers(0, 10, 5)
+    logits, loss, grads = _traced_pass(net, x, y)
+    logits2, loss2, grads2 = _training_pass(net, x, y)
+    np.testing.assert_array_equal(logits2, logits)
+    assert loss2 == loss
+    assert grads2.keys() == grads.keys()
+    for name in grads:
+        np.testing.assert_array_equal(grads2[name], grads[name], err_msg=name)
+    assert all(t.output is None for t in net.trace)           # no trace, none stale
+
+
+@pytest.mark.parametrize("activation, swapped", [
+    (ReLU(), True), (LeakyReLU(0.2), True), (Sigmoid(), True), (Tanh(), True),
+    (LeakyReLU(-0.5), False),
+])
+def test_train_pass_gradients_match_and_pass_the_finite_difference_check(activation, swapped):
+    rng = np.random.default_rng(7)
+    net = Sequential(Conv2D(2, 3, 3, padding=1, seed=rng, dtype=np.float64), activation,
+                     MaxPool2D(2, (2, 1)), Flatten(), Linear(3 * 3 * 4, 4, seed=rng))
+    names = [type(net.layers[i]).__name__ for i in net._training_order()]
+    assert names[1:3] == (["MaxPool2D", type(activation).__name__] if swapped
+                          else [type(activation).__name__, "MaxPool2D"])
+    x = rng.standard_normal((3, 2, 7, 5))
+    y = rng.integers(0, 4, 3)
+    _, loss, grads = _traced_pass(net, x, y)
+    _, loss2, grads2 = _training_pass(net, x, y)
+    assert loss2 == pytest.approx(loss, rel=1e-14)
+    for name in grads:
+        np.testing.assert_allclose(grads2[name], grads[name], rtol=1e-12, atol=1e-14)
+    # and against finite differences, through the training pass itself
+    w = net.layers[0].params["weight"]
+    loss_fn = SoftmaxCrossEntropy()
+
+    def loss_at():
+        return loss_fn(net.train_forward(x), y)
+
+    num = np.zeros_like(w)
+    for idx in np.ndindex(w.shape):
+        old = w[idx]
+        w[idx] = old + 1e-6
+        plus = loss_at()
+        w[idx] = old - 1e-6
+        minus = loss_at()
+        w[idx] = old
+        num[idx] = (plus - minus) / 2e-6
+    np.testing.assert_allclose(grads2["conv1.weight"], num, rtol=1e-5, atol=1e-8)
+
+
+def test_train_pass_keeps_a_changed_activation_in_its_place():
+    class Squared(ReLU):               # not monotonic: pooling first would change the result
+        def forward(self, x):
+            self.last_input = x
+            return x * x
+
+        def backward(self, grad_out, need_input_grad=True):
+            return 2 * self.last_input * grad_out
+
+    rng = np.random.default_rng(8)
+    net = Sequential(Conv2D(1, 2, 3, seed=rng, dtype=np.float64), Squared(), MaxPool2D(2),
+                     Flatten(), Linear(2 * 3 * 3, 3, seed=rng))
+    assert net._training_order() == list(range(5))
+    x, y = rng.standard_normal((2, 1, 8, 8)), np.array([0, 2])
+    _, loss, grads = _traced_pass(net, x, y)
+    _, loss2, grads2 = _training_pass(net, x, y)
+    assert loss2 == loss
+    for name in grads:
+        np.testing.assert_array_equal(grads2[name], grads[name])
+
+
+def test_train_backward_needs_a_train_forward():
+    net = lenet5_small(seed=0)
+    with pytest.raises(RuntimeError, match="train_forward"):
+        net.train_backward(np.zeros((1, 10), np.float32))

@@ -25,6 +25,28 @@ def _class_infer_matches_forward(cls) -> bool:
     return issubclass(infer_owner, forward_owner)
 
 
+@lru_cache(maxsize=None)
+def _owner(cls, attribute: str) -> type:
+    return next((c for c in cls.__mro__ if attribute in c.__dict__), Layer)
+
+
+def _may_run_after_max_pool(layer: Layer) -> bool:
+    """An activation whose forward and backward are those of the class that
+    declared it commutes with max pooling (a subclass changing either must
+    keep its place)."""
+    cls = type(layer)
+    declared = _owner(cls, "commutes_with_max_pool")
+    return (bool(layer.commutes_with_max_pool) and issubclass(declared, _owner(cls, "forward"))
+            and issubclass(declared, _owner(cls, "backward")))
+
+
+def _is_plain_max_pool(layer: Layer) -> bool:
+    """A MaxPool2D whose passes no subclass has changed."""
+    cls = type(layer)
+    return isinstance(layer, MaxPool2D) and all(
+        issubclass(MaxPool2D, _owner(cls, a)) for a in ("forward", "backward", "_forward", "_backward"))
+
+
 @dataclass
 class LayerTrace:
     """What one layer saw in the last pass. Arrays are the engine's own
@@ -100,6 +122,44 @@ class Sequential:
             g = self.layers[i].backward(g, need_input_grad=need_input_grad or i > stop)
             t.grad_input = g
         return g if stop == 0 and need_input_grad else None
+
+    def train_forward(self, x):
+        """The forward pass of a training step: the same output as
+        ``forward`` and, through ``train_backward``, the same gradients, but
+        no trace (it is cleared), and a monotonic activation directly before
+        a max pooling runs after it, on a quarter of the values:
+        max(f(a), f(b)) = f(max(a, b)), and the gradient takes the same path
+        (to the window's maximum, times f' there)."""
+        for t in self.trace:
+            t.input = t.output = t.grad_output = t.grad_input = None
+        order = self._training_order()
+        for i in order:
+            x = self.layers[i].forward(x)
+        self._train_order = order
+        return x
+
+    def train_backward(self, grad_out) -> None:
+        """Fill every parametric layer's ``grads`` for the last
+        ``train_forward``, as ``backward(grad_out, need_input_grad=False)``."""
+        order = getattr(self, "_train_order", None)
+        if order is None:
+            raise RuntimeError("train_backward needs a train_forward first")
+        first = self.first_param_index()
+        g = grad_out
+        for i in reversed(order):
+            if i == first:
+                self.layers[i].backward(g, need_input_grad=False)
+                break
+            g = self.layers[i].backward(g, need_input_grad=True)
+        self._train_order = None
+
+    def _training_order(self) -> list[int]:
+        order = list(range(len(self.layers)))
+        for k in range(len(order) - 1):
+            first, second = self.layers[order[k]], self.layers[order[k + 1]]
+            if _may_run_after_max_pool(first) and _is_plain_max_pool(second):
+                order[k], order[k + 1] = order[k + 1], order[k]
+        return order
 
     def predict(self, x, batch_size=1000):
         """The model's output for x without touching the trace or any

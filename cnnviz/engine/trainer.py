@@ -530,7 +530,7 @@ class Trainer:
             xb = random_shift(xb, c.shift, self.rng)
         x = _as_input(xb, self.dtype)
         with self.model_lock, np.errstate(over="ignore", invalid="ignore"):
-            logits = self.model.forward(x)
+            logits = self.model.train_forward(x)
             loss = self.loss_fn(logits, yb)
             if not loss < DIVERGED_LOSS:        # nan, inf, or blown up
                 self._restore(loss)
@@ -538,7 +538,7 @@ class Trainer:
             for view, p in zip(self._backup_views, self.params):
                 view[...] = p.value
             self._have_backup = True
-            self.model.backward(self.loss_fn.backward(), need_input_grad=False)
+            self.model.train_backward(self.loss_fn.backward())
             self.optimizer.step()
         n = len(yb)
         correct = int(np.count_nonzero(logits.argmax(axis=1) == yb))
