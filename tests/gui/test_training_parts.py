@@ -85,3 +85,18 @@ def test_probe_copies_and_leaves_the_trainers_gradients_alone():
     # gradient of its last batch (64 samples), not of the one sample.
     g = model["conv1"].grads["weight"]
     assert ex["conv1"][1] is not g and np.array_equal(ex["conv1"][1], g)
+
+
+def test_history_image_keeps_every_other_column_when_full_and_draws_rgba():
+    from cnnviz.gui.training.inside import HistoryImage
+    h = HistoryImage(capacity=4)
+    edges = np.linspace(-1, 1, 4)
+    for k in range(5):                        # columns 0..3 fill it; column 4 halves it
+        h.add(np.array([k, 0, 2 * k]), edges, samples=100 * (k + 1))
+    np.testing.assert_allclose(np.expm1(h.image()), [[0, 2, 4], [0, 0, 0], [0, 4, 8]], atol=1e-5)
+    assert h.count == 3 and h.samples == 500
+    rgba = h.rgba()
+    assert rgba.shape == (3, 3, 4) and rgba.dtype == np.uint8
+    assert rgba[2, 2, 0] == rgba.min() and rgba[1, 0, 0] == rgba.max()   # darker: more weights
+    h.clear()
+    assert h.count == 0 and h.samples == 0

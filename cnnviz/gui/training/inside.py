@@ -228,9 +228,10 @@ class WeightsView(pg.GraphicsLayoutWidget):
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)
         for j, (name, h) in enumerate(self.hists.items()):
-            if not h.count:
-                continue
             view, item = self._hist_item(j, name)
+            if not h.count:
+                item.clear()            # a new run, nothing probed yet
+                continue
             item.setImage(h.rgba(), autoLevels=False, levels=(0, 255))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
             item.setRect(pg.QtCore.QRectF(0, lo, max(h.samples, 1), hi - lo))
