@@ -332,3 +332,37 @@ def test_epoch_points_are_set_again_only_when_they_change(qtbot):
     panel.add_epoch(128, {**values, "test_loss": 0.25})
     panel.redraw()
     assert panel.c_test_loss.yData.tolist() == [0.25]
+
+
+def test_autosave_writes_a_checkpoint_at_each_epoch_end(qtbot, make_tab, tmp_path):
+    from cnnviz.engine.trainer import load_checkpoint
+    tab = make_tab(epochs=2)
+    path = tmp_path / "auto.npz"
+    tab.autosave_path.setText(str(path))
+    tab.autosave.setChecked(True)
+    saved = []
+    tab.snapshot_received.connect(lambda s: saved.append(s.epoch) if "autosaved" in s.extra else None)
+    tab.start()
+    wait_state(qtbot, tab, "finished", timeout=60_000)
+    assert saved == [1, 2]
+    model, state = load_checkpoint(path)
+    assert state["progress"]["epoch"] == 2 and state["progress"]["step"] == tab.trainer.step
+    assert not tab.has_unsaved_model()                  # the autosave counts as saved
+    assert not list(tmp_path.glob("*.tmp*"))            # atomic: no temporary file left
+
+
+def test_slow_motion_delays_every_batch_and_changes_mid_run(qtbot, make_tab):
+    tab = make_tab(epochs=50)
+    tab.slow.setValue(500)                              # half a second per batch
+    assert "500 ms" in tab.slow_label.text()
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=20_000)
+    step = tab.trainer.step
+    qtbot.wait(1000)
+    assert tab.trainer.step - step <= 3                 # 1 s / 0.5 s, plus the one under way
+    tab.slow.setValue(0)                                # full speed from the next batch on
+    step = tab.trainer.step
+    # 20 batches at 0.5 s would take 10 s
+    qtbot.waitUntil(lambda: tab.trainer.step >= step + 20, timeout=3_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
