@@ -1,4 +1,5 @@
-"""Sequential model with a trace of the last forward and backward pass."""
+"""Sequential model: traced forward and backward passes, a trace-free
+training step, and inference."""
 
 from __future__ import annotations
 
@@ -11,23 +12,18 @@ import numpy as np
 from .layers import Layer, MaxPool2D
 
 
+@lru_cache(maxsize=None)
+def _owner(cls, attribute: str) -> type:
+    """The class in ``cls``'s MRO that defines ``attribute`` (Layer if none)."""
+    return next((c for c in cls.__mro__ if attribute in c.__dict__), Layer)
+
+
 def _infer_matches_forward(layer: Layer) -> bool:
     """Whether ``infer`` is defined at least as far down the class tree as
     ``forward``: a subclass that overrides forward alone must not be run
     through the inherited infer (nor moved past a pooling)."""
-    return _class_infer_matches_forward(type(layer))
-
-
-@lru_cache(maxsize=None)
-def _class_infer_matches_forward(cls) -> bool:
-    forward_owner = next(c for c in cls.__mro__ if "forward" in c.__dict__)
-    infer_owner = next((c for c in cls.__mro__ if "infer" in c.__dict__), Layer)
-    return issubclass(infer_owner, forward_owner)
-
-
-@lru_cache(maxsize=None)
-def _owner(cls, attribute: str) -> type:
-    return next((c for c in cls.__mro__ if attribute in c.__dict__), Layer)
+    cls = type(layer)
+    return issubclass(_owner(cls, "infer"), _owner(cls, "forward"))
 
 
 def _may_run_after_max_pool(layer: Layer) -> bool:
