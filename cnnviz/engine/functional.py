@@ -300,11 +300,21 @@ def _pool_geometry(x, kernel_size, stride):
     return k, s, ho, wo
 
 
-def _pool_slices(i, j, s, ho, wo):
-    """Index of the input entries that window cell (i, j) covers, one per output."""
-    return (slice(None), slice(None),
-            slice(i, i + s[0] * (ho - 1) + 1, s[0]),
+def _cell_rows_cols(i, j, s, ho, wo):
+    """(rows, cols) slices of the input entries that window cell (i, j)
+    covers, one per output pixel."""
+    return (slice(i, i + s[0] * (ho - 1) + 1, s[0]),
             slice(j, j + s[1] * (wo - 1) + 1, s[1]))
+
+
+def _pool_slices(i, j, s, ho, wo):
+    """Index of window cell (i, j)'s entries in an (N, C, H, W) array."""
+    return (slice(None), slice(None), *_cell_rows_cols(i, j, s, ho, wo))
+
+
+def _pool_slices_batch_innermost(i, j, s, ho, wo):
+    """The same in a batch-innermost (C, H, W, N) array."""
+    return (slice(None), *_cell_rows_cols(i, j, s, ho, wo), slice(None))
 
 
 def _max_over_windows(x, k, s, ho, wo, with_argmax):
@@ -315,8 +325,8 @@ def _max_over_windows(x, k, s, ho, wo, with_argmax):
     x = batch_innermost(x)
     cells = [(i, j) for i in range(k[0]) for j in range(k[1])]
 
-    def cell(i, j):  # the input entries window cell (i, j) covers, one per output
-        return x[:, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1], :]
+    def cell(i, j):
+        return x[_pool_slices_batch_innermost(i, j, s, ho, wo)]
 
     best = cell(0, 0).copy()
     if not with_argmax:
@@ -368,7 +378,7 @@ def max_pool2d_backward(grad_out, cache):
     g, won_index = batch_innermost(grad_out), batch_innermost(argmax)
     for i in range(k[0]):
         for j in range(k[1]):
-            target = dx[:, i:i + s[0] * (ho - 1) + 1:s[0], j:j + s[1] * (wo - 1) + 1:s[1], :]
+            target = dx[_pool_slices_batch_innermost(i, j, s, ho, wo)]
             won = won_index == i * k[1] + j
             if overlapping:
                 target += g * won

@@ -47,7 +47,8 @@ class Layer:
         raise NotImplementedError
 
     # an elementwise, non-decreasing activation commutes with max pooling
-    # (max(f(a), f(b)) = f(max(a, b))), so inference may pool first
+    # (max(f(a), f(b)) = f(max(a, b))), so inference and the training step
+    # (Sequential.predict, Sequential.train_forward) may pool first
     commutes_with_max_pool = False
 
     def __call__(self, x):

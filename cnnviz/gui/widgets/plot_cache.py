@@ -10,9 +10,9 @@ which invalidates the cache.
 ``ignore_activation``: a QGraphicsView that is shown (a page switch) sends
 its scene a WindowActivate, and the whole scene was then repainted once or
 twice more right after its first paint (measured: a switch to the Weights
-page took three full paints, 19 ms; the Curves page three, 40-55 ms). Our
+page took three full paints, 18-26 ms; the Curves page three, 39-56 ms). Our
 plots look the same active or not, so the scenes are kept out of it: one
-paint per switch (Weights 7 ms, Curves 18 ms).
+paint per switch (Weights 7-8 ms, Curves 18-20 ms).
 """
 
 from __future__ import annotations
