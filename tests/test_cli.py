@@ -174,4 +174,8 @@ def test_ctrl_c_stops_training_cleanly(data_dir, tmp_path):
         p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err and "interrupted at epoch" in err
-    assert "epoch 1/1000" in out and load(path).metadata["steps"] > 0
+    saved = tmp_path / "int.interrupted.npz"     # never under the final name
+    assert f"saved the model so far as {saved} ({path} was not written)" in err
+    assert not path.exists()
+    assert "epoch 1/1000" in out and load(saved).metadata["steps"] > 0
+    assert load(saved).metadata["interrupted"] is True
