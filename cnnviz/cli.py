@@ -377,10 +377,6 @@ def _cmd_train(args) -> int:
     batch_text = f"batch {batch}"
     if batch < args.batch_size:
         batch_text += f" (the whole set; --batch-size {args.batch_size} asked for more)"
-    print(f"training {args.model} on {images} of {source} for {args.epochs} "
-          f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
-          f"{args.schedule} schedule, seed {args.seed}", flush=True)
-
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
@@ -388,10 +384,15 @@ def _cmd_train(args) -> int:
             raise KeyboardInterrupt    # the second Ctrl-C: stop at once
         interrupted.set()
         trainer.request_stop()
+        print(f"{'' if args.no_progress else chr(10)}{PROG}: stopping after this batch "
+              f"(Ctrl-C again: stop at once, save nothing)", file=sys.stderr, flush=True)
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
+        print(f"training {args.model} on {images} of {source} for {args.epochs} "
+              f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
+              f"{args.schedule} schedule, seed {args.seed}", flush=True)
         last = _run_with_progress(trainer, config, args, tqdm)
         return _finish(args, trainer, config, model, last, interrupted, target, source, save)
     except KeyboardInterrupt:
