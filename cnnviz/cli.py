@@ -413,14 +413,19 @@ def _run_with_progress(trainer, config, args, tqdm):
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
                           "{rate_fmt}{postfix}]")
     last = None
+    start = (trainer.samples_seen, trainer.elapsed)    # of the epoch running
     try:
         for snap in trainer.run():
             bar.update(snap.samples_seen - bar.n)
             bar.set_postfix_str(f"epoch {snap.epoch}/{snap.epochs}, loss {snap.smoothed_loss:.4f}, "
                                 f"acc {100 * snap.accuracy:.1f}%", refresh=False)
             if snap.kind == "epoch":
-                tqdm.write(snap.message + f" [{snap.samples_per_sec:,.0f} images/s]",
-                           file=sys.stdout)
+                # the epoch's own rate, its evaluation included (the snapshot's
+                # samples_per_sec is a running average over recent batches)
+                seconds = snap.elapsed - start[1]
+                rate = (snap.samples_seen - start[0]) / seconds if seconds > 0 else float("nan")
+                tqdm.write(snap.message + f" [{rate:,.0f} images/s]", file=sys.stdout)
+                start = (snap.samples_seen, snap.elapsed)
             last = snap
     finally:
         bar.close()
