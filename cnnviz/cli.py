@@ -112,14 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on MNIST (or any IDX dataset) headless",
                        description="Train headless with a progress bar; prints the test "
                        "accuracy after each epoch.")
-    t.add_argument("--model", choices=sorted(MODELS), default="lenet5")
-    t.add_argument("--epochs", type=_positive_int, default=5)
+    t.add_argument("--model", choices=sorted(MODELS), default="lenet5",
+                   help="the network (default lenet5)")
+    t.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training "
+                   "images (default 5)")
     t.add_argument("--batch-size", type=_positive_int, default=64,
                    help="images per batch (default 64); more than the training images means "
                         "the whole set, and a batch needing over 4 GiB is refused")
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: 0.05 for sgd, 0.001 for adam)")
-    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="default sgd")
     t.add_argument("--momentum", type=_fraction, default=0.9,
                    help="SGD momentum, or Adam's beta1 (default 0.9)")
     t.add_argument("--weight-decay", type=_nonneg_float, default=5e-4,
@@ -127,15 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=list(LR_SCHEDULES), default="cosine",
                    help="learning-rate schedule (default cosine)")
     t.add_argument("--warmup", type=_nonneg_int, default=100, metavar="STEPS",
-                   help="linear learning-rate warm-up over the first STEPS batches (default 100)")
-    t.add_argument("--data-dir", type=Path, default=None,
-                   help="directory of the four IDX files (default: the bundled MNIST)")
-    t.add_argument("--limit", type=_positive_int, default=None,
+                   help="linear learning-rate warm-up over the first STEPS batches (default "
+                        "100), at most a fifth of the run's batches")
+    t.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="directory of the four IDX files, raw or .gz, each declaring at most "
+                        "1 GiB of data (default: the bundled MNIST)")
+    t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="train on the first N training images only (all of them if N is more)")
     t.add_argument("--seed", type=_nonneg_int, default=0,
-                   help="seeds the initial weights, the shuffling and the shifts")
-    t.add_argument("--shift", type=_nonneg_int, default=0,
-                   help="random shifts of up to N pixels (augmentation); less than the image side")
+                   help="seeds the initial weights, the shuffling and the shifts (default 0)")
+    t.add_argument("--shift", type=_nonneg_int, default=0, metavar="N",
+                   help="random shifts of up to N pixels (augmentation; default 0, none); "
+                        "less than the image side")
     t.add_argument("--save", default=None, metavar="PATH",
                    help="save the trained model to this file (.npz); checked before training "
                         "(its directory is created if needed). A directory, or a path ending "
@@ -148,13 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("summary", help="print a model's architecture table")
     s.add_argument("file", nargs="?", type=Path, default=None,
                    help="a saved model (.npz); default: --model")
-    s.add_argument("--model", choices=sorted(MODELS), default="lenet5")
+    s.add_argument("--model", choices=sorted(MODELS), default="lenet5",
+                   help="the network when no file is given (default lenet5)")
 
     e = sub.add_parser("eval", help="print a saved model's test accuracy")
     e.add_argument("model", type=Path, metavar="MODEL.npz")
-    e.add_argument("--data-dir", type=Path, default=None,
+    e.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help="directory of the four IDX files (default: the bundled MNIST)")
-    e.add_argument("--batch-size", type=_positive_int, default=1000)
+    e.add_argument("--batch-size", type=_positive_int, default=1000,
+                   help="images evaluated at a time (default 1000)")
 
     b = sub.add_parser("bench", help="run bench/engine.py (in a source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to bench/engine.py")
