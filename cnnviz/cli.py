@@ -236,7 +236,9 @@ def _internal_error(exc: BaseException, argv) -> int:
         where = f"the full traceback is in {path}"
         break
     where = where or "the traceback could not be written to a log file"
-    return _fail(f"internal error ({type(exc).__name__}: {exc}); this is a bug in cnnviz, "
+    detail = _one_line(exc)
+    detail = detail if len(detail) <= 200 else detail[:200] + "..."   # the log has it all
+    return _fail(f"internal error ({type(exc).__name__}: {detail}); this is a bug in cnnviz, "
                  f"please report it; {where}")
 
 
