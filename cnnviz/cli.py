@@ -6,9 +6,14 @@
     cnnviz eval MODEL.npz       print a saved model's test accuracy
     cnnviz bench [args]         run bench/engine.py (source checkouts)
 
-Headless commands never import Qt. User errors (bad arguments, missing or
-damaged files) end with one line on stderr and a non-zero exit status, never
-a traceback: 2 for bad arguments, 1 for everything else, 130 after Ctrl-C.
+Headless commands never import Qt. Every error is one line on stderr,
+`cnnviz: error: ...`, naming the file or option and what is wrong, never a
+traceback; exit status 2 for bad arguments, 1 for everything else, 130 after
+Ctrl-C. An unforeseen exception (a bug) also ends in one line, which says
+where the full traceback was written (crash-*.log under $XDG_STATE_HOME/cnnviz,
+else ~/.local/state/cnnviz, else the temporary directory). Output cut short by
+a closed pipe (`cnnviz summary | head -1`) ends quietly with status 1, as
+Python's own recipe for SIGPIPE does.
 """
 
 from __future__ import annotations
@@ -17,10 +22,25 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 
+import numpy as np
+
 PROG = "cnnviz"
+
+BATCH_MEMORY_BUDGET = 4 << 30
+"""The most memory one training batch may need: 4 GiB.
+
+Estimated before training from the model's summary: the input plus every
+layer's output, per image, times ``_ACTIVATION_FACTOR`` (forward caches, im2col
+buffers and gradients; measured peak over that sum: 3.8 for `small`, 4.0 for
+`lenet5`, at batch 4000), times the float size. For LeNet-5 on 28x28 images
+that is about 265 KB an image, so batches up to about 16,000 images fit; a
+larger --batch-size is refused with the figure before the first batch."""
+_ACTIVATION_FACTOR = 4
 
 
 class CliError(Exception):
@@ -68,16 +88,15 @@ def _nonneg_float(s):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so main() returns a status."""
+    """argparse that raises instead of exiting, so main() returns a status,
+    and says it in one line (pointing at --help rather than printing usage)."""
 
     def error(self, message):
-        raise _UsageError(f"{self.prog}: error: {message}", self.format_usage())
+        raise _UsageError(f"{PROG}: error: {message} (see `{self.prog} --help`)")
 
 
 class _UsageError(Exception):
-    def __init__(self, message, usage):
-        super().__init__(message)
-        self.usage = usage
+    """Bad arguments: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,12 +112,17 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on MNIST (or any IDX dataset) headless",
                        description="Train headless with a progress bar; prints the test "
                        "accuracy after each epoch.")
-    t.add_argument("--model", choices=sorted(MODELS), default="lenet5")
-    t.add_argument("--epochs", type=_positive_int, default=5)
-    t.add_argument("--batch-size", type=_positive_int, default=64)
+    t.add_argument("--model", choices=sorted(MODELS), default="lenet5",
+                   help="the network (default lenet5)")
+    t.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training "
+                   "images (default 5)")
+    t.add_argument("--batch-size", type=_positive_int, default=64,
+                   help="images per batch (default 64); more than the training images means "
+                        "the whole set, and a batch needing over 4 GiB is refused")
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="learning rate (default: 0.05 for sgd, 0.001 for adam)")
-    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    t.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd",
+                   help="default sgd")
     t.add_argument("--momentum", type=_fraction, default=0.9,
                    help="SGD momentum, or Adam's beta1 (default 0.9)")
     t.add_argument("--weight-decay", type=_nonneg_float, default=5e-4,
@@ -106,29 +130,39 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--schedule", choices=list(LR_SCHEDULES), default="cosine",
                    help="learning-rate schedule (default cosine)")
     t.add_argument("--warmup", type=_nonneg_int, default=100, metavar="STEPS",
-                   help="linear learning-rate warm-up over the first STEPS batches (default 100)")
-    t.add_argument("--data-dir", type=Path, default=None,
-                   help="directory of the four IDX files (default: the bundled MNIST)")
-    t.add_argument("--limit", type=_positive_int, default=None,
-                   help="train on the first N training images only")
+                   help="linear learning-rate warm-up over the first STEPS batches (default "
+                        "100), at most a fifth of the run's batches")
+    t.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="directory of the four IDX files, raw or .gz, each declaring at most "
+                        "1 GiB of data (default: the bundled MNIST)")
+    t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                   help="train on the first N training images only (all of them if N is more)")
     t.add_argument("--seed", type=_nonneg_int, default=0,
-                   help="seeds the initial weights, the shuffling and the shifts")
-    t.add_argument("--shift", type=_nonneg_int, default=0,
-                   help="random shifts of up to N pixels (augmentation)")
-    t.add_argument("--save", type=Path, default=None, metavar="PATH",
-                   help="save the trained model here (.npz)")
+                   help="seeds the initial weights, the shuffling and the shifts (default 0)")
+    t.add_argument("--shift", type=_nonneg_int, default=0, metavar="N",
+                   help="random shifts of up to N pixels (augmentation; default 0, none); "
+                        "less than the image side")
+    t.add_argument("--save", default=None, metavar="PATH",
+                   help="save the trained model to this file (.npz); checked before training "
+                        "(its directory is created if needed). A directory, or a path ending "
+                        "in /, is refused. An interrupted run (Ctrl-C) never writes PATH: it "
+                        "saves beside it as NAME.interrupted.npz and leaves PATH as it was; "
+                        "a second Ctrl-C stops at once and saves nothing. A diverged run "
+                        "saves nothing")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("summary", help="print a model's architecture table")
     s.add_argument("file", nargs="?", type=Path, default=None,
                    help="a saved model (.npz); default: --model")
-    s.add_argument("--model", choices=sorted(MODELS), default="lenet5")
+    s.add_argument("--model", choices=sorted(MODELS), default="lenet5",
+                   help="the network when no file is given (default lenet5)")
 
     e = sub.add_parser("eval", help="print a saved model's test accuracy")
     e.add_argument("model", type=Path, metavar="MODEL.npz")
-    e.add_argument("--data-dir", type=Path, default=None,
+    e.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
                    help="directory of the four IDX files (default: the bundled MNIST)")
-    e.add_argument("--batch-size", type=_positive_int, default=1000)
+    e.add_argument("--batch-size", type=_positive_int, default=1000,
+                   help="images evaluated at a time (default 1000)")
 
     b = sub.add_parser("bench", help="run bench/engine.py (in a source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to bench/engine.py")
@@ -143,21 +177,69 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except _UsageError as e:
-        print(e.usage.rstrip(), file=sys.stderr)
-        print(e, file=sys.stderr)
+        print(_one_line(e), file=sys.stderr)
         return 2
     except SystemExit as e:        # --help
         return e.code if isinstance(e.code, int) else 0
     try:
         if args.command in (None, "gui"):
             return _gui([])
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()         # a closed pipe shows here, not at exit
+        return code
     except CliError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        return _fail(e)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): nothing left to say; stdout to
+        # /dev/null so the interpreter's last flush does not complain
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except MemoryError:
+        return _fail("out of memory; try a smaller --batch-size or --limit")
+    except Exception as e:         # a bug: one line here, the whole trace in a log file
+        return _internal_error(e, argv)
+
+
+def _one_line(message) -> str:
+    return " ".join(str(message).splitlines())
+
+
+def _log_dirs():
+    """Where crash logs go: $XDG_STATE_HOME/cnnviz (or ~/.local/state/cnnviz),
+    then the temporary directory if that cannot be written."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    return [base / PROG, Path(tempfile.gettempdir())]
+
+
+def _internal_error(exc: BaseException, argv) -> int:
+    """Say in one line that this is a bug and where the full traceback is."""
+    import traceback
+
+    from cnnviz.atomic import atomic_write_text
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    text = (f"cnnviz internal error at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
+            f"command: {PROG} {' '.join(argv)}\npython: {sys.version.split()[0]}\n\n"
+            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    where = None
+    for folder in _log_dirs():
+        path = folder / f"crash-{stamp}-{os.getpid()}.log"
+        try:
+            atomic_write_text(path, text)
+        except OSError:
+            continue
+        where = f"the full traceback is in {path}"
+        break
+    where = where or "the traceback could not be written to a log file"
+    detail = _one_line(exc)
+    detail = detail if len(detail) <= 200 else detail[:200] + "..."   # the log has it all
+    return _fail(f"internal error ({type(exc).__name__}: {detail}); this is a bug in cnnviz, "
+                 f"please report it; {where}")
 
 
 def _gui(argv) -> int:
@@ -173,7 +255,7 @@ def _gui(argv) -> int:
 
 
 def _fail(message) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {_one_line(message)}", file=sys.stderr)
     return 1
 
 
@@ -184,16 +266,17 @@ def _user_errors():
     return (IdxError, ModelFileError, OSError)
 
 
-def _load_data(data_dir, split):
-    from cnnviz.data import load_mnist
+def _load_data(data_dir, split=None):
+    """One split, or (train, test) checked together when ``split`` is None."""
+    from cnnviz.data import load_mnist, load_splits
     try:
-        return load_mnist(data_dir, split)
+        return load_splits(data_dir) if split is None else load_mnist(data_dir, split)
     except _user_errors() as e:
         raise CliError(str(e)) from None
 
 
 def _check_fits(model, data, what):
-    """A clear error if the model cannot take the dataset's images or labels."""
+    """A clear error if the model cannot take the split's images or labels."""
     from cnnviz.engine import summary
     h, w = data.images.shape[1:]
     try:
@@ -202,9 +285,71 @@ def _check_fits(model, data, what):
         raise CliError(f"{what} cannot take the dataset's {h}x{w} images ({e})") from None
     out = table.rows[-1].output_shape if table.rows else (1, 0)
     classes = out[1] if len(out) == 2 else 0
-    if len(data.labels) and int(data.labels.max()) >= classes:
-        raise CliError(f"{what} has {classes} outputs but the dataset has label "
-                       f"{int(data.labels.max())}")
+    if int(data.labels.max()) >= classes:
+        first = int(np.argmax(data.labels >= classes))
+        raise CliError(f"{data.labels_path}: label {data.labels[first]} (of image #{first}) is "
+                       f"out of range for {what}, which has {classes} outputs "
+                       f"(labels 0 to {classes - 1})")
+    return table
+
+
+def _batch_bytes(model, table, n: int) -> int:
+    """Estimated peak memory of training on a batch of ``n`` images (see
+    BATCH_MEMORY_BUDGET)."""
+    h, w = table.input_shape[2:]
+    per_image = h * w + sum(int(np.prod(r.output_shape[1:])) for r in table.rows)
+    return n * per_image * _ACTIVATION_FACTOR * np.dtype(model.dtype).itemsize
+
+
+def _check_batch(model, table, batch: int, n: int, what: str) -> int:
+    """The batch actually used (at most the ``n`` images there are); a clear
+    error if one batch would need more than BATCH_MEMORY_BUDGET."""
+    used = min(batch, n)
+    need = _batch_bytes(model, table, used)
+    if need > BATCH_MEMORY_BUDGET:
+        fits = max(BATCH_MEMORY_BUDGET // _batch_bytes(model, table, 1), 1)
+        whole = " (the whole set)" if used < batch else ""
+        h, w = table.input_shape[2:]
+        raise CliError(f"--batch-size {batch}: a batch of {used:,} {h}x{w} images{whole} needs "
+                       f"about {need / (1 << 30):.1f} GiB for {what}'s activations, over the "
+                       f"{BATCH_MEMORY_BUDGET >> 30} GiB budget; use --batch-size {fits:,} or less")
+    return used
+
+
+def _check_save_target(text: str) -> Path:
+    """--save PATH checked before any work: a file name, in a directory that
+    exists (or is created here) and can be written. CliError otherwise."""
+    opt = f"--save {text}"
+    if not text.strip():
+        raise CliError("--save: empty path; give a file name such as model.npz")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise CliError(f"{opt}: is a directory; give a file name such as {path / 'model.npz'}")
+    if text.endswith(("/", os.sep)):      # Path() drops the slash: say what it meant
+        raise CliError(f"{opt}: ends in /, so names a directory; give a file name such as "
+                       f"{path / 'model.npz'}")
+    if path.exists() and not path.is_file():
+        raise CliError(f"{opt}: exists and is not a regular file")
+    folder = path.parent
+    for part in reversed([folder, *folder.parents]):    # from the top down
+        if part.exists() and not part.is_dir():
+            raise CliError(f"{opt}: {part} is a file, not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{opt}: cannot create directory {folder} ({e.strerror or e})") from None
+    try:   # writable? the save writes a temporary file there, then renames it
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".write-test", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise CliError(f"{opt}: cannot write in {folder} ({e.strerror or e})") from None
+    return path
+
+
+def _interrupted_path(path: Path) -> Path:
+    """m.npz -> m.interrupted.npz: where an interrupted run is saved."""
+    return path.with_name(f"{path.stem}.interrupted{path.suffix}")
 
 
 def _cmd_train(args) -> int:
@@ -213,69 +358,119 @@ def _cmd_train(args) -> int:
     from cnnviz.engine import MODELS, save
     from cnnviz.engine.trainer import DEFAULT_LR, Trainer, TrainConfig
 
-    if args.save is not None and args.save.is_dir():
-        raise CliError(f"--save {args.save}: is a directory; give a file name such as model.npz")
-    train = _load_data(args.data_dir, "train")
-    test = _load_data(args.data_dir, "test")
+    # everything that can be wrong is found here, before the first batch
+    target = _check_save_target(args.save) if args.save is not None else None
+    train, test = _load_data(args.data_dir)
     model = MODELS[args.model](seed=args.seed)
-    _check_fits(model, train, args.model)
+    table = _check_fits(model, train, args.model)
+    _check_fits(model, test, args.model)
+    h, w = train.images.shape[1:]
+    if args.shift >= min(h, w):
+        image = f"{h}-pixel image" if h == w else f"{h}x{w} image's {min(h, w)}-pixel side"
+        raise CliError(f"--shift {args.shift}: must be less than the {image}")
+    n_train = min(args.limit or len(train), len(train))
+    batch = _check_batch(model, table, args.batch_size, n_train, args.model)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=lr,
+    config = TrainConfig(epochs=args.epochs, batch_size=batch, lr=lr,
                          optimizer=args.optimizer, momentum=args.momentum,
                          weight_decay=args.weight_decay, seed=args.seed, limit=args.limit,
                          shift=args.shift, lr_schedule=args.schedule, warmup_steps=args.warmup,
                          snapshot_interval=0.1)
-    trainer = Trainer(model, train, test, config)
+    try:
+        trainer = Trainer(model, train, test, config)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     source = args.data_dir or "bundled MNIST"
-    print(f"training {args.model} on {trainer.n_train} images of {source} for {args.epochs} "
-          f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, batch {args.batch_size}, "
-          f"{args.schedule} schedule, seed {args.seed}", flush=True)
-
+    images = f"{trainer.n_train} images"
+    if args.limit and args.limit > len(train):
+        images += f" (all of them; --limit {args.limit} asked for more)"
+    batch_text = f"batch {batch}"
+    if batch < args.batch_size:
+        batch_text += f" (the whole set; --batch-size {args.batch_size} asked for more)"
     interrupted = threading.Event()
 
     def on_sigint(signum, frame):
         if interrupted.is_set():
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt    # the second Ctrl-C: stop at once
         interrupted.set()
         trainer.request_stop()
+        print(f"{'' if args.no_progress else chr(10)}{PROG}: stopping after this batch "
+              f"(Ctrl-C again: stop at once, save nothing)", file=sys.stderr, flush=True)
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+    try:
+        print(f"training {args.model} on {images} of {source} for {args.epochs} "
+              f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
+              f"{args.schedule} schedule, seed {args.seed}", flush=True)
+        last = _run_with_progress(trainer, config, args, tqdm)
+        return _finish(args, trainer, config, model, last, interrupted, target, source, save)
+    except KeyboardInterrupt:
+        if not interrupted.is_set():
+            raise
+        what = f"; {target} was left as it was" if target is not None and target.exists() else ""
+        print(f"{PROG}: interrupted again: stopped at once, nothing saved{what}", file=sys.stderr)
+        return 130
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run_with_progress(trainer, config, args, tqdm):
+    """Drive the trainer with a progress bar; the last snapshot."""
     bar = tqdm(total=config.epochs * trainer.n_train, unit="img", dynamic_ncols=True,
                file=sys.stderr, disable=args.no_progress, mininterval=0.2,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, "
                           "{rate_fmt}{postfix}]")
     last = None
+    start = (trainer.samples_seen, trainer.elapsed)    # of the epoch running
     try:
         for snap in trainer.run():
             bar.update(snap.samples_seen - bar.n)
             bar.set_postfix_str(f"epoch {snap.epoch}/{snap.epochs}, loss {snap.smoothed_loss:.4f}, "
                                 f"acc {100 * snap.accuracy:.1f}%", refresh=False)
             if snap.kind == "epoch":
-                tqdm.write(snap.message + f" [{snap.samples_per_sec:,.0f} images/s]",
-                           file=sys.stdout)
+                # the epoch's own rate, its evaluation included (the snapshot's
+                # samples_per_sec is a running average over recent batches)
+                seconds = snap.elapsed - start[1]
+                rate = (snap.samples_seen - start[0]) / seconds if seconds > 0 else float("nan")
+                tqdm.write(snap.message + f" [{rate:,.0f} images/s]", file=sys.stdout)
+                start = (snap.samples_seen, snap.elapsed)
             last = snap
     finally:
         bar.close()
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
-    if last is not None and last.kind == "stopped" and not interrupted.is_set():
-        print(f"{PROG}: {last.message}", file=sys.stderr)   # diverged
-        return 1
-    if interrupted.is_set():
-        print(f"interrupted at epoch {last.epoch}, batch {last.batch}", file=sys.stderr)
-    elif trainer.test_accuracy is not None:
+    return last
+
+
+def _finish(args, trainer, config, model, last, interrupted, target, source, save) -> int:
+    """After the run: report, and save where the outcome says (never over
+    the user's file unless the run completed)."""
+    finished = last is not None and last.kind == "finished"
+    if not finished and not interrupted.is_set():      # diverged
+        kept = f" Nothing saved; {target} was left as it was." if target is not None else ""
+        raise CliError(f"training diverged: {last.message}{kept}")
+    if finished and trainer.test_accuracy is not None:
         print(f"test accuracy: {100 * trainer.test_accuracy:.2f}%")
-    if args.save is not None:
-        meta = {"model": args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
-                "config": {k: v for k, v in vars(config).items()},
-                "test_accuracy": trainer.test_accuracy, "dataset": str(source)}
-        try:
-            save(model, args.save, metadata=meta)
-        except OSError as e:
-            raise CliError(f"cannot save {args.save}: {e}") from None
-        print(f"saved {args.save}")
-    return 130 if interrupted.is_set() else 0
+    where = f"interrupted at epoch {last.epoch}, batch {last.batch}" if not finished else ""
+    if target is None:
+        if where:
+            print(f"{where}; nothing saved (no --save)", file=sys.stderr)
+        return 0 if finished else 130
+    path = target if finished else _interrupted_path(target)
+    meta = {"model": args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
+            "config": {k: v for k, v in vars(config).items()},
+            "test_accuracy": trainer.test_accuracy, "dataset": str(source),
+            "interrupted": not finished}
+    try:
+        save(model, path, metadata=meta)
+    except OSError as e:
+        raise CliError(f"cannot save {path}: {e.strerror or e}") from None
+    if finished:
+        print(f"saved {path}")
+        return 0
+    kept = "was left as it was" if target.exists() else "was not written"
+    print(f"{where}; saved the model so far as {path} ({target} {kept})", file=sys.stderr)
+    return 130
 
 
 def _load_model(path):
@@ -306,8 +501,9 @@ def _cmd_eval(args) -> int:
 
     model = _load_model(args.model)
     test = _load_data(args.data_dir, "test")
-    _check_fits(model, test, str(args.model))
-    loss, acc, preds, _ = evaluate_model(model, test.images, test.labels, args.batch_size)
+    table = _check_fits(model, test, str(args.model))
+    batch = _check_batch(model, table, args.batch_size, len(test), str(args.model))
+    loss, acc, preds, _ = evaluate_model(model, test.images, test.labels, batch)
     correct = int((preds == test.labels).sum())
     print(f"test accuracy: {100 * acc:.2f}% ({correct}/{len(test.labels)}), loss {loss:.4f}")
     return 0

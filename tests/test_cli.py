@@ -157,7 +157,6 @@ def test_no_display_gui_is_a_clear_error(capsys, monkeypatch):
 
 def test_ctrl_c_stops_training_cleanly(data_dir, tmp_path):
     import signal
-    import time
     path = tmp_path / "int.npz"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     p = subprocess.Popen([sys.executable, "-m", "cnnviz", "train", "--data-dir", str(data_dir),
@@ -167,11 +166,28 @@ def test_ctrl_c_stops_training_cleanly(data_dir, tmp_path):
     try:
         line = p.stdout.readline()          # "training ..." once the data is loaded
         assert line.startswith("training"), line + p.stderr.read()
-        time.sleep(1.0)
+        line = p.stdout.readline()          # the first epoch is done: a loaded machine can be slow
+        assert line.startswith("epoch 1/1000"), line + p.stderr.read()
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=30)
     finally:
         p.kill()
     assert p.returncode == 130, err
     assert "Traceback" not in err and "interrupted at epoch" in err
-    assert "epoch 1/1000" in out and load(path).metadata["steps"] > 0
+    saved = tmp_path / "int.interrupted.npz"     # never under the final name
+    assert f"saved the model so far as {saved} ({path} was not written)" in err
+    assert not path.exists()
+    assert load(saved).metadata["steps"] >= 2
+    assert load(saved).metadata["interrupted"] is True
+
+
+def test_limit_and_batch_beyond_the_set_are_clamped_and_said(capsys, data_dir, tmp_path):
+    code, out, err = run(capsys, "train", "--data-dir", data_dir, "--epochs", "1",
+                         "--limit", "100000", "--batch-size", "10000000", "--no-progress",
+                         "--save", tmp_path / "m.npz")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert "on 600 images (all of them; --limit 100000 asked for more)" in first
+    assert "batch 600 (the whole set; --batch-size 10000000 asked for more)" in first
+    model = load(tmp_path / "m.npz")
+    assert model.metadata["steps"] == 1 and model.metadata["config"]["batch_size"] == 600

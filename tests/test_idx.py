@@ -1,11 +1,13 @@
 """IDX reader/writer: round trips, byte layout, and every way a file can be wrong."""
 
 import gzip
+import time
 
 import numpy as np
 import pytest
 
-from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx, write_idx
+from cnnviz.data.idx import (IMAGES_MAGIC, LABELS_MAGIC, MAX_IDX_BYTES, IdxError, read_idx,
+                             read_idx_header, write_idx)
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 
@@ -72,7 +74,8 @@ def _header(code, dims):
         (_header(0x08, [2, 3, 4]) + bytes(23), ["truncated", "(2, 3, 4)", "24 bytes", "23"]),
         (_header(0x0B, [5]) + bytes(9), ["truncated", "int16", "10 bytes"]),
         (_header(0x08, [2, 3]) + bytes(10), ["4 unexpected bytes"]),
-        (_header(0x08, [2**32 - 1] * 3) + bytes(8), ["truncated"]),  # absurd sizes, no MemoryError
+        (_header(0x08, [2**32 - 1] * 3) + bytes(8), ["over the 1 GiB", "budget"]),  # no MemoryError
+        (_header(0x08, [60000, 28, 28]) + bytes(8), ["truncated", "47040000 bytes", "only 8"]),
     ],
 )
 def test_bad_content_gives_clear_error(tmp_path, content, words):
@@ -123,3 +126,55 @@ def test_idx_error_is_value_error():
 def test_writer_refuses_what_idx_cannot_hold(tmp_path, array):
     with pytest.raises(IdxError):
         write_idx(tmp_path / "x", array)
+
+
+def _inflating_gzip(path, header_shape, inflated_mib):
+    """A gzip whose IDX header declares `header_shape` of uint8 but whose data
+    inflates to about `inflated_mib` MiB: one member for the header and the
+    first MiB, then the same 1 MiB-of-zeros member repeated (gzip allows
+    concatenated members), so making it costs milliseconds, not gigabytes."""
+    zeros = gzip.compress(bytes(1 << 20), mtime=0)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(_header(0x08, header_shape) + bytes(1 << 20), mtime=0))
+        for _ in range(inflated_mib - 1):
+            f.write(zeros)
+    return path
+
+
+def test_gzip_inflating_past_its_declared_size_is_stopped_early(tmp_path):
+    path = _inflating_gzip(tmp_path / "bomb.gz", [600, 28, 28], 5 * 1024)   # 5 GiB inflated
+    assert path.stat().st_size < 30 << 20
+    t = time.perf_counter()
+    with pytest.raises(IdxError) as e:
+        read_idx(path)
+    assert time.perf_counter() - t < 2          # inflating 5 GiB takes far longer
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and "inflates past the 470,400 bytes its header declares" in msg
+
+
+def test_declared_size_over_the_budget_is_refused_before_reading(tmp_path):
+    assert MAX_IDX_BYTES == 1 << 30
+    path = _inflating_gzip(tmp_path / "big.gz", [7015, 28, 28000], 2)   # declares 5.5 GB
+    for read in (read_idx, read_idx_header):
+        with pytest.raises(IdxError, match=r"5,499,760,000 bytes\) of data, over the 1 GiB"):
+            read(path)
+    small = write_idx(tmp_path / "small", np.zeros((4, 5), np.uint8))
+    with pytest.raises(IdxError, match=r"over the 19 bytes budget"):
+        read_idx(small, max_bytes=19)
+    assert read_idx(small, max_bytes=20).shape == (4, 5)
+
+
+def test_header_alone(tmp_path):
+    path = write_idx(tmp_path / "x.gz", np.zeros((3, 4, 5), np.int16))
+    h = read_idx_header(path)
+    assert h.shape == (3, 4, 5) and h.dtype == np.int16 and h.data_bytes == 120
+    with pytest.raises(IdxError, match="expected magic"):
+        read_idx_header(path, IMAGES_MAGIC)
+
+
+def test_writes_are_atomic(tmp_path):
+    path = write_idx(tmp_path / "a", np.arange(5, dtype=np.uint8))
+    with pytest.raises(IdxError):
+        write_idx(path, np.zeros(3, np.complex64))
+    np.testing.assert_array_equal(read_idx(path), np.arange(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]

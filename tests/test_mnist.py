@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnnviz.data.idx import IdxError, write_idx
-from cnnviz.data.mnist import MNIST_DIR, SPLIT_FILES, load_mnist, to_float
+from cnnviz.data.mnist import MNIST_DIR, SPLIT_FILES, load_mnist, load_splits, to_float
 
 # Published per-class counts of MNIST (train, test): a check on the content
 # that does not depend on our own files.
@@ -169,3 +169,35 @@ def test_to_float():
         to_float(u.astype(np.float32))
     with pytest.raises(ValueError):
         to_float(np.zeros((2, 1, 5, 6), np.uint8))
+
+
+def test_count_mismatch_found_from_the_headers(tmp_path):
+    """Labels that disagree with the images are named before the data is read:
+    here the images' data is missing altogether."""
+    _write_set(tmp_path, gz=())
+    images = tmp_path / SPLIT_FILES["train"][0]
+    images.write_bytes(images.read_bytes()[:16])
+    write_idx(tmp_path / SPLIT_FILES["train"][1], np.zeros(9, np.uint8))
+    with pytest.raises(IdxError, match="7 images but .* 9 labels"):
+        load_mnist(tmp_path, "train")
+
+
+def test_empty_split_and_empty_images_are_refused(tmp_path):
+    _write_set(tmp_path, n_train=0, gz=())
+    with pytest.raises(IdxError, match="holds 0 images; a dataset split needs at least one"):
+        load_mnist(tmp_path, "train")
+    _write_set(tmp_path, hw=(0, 24), gz=())
+    with pytest.raises(IdxError, match="images are 0x24 pixels"):
+        load_mnist(tmp_path, "test")
+
+
+def test_splits_of_different_sizes_are_refused_together(tmp_path):
+    _write_set(tmp_path, gz=())
+    train, test = load_splits(tmp_path)
+    assert train.images.shape[1:] == test.images.shape[1:] == (20, 24)
+    write_idx(tmp_path / SPLIT_FILES["test"][0], np.zeros((3, 20, 20), np.uint8))
+    with pytest.raises(IdxError) as e:
+        load_splits(tmp_path)
+    msg = str(e.value)
+    assert msg.startswith(str(tmp_path / SPLIT_FILES["test"][0]))
+    assert "test images are 20x20 but the training images" in msg and "are 20x24" in msg

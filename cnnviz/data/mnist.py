@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx
+from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx, read_idx_header
 from cnnviz.data.paths import MNIST_DIR
 
-__all__ = ["MnistSplit", "load_mnist", "to_float", "SPLIT_FILES", "MNIST_DIR"]
+__all__ = ["MnistSplit", "load_mnist", "load_splits", "to_float", "SPLIT_FILES", "MNIST_DIR"]
 
 # split -> (images file, labels file), without the optional .gz
 SPLIT_FILES = {
@@ -105,8 +105,11 @@ def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train") 
 
     Raises:
         FileNotFoundError if a file is missing (listing what was looked for),
-        IdxError (a ValueError) if a file is damaged or the wrong kind, or if
-        images and labels disagree on the count; ValueError for a bad split.
+        IdxError (a ValueError) if a file is damaged, the wrong kind or
+        larger than MAX_IDX_BYTES, if images and labels disagree on the
+        count, or if the split holds no images or images with no pixels
+        (the headers are checked before the data is read); ValueError for a
+        bad split.
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_FILES)}")
@@ -126,14 +129,36 @@ def _stamp(path: Path) -> tuple[int, int]:
     return st.st_size, st.st_mtime_ns
 
 
+def load_splits(data_dir: str | os.PathLike | None = None) -> tuple[MnistSplit, MnistSplit]:
+    """(train, test) of an MNIST-style dataset, checked together: IdxError
+    if the test images are not the size of the training images (a model
+    trained on one size cannot take the other). Otherwise as ``load_mnist``."""
+    train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+    size, test_size = train.images.shape[1:], test.images.shape[1:]
+    if size != test_size:
+        raise IdxError(
+            f"{test.images_path}: the test images are {test_size[0]}x{test_size[1]} but the "
+            f"training images ({train.images_path.name}) are {size[0]}x{size[1]}; "
+            f"both splits need one size")
+    return train, test
+
+
 @functools.lru_cache(maxsize=8)
 def _load_pair(images_path: Path, labels_path: Path, _s1, _s2) -> tuple[np.ndarray, np.ndarray]:
+    # the headers first: a mismatch or an empty split is refused before any data is read
+    n_images, *size = read_idx_header(images_path, IMAGES_MAGIC).shape
+    n_labels = read_idx_header(labels_path, LABELS_MAGIC).shape[0]
+    if n_images != n_labels:
+        raise IdxError(
+            f"{images_path} holds {n_images} images but {labels_path} holds {n_labels} labels"
+        )
+    if n_images == 0:
+        raise IdxError(f"{images_path}: holds 0 images; a dataset split needs at least one")
+    if 0 in size:
+        raise IdxError(f"{images_path}: its images are {size[0]}x{size[1]} pixels; "
+                       f"an image needs at least one row and one column")
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
-    if len(images) != len(labels):
-        raise IdxError(
-            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
-        )
     images.flags.writeable = False  # shared by every caller through the cache
     labels.flags.writeable = False
     return images, labels
