@@ -6,7 +6,8 @@ import copy
 import numpy as np
 import pytest
 
-from cnnviz.engine import Conv2D, Flatten, Linear, ReLU, Sequential, lenet5, lenet5_small, save
+from cnnviz.engine import (Conv2D, Flatten, Linear, ReLU, Sequential, SoftmaxCrossEntropy, lenet5,
+                           lenet5_small, save)
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.gui.stepper.explain import (as_maps, conv_backward_steps, conv_im2col_steps,
                                         pool_backward_steps)
@@ -72,7 +73,18 @@ def test_update_is_one_sgd_step_and_restarts_forward(digit):
     rec = s.last_update
     np.testing.assert_array_equal(rec.before["conv1.weight"], w)
     np.testing.assert_array_equal(rec.grad["conv1.weight"], dw)
-    assert s.phase == FORWARD and s.done == 0
+    # the forward pass has rerun with the new weights: outputs and loss are current
+    assert s.phase == FORWARD and s.done == s.num_layers and s.update_fresh
+    ref = copy.deepcopy(s.model)
+    loss_fn = SoftmaxCrossEntropy()
+    assert s.loss == pytest.approx(loss_fn(ref.forward(s.x), np.array([s.label])), rel=1e-6)
+    np.testing.assert_allclose(s.model.trace[-1].output, ref.trace[-1].output, rtol=1e-6)
+    assert rec.loss_before is not None and rec.loss_before != s.loss
+    assert not np.array_equal(rec.outputs_before[-1], s.model.trace[-1].output)
+    s.goto(2)                                        # comparing another layer: still fresh
+    assert s.update_fresh
+    s.reset()
+    assert not s.update_fresh and s.done == 0
 
 
 def test_goto_and_replay_keep_the_place(digit):
