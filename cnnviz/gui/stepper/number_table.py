@@ -52,6 +52,7 @@ class MapTables(QWidget):
         self._titles: list[QLabel] = []
         self.editable = False
         self._filling = False
+        self._arranged = None
 
     def set_rendered(self, rendered: RenderedMaps, editable: bool = False) -> None:
         data = rendered.data
@@ -97,8 +98,8 @@ class MapTables(QWidget):
         width = sum(table.columnWidth(c) for c in range(table.columnCount()))
         table.setFixedSize(width + table.verticalHeader().sizeHint().width() + 2 * table.frameWidth(),
                            table.rowCount() * CELL_H + (table.horizontalHeader().sizeHint().height()
-                                                        if table.horizontalHeader().isVisible()
-                                                        or table.columnCount() > 1 else 0)
+                                                        if not table.horizontalHeader().isHidden()
+                                                        else 0)
                            + 2 * table.frameWidth())
 
     def _build(self, m: int, h: int, w: int) -> None:
@@ -108,7 +109,6 @@ class MapTables(QWidget):
             widget.setParent(None)
             widget.deleteLater()
         self.tables, self._titles = [], []
-        columns = max(1, min(self.columns, m))
         for i in range(m):
             title = QLabel()
             table = QTableWidget(h, w)
@@ -132,18 +132,39 @@ class MapTables(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     table.setItem(r, c, item)
             table.itemChanged.connect(lambda item, i=i: self._on_changed(i, item))
+            self.layout_.addWidget(title, 0, 0)
+            self.layout_.addWidget(table, 1, 0)
+            # shown now (a new child stays hidden until the event loop runs, and
+            # the layout's size hint, which fitted panels read at once, skips it)
+            title.show()
+            table.show()
+            self.tables.append(table)
+            self._titles.append(title)
+        self._arranged = None
+        self.arrange(self.columns)
+
+    def arrange(self, columns: int) -> None:
+        """Tables in ``columns`` columns (a fitted panel: as many as its width holds)."""
+        columns = max(1, min(columns, len(self.tables)))
+        if self._arranged == (columns, len(self.tables)):
+            return
+        self._arranged = (columns, len(self.tables))
+        for i, (title, table) in enumerate(zip(self._titles, self.tables)):
             row, col = divmod(i, columns)
+            self.layout_.removeWidget(title)
+            self.layout_.removeWidget(table)
             self.layout_.addWidget(title, 2 * row, col)
             self.layout_.addWidget(table, 2 * row + 1, col, Qt.AlignmentFlag.AlignTop
                                    | Qt.AlignmentFlag.AlignLeft)
-            self.tables.append(table)
-            self._titles.append(title)
         # spare room goes below and right of the tables, not between them
-        rows = -(-m // columns)
-        for r in range(2 * rows + 1):
+        rows = -(-len(self.tables) // columns)
+        for r in range(self.layout_.rowCount()):
             self.layout_.setRowStretch(r, 1 if r == 2 * rows else 0)
-        for c in range(columns + 1):
+        for c in range(self.layout_.columnCount()):
             self.layout_.setColumnStretch(c, 1 if c == columns else 0)
+
+    def table_width(self) -> int:
+        return max((t.width() for t in self.tables), default=0) + self.layout_.horizontalSpacing()
 
     def texts(self, i: int) -> list[list[str]]:
         t = self.tables[i]

@@ -158,9 +158,14 @@ class StepperSession:
             pass
 
     def run_backward(self):
+        """To the input; the focus then rests on the first layer with weights
+        (its dW and the step-by-step views), not on a weightless first layer
+        such as LeNet-5's input normalisation."""
         self.run_forward()
         while self.step_backward():
             pass
+        if self.model.parameters():
+            self.focus = self.model.first_param_index()
 
     def apply_update(self, lr: float | None = None) -> bool:
         """One SGD step with the engine's optimizer, then the forward pass runs

@@ -23,7 +23,8 @@ from cnnviz.gui.widgets.rendered_maps import render_maps
 
 GUTTER_RGBA = (150, 150, 150, 255)      # the lines between a mosaic's kernels
 FIT_MIN_TILE = 100                      # px: narrowest tile a fitted panel draws
-FIT_MAX_PIXEL = 10                      # px per map pixel at most (a 5x5 kernel: 50 px)
+FIT_MAX_PIXEL = 10                      # px per map pixel at most for large maps (a mosaic)
+FIT_MAX_TILE = 160                      # px: small maps are drawn up to this high
 FIT_TILE_TITLE = 26                     # px of a tile's title row
 
 
@@ -137,11 +138,12 @@ class TensorPanel(QWidget):
     def _fit_layout(self, count: int, map_shape) -> tuple[int, int]:
         """Fitted panels: (columns, grid height in px) for ``count`` tiles at the
         panel's width; tiles at least FIT_MIN_TILE px wide, at most
-        FIT_MAX_PIXEL px per map pixel."""
+        FIT_MAX_TILE px high unless that leaves less than FIT_MAX_PIXEL px per
+        map pixel (a 95x35 kernel mosaic: 10 px, about 950 px high)."""
         mh, mw = map_shape
         width = max(self.width(), FIT_MIN_TILE + 8)
         columns = max(1, min(count, width // (FIT_MIN_TILE + 8)))
-        pixel = min((width / columns - 8) / mw, FIT_MAX_PIXEL)
+        pixel = min((width / columns - 8) / mw, max(FIT_MAX_PIXEL, FIT_MAX_TILE / mh))
         rows = -(-count // columns)
         return columns, int(rows * (pixel * mh + FIT_TILE_TITLE) + 8)
 
@@ -155,6 +157,7 @@ class TensorPanel(QWidget):
             else:
                 columns = self._columns(key[0], map_shape) if key[0] > 1 else 1
             grid = FeatureMapGrid(max_columns=columns, show_bars=False)
+            grid.file_name_for = lambda i, g=grid: self.tile_file_stem(g, i)
             grid.hovered.connect(lambda x, y, g=grid: self._on_hover(g, x, y))
             self.grids[key] = grid
             self.stack.addWidget(grid)
@@ -235,6 +238,11 @@ class TensorPanel(QWidget):
                                 f"too large for a table (at most {MAX_TABLE_SIDE}x"
                                 f"{MAX_TABLE_SIDE}, {MAX_TABLE_VALUES} values)")
         self.export.setEnabled(True)
+        if not small and self.numbers.isChecked():
+            # not ticked-but-greyed: these maps are shown as images
+            self.numbers.blockSignals(True)
+            self.numbers.setChecked(False)
+            self.numbers.blockSignals(False)
         if small and (self.prefer_numbers or editable or numbers) and not self.numbers.isChecked():
             self.numbers.blockSignals(True)
             self.numbers.setChecked(True)
@@ -251,6 +259,8 @@ class TensorPanel(QWidget):
         if self.showing_numbers:
             self.tables.set_rendered(self.rendered, self.editable)
             self.stack.setCurrentWidget(self.table_page)
+            # as many tables side by side as the width holds, the rest below
+            self.tables.arrange(max(1, (self.width() - 8) // max(1, self.tables.table_width())))
             if self.fit:
                 size = self.tables.sizeHint()
                 self.stack.setFixedHeight(size.height())
@@ -271,9 +281,19 @@ class TensorPanel(QWidget):
         super().resizeEvent(event)
         # a fitted panel's columns and height follow its width (the height
         # does not change the width: no loop)
-        if self.fit and event.size().width() != event.oldSize().width():
-            self._show_mode() if self.rendered is not None else self.set_empty(
-                self.empty_page.text())
+        if event.size().width() == event.oldSize().width():
+            return
+        if self.rendered is not None and (self.fit or self.showing_numbers):
+            self._show_mode()
+        elif self.fit:
+            self.set_empty(self.empty_page.text())
+
+    def tile_file_stem(self, grid: FeatureMapGrid, tile: int) -> str:
+        """"conv2_output_map_3": the panel's name and the tile's title."""
+        title = grid.rendered.titles[tile] if grid.rendered is not None else str(tile)
+        base = self.stem or file_stem(self.hover_name())
+        title = file_stem(title)
+        return f"{base}_map_{title}" if title.isdigit() else f"{base}_{title}"
 
     def hover_name(self) -> str:
         """What the status line calls this tensor: the header up to its shape."""
