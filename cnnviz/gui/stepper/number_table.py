@@ -158,9 +158,9 @@ class MapTables(QWidget):
                                    | Qt.AlignmentFlag.AlignLeft)
         # spare room goes below and right of the tables, not between them
         rows = -(-len(self.tables) // columns)
-        for r in range(self.layout_.rowCount()):
+        for r in range(max(self.layout_.rowCount(), 2 * rows + 1)):
             self.layout_.setRowStretch(r, 1 if r == 2 * rows else 0)
-        for c in range(self.layout_.columnCount()):
+        for c in range(max(self.layout_.columnCount(), columns + 1)):
             self.layout_.setColumnStretch(c, 1 if c == columns else 0)
 
     def table_width(self) -> int:

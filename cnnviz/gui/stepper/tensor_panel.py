@@ -25,7 +25,8 @@ GUTTER_RGBA = (150, 150, 150, 255)      # the lines between a mosaic's kernels
 FIT_MIN_TILE = 100                      # px: narrowest tile a fitted panel draws
 FIT_MAX_PIXEL = 10                      # px per map pixel at most for large maps (a mosaic)
 FIT_MAX_TILE = 160                      # px: small maps are drawn up to this high
-FIT_TILE_TITLE = 26                     # px of a tile's title row
+FIT_TILE_TITLE = 40                     # px of a tile's title row and margins
+FIT_GRID_MARGIN = 12                    # px around the tiles
 
 
 def file_stem(text: str) -> str:
@@ -135,17 +136,20 @@ class TensorPanel(QWidget):
                 best, best_side = cols, side
         return best
 
-    def _fit_layout(self, count: int, map_shape) -> tuple[int, int]:
+    def _fit_layout(self, count: int, map_shape, titles=()) -> tuple[int, int]:
         """Fitted panels: (columns, grid height in px) for ``count`` tiles at the
         panel's width; tiles at least FIT_MIN_TILE px wide, at most
         FIT_MAX_TILE px high unless that leaves less than FIT_MAX_PIXEL px per
         map pixel (a 95x35 kernel mosaic: 10 px, about 950 px high)."""
         mh, mw = map_shape
-        width = max(self.width(), FIT_MIN_TILE + 8)
-        columns = max(1, min(count, width // (FIT_MIN_TILE + 8)))
-        pixel = min((width / columns - 8) / mw, max(FIT_MAX_PIXEL, FIT_MAX_TILE / mh))
+        # a tile is at least as wide as its title ("after - before [0,0]")
+        metrics = self.fontMetrics()
+        tile = max([FIT_MIN_TILE] + [metrics.horizontalAdvance(t) + 24 for t in titles])
+        width = max(self.width() - FIT_GRID_MARGIN, tile)
+        columns = max(1, min(count, width // tile))
+        pixel = min((width / columns - 12) / mw, max(FIT_MAX_PIXEL, FIT_MAX_TILE / mh))
         rows = -(-count // columns)
-        return columns, int(rows * (pixel * mh + FIT_TILE_TITLE) + 8)
+        return columns, int(rows * (pixel * mh + FIT_TILE_TITLE) + FIT_GRID_MARGIN)
 
     def _grid_for(self, key: tuple, map_shape=(1, 1)) -> FeatureMapGrid:
         grid = self.grids.get(key)
@@ -268,7 +272,7 @@ class TensorPanel(QWidget):
         else:
             r = self.rendered
             if self.fit:
-                columns, height = self._fit_layout(r.tile_count, r.map_shape)
+                columns, height = self._fit_layout(r.tile_count, r.map_shape, r.titles)
                 self.grid = self._grid_for((r.tile_count, r.shared_scale, columns), r.map_shape)
                 self.stack.setFixedHeight(height)
                 self.setMinimumWidth(0)

@@ -31,12 +31,12 @@ class MapSpec:
     numbers: bool = False       # a vector: always a table of numbers (fits one)
 
 
-VECTOR_ROW = 12                 # a parameter vector is shown in rows of at most 12
+VECTOR_ROW = 6                  # a parameter vector in rows of at most 6: fits a side tab
 
 
 def vector_rows(v: np.ndarray) -> np.ndarray:
     """A 1-D vector as (1, rows, w) for a table, w <= VECTOR_ROW, as even rows as
-    possible (16 -> 2x8, 120 -> 10x12); unused cells are NaN (shown blank).
+    possible (10 -> 2x5, 16 -> 3x6, 120 -> 20x6); unused cells are NaN (shown blank).
     Value k sits at row k // w, column k % w."""
     n = v.shape[0]
     rows = -(-n // VECTOR_ROW)
