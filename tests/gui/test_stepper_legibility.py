@@ -317,3 +317,34 @@ def test_words_the_user_reads(tab, qtbot, tmp_path):
     assert tab.load_model_file(path)
     assert tab.network_box.currentText() == "my_lenet.npz"
     assert tab.window_title().startswith("Layer Stepper \u2014 my_lenet.npz")
+
+
+def test_main_window_speaks_for_the_stepper_tab(qtbot, tmp_path, monkeypatch):
+    """F1 lists the Stepper's keys on the Stepper, the window title names what
+    the Stepper shows (not the Kernel Lab's picture), Ctrl+E suggests a stepper
+    file name."""
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    from cnnviz.gui.main_window import MainWindow
+
+    window = MainWindow(load_default_input=False)
+    qtbot.addWidget(window)
+    window.add_standard_tabs()
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    window._on_input_changed("chelsea.png", (300, 451, 3))
+    assert "chelsea" in window.windowTitle()
+    where, keys = window.shortcuts()
+    assert where == "Kernel Lab" and "Right" not in dict(keys)
+    index = next(i for i in range(window.tabs.count())
+                 if window.tabs.tabText(i) == "Layer Stepper")
+    window.tabs.setCurrentIndex(index)
+    stepper = window.tabs.widget(index).inner
+    qtbot.waitUntil(lambda: window.windowTitle().startswith("Layer Stepper"), timeout=3000)
+    assert "chelsea" not in window.windowTitle()
+    where, keys = window.shortcuts()
+    assert where == "Layer Stepper" and dict(keys)["U"].startswith("Apply the SGD update")
+    stepper.buttons["forward"].click()
+    assert window._current_inner().export_file_name().startswith("stepper_")
+    window.tabs.setCurrentIndex(0)
+    assert "chelsea" in window.windowTitle()
