@@ -348,3 +348,28 @@ def test_main_window_speaks_for_the_stepper_tab(qtbot, tmp_path, monkeypatch):
     assert window._current_inner().export_file_name().startswith("stepper_")
     window.tabs.setCurrentIndex(0)
     assert "chelsea" in window.windowTitle()
+
+
+def test_strip_tells_the_whole_layer_and_the_summary_is_one_click_away(tab, qtbot):
+    from cnnviz.engine.summary import summary
+
+    table = summary(tab.session.model, tab.session.x.shape)
+    conv1 = layer_index(tab, "conv1")
+    row = table.rows[conv1]
+    block = tab.strip.blocks[conv1 + 1].text().split("\n")
+    assert block[0] == "conv1" and block[2] == "5x5 s1 p2"
+    assert block[3] == f"{row.params:,} params" and block[4] == f"{row.macs / 1000:.4g}k MACs"
+    pool1 = layer_index(tab, "pool1")
+    assert tab.strip.blocks[pool1 + 1].text().split("\n")[2] == "2x2 s2 p0"
+    tab.strip.table_button.click()
+    dialog = tab.strip.dialog
+    qtbot.addWidget(dialog)
+    texts = dialog.texts()
+    assert texts[conv1] == ["conv1", "Conv2D", "5x5 s1 p2", str(row.output_shape),
+                            f"{row.params:,}", f"{row.macs:,}"]
+    assert texts[-1][-2:] == [f"{table.total_params:,}", f"{table.total_macs:,}"]
+    # every cell whole
+    metrics = QFontMetrics(dialog.table.font())
+    for c in range(dialog.table.columnCount()):
+        widest = max(metrics.horizontalAdvance(t[c]) for t in texts)
+        assert widest <= dialog.table.columnWidth(c)

@@ -47,7 +47,7 @@ SHORTCUTS = [
     ("R", "Reset to the input (the weights are kept)"),
     ("Ctrl+E", "Export this tab as PNG"),
     ("Ctrl+Tab", "Next tab"),
-    ("Click a block of the strip", "Step to that layer"),
+    ("Click a block of the strip", "Step to that layer (Summary table: every layer's numbers)"),
     ("Hover a map", "Its value in the status line below the panels"),
     ("Double-click a table cell", "Edit it (lessons); the lesson re-runs"),
     ("Right-click a map", "Export that map as PNG or .npy, reset its zoom"),
@@ -349,7 +349,8 @@ class StepperTab(QWidget):
             self.banner.show_message(self._mnist_problem, "warning")
             self._mnist_problem = ""
         try:
-            self.strip.set_summary(summary(session.model, session.x.shape))
+            self.strip.set_summary(summary(session.model, session.x.shape),
+                                   session.model.layers)
         except ValueError as e:
             self.banner.show_message(str(e), "error")
         # a new network starts clean: Numbers as this kind starts, filter 0,
