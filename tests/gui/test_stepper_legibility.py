@@ -154,7 +154,7 @@ def test_side_tabs_show_every_panel_whole(tab, qtbot, size):
     tab.backward_tab.filter_spin.setValue(3)
     settle(qtbot)
     panels = panels_in(tab.backward_tab)
-    assert len(panels) == 11                                    # 8 steps + im2col's 3
+    assert len(panels) == 15                     # 8 steps, im2col forward 3, backward 4
     rot = panels[3]
     assert rot.rendered.titles == ["w[3,0]", "rot180"] and rot.rendered.tile_count == 2
     for panel in panels:
@@ -182,6 +182,19 @@ def test_lesson_matrices_show_their_numbers(tab, qtbot):
     assert patches.rendered.data.shape == (1, 27, 9)
     assert check_tables_fit(patches) == 27 * 9
     check_panel_whole(patches)
+    check_reachable(tab.backward_tab)
+    click(tab, "back")                                   # the backward pass as products
+    settle(qtbot)
+    panels = {p.title: p for p in panels_in(tab.backward_tab)}
+    dw = panels["dW = δ · patchesᵀ: 2x27"]
+    assert check_tables_fit(dw) == 2 * 27
+    np.testing.assert_allclose(dw.tables.values(0).reshape(2, 3, 3, 3),
+                               tab.session.model.layers[0].grads["weight"], rtol=1e-3, atol=1e-4)
+    assert check_tables_fit(panels["Wᵀ · δ: 27x9"]) == 27 * 9
+    dx = panels["dx = col2im(Wᵀ · δ): 3x5x5"]
+    assert check_tables_fit(dx) == 75
+    for panel in panels.values():
+        check_panel_whole(panel)
     check_reachable(tab.backward_tab)
 
 

@@ -13,8 +13,8 @@ from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrol
                              QSpinBox, QVBoxLayout, QWidget)
 
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
-from cnnviz.gui.stepper.explain import (conv_backward_steps, conv_im2col_steps,
-                                        pool_backward_steps)
+from cnnviz.gui.stepper.explain import (conv_backward_im2col_steps, conv_backward_steps,
+                                        conv_im2col_steps, pool_backward_steps)
 from cnnviz.gui.stepper.layer_kernel_editor import LayerKernelEditor
 from cnnviz.gui.stepper.session import BACKWARD, StepperSession
 from cnnviz.gui.stepper.tensor_panel import TensorPanel, file_stem
@@ -195,11 +195,15 @@ class BackwardTab(QWidget):
                 message = (f"{layer.name}, filter {self.filter_spin.value()}, input channel "
                            f"{self.channel_spin.value()}: dx by dilating, padding and "
                            f"correlating with the rotated kernel; dW by correlating the input "
-                           f"with δ. Then the same layer as one matrix product (im2col).")
+                           f"with δ. Then the same layer as matrix products (im2col): the "
+                           f"forward W · patches, then dW = δ · patchesᵀ and dx = "
+                           f"col2im(Wᵀ · δ).")
             else:
                 message = (f"Step backward through {layer.name} to see dx and dW built step by "
                            f"step. Its forward pass as one matrix product (im2col):")
             steps += conv_im2col_steps(layer)
+            if went_back:
+                steps += conv_backward_im2col_steps(layer, s.model.trace[i].grad_output)
         elif isinstance(layer, (MaxPool2D, AvgPool2D)) and went_back:
             c = layer.last_input.shape[1]
             self._limit(self.channel_spin, c)
