@@ -39,6 +39,11 @@ def settle(qtbot, ms=50):
     qtbot.wait(ms)
 
 
+def laid_out(side_tab):
+    """Every shown panel has been given the height its content asks for."""
+    return all(p.height() >= p.minimumSizeHint().height() for p in panels_in(side_tab))
+
+
 def layer_index(tab, name):
     return [layer.name for layer in tab.session.model.layers].index(name)
 
@@ -147,6 +152,7 @@ def test_side_tabs_show_every_panel_whole(tab, qtbot, size):
     assert [p.rendered.tile_count for p in panels] == [1, 1, 16]
     for panel in panels:
         check_panel_whole(panel)
+    qtbot.waitUntil(lambda: laid_out(tab.backward_tab), timeout=3000)
     check_reachable(tab.backward_tab)
     tab.buttons["run_forward"].click()
     while tab.session.phase != "backward" or tab.session.focus != conv2:
@@ -159,6 +165,7 @@ def test_side_tabs_show_every_panel_whole(tab, qtbot, size):
     assert rot.rendered.titles == ["w[3,0]", "rot180"] and rot.rendered.tile_count == 2
     for panel in panels:
         check_panel_whole(panel)
+    qtbot.waitUntil(lambda: laid_out(tab.backward_tab), timeout=3000)
     check_reachable(tab.backward_tab)
     click(tab, "run_back")
     click(tab, "update")                                        # before / after tiles
@@ -170,6 +177,7 @@ def test_side_tabs_show_every_panel_whole(tab, qtbot, size):
     assert update.rendered.tile_count == 18                     # 3 x 6 kernels
     for panel in panels_in(tab.weights_tab):
         check_panel_whole(panel)
+    qtbot.waitUntil(lambda: laid_out(tab.weights_tab), timeout=3000)
     check_reachable(tab.weights_tab)
 
 
@@ -182,6 +190,7 @@ def test_lesson_matrices_show_their_numbers(tab, qtbot):
     assert patches.rendered.data.shape == (1, 27, 9)
     assert check_tables_fit(patches) == 27 * 9
     check_panel_whole(patches)
+    qtbot.waitUntil(lambda: laid_out(tab.backward_tab), timeout=3000)
     check_reachable(tab.backward_tab)
     click(tab, "back")                                   # the backward pass as products
     settle(qtbot)
@@ -195,6 +204,7 @@ def test_lesson_matrices_show_their_numbers(tab, qtbot):
     assert check_tables_fit(dx) == 75
     for panel in panels.values():
         check_panel_whole(panel)
+    qtbot.waitUntil(lambda: laid_out(tab.backward_tab), timeout=3000)
     check_reachable(tab.backward_tab)
 
 

@@ -63,6 +63,9 @@ class MapTables(QWidget):
         self.editable = editable
         self._filling = True
         for i, table in enumerate(self.tables):
+            # one repaint and no itemChanged per cell while filling
+            table.setUpdatesEnabled(False)
+            table.blockSignals(True)
             self._titles[i].setText(rendered.titles[i])
             rgba = colorize(data[i], rendered.scales[i])
             for r in range(h):
@@ -80,6 +83,8 @@ class MapTables(QWidget):
             table.setToolTip("Double-click a cell to edit it; the lesson re-runs"
                              if editable else "")
             self._fit(table)
+            table.blockSignals(False)
+            table.setUpdatesEnabled(True)
         self._filling = False
 
     @staticmethod
@@ -96,10 +101,11 @@ class MapTables(QWidget):
                                  + 2 * table.style().pixelMetric(
                                      table.style().PixelMetric.PM_FocusFrameHMargin))
         width = sum(table.columnWidth(c) for c in range(table.columnCount()))
-        table.setFixedSize(width + table.verticalHeader().sizeHint().width() + 2 * table.frameWidth(),
-                           table.rowCount() * CELL_H + (table.horizontalHeader().sizeHint().height()
-                                                        if not table.horizontalHeader().isHidden()
-                                                        else 0)
+        header = table.horizontalHeader()
+        table.setFixedSize(width + table.verticalHeader().sizeHint().width()
+                           + 2 * table.frameWidth(),
+                           table.rowCount() * CELL_H
+                           + (header.sizeHint().height() if not header.isHidden() else 0)
                            + 2 * table.frameWidth())
 
     def _build(self, m: int, h: int, w: int) -> None:

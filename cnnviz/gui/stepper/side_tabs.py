@@ -51,7 +51,10 @@ class _PanelStack(QWidget):
         for panel in self.panels:
             panel.reset_numbers(on)
 
-    def panel(self, k: int) -> TensorPanel:
+    def panel(self, k: int, role: str = "") -> TensorPanel:
+        """Panel k, for ``role`` (what it shows: "dW", a step's kind): a panel
+        taking a new role starts with Numbers as the stack prefers, not as its
+        previous role left it."""
         while len(self.panels) <= k:
             n = len(self.panels)
             panel = TensorPanel(f"panel {n}", fit=True)
@@ -65,6 +68,9 @@ class _PanelStack(QWidget):
             self.panels.append(panel)
             self.notes.append(note)
         panel = self.panels[k]
+        if getattr(panel, "role", None) != role:
+            panel.role = role
+            panel.reset_numbers(self.prefer_numbers)
         panel.prefer_numbers = self.prefer_numbers
         panel.show()
         self.notes[k].show()
@@ -108,7 +114,7 @@ class WeightsTab(QWidget):
         self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
         for k, key in enumerate(k for k in self.ORDER if k in self.specs):
             spec = self.specs[key]
-            panel = self.stack.panel(k)
+            panel = self.stack.panel(k, key)
             panel.title = spec.header.split(":")[0]
             panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
                             editable=spec.edit is not None, shared_scale=key != "update",
@@ -220,8 +226,9 @@ class BackwardTab(QWidget):
                        f"panels show its δ and input gradient.")
         self.message.setText(message)
         self.steps = steps
+        kind = f"{type(layer).__name__}, {'backward' if went_back else 'forward'}"
         for k, step in enumerate(steps):
-            panel = self.stack.panel(k)
+            panel = self.stack.panel(k, f"{kind} step {k}")
             panel.title = step.title
             panel.show_maps(step.data, step.data, step.titles, step.title, step.signed,
                             stem=f"{layer.name}_{file_stem(step.title.split('. ', 1)[-1])}")

@@ -17,7 +17,8 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
                              QScrollArea, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from cnnviz.gui.stepper.number_table import MAX_TABLE_SIDE, MAX_TABLE_VALUES, MapTables, fits_table, number_text
+from cnnviz.gui.stepper.number_table import (MAX_TABLE_SIDE, MAX_TABLE_VALUES, MapTables,
+                                             fits_table, number_text)
 from cnnviz.gui.stepper.map_grid import StepperMapGrid as FeatureMapGrid
 from cnnviz.gui.widgets.rendered_maps import render_maps
 
@@ -30,7 +31,8 @@ FIT_GRID_MARGIN = 12                    # px around the tiles
 
 
 def file_stem(text: str) -> str:
-    """A file name from what a panel holds: "δ = dL/d(conv2 output)" -> "delta_dL_d_conv2_output"."""
+    """A file name from what a panel holds: "δ = dL/d(conv2 output)" ->
+    "delta_dL_d_conv2_output"."""
     text = text.replace("\u03b4", "delta").replace("@", "at")
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "tensor"
 
@@ -263,32 +265,46 @@ class TensorPanel(QWidget):
         if self.showing_numbers:
             self.tables.set_rendered(self.rendered, self.editable)
             self.stack.setCurrentWidget(self.table_page)
-            # as many tables side by side as the width holds, the rest below
+        else:
+            self.grid = self._grid_for(self._grid_key(), self.rendered.map_shape)
+            self.grid.set_rendered(self.rendered, header="")
+            self.stack.setCurrentWidget(self.grid)
+        self._fit_to_width()
+
+    def _grid_key(self) -> tuple:
+        r = self.rendered
+        if self.fit:
+            columns, _ = self._fit_layout(r.tile_count, r.map_shape, r.titles)
+            return r.tile_count, r.shared_scale, columns
+        return r.tile_count, r.shared_scale
+
+    def _fit_to_width(self) -> None:
+        """Lay the shown content out for the current width: as many tables side
+        by side as it holds; a fitted panel also takes the height it needs."""
+        r = self.rendered
+        if self.showing_numbers:
             self.tables.arrange(max(1, (self.width() - 8) // max(1, self.tables.table_width())))
             if self.fit:
                 size = self.tables.sizeHint()
                 self.stack.setFixedHeight(size.height())
                 self.setMinimumWidth(size.width())
-        else:
-            r = self.rendered
-            if self.fit:
-                columns, height = self._fit_layout(r.tile_count, r.map_shape, r.titles)
-                self.grid = self._grid_for((r.tile_count, r.shared_scale, columns), r.map_shape)
-                self.stack.setFixedHeight(height)
-                self.setMinimumWidth(0)
-            else:
-                self.grid = self._grid_for((r.tile_count, r.shared_scale), r.map_shape)
-            self.grid.set_rendered(r, header="")
-            self.stack.setCurrentWidget(self.grid)
+        elif self.fit:
+            key = self._grid_key()
+            if self.grids.get(key) is not self.grid:       # other columns: another grid
+                self.grid = self._grid_for(key, r.map_shape)
+                self.grid.set_rendered(r, header="")
+                self.stack.setCurrentWidget(self.grid)
+            self.stack.setFixedHeight(self._fit_layout(r.tile_count, r.map_shape, r.titles)[1])
+            self.setMinimumWidth(0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # a fitted panel's columns and height follow its width (the height
-        # does not change the width: no loop)
+        # does not change the width: no loop); nothing is refilled
         if event.size().width() == event.oldSize().width():
             return
         if self.rendered is not None and (self.fit or self.showing_numbers):
-            self._show_mode()
+            self._fit_to_width()
         elif self.fit:
             self.set_empty(self.empty_page.text())
 
