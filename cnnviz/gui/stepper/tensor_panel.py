@@ -332,10 +332,14 @@ class TensorPanel(QWidget):
             return
         o, c, r, k = cell
         data = self.rendered.data
-        parts = [f"{t} = {number_text(float(data[i, pixel[0], pixel[1]]))}"
-                 for i, t in enumerate(self.rendered.titles)]
-        self.hover_text.emit(f"{self.hover_name()}: filter {o}, channel {c}, row {r}, col {k}"
-                             f"  [{o}, {c}, {r}, {k}]:  " + ";  ".join(parts))
+        values = [number_text(float(data[i, pixel[0], pixel[1]])) for i in range(len(data))]
+        where = (f"{self.hover_name()}: filter {o}, channel {c}, row {r}, col {k}  "
+                 f"[{o}, {c}, {r}, {k}]")
+        if len(values) == 1:
+            self.hover_text.emit(f"{where} = {values[0]}")
+        else:                  # before, after, after - before
+            self.hover_text.emit(f"{where}:  " + ";  ".join(
+                f"{t} = {v}" for t, v in zip(self.rendered.titles, values)))
 
     # --- export ------------------------------------------------------------------------
     def save(self, path, kind: str) -> None:
