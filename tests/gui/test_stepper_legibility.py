@@ -396,3 +396,33 @@ def test_strip_tells_the_whole_layer_and_the_summary_is_one_click_away(tab, qtbo
     for c in range(dialog.table.columnCount()):
         widest = max(metrics.horizontalAdvance(t[c]) for t in texts)
         assert widest <= dialog.table.columnWidth(c)
+
+
+def test_use_this_digit_applies_the_index_already_in_the_box(tab, qtbot):
+    """After a picture, "Use this digit" on the digit the box already shows
+    feeds that digit again (the spin box emits no valueChanged for it)."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication
+
+    from cnnviz.gui.widgets.mnist_browser import MnistDialog
+
+    tab.set_image(np.random.default_rng(1).random((40, 30)), "noise.png")
+    assert tab.input_name == "noise.png"
+    index = tab.digit_spin.value()
+    clicked = []
+
+    def use_digit():
+        dialog = QApplication.activeModalWidget()
+        if isinstance(dialog, MnistDialog):
+            clicked.append(dialog.browser.index_spin.value())
+            dialog.use_button.click()
+        else:
+            QTimer.singleShot(20, use_digit)
+
+    QTimer.singleShot(20, use_digit)
+    tab.browse_button.click()
+    assert clicked == [index]
+    assert tab.input_name == f"MNIST test #{index}"
+    x, label = tab._mnist_digit(index)
+    np.testing.assert_array_equal(tab.session.x, x)
+    assert tab.target_spin.value() == label and not tab.banner.label.text()
