@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
     def __init__(self, load_default_input: bool = True):
         super().__init__()
         self.setWindowTitle("cnnviz")
+        self._lab_title = "cnnviz"
         self.setAcceptDrops(True)
         self.settings = app_settings()
         self.tabs = QTabWidget()
@@ -79,6 +80,8 @@ class MainWindow(QMainWindow):
             from cnnviz.gui.stepper.tab import StepperTab
             tab = StepperTab()
             tab.set_image_source(self._kernel_lab_picture)
+            tab.title_changed.connect(lambda text, t=tab: self._on_tab_title(t, text))
+            QTimer.singleShot(0, lambda t=tab: self._on_tab_title(t, t.window_title()))
             return tab
 
         def training():
@@ -158,18 +161,33 @@ class MainWindow(QMainWindow):
         for name in lab.samples:
             self._action(self.samples_menu, name, lambda n=name: lab.open_sample(n))
 
+    def _current_inner(self) -> QWidget:
+        """The current tab's own widget (a lazy tab's, once built)."""
+        widget = self.tabs.currentWidget()
+        return getattr(widget, "inner", None) or widget
+
     def _on_tab_changed(self, _index: int) -> None:
         # the input and the value under the cursor describe the Kernel Lab only
         on_lab = self.tabs.currentWidget() is self.kernel_lab
         self.input_status.setVisible(on_lab)
         self.value_label.setVisible(on_lab)
+        inner = self._current_inner()
+        # a tab that says what it shows titles the window; others: the Lab's picture
+        self.setWindowTitle(inner.window_title() if hasattr(inner, "window_title")
+                            else self._lab_title)
+
+    def _on_tab_title(self, tab: QWidget, text: str) -> None:
+        if self._current_inner() is tab:
+            self.setWindowTitle(text)
 
     def _next_tab(self) -> None:
         self.tabs.setCurrentIndex((self.tabs.currentIndex() + 1) % self.tabs.count())
 
     def _on_input_changed(self, name: str, shape: tuple) -> None:
         self.input_status.setText(f"{name}  {shape}")
-        self.setWindowTitle(f"cnnviz \u2014 {name}")
+        self._lab_title = f"cnnviz \u2014 {name}"
+        if self._current_inner() is self.kernel_lab:
+            self.setWindowTitle(self._lab_title)
 
     def _load_default_input(self) -> None:
         try:
@@ -183,8 +201,9 @@ class MainWindow(QMainWindow):
     def export_view_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)", "kernel_lab.png",
-                             ".png")
+        inner = self._current_inner()
+        name = inner.export_file_name() if hasattr(inner, "export_file_name") else "kernel_lab.png"
+        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)", name, ".png")
         if path:
             try:
                 save_widget_png(self.tabs.currentWidget(), path)
@@ -202,9 +221,18 @@ class MainWindow(QMainWindow):
             except OSError as exc:
                 QMessageBox.warning(self, "Export failed", str(exc))
 
+    def shortcuts(self) -> tuple[str, list]:
+        """The current tab's keys (a tab may list its own as SHORTCUTS)."""
+        inner = self._current_inner()
+        if hasattr(inner, "SHORTCUTS"):
+            return self.tabs.tabText(self.tabs.currentIndex()), inner.SHORTCUTS
+        return "Kernel Lab", SHORTCUTS
+
     def show_shortcuts(self) -> None:
-        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in SHORTCUTS)
-        QMessageBox.information(self, "Keyboard shortcuts", f"<table cellpadding='3'>{rows}</table>")
+        where, keys = self.shortcuts()
+        rows = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in keys)
+        QMessageBox.information(self, f"Keyboard shortcuts: {where}",
+                                f"<table cellpadding='3'>{rows}</table>")
 
     def show_about(self) -> None:
         QMessageBox.about(

@@ -352,4 +352,10 @@ def test_small_variant_steps_to_the_end_and_back(tab):
     click(tab, "run_back")
     s = tab.session
     assert s.back == 0 and s.probs.shape == (10,)
-    np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[0].grad_input)
+    # Run backward rests on the first layer with weights (not the weightless norm1)
+    first = s.model.first_param_index()
+    assert s.focus == first and first > 0 and s.model.layers[first].params
+    np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[first].grad_input)
+    tab.side.setCurrentWidget(tab.weights_tab)
+    np.testing.assert_array_equal(tab.weights_tab.panel_for("dW").tensor,
+                                  s.model.layers[first].grads["weight"])

@@ -6,10 +6,11 @@ import copy
 import numpy as np
 import pytest
 
-from cnnviz.engine import Conv2D, Flatten, Linear, ReLU, Sequential, lenet5, lenet5_small, save
+from cnnviz.engine import (Conv2D, Flatten, Linear, ReLU, Sequential, SoftmaxCrossEntropy, lenet5,
+                           lenet5_small, save)
 from cnnviz.engine.lessons import LESSONS
-from cnnviz.gui.stepper.explain import (as_maps, conv_backward_steps, conv_im2col_steps,
-                                        pool_backward_steps)
+from cnnviz.gui.stepper.explain import (as_maps, conv_backward_im2col_steps, conv_backward_steps,
+                                        conv_im2col_steps, pool_backward_steps)
 from cnnviz.gui.stepper.gradcheck import check_layer
 from cnnviz.gui.stepper.inputs import (StepperInputError, check_model, load_model,
                                        to_model_input)
@@ -72,7 +73,18 @@ def test_update_is_one_sgd_step_and_restarts_forward(digit):
     rec = s.last_update
     np.testing.assert_array_equal(rec.before["conv1.weight"], w)
     np.testing.assert_array_equal(rec.grad["conv1.weight"], dw)
-    assert s.phase == FORWARD and s.done == 0
+    # the forward pass has rerun with the new weights: outputs and loss are current
+    assert s.phase == FORWARD and s.done == s.num_layers and s.update_fresh
+    ref = copy.deepcopy(s.model)
+    loss_fn = SoftmaxCrossEntropy()
+    assert s.loss == pytest.approx(loss_fn(ref.forward(s.x), np.array([s.label])), rel=1e-6)
+    np.testing.assert_allclose(s.model.trace[-1].output, ref.trace[-1].output, rtol=1e-6)
+    assert rec.loss_before is not None and rec.loss_before != s.loss
+    assert not np.array_equal(rec.outputs_before[-1], s.model.trace[-1].output)
+    s.goto(2)                                        # comparing another layer: still fresh
+    assert s.update_fresh
+    s.reset()
+    assert not s.update_fresh and s.done == 0
 
 
 def test_goto_and_replay_keep_the_place(digit):
@@ -118,6 +130,26 @@ def test_conv_steps_rebuild_the_engine_gradients(key):
         np.testing.assert_allclose(shares, t.grad_input[0, c], atol=1e-12)
     product = conv_im2col_steps(layer)[2].data
     np.testing.assert_array_equal(product, t.output[0])
+    # the backward pass as matrix products: dW = δ · patchesᵀ, dx = col2im(Wᵀ · δ)
+    delta, dw, dcols, dx = conv_backward_im2col_steps(layer, t.grad_output)
+    np.testing.assert_array_equal(delta.data[0], t.grad_output[0].reshape(layer.out_channels, -1))
+    np.testing.assert_allclose(dw.data[0].reshape(layer.params["weight"].shape),
+                               layer.grads["weight"], atol=1e-12)
+    assert dcols.data.shape[1:] == (layer.in_channels * np.prod(layer.kernel_size),
+                                    delta.data.shape[2])
+    np.testing.assert_allclose(dx.data, t.grad_input[0], atol=1e-12)
+
+
+def test_backward_im2col_on_lenet_conv2_matches_the_engine(digit):
+    s = lenet_session(digit)
+    s.run_backward()
+    i = [layer.name for layer in s.model.layers].index("conv2")
+    layer, t = s.model.layers[i], s.model.trace[i]
+    delta, dw, dcols, dx = conv_backward_im2col_steps(layer, t.grad_output)
+    assert dw.data.shape == (1, 16, 150) and dcols.data.shape == (1, 150, 100)
+    np.testing.assert_allclose(dw.data[0].reshape(16, 6, 5, 5), layer.grads["weight"],
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dx.data, t.grad_input[0], rtol=1e-4, atol=1e-6)
 
 
 def test_stride2_dilation_puts_zeros_between():

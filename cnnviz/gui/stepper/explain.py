@@ -73,7 +73,8 @@ def conv_backward_steps(layer: Conv2D, grad_out: np.ndarray, out_channel: int,
         Step("5. padded δ correlated with rot180", _maps(share[0, 0]),
              [f"filter {o}'s share of dx[{c}]"],
              f"forward padding {p} cropped" if p != (0, 0) else "one filter's share of dx"),
-        Step(f"6. dx[{c}]: all {w.shape[0]} shares summed", _maps(dx[0, c]),
+        Step(f"6. dx[{c}]: the shares of all {w.shape[0]} filters summed" if w.shape[0] > 1
+             else f"6. dx[{c}]: the one filter's share", _maps(dx[0, c]),
              [f"dx[{c}]"], "equals the engine's input gradient"),
         Step(f"7. input[{c}] padded by {p}", _maps(xpad[0, 0]), [f"x[{c}]"],
              "what the filter saw", None),
@@ -105,6 +106,33 @@ def conv_im2col_steps(layer: Conv2D) -> list[Step]:
              "one row per filter", None),
         Step(f"W @ patches + b, reshaped to {w.shape[0]}x{ho}x{wo}", _maps(maps),
              [f"map {i}" for i in range(w.shape[0])], "equals the layer's output", None),
+    ]
+
+
+def conv_backward_im2col_steps(layer: Conv2D, grad_out: np.ndarray) -> list[Step]:
+    """The backward pass as matrix products (sample 0), on the forward's patch
+    matrix: dW = δ · patchesᵀ, and dx = col2im(Wᵀ · δ)."""
+    x = np.ascontiguousarray(layer.last_input[0:1])
+    w = layer.params["weight"]
+    cols = F.im2col(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+    w2d = w.reshape(w.shape[0], -1)
+    delta = np.ascontiguousarray(grad_out[0].reshape(w.shape[0], -1))      # (C_out, L)
+    dw2d = delta @ cols.T                                                     # (C_out, K)
+    dcols = w2d.T @ delta                                                     # (K, L)
+    dx = F.col2im(dcols, x.shape, layer.kernel_size, layer.stride, layer.padding,
+                  layer.dilation)
+    co, k = w2d.shape
+    return [
+        Step(f"δ as a matrix {co}x{delta.shape[1]}", _maps(delta), ["δ"],
+             "one row per filter, one column per output pixel (its δ map read row by row)"),
+        Step(f"dW = δ · patchesᵀ: {co}x{k}", _maps(dw2d), ["dW"],
+             f"reshaped to {'x'.join(map(str, w.shape))}: equals the engine's weight gradient"),
+        Step(f"Wᵀ · δ: {k}x{delta.shape[1]}", _maps(dcols), ["Wᵀ·δ"],
+             "column j: the gradient of output pixel j's patch"),
+        Step(f"dx = col2im(Wᵀ · δ): {'x'.join(map(str, dx.shape[1:]))}", _maps(dx[0]),
+             [f"dx[{c}]" for c in range(dx.shape[1])],
+             "each patch's gradient added back where the patch came from (overlaps sum); "
+             "equals the engine's input gradient"),
     ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtWidgets import QMenu
 
 from cnnviz.gui.widgets.colormaps import Scale
 from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
@@ -33,6 +34,34 @@ class StepperMapGrid(FeatureMapGrid):
         # header row would only take height from the maps
         self.ci.removeItem(self.header)
         self.header.hide()
+        # a tile's export file name (the panel sets it from what it holds)
+        self.file_name_for = lambda tile: f"map_{tile}"
+
+    def _own_menu(self, index: int) -> QMenu:
+        """The tile's right-click menu: this program's actions only (pyqtgraph's
+        own menu offers "View All", "Mouse Mode", "Export..." on plot internals)."""
+        menu = QMenu(self)
+        menu.addAction("Reset zoom", self.reset_view)
+        menu.addSeparator()
+        menu.addAction("Export map as PNG...", lambda: self.export_tile_dialog(index, "png"))
+        menu.addAction("Export map as .npy...", lambda: self.export_tile_dialog(index, "npy"))
+        return menu
+
+    def export_tile_dialog(self, tile: int, kind: str) -> None:
+        from PyQt6.QtWidgets import QMessageBox
+
+        from cnnviz.gui.widgets.file_dialogs import ask_save_path
+
+        name = f"{self.file_name_for(tile)}.{kind}"
+        filt = "PNG image (*.png)" if kind == "png" else "NumPy array (*.npy)"
+        title = "Export map as PNG" if kind == "png" else "Export map as .npy"
+        path = ask_save_path(self, title, filt, name, f".{kind}")
+        if not path:
+            return
+        try:
+            (self.save_tile_png if kind == "png" else self.save_tile_npy)(tile, path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Export failed", f"Could not export the map:\n{exc}")
     @staticmethod
     def _update_bar(bar: pg.ColorBarItem, scale: Scale) -> None:
         if getattr(bar, "_signed", None) != scale.signed:
@@ -57,6 +86,10 @@ class StepperMapGrid(FeatureMapGrid):
         for tile in self.tiles[1:]:
             tile.view.setXLink(None)
             tile.view.setYLink(None)
+        for i, tile in enumerate(self.tiles):
+            tile.menu = self._own_menu(i)
+            tile.view.raiseContextMenu = (
+                lambda ev, m=tile.menu: m.popup(ev.screenPos().toPoint()))
 
     def prepare(self, count: int) -> None:
         """Build ``count`` tiles now (shared scale), so the first real draw

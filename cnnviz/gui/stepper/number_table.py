@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor
+from PyQt6.QtGui import QBrush, QColor, QFontMetrics
 from PyQt6.QtWidgets import (QAbstractItemView, QGridLayout, QHeaderView, QLabel,
                              QTableWidget, QTableWidgetItem, QWidget)
 
@@ -17,17 +17,27 @@ from cnnviz.gui.widgets.colormaps import colorize
 from cnnviz.gui.widgets.kernel_json import parse_cell
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps
 
-MAX_TABLE_SIDE = 12
-CELL_W, CELL_H = 46, 22
+MAX_TABLE_SIDE = 27          # ex4's patch matrix is 27x9, its dW·cols product 2x27
+CELL_H = 22
+CELL_PAD = 10                # px left and right of the widest text in a column, together
 
 
 def number_text(v: float) -> str:
+    """Four significant digits, scientific below 1e-4 and from 1e4 on (``.4g``):
+    at most 10 characters, so a cell sized to its column's widest text shows
+    every value whole. NaN (a wrapped vector's unused cells) is blank."""
+    if v != v:
+        return ""
     text = f"{v:.4g}"
     return "0" if text == "-0" else text
 
 
+MAX_TABLE_VALUES = 1200      # conv2's 16 maps of 8x8 yes, conv1's 6 of 28x28 no
+
+
 def fits_table(shape) -> bool:
-    return shape[-1] <= MAX_TABLE_SIDE and shape[-2] <= MAX_TABLE_SIDE
+    return (shape[-1] <= MAX_TABLE_SIDE and shape[-2] <= MAX_TABLE_SIDE
+            and int(np.prod(shape)) <= MAX_TABLE_VALUES)
 
 
 class MapTables(QWidget):
@@ -42,6 +52,7 @@ class MapTables(QWidget):
         self._titles: list[QLabel] = []
         self.editable = False
         self._filling = False
+        self._arranged = None
 
     def set_rendered(self, rendered: RenderedMaps, editable: bool = False) -> None:
         data = rendered.data
@@ -52,6 +63,9 @@ class MapTables(QWidget):
         self.editable = editable
         self._filling = True
         for i, table in enumerate(self.tables):
+            # one repaint and no itemChanged per cell while filling
+            table.setUpdatesEnabled(False)
+            table.blockSignals(True)
             self._titles[i].setText(rendered.titles[i])
             rgba = colorize(data[i], rendered.scales[i])
             for r in range(h):
@@ -68,7 +82,31 @@ class MapTables(QWidget):
                     item.setFlags(flags)
             table.setToolTip("Double-click a cell to edit it; the lesson re-runs"
                              if editable else "")
+            self._fit(table)
+            table.blockSignals(False)
+            table.setUpdatesEnabled(True)
         self._filling = False
+
+    @staticmethod
+    def _fit(table: QTableWidget) -> None:
+        """Each column as wide as its widest number (QFontMetrics), the table as
+        large as its cells: nothing is elided and the table never scrolls itself
+        (the panel's one scroll area does)."""
+        metrics = QFontMetrics(table.font())
+        for c in range(table.columnCount()):
+            texts = [table.item(r, c).text() for r in range(table.rowCount())]
+            texts.append(table.horizontalHeaderItem(c).text() if table.horizontalHeaderItem(c)
+                         else str(c))
+            table.setColumnWidth(c, max(metrics.horizontalAdvance(t) for t in texts) + CELL_PAD
+                                 + 2 * table.style().pixelMetric(
+                                     table.style().PixelMetric.PM_FocusFrameHMargin))
+        width = sum(table.columnWidth(c) for c in range(table.columnCount()))
+        header = table.horizontalHeader()
+        table.setFixedSize(width + table.verticalHeader().sizeHint().width()
+                           + 2 * table.frameWidth(),
+                           table.rowCount() * CELL_H
+                           + (header.sizeHint().height() if not header.isHidden() else 0)
+                           + 2 * table.frameWidth())
 
     def _build(self, m: int, h: int, w: int) -> None:
         for widget in self.tables + self._titles:
@@ -77,42 +115,62 @@ class MapTables(QWidget):
             widget.setParent(None)
             widget.deleteLater()
         self.tables, self._titles = [], []
-        columns = max(1, min(self.columns, m))
         for i in range(m):
             title = QLabel()
             table = QTableWidget(h, w)
             table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
-            for header, size in ((table.horizontalHeader(), CELL_W),
-                                 (table.verticalHeader(), CELL_H)):
+            table.setTextElideMode(Qt.TextElideMode.ElideNone)
+            table.setWordWrap(False)
+            table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            for header in (table.horizontalHeader(), table.verticalHeader()):
                 header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-                header.setDefaultSectionSize(size)
                 header.setMinimumSectionSize(10)
+            table.verticalHeader().setDefaultSectionSize(CELL_H)
             # 0-based, like the hover read-out and NumPy
             table.setHorizontalHeaderLabels([str(c) for c in range(w)])
             table.setVerticalHeaderLabels([str(r) for r in range(h)])
             table.horizontalHeader().setVisible(w > 1)
-            table.setFixedSize(w * CELL_W + table.verticalHeader().sizeHint().width() + 4,
-                               h * CELL_H + (table.horizontalHeader().sizeHint().height()
-                                             if w > 1 else 0) + 4)
             for r in range(h):
                 for c in range(w):
                     item = QTableWidgetItem()
                     item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                     table.setItem(r, c, item)
             table.itemChanged.connect(lambda item, i=i: self._on_changed(i, item))
+            self.layout_.addWidget(title, 0, 0)
+            self.layout_.addWidget(table, 1, 0)
+            # shown now (a new child stays hidden until the event loop runs, and
+            # the layout's size hint, which fitted panels read at once, skips it)
+            title.show()
+            table.show()
+            self.tables.append(table)
+            self._titles.append(title)
+        self._arranged = None
+        self.arrange(self.columns)
+
+    def arrange(self, columns: int) -> None:
+        """Tables in ``columns`` columns (a fitted panel: as many as its width holds)."""
+        columns = max(1, min(columns, len(self.tables)))
+        if self._arranged == (columns, len(self.tables)):
+            return
+        self._arranged = (columns, len(self.tables))
+        for i, (title, table) in enumerate(zip(self._titles, self.tables)):
             row, col = divmod(i, columns)
+            self.layout_.removeWidget(title)
+            self.layout_.removeWidget(table)
             self.layout_.addWidget(title, 2 * row, col)
             self.layout_.addWidget(table, 2 * row + 1, col, Qt.AlignmentFlag.AlignTop
                                    | Qt.AlignmentFlag.AlignLeft)
-            self.tables.append(table)
-            self._titles.append(title)
         # spare room goes below and right of the tables, not between them
-        rows = -(-m // columns)
-        for r in range(2 * rows + 1):
+        rows = -(-len(self.tables) // columns)
+        for r in range(max(self.layout_.rowCount(), 2 * rows + 1)):
             self.layout_.setRowStretch(r, 1 if r == 2 * rows else 0)
-        for c in range(columns + 1):
+        for c in range(max(self.layout_.columnCount(), columns + 1)):
             self.layout_.setColumnStretch(c, 1 if c == columns else 0)
+
+    def table_width(self) -> int:
+        return max((t.width() for t in self.tables), default=0) + self.layout_.horizontalSpacing()
 
     def texts(self, i: int) -> list[list[str]]:
         t = self.tables[i]
@@ -120,7 +178,7 @@ class MapTables(QWidget):
                 for r in range(t.rowCount())]
 
     def values(self, i: int) -> np.ndarray:
-        return np.array([[float(s) for s in row] for row in self.texts(i)])
+        return np.array([[float(s) if s else np.nan for s in row] for row in self.texts(i)])
 
     def _on_changed(self, i: int, item: QTableWidgetItem) -> None:
         if self._filling or not self.editable:

@@ -13,6 +13,13 @@ TARGET = (214, 96, 77)
 PREDICTED = (46, 139, 46)
 
 
+def loss_text(loss: float) -> str:
+    """Four decimals, or two significant digits below 1e-4 ("3.2e-07", not "0.0000");
+    a rounding error below zero (the loss cannot be negative) reads 0."""
+    loss = max(float(loss), 0.0)
+    return f"{loss:.4f}" if loss == 0 or loss >= 1e-4 else f"{loss:.2g}"
+
+
 class ProbabilityChart(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -38,7 +45,9 @@ class ProbabilityChart(QWidget):
         self.label.setText(message)
         self.bars.setOpts(height=np.zeros(10))
 
-    def set_result(self, probs: np.ndarray, loss: float, target: int) -> None:
+    def set_result(self, probs: np.ndarray, loss: float, target: int,
+                   loss_before: float | None = None) -> None:
+        """loss_before: the loss before the SGD step just applied (both are shown)."""
         self.probs = np.asarray(probs, dtype=float)
         k = len(self.probs)
         pred = int(np.argmax(self.probs))
@@ -47,6 +56,9 @@ class ProbabilityChart(QWidget):
         self.bars.setOpts(x=np.arange(k), height=self.probs, brushes=brushes)
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(k)]])
         self.plot.setXRange(-0.6, k - 0.4, padding=0)
+        loss_part = (f"Loss <b>{loss_text(loss)}</b>" if loss_before is None else
+                     f"Loss before the update {loss_text(loss_before)}, after it "
+                     f"<b>{loss_text(loss)}</b>")
         self.label.setText(
-            f"Loss <b>{loss:.4f}</b> (target {target}, p = {self.probs[target]:.3f}); "
+            f"{loss_part} (target {target}, p = {self.probs[target]:.3f}); "
             f"prediction <b>{pred}</b> (p = {self.probs[pred]:.3f})")

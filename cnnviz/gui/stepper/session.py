@@ -30,12 +30,15 @@ FORWARD, BACKWARD = "forward", "backward"
 
 @dataclass
 class UpdateRecord:
-    """Copies taken around one SGD step, per parameter name (``conv1.weight``)."""
+    """Copies taken around one SGD step, per parameter name (``conv1.weight``),
+    and the forward pass before it: each layer's output and the loss."""
 
     lr: float
     before: dict
     after: dict
     grad: dict
+    outputs_before: list | None = None
+    loss_before: float | None = None
 
 
 class StepperSession:
@@ -62,6 +65,7 @@ class StepperSession:
         return len(self.model.layers)
 
     def _restart(self):
+        self.update_fresh = False       # True right after apply_update, until the next action
         self.phase = FORWARD
         self.done = 0
         self.back = self.num_layers
@@ -117,6 +121,7 @@ class StepperSession:
     def step_forward(self) -> bool:
         if self.why_not_forward():
             return False
+        self.update_fresh = False
         self.model.forward_layer(self.done, self._value(self.done))
         self.done += 1
         if self.done == self.num_layers:
@@ -138,6 +143,7 @@ class StepperSession:
     def step_backward(self) -> bool:
         if self.why_not_backward():
             return False
+        self.update_fresh = False
         if self.phase == FORWARD:
             self.phase, self.back = BACKWARD, self.num_layers
         i = self.back - 1
@@ -152,13 +158,21 @@ class StepperSession:
             pass
 
     def run_backward(self):
+        """To the input; the focus then rests on the first layer with weights
+        (its dW and the step-by-step views), not on a weightless first layer
+        such as LeNet-5's input normalisation."""
         self.run_forward()
         while self.step_backward():
             pass
+        if self.model.parameters():
+            self.focus = self.model.first_param_index()
 
     def apply_update(self, lr: float | None = None) -> bool:
-        """One SGD step with the engine's optimizer; the next forward pass starts
-        from the input with the new weights. The step is kept for the views."""
+        """One SGD step with the engine's optimizer, then the forward pass runs
+        again with the new weights, so every output and the loss shown are the
+        updated ones; the outputs and loss before the step are kept in
+        ``last_update`` and ``update_fresh`` says they are worth comparing
+        (until the next action)."""
         if self.why_not_update():
             return False
         if lr is not None:
@@ -166,12 +180,16 @@ class StepperSession:
         params = self.model.parameters()
         before = {p.name: p.value.copy() for p in params}
         grad = {p.name: p.grad.copy() for p in params}
+        outputs = [np.array(t.output, copy=True) for t in self.model.trace]
+        loss_before = self.loss
         SGD(params, lr=self.lr).step()
         after = {p.name: p.value.copy() for p in params}
-        self.last_update = UpdateRecord(self.lr, before, after, grad)
+        self.last_update = UpdateRecord(self.lr, before, after, grad, outputs, loss_before)
         focus = self.focus
         self._restart()
+        self.run_forward()
         self.focus = focus
+        self.update_fresh = True
         return True
 
     def reset(self):
@@ -183,6 +201,7 @@ class StepperSession:
         current direction is only shown; forward, the pass runs on until
         ``layer`` has run; backward, it steps back until ``layer`` is passed."""
         layer = max(-1, min(layer, self.num_layers - 1))
+        self.update_fresh = self.update_fresh and layer >= 0   # a comparison for any layer
         if self.phase == FORWARD:
             while self.done - 1 < layer and self.step_forward():
                 pass

@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
+from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                              QSpinBox, QVBoxLayout, QWidget)
 
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
-from cnnviz.gui.stepper.explain import (conv_backward_steps, conv_im2col_steps,
-                                        pool_backward_steps)
+from cnnviz.gui.stepper.explain import (conv_backward_im2col_steps, conv_backward_steps,
+                                        conv_im2col_steps, pool_backward_steps)
 from cnnviz.gui.stepper.layer_kernel_editor import LayerKernelEditor
 from cnnviz.gui.stepper.session import BACKWARD, StepperSession
-from cnnviz.gui.stepper.tensor_panel import TensorPanel
+from cnnviz.gui.stepper.tensor_panel import TensorPanel, file_stem
 from cnnviz.gui.stepper.views import MapSpec, param_specs
-
-PANEL_HEIGHT = 230
-
 
 def _scroll(inner: QWidget) -> QScrollArea:
     area = QScrollArea()
@@ -31,38 +28,49 @@ def _scroll(inner: QWidget) -> QScrollArea:
 
 
 class _PanelStack(QWidget):
-    """TensorPanels in a grid of ``columns``, created on demand and reused."""
+    """TensorPanels one under the other, created on demand and reused. Each
+    takes the height its content needs at the stack's width (``fit``), so the
+    one scroll area around the stack reaches every map and table cell."""
 
     hover_text = pyqtSignal(str)
 
-    def __init__(self, parent=None, columns: int = 1, height: int = PANEL_HEIGHT):
+    def __init__(self, parent=None):
         super().__init__(parent)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        self.layout_ = QGridLayout()
+        self.layout_ = QVBoxLayout()
+        self.layout_.setSpacing(6)
         outer.addLayout(self.layout_)
         outer.addStretch(1)           # spare height below the panels, not between them
-        self.columns, self.height_ = columns, height
         self.panels: list[TensorPanel] = []
         self.notes: list[QLabel] = []
         self.prefer_numbers = False
 
-    def panel(self, k: int) -> TensorPanel:
+    def reset_numbers(self, on: bool) -> None:
+        self.prefer_numbers = on
+        for panel in self.panels:
+            panel.reset_numbers(on)
+
+    def panel(self, k: int, role: str = "") -> TensorPanel:
+        """Panel k, for ``role`` (what it shows: "dW", a step's kind): a panel
+        taking a new role starts with Numbers as the stack prefers, not as its
+        previous role left it."""
         while len(self.panels) <= k:
             n = len(self.panels)
-            panel = TensorPanel(f"panel {n}")
-            panel.setFixedHeight(self.height_)
+            panel = TensorPanel(f"panel {n}", fit=True)
             panel.hover_text.connect(self.hover_text)
             note = QLabel()
             note.setWordWrap(True)
             note.setStyleSheet("color: #555;")
             note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            row, col = divmod(n, self.columns)
-            self.layout_.addWidget(panel, 2 * row, col)
-            self.layout_.addWidget(note, 2 * row + 1, col)
+            self.layout_.addWidget(panel)
+            self.layout_.addWidget(note)
             self.panels.append(panel)
             self.notes.append(note)
         panel = self.panels[k]
+        if getattr(panel, "role", None) != role:
+            panel.role = role
+            panel.reset_numbers(self.prefer_numbers)
         panel.prefer_numbers = self.prefer_numbers
         panel.show()
         self.notes[k].show()
@@ -94,7 +102,7 @@ class WeightsTab(QWidget):
         self.specs: dict[str, MapSpec] = {}
 
     def set_prefer_numbers(self, on: bool) -> None:
-        self.stack.prefer_numbers = on
+        self.stack.reset_numbers(on)
 
     def panel_for(self, key: str) -> TensorPanel | None:
         keys = [k for k in self.ORDER if k in self.specs]
@@ -106,10 +114,11 @@ class WeightsTab(QWidget):
         self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
         for k, key in enumerate(k for k in self.ORDER if k in self.specs):
             spec = self.specs[key]
-            panel = self.stack.panel(k)
+            panel = self.stack.panel(k, key)
             panel.title = spec.header.split(":")[0]
             panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
-                            editable=spec.edit is not None, shared_scale=key != "update")
+                            editable=spec.edit is not None, shared_scale=key != "update",
+                            stem=spec.stem, mosaic=spec.mosaic, numbers=spec.numbers)
             try:
                 panel.cell_edited.disconnect()
             except TypeError:
@@ -127,7 +136,7 @@ class WeightsTab(QWidget):
             o, ch = divmod(m, t.shape[1])
             index = (o, ch, r, c)
         elif t.ndim == 1:
-            index = (c,)
+            index = (r * spec.maps.shape[-1] + c,)       # see views.vector_rows
         else:
             index = (r, c)
         self.cell_edited.emit(name, index, v)
@@ -138,6 +147,7 @@ class BackwardTab(QWidget):
     channel, and the im2col form; for pooling: the routing of δ."""
 
     selection_changed = pyqtSignal()
+    hover_text = pyqtSignal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -155,14 +165,22 @@ class BackwardTab(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
-        self.stack = _PanelStack(columns=2, height=190)
+        self.stack = _PanelStack()
+        self.stack.hover_text.connect(self.hover_text)
         layout.addWidget(_scroll(self.stack), 1)
         self.filter_spin.valueChanged.connect(lambda _: self.selection_changed.emit())
         self.channel_spin.valueChanged.connect(lambda _: self.selection_changed.emit())
         self.steps = []
 
     def set_prefer_numbers(self, on: bool) -> None:
-        self.stack.prefer_numbers = on
+        self.stack.reset_numbers(on)
+
+    def reset_selection(self) -> None:
+        """A new network: filter 0, channel 0 (the old numbers may not exist)."""
+        for spin in (self.filter_spin, self.channel_spin):
+            spin.blockSignals(True)
+            spin.setValue(0)
+            spin.blockSignals(False)
 
     def _limit(self, spin: QSpinBox, n: int) -> None:
         spin.blockSignals(True)
@@ -183,11 +201,15 @@ class BackwardTab(QWidget):
                 message = (f"{layer.name}, filter {self.filter_spin.value()}, input channel "
                            f"{self.channel_spin.value()}: dx by dilating, padding and "
                            f"correlating with the rotated kernel; dW by correlating the input "
-                           f"with δ. Then the same layer as one matrix product (im2col).")
+                           f"with δ. Then the same layer as matrix products (im2col): the "
+                           f"forward W · patches, then dW = δ · patchesᵀ and dx = "
+                           f"col2im(Wᵀ · δ).")
             else:
                 message = (f"Step backward through {layer.name} to see dx and dW built step by "
                            f"step. Its forward pass as one matrix product (im2col):")
             steps += conv_im2col_steps(layer)
+            if went_back:
+                steps += conv_backward_im2col_steps(layer, s.model.trace[i].grad_output)
         elif isinstance(layer, (MaxPool2D, AvgPool2D)) and went_back:
             c = layer.last_input.shape[1]
             self._limit(self.channel_spin, c)
@@ -204,10 +226,12 @@ class BackwardTab(QWidget):
                        f"panels show its δ and input gradient.")
         self.message.setText(message)
         self.steps = steps
+        kind = f"{type(layer).__name__}, {'backward' if went_back else 'forward'}"
         for k, step in enumerate(steps):
-            panel = self.stack.panel(k)
+            panel = self.stack.panel(k, f"{kind} step {k}")
             panel.title = step.title
-            panel.show_maps(step.data, step.data, step.titles, step.title, step.signed)
+            panel.show_maps(step.data, step.data, step.titles, step.title, step.signed,
+                            stem=f"{layer.name}_{file_stem(step.title.split('. ', 1)[-1])}")
             self.stack.notes[k].setText(step.note)
         self.stack.hide_from(len(steps))
 
@@ -252,6 +276,10 @@ class EditTab(QWidget):
 
     def set_session(self, s: StepperSession) -> None:
         self.session = s
+        for spin in (self.filter_spin, self.channel_spin):      # a new network: filter 0
+            spin.blockSignals(True)
+            spin.setValue(0)
+            spin.blockSignals(False)
         self.layer_box.blockSignals(True)
         self.layer_box.clear()
         for layer in s.model.layers:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QMessageBox,
-                             QPushButton, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+                             QMessageBox, QPushButton, QSpinBox, QSplitter, QTabWidget,
+                             QVBoxLayout, QWidget)
 
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
@@ -36,9 +37,50 @@ from cnnviz.gui.widgets.banner import Banner
 pg.setConfigOptions(imageAxisOrder="row-major")
 
 MODEL_FILE_ITEM = "Model file..."
+DEFAULT_LR = 0.01
+
+# the keys the tab answers, for F1 (the main window lists them on this tab)
+SHORTCUTS = [
+    ("Right", "Forward one layer"),
+    ("Left", "Backward one layer"),
+    ("U", "Apply the SGD update (learning rate: lr)"),
+    ("R", "Reset to the input (the weights are kept)"),
+    ("Ctrl+E", "Export this tab as PNG"),
+    ("Ctrl+Tab", "Next tab"),
+    ("Click a block of the strip", "Step to that layer (Summary table: every layer's numbers)"),
+    ("Hover a map", "Its value in the status line below the panels"),
+    ("Double-click a table cell", "Edit it (lessons); the lesson re-runs"),
+    ("Right-click a map", "Export that map as PNG or .npy, reset its zoom"),
+    ("F1", "This list"),
+]
+STEP_KEYS = {Qt.Key.Key_Right: "forward", Qt.Key.Key_Left: "back", Qt.Key.Key_U: "update",
+             Qt.Key.Key_R: "reset"}
+
+
+class _StepKeys(QObject):
+    """Left/Right/U/R step even while a spin box has the focus (a spin box
+    would take them as cursor moves or typed letters)."""
+
+    def __init__(self, tab: "StepperTab"):
+        super().__init__(tab)
+        self.tab = tab
+
+    def eventFilter(self, obj, event) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and (
+                event.key() in STEP_KEYS
+                and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            if kind == QEvent.Type.KeyPress:
+                self.tab.press_step_key(event.key())
+            event.accept()
+            return True
+        return False
 
 
 class StepperTab(QWidget):
+    SHORTCUTS = SHORTCUTS
+    title_changed = pyqtSignal(str)        # what the window title should say on this tab
+
     def __init__(self, parent=None, mnist_dir=None):
         super().__init__(parent)
         self.mnist_dir = mnist_dir
@@ -51,6 +93,8 @@ class StepperTab(QWidget):
         self._mnist_problem = ""
         self.lesson = None
         self._own_tooltips = {}
+        self._model_lr = DEFAULT_LR       # the lr last used with a model (lessons bring theirs)
+        self._image_note = ""             # the picture conversion, said again on a target change
         self._build()
         self._connect()
         self.choose_network("lenet5")
@@ -71,6 +115,9 @@ class StepperTab(QWidget):
             self.network_box.addItem(lesson.title, ("lesson", key))
         self.network_box.insertSeparator(self.network_box.count())
         self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
+        self.network_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.network_box.setMinimumContentsLength(22)
         self.network_box.setToolTip("A built-in network, a lesson from the notes, or a model "
                                     "file saved by cnnviz")
         top.addWidget(self.network_box)
@@ -98,7 +145,7 @@ class StepperTab(QWidget):
         top.addWidget(self.target_spin)
         top.addWidget(QLabel("lr"))
         self.lr_spin = QDoubleSpinBox(decimals=4, minimum=0.0001, maximum=10.0, singleStep=0.01,
-                                      value=0.01)
+                                      value=DEFAULT_LR)
         self.lr_spin.setToolTip("Learning rate of the SGD update (U)")
         top.addWidget(self.lr_spin)
         top.addStretch(1)
@@ -188,19 +235,20 @@ class StepperTab(QWidget):
         b["update"].clicked.connect(self.apply_update)
         b["reset"].clicked.connect(lambda: self._act(lambda s: s.reset()))
         b["reset_weights"].clicked.connect(self.reset_weights)
-        for key, name in ((Qt.Key.Key_Right, "forward"), (Qt.Key.Key_Left, "back"),
-                          (Qt.Key.Key_U, "update"), (Qt.Key.Key_R, "reset")):
+        for key in STEP_KEYS:
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            shortcut.activated.connect(lambda n=name: self.buttons[n].isEnabled()
-                                       and self.buttons[n].click())
+            shortcut.activated.connect(lambda k=key: self.press_step_key(k))
+        self._step_keys = _StepKeys(self)
+        for spin in self.findChildren(QAbstractSpinBox):
+            spin.installEventFilter(self._step_keys)
         self.network_box.activated.connect(self._on_network_chosen)
         self.digit_spin.valueChanged.connect(self.choose_digit)
         self.browse_button.clicked.connect(self._browse_mnist)
         self.image_button.clicked.connect(self._open_image_dialog)
         self.lab_button.clicked.connect(self._use_source_image)
         self.target_spin.valueChanged.connect(self._on_target)
-        self.lr_spin.valueChanged.connect(lambda v: setattr(self.session, "lr", float(v)))
+        self.lr_spin.valueChanged.connect(self._on_lr)
         self.export_button.clicked.connect(self._export_view_dialog)
         self.strip.layer_clicked.connect(lambda i: self._act(lambda s: s.goto(i)))
         self.side.currentChanged.connect(lambda _: self._refresh_side())
@@ -209,11 +257,23 @@ class StepperTab(QWidget):
             panel.cell_edited.connect(lambda m, r, c, v, p=panel: self._on_cell_edited(p, m, r, c, v))
         self.weights_tab.cell_edited.connect(self._on_param_cell_edited)
         self.weights_tab.hover_text.connect(self.status.setText)
+        self.backward_tab.hover_text.connect(self.status.setText)
         self.edit_tab.kernel_edited.connect(self._on_kernel_edited)
         self.edit_tab.reset_requested.connect(self.reset_weights)
         self.backward_tab.selection_changed.connect(self._refresh_side)
         self.saliency_tab.class_changed.connect(self._refresh_side)
         self.check_tab.run_requested.connect(self._run_gradcheck)
+
+    def press_step_key(self, key) -> None:
+        button = self.buttons[STEP_KEYS[key]]
+        if button.isEnabled():
+            button.click()
+
+    def _on_lr(self, value: float) -> None:
+        if self.session is not None:
+            self.session.lr = float(value)
+        if self.lesson is None:
+            self._model_lr = float(value)
 
     # ------------------------------------------------------------------ choosing
     def choose_network(self, key: str) -> bool:
@@ -238,9 +298,21 @@ class StepperTab(QWidget):
             self.banner.show_message(f"Cannot use this model: {e}", "error")
             return False
         self._start_model(model, Path(path).name)
-        self._current_key = ""
-        self._select_box("")
+        self._current_key = str(path)
+        self._show_file_in_box(Path(path))
         return True
+
+    def _show_file_in_box(self, path: Path) -> None:
+        """The loaded file by name in the Network box (one entry, above
+        "Model file...", which stays the way to open another)."""
+        file_row = self.network_box.count() - 1
+        previous = self.network_box.itemData(file_row - 1)
+        if previous and previous[0] == "loaded":
+            self.network_box.removeItem(file_row - 1)
+            file_row -= 1
+        self.network_box.insertItem(file_row, path.name, ("loaded", str(path)))
+        self.network_box.setItemData(file_row, str(path), Qt.ItemDataRole.ToolTipRole)
+        self.network_box.setCurrentIndex(file_row)
 
     def use_model(self, model, name: str) -> bool:
         """Any Sequential built in code; refused with a message unless it takes 28x28 grey."""
@@ -267,23 +339,27 @@ class StepperTab(QWidget):
                 self.input_name = "blank (MNIST missing)"
                 self._mnist_problem = f"MNIST could not be read, a blank image is used: {e}"
             label = self.true_label
-        self._start(StepperSession(model, x, label=label, lr=self.lr_spin.value(), name=name),
-                    name)
+        self._start(StepperSession(model, x, label=label, lr=self._model_lr, name=name), name)
 
     def _start(self, session: StepperSession, source: str, lesson=None) -> None:
         self.session, self.source, self.lesson = session, source, lesson
         self.banner.clear()
+        self._image_note = ""
         if self._mnist_problem:
             self.banner.show_message(self._mnist_problem, "warning")
             self._mnist_problem = ""
         try:
-            self.strip.set_summary(summary(session.model, session.x.shape))
+            self.strip.set_summary(summary(session.model, session.x.shape),
+                                   session.model.layers)
         except ValueError as e:
             self.banner.show_message(str(e), "error")
+        # a new network starts clean: Numbers as this kind starts, filter 0,
+        # no gradient-check result of another network
         for panel in (self.input_panel, self.panel_a, self.panel_b):
-            panel.prefer_numbers = lesson is not None
+            panel.reset_numbers(lesson is not None)
         self.weights_tab.set_prefer_numbers(lesson is not None)
         self.backward_tab.set_prefer_numbers(lesson is not None)
+        self.backward_tab.reset_selection()
         for w in (self.digit_spin, self.browse_button, self.image_button, self.lab_button,
                   self.target_spin):
             own = self._own_tooltips.setdefault(w, w.toolTip())
@@ -329,6 +405,10 @@ class StepperTab(QWidget):
 
     def _on_network_chosen(self, index: int) -> None:
         kind, key = self.network_box.itemData(index)
+        if kind == "loaded":
+            if key != self._current_key:
+                self.load_model_file(key)
+            return
         if kind == "file":
             from cnnviz.gui.widgets.file_dialogs import ask_open_path
 
@@ -360,6 +440,9 @@ class StepperTab(QWidget):
         self._set_input(x, label)
 
     def _set_input(self, x: np.ndarray, label: int | None) -> None:
+        # what the banner said was about the previous input
+        self.banner.clear()
+        self._image_note = ""
         self.true_label = label
         if label is not None:
             self.target_spin.blockSignals(True)
@@ -397,10 +480,13 @@ class StepperTab(QWidget):
         shape = "x".join(str(d) for d in np.shape(image))
         self.input_name = name
         self._set_input(x, None)
-        self.banner.show_message(f"{name} ({shape}) converted to the model's input: grey, "
-                                 f"resized to 28x28 (shown on the left). No true label: the "
-                                 f"target is {self.target_spin.value()}.", "info")
+        self._image_note = (f"{name} ({shape}) converted to the model's input: grey, resized "
+                            f"to 28x28 (shown on the left). No true label: the target is")
+        self._show_image_note()
         return True
+
+    def _show_image_note(self) -> None:
+        self.banner.show_message(f"{self._image_note} {self.target_spin.value()}.", "info")
 
     def _browse_mnist(self) -> None:
         from cnnviz.gui.widgets.mnist_browser import MnistDialog
@@ -409,7 +495,11 @@ class StepperTab(QWidget):
         dialog.browser.split_box.setCurrentText("test")
         dialog.browser.index_spin.setValue(self.digit_spin.value())
         if dialog.exec():
-            self.digit_spin.setValue(dialog.browser.index_spin.value())
+            index = dialog.browser.index_spin.value()
+            if index == self.digit_spin.value():
+                self.choose_digit(index)       # no valueChanged: apply it anyway
+            else:
+                self.digit_spin.setValue(index)
 
     def _open_image_dialog(self) -> None:
         from cnnviz.data.images import ImageLoadError, load_image
@@ -428,6 +518,8 @@ class StepperTab(QWidget):
     def _on_target(self, value: int) -> None:
         if self.session is not None and self.session.delta is None:
             self.session.set_label(value)
+            if self._image_note:
+                self._show_image_note()
             self.refresh()
 
     # ------------------------------------------------------------------ actions
@@ -486,6 +578,7 @@ class StepperTab(QWidget):
     def refresh(self) -> None:
         s = self.session
         self._update_buttons()
+        self.check_tab.show_result("")       # a result is about the state it was run on
         reached = (set(range(s.done)) if s.phase == FORWARD
                    else set(range(s.back, s.num_layers)))
         self.strip.set_position(s.focus, s.phase, reached)
@@ -503,15 +596,33 @@ class StepperTab(QWidget):
         self._show(self.panel_a, a, "")
         self._show(self.panel_b, b, sentence if b is None else "")
         self.status.setText(sentence)
+        update = s.last_update if s.update_fresh else None
         if s.delta is not None:
             self.chart.clear("Lesson: the upstream δ is given at the output (no loss)."
                              if s.forward_complete else "Lesson: run forward to the end, then "
                              "step backward from the given δ.")
         elif s.probs is not None:
-            self.chart.set_result(s.probs, s.loss, s.label)
+            self.chart.set_result(s.probs, s.loss, s.label,
+                                  None if update is None else update.loss_before)
         else:
             self.chart.clear("Loss and softmax appear when the forward pass reaches the end.")
         self._refresh_side()
+        self.title_changed.emit(self.window_title())
+
+    def window_title(self) -> str:
+        """What the window title says while this tab is shown."""
+        s = self.session
+        what = "lesson input" if s is not None and s.delta is not None else (
+            self.input_name or "input")
+        return f"Layer Stepper \u2014 {self.source}, {what}"
+
+    def export_file_name(self) -> str:
+        """A default name for Export view / Ctrl+E: the network, the layer, the direction."""
+        from cnnviz.gui.stepper.tensor_panel import file_stem
+
+        s = self.session
+        layer = "input" if s.focus < 0 else s.model.layers[s.focus].name
+        return f"stepper_{file_stem(Path(self.source).stem)}_{layer}_{s.phase}.png"
 
     @staticmethod
     def _show(panel: TensorPanel, spec, message: str) -> None:
@@ -520,7 +631,8 @@ class StepperTab(QWidget):
             panel.edit_target = None
             return
         panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
-                        editable=spec.edit is not None)
+                        editable=spec.edit is not None, stem=spec.stem, mosaic=spec.mosaic,
+                        numbers=spec.numbers)
         panel.edit_target = spec.edit
 
     def _update_buttons(self) -> None:
@@ -567,7 +679,8 @@ class StepperTab(QWidget):
     def _export_view_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)", "stepper.png", ".png")
+        path = ask_save_path(self, "Export view as PNG", "PNG image (*.png)",
+                             self.export_file_name(), ".png")
         if path:
             try:
                 self.export_view(path)

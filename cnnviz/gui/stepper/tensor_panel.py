@@ -1,19 +1,48 @@
-"""One named tensor on screen: maps as images (hover for values) or, when every
-map is at most 12x12, as tables of numbers in the same colours; export of the
-whole tensor as .npy or NumPy text."""
+"""One named tensor on screen: maps as images (hover for values) or, when the
+maps are small enough, as tables of numbers in the same colours; export of the
+whole tensor as .npy or NumPy text.
+
+A panel either fills the room it is given (the main panels) or, with
+``fit=True`` (the side tabs' stacks), takes the height its content needs at
+its width, so the one scroll area around the stack reaches every map and
+every table cell."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
                              QScrollArea, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
-from cnnviz.gui.stepper.number_table import MapTables, fits_table
+from cnnviz.gui.stepper.number_table import (MAX_TABLE_SIDE, MAX_TABLE_VALUES, MapTables,
+                                             fits_table, number_text)
 from cnnviz.gui.stepper.map_grid import StepperMapGrid as FeatureMapGrid
 from cnnviz.gui.widgets.rendered_maps import render_maps
+
+GUTTER_RGBA = (150, 150, 150, 255)      # the lines between a mosaic's kernels
+FIT_MIN_TILE = 100                      # px: narrowest tile a fitted panel draws
+FIT_MAX_PIXEL = 10                      # px per map pixel at most for large maps (a mosaic)
+FIT_MAX_TILE = 160                      # px: small maps are drawn up to this high
+FIT_TILE_TITLE = 40                     # px of a tile's title row and margins
+FIT_GRID_MARGIN = 12                    # px around the tiles
+
+
+def file_stem(text: str) -> str:
+    """A file name from what a panel holds: "δ = dL/d(conv2 output)" ->
+    "delta_dL_d_conv2_output"."""
+    text = text.replace("\u03b4", "delta").replace("@", "at")
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_") or "tensor"
+
+
+def mosaic_cell(row: int, col: int, kernel: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(filter, channel, row, col) of a kernel_mosaic pixel; None on a gutter line."""
+    kh, kw = kernel
+    o, r = divmod(row, kh + 1)
+    c, k = divmod(col, kw + 1)
+    return None if r == kh or k == kw else (o, c, r, k)
 
 
 def save_tensor_text(tensor: np.ndarray, path) -> None:
@@ -28,9 +57,12 @@ class TensorPanel(QWidget):
     cell_edited = pyqtSignal(int, int, int, float)   # map, row, col, value
     hover_text = pyqtSignal(str)
 
-    def __init__(self, title: str, parent=None, max_columns: int = 4):
+    def __init__(self, title: str, parent=None, max_columns: int = 4, fit: bool = False):
         super().__init__(parent)
         self.title = title
+        self.fit = fit
+        self.stem = ""                 # export file name without extension ("" = from title)
+        self.mosaic: tuple[int, int] | None = None   # kernel (kh, kw) of a kernel mosaic
         self.tensor: np.ndarray | None = None
         self.rendered = None
         self.prefer_numbers = False
@@ -40,17 +72,20 @@ class TensorPanel(QWidget):
         # row 1: what it is (full width); row 2: its colour scale and the controls
         self.header = QLabel(title)
         self.header.setStyleSheet("font-weight: bold;")
-        # why Ignored: a long header must not widen the panel; it is clipped and
-        # its tooltip holds the full text
+        # why Ignored + word wrap: a long header must not widen the panel, and is
+        # shown whole on as many lines as it needs
+        self.header.setWordWrap(True)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.header)
         second = QHBoxLayout()
         self.scale_label = QLabel()
         self.scale_label.setStyleSheet("color: #555;")
+        self.scale_label.setWordWrap(True)
         self.scale_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         second.addWidget(self.scale_label, 1)
         self.numbers = QCheckBox("Numbers")
-        self.numbers.setToolTip("Show every value as a table (maps of at most 12x12)")
+        self.numbers.setToolTip(f"Show every value as a table (maps of at most "
+                                f"{MAX_TABLE_SIDE}x{MAX_TABLE_SIDE})")
         self.numbers.toggled.connect(lambda _: self._show_mode())
         second.addWidget(self.numbers)
         self.export = QToolButton(text="Export")
@@ -74,6 +109,12 @@ class TensorPanel(QWidget):
         self.table_page = QScrollArea()
         self.table_page.setWidgetResizable(True)
         self.table_page.setWidget(self.tables)
+        if fit:
+            # the side tab's scroll area scrolls; this page only shows the tables whole
+            for policy in (self.table_page.setHorizontalScrollBarPolicy,
+                           self.table_page.setVerticalScrollBarPolicy):
+                policy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            self.table_page.setFrameShape(QScrollArea.Shape.NoFrame)
         self.stack.addWidget(self.table_page)
         self.empty_page = QLabel()
         self.empty_page.setWordWrap(True)
@@ -97,13 +138,32 @@ class TensorPanel(QWidget):
                 best, best_side = cols, side
         return best
 
+    def _fit_layout(self, count: int, map_shape, titles=()) -> tuple[int, int]:
+        """Fitted panels: (columns, grid height in px) for ``count`` tiles at the
+        panel's width; tiles at least FIT_MIN_TILE px wide, at most
+        FIT_MAX_TILE px high unless that leaves less than FIT_MAX_PIXEL px per
+        map pixel (a 95x35 kernel mosaic: 10 px, about 950 px high)."""
+        mh, mw = map_shape
+        # a tile is at least as wide as its title ("after - before [0,0]")
+        metrics = self.fontMetrics()
+        tile = max([FIT_MIN_TILE] + [metrics.horizontalAdvance(t) + 24 for t in titles])
+        width = max(self.width() - FIT_GRID_MARGIN, tile)
+        columns = max(1, min(count, width // tile))
+        pixel = min((width / columns - 12) / mw, max(FIT_MAX_PIXEL, FIT_MAX_TILE / mh))
+        rows = -(-count // columns)
+        return columns, int(rows * (pixel * mh + FIT_TILE_TITLE) + FIT_GRID_MARGIN)
+
     def _grid_for(self, key: tuple, map_shape=(1, 1)) -> FeatureMapGrid:
         grid = self.grids.get(key)
         if grid is None:
             # no colour bars: their axes cost more to paint than the maps; the
             # header states the scale instead
-            columns = self._columns(key[0], map_shape) if key[0] > 1 else 1
+            if len(key) > 2:
+                columns = key[2]
+            else:
+                columns = self._columns(key[0], map_shape) if key[0] > 1 else 1
             grid = FeatureMapGrid(max_columns=columns, show_bars=False)
+            grid.file_name_for = lambda i, g=grid: self.tile_file_stem(g, i)
             grid.hovered.connect(lambda x, y, g=grid: self._on_hover(g, x, y))
             self.grids[key] = grid
             self.stack.addWidget(grid)
@@ -115,6 +175,7 @@ class TensorPanel(QWidget):
 
     def set_empty(self, message: str) -> None:
         self.tensor, self.rendered, self.header_text, self._signed = None, None, "", None
+        self.mosaic = None
         self.header.setText(self.title)
         self.scale_label.setText("")
         self.empty_page.setText(message)
@@ -122,24 +183,49 @@ class TensorPanel(QWidget):
         self.stack.setCurrentWidget(self.empty_page)
         self.numbers.setEnabled(False)
         self.export.setEnabled(False)
+        if self.fit:
+            self.stack.setFixedHeight(max(40, self.empty_page.heightForWidth(
+                max(self.width(), 100))))
+
+    def reset_numbers(self, on: bool) -> None:
+        """A new network or input: Numbers as this kind of network starts (lessons
+        on, models off), not as the previous one left it."""
+        self.prefer_numbers = on
+        self.numbers.blockSignals(True)
+        self.numbers.setChecked(on)
+        self.numbers.blockSignals(False)
+        self._show_mode()
 
     def show_maps(self, tensor: np.ndarray, maps: np.ndarray, titles: list[str], header: str,
                   signed: bool | None = None, editable: bool = False,
-                  shared_scale: bool = True) -> None:
-        """tensor: what export saves; maps (M, H, W): what is drawn."""
+                  shared_scale: bool = True, stem: str = "", mosaic=None,
+                  numbers: bool = False) -> None:
+        """tensor: what export saves; maps (M, H, W): what is drawn. stem: the
+        export's file name; mosaic: (kh, kw) when maps are kernel mosaics
+        (gutter lines drawn, hover names the kernel cell); numbers: show as a
+        table whenever the maps fit one (vectors)."""
         old = self.rendered
+        mosaic = tuple(mosaic) if mosaic is not None else None
+        self.stem = stem
         if (old is not None and old.titles == list(titles) and self.header_text == header
                 and old.shared_scale == shared_scale and editable == self.editable
                 and old.data.shape == maps.shape and np.array_equal(old.data, maps)
-                and self._signed == signed):
+                and self._signed == signed and self.mosaic == mosaic):
             self.tensor = tensor
             return                     # unchanged: skip the redraw
         self.tensor = tensor
+        self.mosaic = mosaic
         self.editable = editable
         self._signed = signed
         self.header_text = header
         self.rendered = rendered = render_maps(maps, titles, shared_scale=shared_scale,
                                                signed=signed)
+        if mosaic is not None:
+            gutter = np.zeros(maps.shape[1:], bool)
+            gutter[mosaic[0]::mosaic[0] + 1, :] = True
+            gutter[:, mosaic[1]::mosaic[1] + 1] = True
+            for image in rendered.images:
+                image[gutter] = GUTTER_RGBA
         scale = rendered.scales[0]
         if not shared_scale:
             scale_text = "one colour scale per map"
@@ -154,10 +240,16 @@ class TensorPanel(QWidget):
         small = fits_table(maps.shape)
         self.numbers.setEnabled(small)
         self.numbers.setToolTip("Show every value as a table" if small else
-                                f"Maps of {maps.shape[-2]}x{maps.shape[-1]} are too large "
-                                f"for a table (at most 12x12)")
+                                f"{maps.shape[0]} maps of {maps.shape[-2]}x{maps.shape[-1]} are "
+                                f"too large for a table (at most {MAX_TABLE_SIDE}x"
+                                f"{MAX_TABLE_SIDE}, {MAX_TABLE_VALUES} values)")
         self.export.setEnabled(True)
-        if small and (self.prefer_numbers or editable) and not self.numbers.isChecked():
+        if not small and self.numbers.isChecked():
+            # not ticked-but-greyed: these maps are shown as images
+            self.numbers.blockSignals(True)
+            self.numbers.setChecked(False)
+            self.numbers.blockSignals(False)
+        if small and (self.prefer_numbers or editable or numbers) and not self.numbers.isChecked():
             self.numbers.blockSignals(True)
             self.numbers.setChecked(True)
             self.numbers.blockSignals(False)
@@ -174,13 +266,80 @@ class TensorPanel(QWidget):
             self.tables.set_rendered(self.rendered, self.editable)
             self.stack.setCurrentWidget(self.table_page)
         else:
-            r = self.rendered
-            self.grid = self._grid_for((r.tile_count, r.shared_scale), r.map_shape)
-            self.grid.set_rendered(r, header="")
+            self.grid = self._grid_for(self._grid_key(), self.rendered.map_shape)
+            self.grid.set_rendered(self.rendered, header="")
             self.stack.setCurrentWidget(self.grid)
+        self._fit_to_width()
+
+    def _grid_key(self) -> tuple:
+        r = self.rendered
+        if self.fit:
+            columns, _ = self._fit_layout(r.tile_count, r.map_shape, r.titles)
+            return r.tile_count, r.shared_scale, columns
+        return r.tile_count, r.shared_scale
+
+    def _fit_to_width(self) -> None:
+        """Lay the shown content out for the current width: as many tables side
+        by side as it holds; a fitted panel also takes the height it needs."""
+        r = self.rendered
+        if self.showing_numbers:
+            self.tables.arrange(max(1, (self.width() - 8) // max(1, self.tables.table_width())))
+            if self.fit:
+                size = self.tables.sizeHint()
+                self.stack.setFixedHeight(size.height())
+                self.setMinimumWidth(size.width())
+        elif self.fit:
+            key = self._grid_key()
+            if self.grids.get(key) is not self.grid:       # other columns: another grid
+                self.grid = self._grid_for(key, r.map_shape)
+                self.grid.set_rendered(r, header="")
+                self.stack.setCurrentWidget(self.grid)
+            self.stack.setFixedHeight(self._fit_layout(r.tile_count, r.map_shape, r.titles)[1])
+            self.setMinimumWidth(0)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # a fitted panel's columns and height follow its width (the height
+        # does not change the width: no loop); nothing is refilled
+        if event.size().width() == event.oldSize().width():
+            return
+        if self.rendered is not None and (self.fit or self.showing_numbers):
+            self._fit_to_width()
+        elif self.fit:
+            self.set_empty(self.empty_page.text())
+
+    def tile_file_stem(self, grid: FeatureMapGrid, tile: int) -> str:
+        """"conv2_output_map_3": the panel's name and the tile's title."""
+        title = grid.rendered.titles[tile] if grid.rendered is not None else str(tile)
+        base = self.stem or file_stem(self.hover_name())
+        title = file_stem(title)
+        return f"{base}_map_{title}" if title.isdigit() else f"{base}_{title}"
+
+    def hover_name(self) -> str:
+        """What the status line calls this tensor: the header up to its shape."""
+        return (self.header_text or self.title).split(":")[0]
 
     def _on_hover(self, grid: FeatureMapGrid, x: float, y: float) -> None:
-        self.hover_text.emit(f"{self.title}: " + grid.show_values_at(x, y))
+        if self.mosaic is None:
+            text = grid.show_values_at(x, y).strip()
+            self.hover_text.emit(f"{self.hover_name()}: {text}" if text else "")
+            return
+        pixel = grid.view_to_pixel(x, y)
+        cell = None if pixel is None else mosaic_cell(*pixel, self.mosaic)
+        if cell is None:
+            self.hover_text.emit("" if pixel is None else
+                                 f"{self.hover_name()}: between kernels")
+            return
+        o, c, r, k = cell
+        data = self.rendered.data
+        values = [number_text(float(data[i, pixel[0], pixel[1]])) for i in range(len(data))]
+        where = (f"{self.hover_name()}: filter {o}, channel {c}, row {r}, col {k}  "
+                 f"[{o}, {c}, {r}, {k}]")
+        if len(values) == 1:
+            self.hover_text.emit(f"{where} = {values[0]}")
+        else:                  # before, after, after - before
+            self.hover_text.emit(f"{where}:  " + ";  ".join(
+                f"{t} = {v}" for t, v in zip(self.rendered.titles, values)))
 
     # --- export ------------------------------------------------------------------------
     def save(self, path, kind: str) -> None:
@@ -192,9 +351,10 @@ class TensorPanel(QWidget):
     def _export_dialog(self, kind: str) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        name = self.title.split(" ")[0].replace(".", "_") or "tensor"
+        name = self.stem or file_stem(self.hover_name())
         filt = "NumPy array (*.npy)" if kind == "npy" else "NumPy text (*.txt)"
-        path = ask_save_path(self, f"Export {self.title}", filt, f"{name}.{kind}", f".{kind}")
+        path = ask_save_path(self, f"Export {self.hover_name()}", filt, f"{name}.{kind}",
+                             f".{kind}")
         if not path:
             return
         try:

@@ -26,6 +26,24 @@ class MapSpec:
     signed: bool | None = None
     edit: tuple | None = None
     layout: str = "maps"        # "maps", "kernels" (o, c) tiles, "mosaic"
+    stem: str = ""              # export file name without extension ("conv2_dx")
+    mosaic: tuple | None = None     # (kh, kw) when the maps are kernel mosaics
+    numbers: bool = False       # a vector: always a table of numbers (fits one)
+
+
+VECTOR_ROW = 6                  # a parameter vector in rows of at most 6: fits a side tab
+
+
+def vector_rows(v: np.ndarray) -> np.ndarray:
+    """A 1-D vector as (1, rows, w) for a table, w <= VECTOR_ROW, as even rows as
+    possible (10 -> 2x5, 16 -> 3x6, 120 -> 20x6); unused cells are NaN (shown blank).
+    Value k sits at row k // w, column k % w."""
+    n = v.shape[0]
+    rows = -(-n // VECTOR_ROW)
+    w = -(-n // rows)
+    out = np.full(rows * w, np.nan, np.float32)
+    out[:n] = v
+    return out.reshape(1, rows, w)
 
 
 def shape_text(t) -> str:
@@ -33,11 +51,11 @@ def shape_text(t) -> str:
 
 
 def tensor_spec(t: np.ndarray, header: str, signed: bool | None = None,
-                edit: tuple | None = None) -> MapSpec:
+                edit: tuple | None = None, stem: str = "") -> MapSpec:
     maps, note = as_maps(t)
     titles = [str(i) for i in range(maps.shape[0])] if np.asarray(t).ndim == 4 else [note or "values"]
     return MapSpec(np.array(t), maps, titles, f"{header}: {shape_text(t)}" +
-                   (f"  ({note})" if note else ""), signed, edit)
+                   (f"  ({note})" if note else ""), signed, edit, stem=stem)
 
 
 def io_specs(s: StepperSession) -> tuple[MapSpec | None, MapSpec | None, str]:
@@ -45,27 +63,38 @@ def io_specs(s: StepperSession) -> tuple[MapSpec | None, MapSpec | None, str]:
     i = s.focus
     lesson_edit = s.delta is not None
     if i < 0:
-        spec = tensor_spec(s.x, "input", None, ("input",) if lesson_edit else None)
+        spec = tensor_spec(s.x, "input", None, ("input",) if lesson_edit else None, "input")
         return spec, None, "The input. Step forward (Right) to run the first layer."
     t = s.model.trace[i]
+    update = s.last_update
+    if s.update_fresh and update is not None and update.outputs_before is not None:
+        lr = f"lr {update.lr:g}"
+        a = tensor_spec(update.outputs_before[i], f"{t.name} output BEFORE the update", None,
+                        None, f"{t.name}_output_before_update")
+        b = tensor_spec(t.output, f"{t.name} output AFTER the update ({lr})", None, None,
+                        f"{t.name}_output_after_update")
+        return a, b, (f"After one SGD step ({lr}): {t.name}'s output before (top) and after "
+                      f"(bottom); the forward pass has rerun with the new weights.")
     if s.phase == BACKWARD and s.back <= i:
         delta_edit = ("delta",) if lesson_edit and i == s.num_layers - 1 else None
-        a = tensor_spec(t.grad_output, f"δ = dL/d({t.name} output)", True, delta_edit)
-        b = (tensor_spec(t.grad_input, f"dL/d({t.name} input)", True)
+        a = tensor_spec(t.grad_output, f"δ = dL/d({t.name} output)", True, delta_edit,
+                        f"{t.name}_delta")
+        b = (tensor_spec(t.grad_input, f"dx = dL/d({t.name} input)", True, None, f"{t.name}_dx")
              if t.grad_input is not None else None)
         return a, b, f"Backward through {t.name}: δ at its output, the gradient at its input."
     if t.output is None:
         return None, None, f"{t.name} has not run yet."
     edit_in = ("input",) if lesson_edit and i == 0 else None
-    a = tensor_spec(t.input, f"{t.name} input", None, edit_in)
-    b = tensor_spec(t.output, f"{t.name} output", None)
+    a = tensor_spec(t.input, f"{t.name} input", None, edit_in, f"{t.name}_input")
+    b = tensor_spec(t.output, f"{t.name} output", None, None, f"{t.name}_output")
     return a, b, f"Forward through {t.name}: its input and its output."
 
 
 def weight_spec(w: np.ndarray, header: str, signed: bool | None = True,
-                edit: tuple | None = None) -> MapSpec:
+                edit: tuple | None = None, stem: str = "") -> MapSpec:
     """Conv kernels as one tile per (filter, channel) when few, else one mosaic
-    (rows = filters, columns = input channels); matrices as one heat map."""
+    (rows = filters, columns = input channels, grey lines between kernels);
+    matrices as one heat map; vectors (biases) as a table of numbers."""
     w = np.asarray(w)
     head = f"{header}: {shape_text(w)}"
     if w.ndim == 4:
@@ -73,12 +102,16 @@ def weight_spec(w: np.ndarray, header: str, signed: bool | None = True,
         if co * ci <= MAX_KERNEL_TILES:
             maps = np.ascontiguousarray(w.reshape(co * ci, *w.shape[2:]))
             titles = [f"[{o},{c}]" for o in range(co) for c in range(ci)]
-            return MapSpec(w.copy(), maps, titles, head, signed, edit, "kernels")
+            return MapSpec(w.copy(), maps, titles, head, signed, edit, "kernels", stem)
         return MapSpec(w.copy(), kernel_mosaic(w)[None], [f"{co} filters (rows) x {ci} channels"],
-                       head, signed, None, "mosaic")
+                       head, signed, None, "mosaic", stem, tuple(w.shape[2:]))
     if w.ndim == 1:
-        return MapSpec(w.copy(), np.ascontiguousarray(w[None, None]), ["values"], head, signed, edit)
-    return MapSpec(w.copy(), np.ascontiguousarray(w[None]), ["out x in"], head, signed, edit)
+        maps = vector_rows(w)
+        title = ("values" if maps.shape[1] == 1 else
+                 f"value k at row k // {maps.shape[2]}, column k % {maps.shape[2]}")
+        return MapSpec(w.copy(), maps, [title], head, signed, edit, stem=stem, numbers=True)
+    return MapSpec(w.copy(), np.ascontiguousarray(w[None]), ["out x in"], head, signed, edit,
+                   stem=stem)
 
 
 def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
@@ -95,18 +128,20 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
     w_name = f"{layer.name}.weight"
     out["weight"] = weight_spec(layer.params["weight"], f"{w_name} (kernels)" if
                                 layer.params["weight"].ndim == 4 else w_name, True,
-                                ("param", w_name) if lesson else None)
+                                ("param", w_name) if lesson else None, f"{layer.name}_weight")
     have_grads = s.phase == BACKWARD and s.back <= i
     if have_grads:
-        out["dW"] = weight_spec(layer.grads["weight"], f"dW = dL/d({w_name})", True)
+        out["dW"] = weight_spec(layer.grads["weight"], f"dW = dL/d({w_name})", True, None,
+                                f"{layer.name}_dW")
     else:
         out["dW"] = "dW appears when the backward pass has gone through this layer."
     if "bias" in layer.params:
         b_name = f"{layer.name}.bias"
         out["bias"] = weight_spec(layer.params["bias"], b_name, True,
-                                  ("param", b_name) if lesson else None)
+                                  ("param", b_name) if lesson else None, f"{layer.name}_bias")
         if have_grads:
-            out["db"] = weight_spec(layer.grads["bias"], f"db = dL/d({b_name})", True)
+            out["db"] = weight_spec(layer.grads["bias"], f"db = dL/d({b_name})", True, None,
+                                    f"{layer.name}_db")
         else:
             out["db"] = "db appears with dW."
     update = s.last_update
@@ -115,7 +150,7 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
         diff = after - before
         stack = np.stack([before, after, diff])
         names = ["before", "after", "after - before"]
-        titles = names
+        titles, mosaic = names, None
         if before.ndim == 4 and before.shape[0] * before.shape[1] <= 8:
             # few kernels: one tile each (a mosaic's gutters would read as zeros in a table)
             co, ci = before.shape[:2]
@@ -123,11 +158,13 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
             titles = [f"{n} [{o},{c}]" for n in names for o in range(co) for c in range(ci)]
         elif before.ndim == 4:
             maps = np.stack([kernel_mosaic(a) for a in stack])
+            mosaic = tuple(before.shape[2:])
         else:
             maps = stack.reshape(3, *before.shape[-2:]) if before.ndim >= 2 else stack[:, None, :]
         out["update"] = MapSpec(stack, np.ascontiguousarray(maps), titles,
                                 f"{w_name} around the last update (lr {update.lr:g}): "
-                                f"after = before - lr * dW", True, None, "update")
+                                f"after = before - lr * dW", True, None, "update",
+                                f"{layer.name}_weight_update", mosaic)
     else:
         out["update"] = "Apply the update (U) after the backward pass to compare before and after."
     return out
