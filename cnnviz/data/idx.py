@@ -155,5 +155,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     )
     if path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)  # mtime=0: same bytes every time
-    path.write_bytes(payload)
+    from cnnviz.atomic import atomic_write_bytes   # here, not at the top: one hunk to merge
+    atomic_write_bytes(path, payload)
     return path
