@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -217,44 +218,57 @@ def test_a_cleaner_between_creating_and_locking_the_temporary_is_harmless(tmp_pa
         return made
 
     monkeypatch.setattr(atomic.tempfile, "mkstemp", mkstemp_then_a_cleaner_runs)
-    atomic_write_text(target, "saved")
-    assert cleaned == [True]                          # it did remove the unlocked file
+    with atomic_path(target) as tmp:
+        tmp.write_text("saved")
+        atomic._remove_stale_temporaries(target, ".tmp")  # another cleaner, mid-write
+        assert tmp.exists(), "a temporary being written was taken for a dead one"
+    assert cleaned == [True]                          # the first did remove the unlocked file
     assert target.read_text() == "saved"
     assert temporaries(tmp_path, "kernel.json") == []
 
 
 # --- kill -9 in a save loop -------------------------------------------------------------
 
-SAVE_LOOP = r"""
-import sys
+# One clean process imports cnnviz once, then forks a saver per kill (a fresh
+# interpreter per kill spent most of the test's time importing numpy).
+SAVERS = r"""
+import os, sys
 from cnnviz.engine import lenet5, save
-model = lenet5(seed=int(sys.argv[2]))
-print("saving", flush=True)
-while True:
-    save(model, sys.argv[1])
+models = [lenet5(seed=s) for s in (1, 2, 3)]
+for k, _ in enumerate(sys.stdin):
+    pid = os.fork()
+    if pid == 0:                                  # the saver: saves until it is killed
+        while True:
+            save(models[k % 3], sys.argv[1])
+    print(pid, flush=True)
+    os.waitpid(pid, 0)                            # it is gone for good, not just signalled
+    print("dead", flush=True)
 """
 
 
 def test_kill_9_during_a_save_loop_never_breaks_the_model_nor_piles_up_temporaries(tmp_path):
     target = tmp_path / "m.npz"
     save(lenet5(seed=0), target)
-    weights = {s: lenet5(seed=s)["conv1"].params["weight"] for s in range(1, 4)}
-    weights[0] = lenet5(seed=0)["conv1"].params["weight"]
+    weights = [lenet5(seed=s)["conv1"].params["weight"] for s in range(4)]
     rng = random.Random(10)
     kills, left_behind = 20, 0
-    for k in range(kills):
-        p = child(SAVE_LOOP, target, 1 + k % 3)
-        assert p.stdout.readline() == "saving\n", p.stderr.read()
-        time.sleep(rng.uniform(0.0, 0.25))
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        p.stdout.close()
-        p.stderr.close()
-        stale = temporaries(tmp_path, "m.npz")
-        assert len(stale) <= 1, f"after kill {k + 1}: {stale}"
-        left_behind += len(stale)
-        conv1 = load(target)["conv1"].params["weight"]            # always loads, never a mix
-        assert any(np.array_equal(conv1, w) for w in weights.values())
+    savers = child(SAVERS, target, stdin=subprocess.PIPE)
+    try:
+        for k in range(kills):
+            savers.stdin.write("go\n")
+            savers.stdin.flush()
+            pid = int(savers.stdout.readline() or f"0{savers.stderr.read()}")
+            time.sleep(rng.uniform(0.0, 0.2))
+            os.kill(pid, signal.SIGKILL)
+            assert savers.stdout.readline() == "dead\n"
+            stale = temporaries(tmp_path, "m.npz")
+            assert len(stale) <= 1, f"after kill {k + 1}: {stale}"
+            left_behind += len(stale)
+            conv1 = load(target)["conv1"].params["weight"]        # always loads, never a mix
+            assert any(np.array_equal(conv1, w) for w in weights)
+    finally:
+        savers.kill()
+        savers.communicate()
     save(lenet5(seed=0), target)
     assert temporaries(tmp_path, "m.npz") == []
     print(f"{kills} kills, {left_behind} left a temporary (each removed by the next save)")
@@ -350,39 +364,40 @@ def test_a_file_size_limit_leaves_the_existing_model_byte_identical(tmp_path):
 
 # --- in the GUI: the user's Save and Export ---------------------------------------------
 
-def answer_dialogs(path, messages: list):
-    """Type ``path`` into the next file dialog and accept (Yes to its
-    "replace?"), then record the text of a message box that follows and close
-    it. Stops a few ticks after the dialog closed, so as not to answer a later
-    dialog."""
+@contextmanager
+def answering(path):
+    """Inside the block: type ``path`` into the file dialog and accept (Yes to
+    its "replace?"), then record the text of a message box that follows and
+    close it. Yields the list of texts. The poller stops at the block's end,
+    so that it never answers a later test's box."""
     from PyQt6.QtCore import QMetaObject, Qt, QTimer
     from PyQt6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
 
-    state = {"dialog": None, "seen": 0, "idle": 0}
+    messages, state = [], {"seen": 0, "stopped": False}
 
     def poll():
+        if state["stopped"]:
+            return
         box = QApplication.activeModalWidget()
-        if isinstance(box, QFileDialog) and state["dialog"] in (None, box):
-            state["dialog"], state["idle"] = box, 0
+        if isinstance(box, QFileDialog):
             state["seen"] += 1
             if state["seen"] == 3:          # settled: its own start-up selection is done
                 box.findChild(QLineEdit, "fileNameEdit").setText(str(path))
                 # queued: accept() may ask "replace?" in a nested loop we must answer
                 QMetaObject.invokeMethod(box, "accept", Qt.ConnectionType.QueuedConnection)
         elif isinstance(box, QMessageBox):
-            state["idle"] = 0
             if isinstance(box.parent(), QFileDialog):   # "... already exists. Replace it?"
                 box.button(QMessageBox.StandardButton.Yes).click()
             else:
                 messages.append(box.text())
                 box.button(QMessageBox.StandardButton.Ok).click()
-        elif state["dialog"] is not None:
-            state["idle"] += 1
-            if state["idle"] > 5:
-                return
         QTimer.singleShot(30, poll)
 
     QTimer.singleShot(30, poll)
+    try:
+        yield messages
+    finally:
+        state["stopped"] = True
 
 
 @pytest.fixture
@@ -401,26 +416,26 @@ def test_kernel_editor_save_writes_the_chosen_file_with_the_umask_mode(editor, t
     from cnnviz.gui.widgets.kernel_json import kernel_from_json
 
     umask(0o022)
-    path, messages = tmp_path / "emboss.JSON", []
-    answer_dialogs(path, messages)
-    editor.save_dialog()
+    path = tmp_path / "emboss.JSON"
+    with answering(path) as messages:
+        editor.save_dialog()
     assert messages == [] and sorted(p.name for p in tmp_path.iterdir()) == ["emboss.JSON", "settings"]
     np.testing.assert_array_equal(kernel_from_json(path.read_text()), K.emboss())
     assert oct(mode_of(path)) == oct(0o644)
     os.chmod(path, 0o600)                                   # the user's choice is kept
-    answer_dialogs(path, messages)
-    editor.save_dialog()
-    assert oct(mode_of(path)) == oct(0o600)
+    with answering(path) as messages:
+        editor.save_dialog()                                # over it, after "Replace?"
+    assert messages == [] and oct(mode_of(path)) == oct(0o600)
 
 
 def test_kernel_editor_save_on_a_full_disk_says_so_and_keeps_the_old_file(editor, tiny_disk):
-    path, messages = tiny_disk / "kernel.json", []
+    path = tiny_disk / "kernel.json"
     editor.save_json(path)
     before = path.read_bytes()
     fill(tiny_disk)
     editor.set_kernel(np.full((31, 31), 0.123456, np.float32))
-    answer_dialogs(path, messages)
-    editor.save_dialog()
+    with answering(path) as messages:
+        editor.save_dialog()
     assert messages == [f"Could not save {path}: the disk is full. "
                         "The existing kernel.json was left as it was."]
     assert path.read_bytes() == before
@@ -439,13 +454,37 @@ def test_tensor_panel_export_writes_exactly_the_chosen_file(qtbot, tmp_path, mon
     tensor = np.arange(24, dtype=np.float32).reshape(1, 2, 3, 4) / 7
     panel.show_maps(tensor, tensor[0], ["map 0", "map 1"], "conv1: (1, 2, 3, 4)")
     umask(mask)
-    path, messages = tmp_path / name, []
-    answer_dialogs(path, messages)
-    panel._export_dialog(kind)                               # the Export menu's action
+    with answering(tmp_path / name) as messages:
+        panel._export_dialog(kind)                           # the Export menu's action
+    path = tmp_path / name
     assert messages == [] and sorted(p.name for p in tmp_path.iterdir()) == [name, "settings"]
     saved = np.load(path) if kind == "npy" else np.loadtxt(path).reshape(tensor.shape)
     np.testing.assert_allclose(saved, tensor, rtol=1e-7)
     assert oct(mode_of(path)) == oct(expected)
+
+
+@pytest.mark.parametrize("kind", ["npy", "txt"])
+def test_tensor_panel_export_on_a_full_disk_says_so_and_keeps_the_old_file(qtbot, tiny_disk,
+                                                                          monkeypatch, kind):
+    from cnnviz.gui.stepper.tensor_panel import TensorPanel
+
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tiny_disk.parent / "settings"))
+    panel = TensorPanel("conv1 (1, 2, 3, 4)")
+    qtbot.addWidget(panel)
+    small = np.ones((1, 1, 2, 2), np.float32)
+    panel.show_maps(small, small[0], ["map 0"], "conv1: (1, 1, 2, 2)")
+    path = tiny_disk / f"conv1.{kind}"
+    panel.save(path, kind)
+    before = path.read_bytes()
+    fill(tiny_disk)
+    big = np.random.default_rng(0).standard_normal((1, 6, 24, 24)).astype(np.float32)
+    panel.show_maps(big, big[0], [f"map {i}" for i in range(6)], "conv1: (1, 6, 24, 24)")
+    with answering(path) as messages:
+        panel._export_dialog(kind)
+    assert messages == [f"Could not save {path}: the disk is full. "
+                        f"The existing conv1.{kind} was left as it was."]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["conv1." + kind, "filler"]
 
 
 def test_feature_map_export_writes_exactly_the_chosen_file(qtbot, tmp_path, monkeypatch, umask):
@@ -457,9 +496,9 @@ def test_feature_map_export_writes_exactly_the_chosen_file(qtbot, tmp_path, monk
     maps = np.arange(2 * 5 * 5, dtype=np.float32).reshape(2, 5, 5)
     grid.set_maps(maps, ["a", "b"])
     umask(0o022)
-    path, messages = tmp_path / "b.NPY", []
-    answer_dialogs(path, messages)
-    grid.export_tile_dialog(1, "npy")
+    path = tmp_path / "b.NPY"
+    with answering(path) as messages:
+        grid.export_tile_dialog(1, "npy")
     assert messages == [] and sorted(p.name for p in tmp_path.iterdir()) == ["b.NPY", "settings"]
     np.testing.assert_array_equal(np.load(path), maps[1])
     assert oct(mode_of(path)) == oct(0o644)
