@@ -30,7 +30,8 @@ except ImportError:                  # not POSIX: stale temporaries are judged b
     fcntl = None
 
 __all__ = ["atomic_path", "atomic_open", "atomic_write_text", "atomic_write_bytes",
-           "atomic_save_npy", "atomic_savetxt", "current_umask", "STALE_AGE_WITHOUT_LOCKS"]
+           "atomic_save_npy", "atomic_savetxt", "current_umask", "save_failure_message",
+           "STALE_AGE_WITHOUT_LOCKS"]
 
 # mkstemp's random part: 8 characters from this alphabet (CPython's tempfile).
 _RANDOM_PART = "[a-z0-9_]{8}"
@@ -55,7 +56,7 @@ def current_umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     with _umask_lock:
-        old = os.umask(0o022)
+        old = os.umask(0o077)        # for that instant, the strictest: never looser
         os.umask(old)
     return old
 
@@ -77,6 +78,20 @@ def _unlocked(fd: int) -> bool:
         return True
     except OSError:                  # EWOULDBLOCK: a live writer has it
         return False
+
+
+def _open_to_lock(path: Path) -> int | None:
+    """A descriptor to flock ``path`` with, without following a symlink or
+    blocking on a FIFO; write-only if its mode forbids reading."""
+    flags = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    for access in (os.O_RDONLY, os.O_WRONLY):
+        try:
+            return os.open(path, access | flags)
+        except PermissionError:
+            continue
+        except OSError:
+            return None
+    return None
 
 
 def _remove_stale_temporaries(target: Path, suffix: str) -> None:
@@ -101,9 +116,8 @@ def _remove_stale_temporaries(target: Path, suffix: str) -> None:
         return
     for name in names:
         stale = target.parent / name
-        try:
-            fd = os.open(stale, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:              # gone already (renamed by its writer), or a symlink
+        fd = _open_to_lock(stale)
+        if fd is None:               # gone already (renamed by its writer), or not a plain file
             continue
         try:
             st = os.fstat(fd)
@@ -131,7 +145,10 @@ def _new_temporary(target: Path, suffix: str) -> tuple[int, Path]:
         # Blocking: a cleaner holds the lock only for an instant. Between mkstemp and
         # here a cleaner may have taken our new file for a dead one and unlinked it
         # (it unlinks only under the lock): then the link count is 0; start again.
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:              # no flock on this file system: cleaners there cannot
+            return fd, Path(tmp)     # lock it either, so they take it for a live one
         if os.fstat(fd).st_nlink > 0:
             return fd, Path(tmp)
         os.close(fd)
@@ -151,16 +168,21 @@ def _fsync_directory(folder: Path) -> None:
         os.close(fd)
 
 
-def _finish(fd: int, tmp: Path, mode: int, old: os.stat_result | None) -> int:
+def _descriptor_of(fd: int, tmp: Path) -> int:
+    """``fd`` if it is still the file at ``tmp``, else a new one for the file
+    there now (a writer given the path may have replaced the file)."""
+    now, st = os.stat(tmp), os.fstat(fd)
+    if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino):
+        return fd
+    new = os.open(tmp, os.O_RDONLY)
+    os.close(fd)
+    return new
+
+
+def _finish(fd: int, tmp: Path, mode: int, old: os.stat_result | None) -> None:
     """Give the written temporary the target's mode (and, best effort, its
-    owner) and fsync it, before the rename makes it the target. Returns the
-    descriptor to close: a new one if the writer replaced the file at ``tmp``."""
-    now = os.stat(tmp)
+    owner) and fsync it, before the rename makes it the target."""
     st = os.fstat(fd)
-    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
-        new = os.open(tmp, os.O_RDONLY)
-        os.close(fd)
-        fd, st = new, now
     if old is not None and (old.st_uid, old.st_gid) != (st.st_uid, st.st_gid):
         try:
             os.fchown(fd, old.st_uid, old.st_gid)
@@ -171,7 +193,6 @@ def _finish(fd: int, tmp: Path, mode: int, old: os.stat_result | None) -> int:
     else:
         os.chmod(tmp, mode)
     os.fsync(fd)                     # the data, before the name points at it
-    return fd
 
 
 @contextmanager
@@ -189,7 +210,8 @@ def atomic_path(path, suffix: str = ".tmp"):
     fd, tmp = _new_temporary(target, suffix)
     try:
         yield tmp
-        fd = _finish(fd, tmp, mode, old)
+        fd = _descriptor_of(fd, tmp)
+        _finish(fd, tmp, mode, old)
         os.replace(tmp, target)
     except BaseException:
         try:

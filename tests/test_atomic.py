@@ -120,6 +120,20 @@ def test_an_existing_file_keeps_its_mode(tmp_path, umask, mask, existing):
     assert oct(mode_of(target)) == oct(existing)
 
 
+def test_a_writer_that_replaces_the_temporary_still_gets_the_mode(tmp_path, umask):
+    # some writers given a path write their own file and rename it over that path
+    umask(0o022)
+    target = tmp_path / "view.png"
+    with atomic_path(target, suffix=".png") as tmp:
+        own = tmp_path / "writer's own"
+        os.close(os.open(own, os.O_WRONLY | os.O_CREAT, 0o600))
+        own.write_bytes(b"png")
+        os.replace(own, tmp)
+    assert target.read_bytes() == b"png"
+    assert oct(mode_of(target)) == oct(0o644)
+    assert [p.name for p in tmp_path.iterdir()] == ["view.png"]
+
+
 def test_reading_the_umask_does_not_change_it(umask):
     umask(0o027)
     assert current_umask() == 0o027
@@ -164,6 +178,18 @@ def test_temporaries_of_killed_saves_are_removed_at_the_next_save(tmp_path):
     atomic_write_text(target, "new")
     assert target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(unrelated + ["kernel.json"])
+
+
+def test_a_fifo_or_folder_named_like_a_temporary_is_left_alone_and_blocks_nothing(tmp_path):
+    target = tmp_path / "kernel.json"
+    os.mkfifo(tmp_path / ".kernel.json.abcd1234.tmp")     # opening it to read would wait
+    (tmp_path / ".kernel.json.efgh5678.tmp").mkdir()
+    saver = threading.Thread(target=atomic_write_text, args=(target, "saved"), daemon=True)
+    saver.start()
+    saver.join(20)
+    assert not saver.is_alive(), "the save hung on a FIFO"
+    assert target.read_text() == "saved"
+    assert len(temporaries(tmp_path, "kernel.json")) == 2
 
 
 def test_a_save_in_progress_in_another_process_is_left_alone(tmp_path):
