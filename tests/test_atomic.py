@@ -528,3 +528,25 @@ def test_feature_map_export_writes_exactly_the_chosen_file(qtbot, tmp_path, monk
     assert messages == [] and sorted(p.name for p in tmp_path.iterdir()) == ["b.NPY", "settings"]
     np.testing.assert_array_equal(np.load(path), maps[1])
     assert oct(mode_of(path)) == oct(0o644)
+
+
+def test_feature_map_png_export_on_a_full_disk_says_so_and_keeps_the_old_file(qtbot, tiny_disk,
+                                                                            monkeypatch):
+    from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
+
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tiny_disk.parent / "settings"))
+    grid = FeatureMapGrid()
+    qtbot.addWidget(grid)
+    grid.set_maps(np.zeros((1, 2, 2), np.float32), ["flat"])
+    path = tiny_disk / "map.png"
+    grid.save_tile_png(0, path)
+    before = path.read_bytes()
+    fill(tiny_disk)
+    grid.set_maps(np.random.default_rng(0).standard_normal((1, 64, 64)).astype(np.float32), ["noise"])
+    with answering(path) as messages:
+        grid.export_tile_dialog(0, "png")
+    assert path.read_bytes() == before
+    assert messages == [f"Could not save {path}: the disk is full. "
+                        "The existing map.png was left as it was."]
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler", "map.png"]
