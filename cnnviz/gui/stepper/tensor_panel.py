@@ -17,6 +17,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
                              QScrollArea, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
+from cnnviz.atomic import atomic_save_npy, atomic_savetxt, save_failure_message
 from cnnviz.gui.stepper.number_table import (MAX_TABLE_SIDE, MAX_TABLE_VALUES, MapTables,
                                              fits_table, number_text)
 from cnnviz.gui.stepper.map_grid import StepperMapGrid as FeatureMapGrid
@@ -50,7 +51,7 @@ def save_tensor_text(tensor: np.ndarray, path) -> None:
     shape in the header so ``np.loadtxt(path).reshape(shape)`` restores it."""
     t = np.asarray(tensor)
     rows = t.reshape(1, -1) if t.ndim < 2 else t.reshape(-1, t.shape[-1])
-    np.savetxt(path, rows, fmt="%.9g", header=f"shape {tuple(t.shape)}, C order")
+    atomic_savetxt(path, rows, fmt="%.9g", header=f"shape {tuple(t.shape)}, C order")
 
 
 class TensorPanel(QWidget):
@@ -343,8 +344,9 @@ class TensorPanel(QWidget):
 
     # --- export ------------------------------------------------------------------------
     def save(self, path, kind: str) -> None:
+        """Atomically, to exactly ``path`` (no ".npy" added)."""
         if kind == "npy":
-            np.save(path, np.ascontiguousarray(self.tensor))
+            atomic_save_npy(path, np.ascontiguousarray(self.tensor))
         else:
             save_tensor_text(self.tensor, path)
 
@@ -360,4 +362,4 @@ class TensorPanel(QWidget):
         try:
             self.save(path, kind)
         except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not write {Path(path).name}:\n{exc}")
+            QMessageBox.warning(self, "Export failed", save_failure_message(path, exc))

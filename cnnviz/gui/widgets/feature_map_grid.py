@@ -21,6 +21,7 @@ import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QImage
 
+from cnnviz.atomic import atomic_save_npy, save_failure_message
 from cnnviz.gui.widgets.colormaps import Scale
 from cnnviz.gui.widgets.png_export import save_png
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
@@ -282,7 +283,7 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         save_png(QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888), path)
 
     def save_tile_npy(self, tile: int, path: str) -> None:
-        np.save(path, self.tile_data(tile))
+        atomic_save_npy(path, self.tile_data(tile))      # exactly ``path``, atomically
 
     def export_tile_dialog(self, tile: int, kind: str) -> None:
         from PyQt6.QtWidgets import QMessageBox
@@ -300,4 +301,4 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         try:
             (self.save_tile_png if kind == "png" else self.save_tile_npy)(tile, path)
         except OSError as exc:
-            QMessageBox.warning(self, "Export failed", f"Could not export the map:\n{exc}")
+            QMessageBox.warning(self, "Export failed", save_failure_message(path, exc))

@@ -23,6 +23,7 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout
                              QLineEdit, QMessageBox, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
 
+from cnnviz.atomic import atomic_write_text, save_failure_message
 from cnnviz.engine import kernels as presets
 from cnnviz.gui.widgets.colormaps import colorize, scale_for
 from cnnviz.gui.widgets.kernel_json import (KernelFileError, kernel_from_json, kernel_to_json,
@@ -246,7 +247,8 @@ class KernelEditor(QWidget):
         self.set_kernel(np.zeros_like(self._kernel))
 
     def save_json(self, path: str | Path) -> None:
-        Path(path).write_text(kernel_to_json(self._kernel), encoding="utf-8")
+        """Atomic: on any failure (a full disk...) the file already there stays whole."""
+        atomic_write_text(path, kernel_to_json(self._kernel))
 
     def load_json(self, path: str | Path) -> None:
         """Raises KernelFileError (or OSError) with a message fit for the user."""
@@ -264,7 +266,7 @@ class KernelEditor(QWidget):
             try:
                 self.save_json(path)
             except OSError as exc:
-                QMessageBox.warning(self, "Save failed", f"Could not save the kernel:\n{exc}")
+                QMessageBox.warning(self, "Save failed", save_failure_message(path, exc))
 
     def load_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_open_path
