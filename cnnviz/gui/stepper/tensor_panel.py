@@ -10,7 +10,6 @@ every table cell."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
