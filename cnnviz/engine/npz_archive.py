@@ -63,7 +63,7 @@ def fmt_bytes(n: int) -> str:
     """1234567 -> '1.2 MB' (decimal units, as file managers show)."""
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
+            return f"{n / scale:.1f}".rstrip("0").rstrip(".") + f" {unit}"
     return f"{n} bytes"
 
 
