@@ -806,6 +806,10 @@ def load_checkpoint(path):
     return contents.model, state
 
 
+_CONFIG_TYPES = {"bool": jf.flag, "str": jf.text, "float": jf.number,
+                 "int": lambda v, where: jf.whole(v, where, -2 ** 63, 2 ** 63 - 1)}
+
+
 def _checked_config(raw) -> dict:
     """Every TrainConfig field of the right JSON type (defaults for fields an
     older file lacks), then TrainConfig.validate for the ranges."""
@@ -815,10 +819,11 @@ def _checked_config(raw) -> dict:
         if f.name not in raw:
             continue
         where, v, kind = f"trainer.config.{f.name}", raw[f.name], str(f.type)
-        check = (jf.flag if kind == "bool" else jf.text if kind == "str" else
-                 (lambda v, w: jf.whole(v, w, -2 ** 63, 2 ** 63 - 1)) if kind.startswith("int")
-                 else jf.number)
-        config[f.name] = jf.optional(check, v, where) if "None" in kind else check(v, where)
+        check = _CONFIG_TYPES.get(kind.removesuffix(" | None"))
+        if check is None:           # a type without a JSON check here: validate() judges it
+            config[f.name] = v
+        else:
+            config[f.name] = jf.optional(check, v, where) if "None" in kind else check(v, where)
     jf.whole(config["seed"], "trainer.config.seed", 0, 2 ** 64 - 1)
     try:
         TrainConfig(**config).validate()
