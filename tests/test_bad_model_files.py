@@ -89,27 +89,33 @@ def write_zip(path, members):
 
 class Bomb:
     """A real deflate stream of a .npy of ``n`` float32 zeros: about 1 kB per
-    MB, so 3 GB fit in a 3 MB file (repeated full-flush blocks, built in 0.5 s)."""
+    MB, so 3 GB fit in a 3 MB file (repeated full-flush blocks, built in 0.5 s).
+    Its .npy header declares ``shape`` (default (n,)); the zip entry declares
+    ``declared`` bytes (default: all of them) with the CRC of those bytes."""
 
     CHUNK = 1 << 24
 
-    def __init__(self, n):
-        head = _npy_header((n,))
-        self.size = len(head) + 4 * n
+    def __init__(self, n, shape=None, declared=None):
+        head = _npy_header(shape or (n,))
+        total = len(head) + 4 * n
+        self.size = total if declared is None else declared
         c = zlib.compressobj(9, zlib.DEFLATED, -15)
         parts = [c.compress(head + bytes(self.CHUNK - len(head))) + c.flush(zlib.Z_FULL_FLUSH)]
         block = c.compress(bytes(self.CHUNK)) + c.flush(zlib.Z_FULL_FLUSH)
         again = c.compress(bytes(self.CHUNK)) + c.flush(zlib.Z_FULL_FLUSH)
         assert block == again
-        full, rest = divmod(self.size - 3 * self.CHUNK, self.CHUNK)
+        full, rest = divmod(total - 3 * self.CHUNK, self.CHUNK)
         parts += [block, again] + [block] * full
         parts.append(c.compress(bytes(rest)) + c.flush())
         self.stream = b"".join(parts)
-        crc = zlib.crc32(head + bytes(self.CHUNK - len(head)))
-        zeros = bytes(self.CHUNK)
-        for _ in range(2 + full):
-            crc = zlib.crc32(zeros, crc)
-        self.crc = zlib.crc32(bytes(rest), crc)
+        if self.size <= self.CHUNK:
+            self.crc = zlib.crc32(head + bytes(self.size - len(head)))
+        else:
+            crc = zlib.crc32(head + bytes(self.CHUNK - len(head)))
+            zeros = bytes(self.CHUNK)
+            for _ in range(2 + full):
+                crc = zlib.crc32(zeros, crc)
+            self.crc = zlib.crc32(bytes(rest), crc)
 
 
 def _npy_header(shape, descr="<f4") -> bytes:
@@ -339,7 +345,7 @@ def _(d):
     return write_npz(d / "m.npz", with_layer(2, name=7))
 
 
-@case("duplicate-names", "two layers are named 'conv1'")
+@case("duplicate-names", "header.architecture: two layers are named 'conv1'")
 def _(d):
     return write_npz(d / "m.npz", with_layer(4, name="conv1"))
 
@@ -380,6 +386,17 @@ def _(d):
     members += [(f"{k}.npy", npy_bytes(v)) for k, v in lenet_arrays().items()
                 if k != "param/fc1.weight"]
     return write_zip(d / "m.npz", members + [("param/fc1.weight.npy", bomb())])
+
+
+def bomb_under_declared(d):
+    """fc1.weight's entry declares the 192,128 bytes its .npy needs, with
+    their CRC, but its deflate stream goes on to 3 GB: the zip entry is what
+    it declares (zeros), and nothing past it is inflated."""
+    members = [("header.npy", npy_bytes(np.array(json.dumps(lenet_header()))))]
+    members += [(f"{k}.npy", npy_bytes(v)) for k, v in lenet_arrays().items()
+                if k != "param/fc1.weight"]
+    lie = Bomb(750_000_000, shape=(120, 400), declared=len(_npy_header((120, 400))) + 4 * 48000)
+    return write_zip(d / "m.npz", members + [("param/fc1.weight.npy", lie)])
 
 
 @case("npy-header-lies", "param/fc1.weight: the array header declares shape (100000, 100000)")
@@ -576,28 +593,34 @@ import re, sys, time
 from cnnviz.engine import load, ModelFileError
 t = time.perf_counter()
 try:
-    load(sys.argv[1])
+    if sys.argv[1] == "--at-rest":
+        outcome = "nothing loaded"
+    else:
+        outcome = "loaded, fc1 all zero: %s" % (load(sys.argv[1])["fc1"].params["weight"] == 0).all()
 except ModelFileError as e:
-    status = open('/proc/self/status').read()
-    print(int(re.search(r'VmHWM:\\s*(\\d+) kB', status).group(1)) // 1024,
-          round(time.perf_counter() - t, 3))
+    outcome = str(e)
+status = open('/proc/self/status').read()
+print(int(re.search(r'VmHWM:\\s*(\\d+) kB', status).group(1)) // 1024,
+      round(time.perf_counter() - t, 3), outcome)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-@pytest.mark.parametrize("name", ["huge-linear", "bomb-as-weights", "bomb-unexpected-name",
-                                  "npy-header-lies", "too-many-layers"])
+@pytest.mark.parametrize("name", ["huge-linear", "huge-in-all", "bomb-as-weights",
+                                  "bomb-unexpected-name", "npy-header-lies", "too-many-layers",
+                                  "bomb-under-declared"])
 def test_declared_sizes_are_refused_before_allocating(tmp_path, name):
     """In a fresh process, whose peak memory (VmHWM, not ru_maxrss, which
     Linux carries over from the forking parent) says whether it allocated."""
-    path = CASES[name][0](tmp_path)
-    baseline = subprocess.run([sys.executable, "-c", PEAK_CODE.replace("load(sys.argv[1])",
-                                                                       "raise ModelFileError()")],
-                              capture_output=True, text=True, env={**os.environ,
-                                                                   "PYTHONPATH": str(ROOT)})
+    make, expect = CASES.get(name) or (bomb_under_declared, "loaded, fc1 all zero: True")
+    path = make(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    baseline = subprocess.run([sys.executable, "-c", PEAK_CODE, "--at-rest"], capture_output=True,
+                              text=True, env=env, timeout=60)
     r = subprocess.run([sys.executable, "-c", PEAK_CODE, str(path)], capture_output=True,
-                       text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    peak_mb, seconds = r.stdout.split()
+                       text=True, timeout=60, env=env)
+    peak_mb, seconds, outcome = r.stdout.split(" ", 2)
     base_mb = int(baseline.stdout.split()[0])
     print(f"{name}: peak {peak_mb} MB (python + numpy alone: {base_mb} MB), {seconds} s")
+    assert expect in outcome
     assert int(peak_mb) < base_mb + 60, f"peak {peak_mb} MB against {base_mb} MB at rest"

@@ -52,7 +52,7 @@ def describe(value) -> str:
     if isinstance(value, HugeInt):
         return f"a {value.digits:,}-digit integer"
     if isinstance(value, int):
-        if abs(value) < 10 ** 30:
+        if abs(value) < 10 ** 50:
             return repr(value)
         return f"an integer of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
     if isinstance(value, float):
@@ -108,12 +108,17 @@ def flag(value, field: str) -> bool:
     return value
 
 
-def whole(value, field: str, lo: int = 0, hi: int | None = None) -> int:
-    """An integer (not a bool, not 3.0) in [lo, hi]."""
-    expected = f"a whole number >= {lo:,}" if hi is None else f"a whole number in [{lo:,}, {hi:,}]"
+def whole(value, field: str, lo: int | None = 0, hi: int | None = None,
+          hi_shown: str | None = None) -> int:
+    """An integer (not a bool, not 3.0) in [lo, hi] (None: unbounded);
+    ``hi_shown`` writes a long bound legibly ("2**128 - 1")."""
+    top = hi_shown or (None if hi is None else f"{hi:,}")
+    expected = ("a whole number" if lo is None and hi is None
+                else f"a whole number >= {lo:,}" if hi is None
+                else f"a whole number in [{lo:,}, {top}]")
     if isinstance(value, bool) or not isinstance(value, int):
         _bad(field, expected, value)
-    if value < lo or (hi is not None and value > hi):
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
         _bad(field, expected, value)
     return value
 

@@ -199,7 +199,7 @@ def _check_budget(spec: LayerSpec, where: str):
                          f"{n:,} parameters ({fmt_bytes(4 * n)} as float32); {_BUDGET}")
 
 
-def _construct(specs: list[LayerSpec]) -> Sequential:
+def _construct(specs: list[LayerSpec], field: str = "architecture") -> Sequential:
     layers = []
     for spec in specs:
         layer = LAYER_TYPES[spec.type](**spec.config)
@@ -208,7 +208,7 @@ def _construct(specs: list[LayerSpec]) -> Sequential:
     try:
         return Sequential(*layers)
     except ValueError as e:         # two layers with one name
-        raise FieldError(f"architecture: {e}") from None
+        raise FieldError(f"{field}: {e}") from None
 
 
 def build(arch: list[dict]) -> Sequential:
@@ -288,7 +288,7 @@ def read_model(archive: NpzArchive) -> ModelContents:
     header, specs = _header(archive)
     # a spec may leave a name empty (Sequential names it): build first (within
     # the budget, checked above), so the parameter names are known
-    model = _construct(specs)
+    model = _construct(specs, "header.architecture")
     declared = {p.name: p.value.shape for p in model.parameters()}
     stored = {n[len("param/"):] for n in archive.names if n.startswith("param/")}
     for name in sorted(stored - set(declared)):

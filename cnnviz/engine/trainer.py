@@ -807,7 +807,7 @@ def load_checkpoint(path):
 
 
 _CONFIG_TYPES = {"bool": jf.flag, "str": jf.text, "float": jf.number,
-                 "int": lambda v, where: jf.whole(v, where, -2 ** 63, 2 ** 63 - 1)}
+                 "int": lambda v, where: jf.whole(v, where, None)}
 
 
 def _checked_config(raw) -> dict:
@@ -824,16 +824,17 @@ def _checked_config(raw) -> dict:
             config[f.name] = v
         else:
             config[f.name] = jf.optional(check, v, where) if "None" in kind else check(v, where)
-    jf.whole(config["seed"], "trainer.config.seed", 0, 2 ** 64 - 1)
+    jf.whole(config["seed"], "trainer.config.seed", 0, 2 ** 64 - 1, "2**64 - 1")
     try:
         TrainConfig(**config).validate()
-    except ValueError as e:
-        raise FieldError(f"trainer.config.{e}") from None
+    except ValueError as e:         # "batch_size must be ..." names the field first
+        name, _, why = str(e).partition(" ")
+        raise FieldError(f"trainer.config.{name}: {why}") from None
     return config
 
 
 _PROGRESS = {
-    **{k: (jf.whole, 0, 2 ** 63 - 1) for k in ("epoch", "batch", "step", "samples_seen",
+    **{k: (jf.whole, 0) for k in ("epoch", "batch", "step", "samples_seen",
                                                 "epoch_correct", "epoch_samples")},
     "base_lr": (jf.number, 0, math.inf, {"lo_open": True}),
     "momentum": (jf.number, 0, 1, {"hi_open": True}),
@@ -870,7 +871,7 @@ def _checked_rng(raw, where) -> dict:
     state = jf.obj(raw["state"], f"{where}.state", allowed=("state", "inc"),
                    required=("state", "inc"))
     for k in ("state", "inc"):
-        jf.whole(state[k], f"{where}.state.{k}", 0, 2 ** 128 - 1)
+        jf.whole(state[k], f"{where}.state.{k}", 0, 2 ** 128 - 1, "2**128 - 1")
     jf.whole(raw["has_uint32"], f"{where}.has_uint32", 0, 1)
     jf.whole(raw["uinteger"], f"{where}.uinteger", 0, 2 ** 32 - 1)
     try:
