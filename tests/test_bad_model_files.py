@@ -410,6 +410,15 @@ def _(d):
     return write_zip(d / "m.npz", members)
 
 
+@case("weights-trailing-data", "param/conv1.weight: data continue past the declared shape "
+                               "(6, 1, 5, 5)")
+def _(d):
+    members = [("header.npy", npy_bytes(np.array(json.dumps(lenet_header()))))]
+    members += [(f"{k}.npy", npy_bytes(v) + (b"\0" * 8 if k == "param/conv1.weight" else b""))
+                for k, v in lenet_arrays().items()]
+    return write_zip(d / "m.npz", members)
+
+
 @case("weights-missing", "param/fc3.bias: missing (the architecture declares it, shape (10,))")
 def _(d):
     arrays = lenet_arrays()

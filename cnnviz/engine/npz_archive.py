@@ -161,10 +161,11 @@ class NpzArchive:
                     done += len(chunk)
                 if f.read(1):
                     raise NpzError(f"{name}: data continue past the declared shape {head.shape}")
+            except NpzError:
+                raise
             except _ZIP_ERRORS as e:
                 raise NpzError(f"{name}: damaged ({e})") from None
-        order = "F" if head.fortran_order else "C"
-        return raw.view(head.dtype).reshape(head.shape, order=order)
+        return raw.view(head.dtype).reshape(head.shape, order="F" if head.fortran_order else "C")
 
     def text(self, name: str, max_chars: int) -> str:
         """A member that holds one string (``np.array(str)``), of at most ``max_chars``."""
@@ -194,6 +195,8 @@ class NpzArchive:
             shape, fortran, dtype = read(f, max_header_size=MAX_NPY_HEADER)
         except _ZIP_ERRORS as e:
             raise NpzError(f"{name}: not a NumPy array ({_first_sentence(e)})") from None
+        if any(d < 0 for d in shape) or dtype.itemsize == 0:
+            raise NpzError(f"{name}: not a NumPy array (shape {tuple(shape)}, dtype {dtype})")
         if dtype.hasobject:
             raise NpzError(f"{name}: holds Python objects (a pickle); "
                            f"cnnviz never loads pickles: they can run code")

@@ -153,6 +153,10 @@ class LayerSpec:
         return sum(int(np.prod(s, dtype=object)) for s in self.params.values())
 
 
+_BUDGET = (f"cnnviz opens models of up to {MAX_PARAMS:,} parameters "
+           f"({fmt_bytes(4 * MAX_PARAMS)} as float32)")
+
+
 def check_architecture(arch, field: str = "architecture") -> list[LayerSpec]:
     """The checked layer specs of an architecture (FieldError naming the
     field otherwise), within MAX_LAYERS and MAX_PARAMS."""
@@ -185,10 +189,6 @@ def check_architecture(arch, field: str = "architecture") -> list[LayerSpec]:
         raise FieldError(f"{field}: declares {total:,} parameters in all "
                          f"({fmt_bytes(4 * total)} as float32); {_BUDGET}")
     return specs
-
-
-_BUDGET = (f"cnnviz opens models of up to {MAX_PARAMS:,} parameters "
-           f"({fmt_bytes(4 * MAX_PARAMS)} as float32)")
 
 
 def _check_budget(spec: LayerSpec, where: str):
