@@ -1,42 +1,62 @@
 """One .npz per model: the weights plus the architecture as JSON, so a saved
-model reopens without code. Writes are atomic (temporary file, then rename)."""
+model reopens without code. Writes are atomic (temporary file, then rename).
+
+Reading trusts nothing in the file (see ``npz_archive`` for the archive
+itself). The header is checked field by field; the architecture's declared
+parameter count is computed from its configs, and refused above the budget,
+before any layer is built; each weight array's shape and dtype are checked
+from its .npy header before its data are read. Every problem is one
+ModelFileError whose message names the file and the field.
+
+Budget: a model of at most MAX_PARAMS = 50,000,000 parameters (200 MB as
+float32, 400 MB as float64) and MAX_LAYERS = 1,000 layers; a header of at most
+MAX_HEADER_CHARS = 1,000,000 characters. LeNet-5 has 61,706 parameters.
+
+Weights must be float16, float32 or float64. The model is float64 when every
+array is float64 (a gradient-check model stays exact), float32 otherwise;
+arrays of another float type are converted, and NaN or infinite weights are
+kept (a diverged model can be looked at): both leave a sentence in
+``model.load_notes`` (a list of str, each naming the file) for the program
+to show. Strings, ints, bools, complex numbers and objects are refused.
+"""
 
 from __future__ import annotations
 
 import json
-import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import atomic_open
+from . import jsonfields as jf
+from .jsonfields import FieldError
 from .layers import LAYER_TYPES
+from .npz_archive import NpyHeader, NpzArchive, NpzError, fmt_bytes
 from .sequential import Sequential
 
 FORMAT = "cnnviz-model"
 VERSION = 1
+
+MAX_PARAMS = 50_000_000
+MAX_LAYERS = 1_000
+MAX_HEADER_CHARS = 1_000_000
+MAX_WINDOW = 1_024             # largest kernel, stride, padding or dilation, in pixels
+MAX_HISTORY_ROWS = 10_000_000  # training-history rows in a checkpoint (a run of 10 M batches)
+MAX_NAME_CHARS = 64
+KIND = "a cnnviz model (.npz)"
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be read; the message names the file."""
 
 
+# --------------------------------------------------------------------------
+# writing
 def architecture(model: Sequential) -> list[dict]:
     return [{"type": type(l).__name__, "name": l.name, "config": l.config()}
             for l in model.layers]
-
-
-def build(arch: list[dict]) -> Sequential:
-    """Rebuild a model (fresh weights) from ``architecture(model)``."""
-    layers = []
-    for spec in arch:
-        cls = LAYER_TYPES.get(spec["type"])
-        if cls is None:
-            raise ValueError(f"unknown layer type {spec['type']!r}")
-        layer = cls(**spec.get("config", {}))
-        layer.name = spec.get("name", "")
-        layers.append(layer)
-    return Sequential(*layers)
 
 
 def atomic_savez(path, arrays: dict, extra: dict | None = None):
@@ -54,49 +74,288 @@ def save(model: Sequential, path, metadata: dict | None = None):
     atomic_savez(path, arrays, {"header": np.array(json.dumps(header))})
 
 
+# --------------------------------------------------------------------------
+# the architecture: checked, and its size known, before anything is built
+def _count(v, field):
+    return jf.whole(v, field, 1, MAX_PARAMS)
+
+
+def _window(lo):
+    def check(v, field):
+        if isinstance(v, list):
+            if len(v) != 2:
+                raise FieldError(f"{field}: expected a whole number or a pair [h, w], "
+                                 f"got {jf.describe(v)}")
+            return [jf.whole(x, f"{field}[{i}]", lo, MAX_WINDOW) for i, x in enumerate(v)]
+        return jf.whole(v, field, lo, MAX_WINDOW)
+    return check
+
+
+def _finite(v, field):
+    return jf.number(v, field)
+
+
+def _nonzero(v, field):
+    if jf.number(v, field) == 0:
+        raise FieldError(f"{field}: expected a non-zero number, got 0")
+    return v
+
+
+def _optional_window(v, field):
+    return None if v is None else _window(1)(v, field)
+
+
+# layer type -> {config key: check}, and the keys a file must give
+LAYER_CONFIG = {
+    "Conv2D": ({"in_channels": _count, "out_channels": _count, "kernel_size": _window(1),
+                "stride": _window(1), "padding": _window(0), "dilation": _window(1),
+                "bias": jf.flag}, ("in_channels", "out_channels", "kernel_size")),
+    "Linear": ({"in_features": _count, "out_features": _count, "bias": jf.flag},
+               ("in_features", "out_features")),
+    "MaxPool2D": ({"kernel_size": _window(1), "stride": _optional_window}, ("kernel_size",)),
+    "AvgPool2D": ({"kernel_size": _window(1), "stride": _optional_window}, ("kernel_size",)),
+    "ReLU": ({}, ()), "Sigmoid": ({}, ()), "Tanh": ({}, ()), "Flatten": ({}, ()),
+    "LeakyReLU": ({"negative_slope": _finite}, ()),
+    "Normalize": ({"mean": _finite, "std": _nonzero}, ()),
+}
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, list) else (v, v)
+
+
+def declared_params(layer_type: str, config: dict) -> dict[str, tuple]:
+    """Parameter shapes a checked layer config declares (the layer classes
+    make exactly these: tests/test_bad_model_files.py checks it)."""
+    bias = config.get("bias", True)
+    if layer_type == "Conv2D":
+        out = config["out_channels"]
+        shapes = {"weight": (out, config["in_channels"], *_pair(config["kernel_size"]))}
+    elif layer_type == "Linear":
+        out = config["out_features"]
+        shapes = {"weight": (out, config["in_features"])}
+    else:
+        return {}
+    if bias:
+        shapes["bias"] = (out,)
+    return shapes
+
+
+@dataclass
+class LayerSpec:
+    type: str
+    name: str
+    config: dict
+    params: dict            # param key -> shape
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(np.prod(s, dtype=object)) for s in self.params.values())
+
+
+_BUDGET = (f"cnnviz opens models of up to {MAX_PARAMS:,} parameters "
+           f"({fmt_bytes(4 * MAX_PARAMS)} as float32)")
+
+
+def check_architecture(arch, field: str = "architecture") -> list[LayerSpec]:
+    """The checked layer specs of an architecture (FieldError naming the
+    field otherwise), within MAX_LAYERS and MAX_PARAMS."""
+    jf.array(arch, field)
+    if not arch:
+        raise FieldError(f"{field}: no layers")
+    if len(arch) > MAX_LAYERS:
+        raise FieldError(f"{field}: {len(arch):,} layers; cnnviz opens models of up to "
+                         f"{MAX_LAYERS:,} layers")
+    specs = []
+    for i, spec in enumerate(arch):
+        where = f"{field}[{i}]"
+        jf.obj(spec, where, allowed=("type", "name", "config"), required=("type",))
+        kind = jf.text(spec["type"], f"{where}.type")
+        if kind not in LAYER_CONFIG:
+            raise FieldError(f"{where}.type: unknown layer type {json.dumps(kind[:40])} "
+                             f"(known: {', '.join(LAYER_CONFIG)})")
+        name = jf.text(spec.get("name", ""), f"{where}.name")
+        if len(name) > MAX_NAME_CHARS or not name.isprintable():
+            raise FieldError(f"{where}.name: expected a printable name of at most "
+                             f"{MAX_NAME_CHARS} characters, got {jf.describe(name)}")
+        checks, required = LAYER_CONFIG[kind]
+        config = jf.obj(spec.get("config", {}), f"{where}.config", allowed=checks,
+                        required=required)
+        config = {k: checks[k](v, f"{where}.config.{k}") for k, v in config.items()}
+        specs.append(LayerSpec(kind, name, config, declared_params(kind, config)))
+        _check_budget(specs[-1], where)
+    total = sum(s.num_params for s in specs)
+    if total > MAX_PARAMS:
+        raise FieldError(f"{field}: declares {total:,} parameters in all "
+                         f"({fmt_bytes(4 * total)} as float32); {_BUDGET}")
+    return specs
+
+
+def _check_budget(spec: LayerSpec, where: str):
+    n = spec.num_params
+    if n > MAX_PARAMS:
+        shape = " x ".join(f"{d:,}" for d in spec.params["weight"])
+        raise FieldError(f"{where} ({spec.type} {spec.name!r}, weights {shape}) declares "
+                         f"{n:,} parameters ({fmt_bytes(4 * n)} as float32); {_BUDGET}")
+
+
+def _construct(specs: list[LayerSpec], field: str = "architecture") -> Sequential:
+    layers = []
+    for spec in specs:
+        layer = LAYER_TYPES[spec.type](**spec.config)
+        layer.name = spec.name
+        layers.append(layer)
+    try:
+        return Sequential(*layers)
+    except ValueError as e:         # two layers with one name
+        raise FieldError(f"{field}: {e}") from None
+
+
+def build(arch: list[dict]) -> Sequential:
+    """Rebuild a model (fresh weights) from ``architecture(model)``; FieldError
+    (a ValueError) naming the field if the description is not a valid one."""
+    return _construct(check_architecture(arch))
+
+
+# --------------------------------------------------------------------------
+# reading
+def _member_limit(name: str) -> int | None:
+    """Largest uncompressed size allowed for a member, None for a name that
+    has no place in a cnnviz model or checkpoint."""
+    slack = 64 * 1024                   # the .npy header
+    if name in ("header", "trainer"):
+        return 4 * MAX_HEADER_CHARS + slack   # numpy stores a str as UTF-32
+    if name.startswith(("param/", "opt/")):
+        return 8 * MAX_PARAMS + slack
+    if name.startswith("history/"):
+        return 8 * MAX_HISTORY_ROWS + slack
+    return None
+
+
+@contextmanager
+def open_archive(path, error=ModelFileError):
+    """A checked NpzArchive of a model or checkpoint file. Any problem met
+    inside the block (NpzError, FieldError, OSError) leaves it as one
+    ``error`` whose message starts with the file name."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path}: is a folder, not {KIND}")
+    if not path.is_file():
+        raise error(f"{path}: no such file" if not path.exists() else f"{path}: not a regular file")
+    try:
+        with NpzArchive(path, KIND, _member_limit) as archive:
+            yield archive
+    except (NpzError, FieldError) as e:
+        raise error(f"{path}: {e}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror or e})") from None
+
+
 def read_header(path) -> dict:
-    return _open(path)[0]
+    """The checked header of a model file."""
+    with open_archive(path) as archive:
+        return _header(archive)[0]
+
+
+def _header(archive: NpzArchive) -> tuple[dict, list[LayerSpec]]:
+    if "header" not in archive:
+        raise NpzError(f"not {KIND}: no header (it holds "
+                       f"{', '.join(archive.names[:5]) or 'nothing'})")
+    header = jf.parse(archive.text("header", MAX_HEADER_CHARS), "header")
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise FieldError(f"header: not {KIND} (no \"format\": \"{FORMAT}\")")
+    jf.obj(header, "header", allowed=("format", "version", "architecture", "metadata"),
+           required=("version", "architecture"))
+    version = jf.whole(header["version"], "header.version", 1)
+    if version > VERSION:
+        raise FieldError(f"header.version: made by a newer cnnviz (file version {version}, "
+                         f"this one reads {VERSION})")
+    specs = check_architecture(header["architecture"], "header.architecture")
+    metadata = jf.obj(header.get("metadata", {}), "header.metadata")
+    jf.find_huge_int(metadata, "header.metadata")
+    return header, specs
+
+
+@dataclass
+class ModelContents:
+    model: Sequential
+    file_dtypes: dict        # param name -> dtype stored in the file
+    nonfinite: dict          # param name -> count of NaN / inf values (only those with some)
+
+
+def read_model(archive: NpzArchive) -> ModelContents:
+    """The model in an open archive (NpzError / FieldError otherwise)."""
+    header, specs = _header(archive)
+    # a spec may leave a name empty (Sequential names it): build first (within
+    # the budget, checked above), so the parameter names are known
+    model = _construct(specs, "header.architecture")
+    declared = {p.name: p.value.shape for p in model.parameters()}
+    stored = {n[len("param/"):] for n in archive.names if n.startswith("param/")}
+    for name in sorted(stored - set(declared)):
+        raise NpzError(f"param/{name}: not a parameter of this architecture "
+                       f"(it has {', '.join(declared) or 'none'})")
+    for name in declared:
+        if name not in stored:
+            raise NpzError(f"param/{name}: missing (the architecture declares it, "
+                           f"shape {declared[name]})")
+    heads = {name: _check_weight_header(archive, f"param/{name}", shape)
+             for name, shape in declared.items()}
+    dtypes = {h.dtype.newbyteorder("=") for h in heads.values()}
+    dtype = np.dtype(np.float64) if dtypes == {np.dtype(np.float64)} else np.dtype(np.float32)
+    model.astype(dtype)
+    params = {p.name: p for p in model.parameters()}
+    nonfinite = {}
+    for name in declared:
+        values = archive.read(f"param/{name}")
+        bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+        if bad:
+            nonfinite[name] = bad
+        params[name].value[...] = values
+    model.metadata = header.get("metadata", {})
+    model.load_notes = _notes(archive.path, heads, dtype, nonfinite)
+    return ModelContents(model, {n: h.dtype for n, h in heads.items()}, nonfinite)
+
+
+def _check_weight_header(archive, member, shape) -> NpyHeader:
+    head = archive.header(member)
+    kind = head.dtype
+    if not (kind.kind == "f" and kind.itemsize in (2, 4, 8)):
+        what = {"U": "strings", "S": "bytes", "i": "integers", "u": "integers", "b": "booleans",
+                "c": "complex numbers", "V": "raw records", "M": "dates", "m": "time spans",
+                "f": "floats of an unsupported width"}.get(kind.kind, "values")
+        raise NpzError(f"{member}: {what} (dtype {kind if kind.names is None else 'structured'}); "
+                       f"weights must be float16, float32 or float64")
+    if head.shape != tuple(shape):
+        raise NpzError(f"{member}: shape {head.shape}, but the architecture declares "
+                       f"{tuple(shape)}")
+    return head
+
+
+def _notes(path, heads: dict[str, NpyHeader], dtype, nonfinite) -> list[str]:
+    notes = []
+    converted: dict[str, list[str]] = {}
+    for name, head in heads.items():
+        if head.dtype.newbyteorder("=") != dtype:
+            converted.setdefault(str(head.dtype.newbyteorder("=")), []).append(name)
+    for stored, names in converted.items():
+        how = "rounded" if np.dtype(stored).itemsize > dtype.itemsize else "exactly"
+        notes.append(f"{path}: {_list(names)} stored as {stored}, converted {how} to {dtype}")
+    if nonfinite:
+        counts = ", ".join(f"{n} ({c:,})" for n, c in list(nonfinite.items())[:4])
+        notes.append(f"{path}: NaN or infinite weights in {counts}"
+                     f"{', ...' if len(nonfinite) > 4 else ''}: the model's outputs will not be "
+                     f"numbers")
+    return notes
+
+
+def _list(names: list[str]) -> str:
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return f"weights {shown}" if len(names) > 1 else f"weight {shown}"
 
 
 def load(path) -> Sequential:
-    """Load a model saved by ``save``; ModelFileError names the file and
-    says what is wrong (missing, not a zip, truncated, foreign, mismatched)."""
-    header, arrays = _open(path)
-    try:
-        model = build(header["architecture"])
-        state = {k[len("param/"):]: v for k, v in arrays.items()}
-        if state:  # keep the saved precision (float64 models stay float64)
-            model.astype(next(iter(state.values())).dtype)
-        model.load_state_dict(state)
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise ModelFileError(f"{path}: the weights do not fit the architecture ({e})") from None
-    model.metadata = header.get("metadata", {})
-    return model
-
-
-def _open(path):
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such file")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ModelFileError(f"{path}: a single NumPy array, not a cnnviz model (.npz)")
-        with loaded as z:
-            if "header" not in z.files:
-                raise ModelFileError(f"{path}: not a cnnviz model (no header; "
-                                     f"it holds {', '.join(z.files[:5]) or 'nothing'})")
-            header = json.loads(str(z["header"]))
-            arrays = {k: z[k] for k in z.files if k.startswith("param/")}
-    except ModelFileError:
-        raise
-    except (zipfile.BadZipFile, EOFError) as e:
-        raise ModelFileError(f"{path}: not a cnnviz model file, or truncated ({e})") from None
-    except (ValueError, OSError, json.JSONDecodeError) as e:
-        raise ModelFileError(f"{path}: cannot be read as a cnnviz model ({e})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a cnnviz model file (no cnnviz header)")
-    if header.get("version", 0) > VERSION:
-        raise ModelFileError(f"{path}: made by a newer cnnviz (file version "
-                             f"{header['version']}, this one reads {VERSION})")
-    return header, arrays
+    """Load a model saved by ``save`` (or a checkpoint). ModelFileError names
+    the file and says what is wrong; ``model.load_notes`` lists what was
+    converted on the way (see the module docstring)."""
+    with open_archive(path) as archive:
+        return read_model(archive).model

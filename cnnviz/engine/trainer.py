@@ -43,7 +43,11 @@ from .augment import random_shift
 from .losses import SoftmaxCrossEntropy
 from .optim import OPTIMIZERS
 from .sequential import Sequential
-from .serialization import FORMAT, VERSION, ModelFileError, architecture, atomic_savez, load
+from . import jsonfields as jf
+from .jsonfields import FieldError
+from .npz_archive import NpzError
+from .serialization import (FORMAT, MAX_HEADER_CHARS, VERSION, ModelFileError, architecture,
+                            atomic_savez, open_archive, read_model)
 
 LR_SCHEDULES = ("cosine", "step", "none")
 DIVERGED_LOSS = 1e3   # a cross-entropy this high (chance is ln 10 = 2.3) means the run blew up
@@ -686,24 +690,40 @@ class Trainer:
 
     def load_state_dict(self, d: dict):
         """Restore a state_dict (not while running). The trainer's own config
-        (e.g. more epochs) is kept; resuming is exact when it is unchanged."""
+        (e.g. more epochs) is kept; resuming is exact when it is unchanged.
+        All or nothing: everything is converted and checked (weights against
+        the model, optimizer state against the config) before the trainer
+        changes, so a ValueError / KeyError leaves it as it was."""
         if self._running:
             raise RuntimeError("cannot load a state into a running trainer")
-        self.model.load_state_dict(d["model"])
         p = d["progress"]
-        self.base_lr, self.momentum = float(p["base_lr"]), float(p["momentum"])
-        self.optimizer = self._make_optimizer(self.lr)
-        self.optimizer.load_state_dict(d["optimizer"])
-        self.history = History.from_dict(d["history"])
-        self.epoch, self.batch, self.step = int(p["epoch"]), int(p["batch"]), int(p["step"])
-        self.samples_seen = int(p["samples_seen"])
-        self._loss_ema = float(p["loss_ema"])
-        self._epoch_loss_sum, self._epoch_correct = float(p["epoch_loss_sum"]), int(p["epoch_correct"])
-        self._epoch_samples, self._elapsed = int(p["epoch_samples"]), float(p["elapsed"])
-        self.last_loss, self.last_accuracy = float(p["last_loss"]), float(p["last_accuracy"])
-        for k in ("test_loss", "test_accuracy", "train_loss_epoch", "train_accuracy_epoch"):
-            setattr(self, k, None if p[k] is None else float(p[k]))
-        self.rng.bit_generator.state = p["rng"]
+        optimizer = self._make_optimizer(self.lr)        # hyperparameters come from the state
+        optimizer.load_state_dict(d["optimizer"])
+        for name, bufs in d["optimizer"]["buffers"].items():
+            shape = self.model[name.rsplit(".", 1)[0]].params[name.rsplit(".", 1)[1]].shape
+            if any(np.shape(b) != shape for b in bufs):
+                raise ValueError(f"optimizer buffer of {name} does not have its shape {shape}")
+        history = History.from_dict(d["history"])
+        rng = np.random.Generator(np.random.PCG64())
+        rng.bit_generator.state = p["rng"]
+        ints = {k: int(p[k]) for k in ("epoch", "batch", "step", "samples_seen", "epoch_correct",
+                                       "epoch_samples")}
+        floats = {k: float(p[k]) for k in ("base_lr", "momentum", "loss_ema", "epoch_loss_sum",
+                                           "elapsed", "last_loss", "last_accuracy")}
+        maybe = {k: None if p[k] is None else float(p[k])
+                 for k in ("test_loss", "test_accuracy", "train_loss_epoch", "train_accuracy_epoch")}
+        self.model.load_state_dict(d["model"])           # checks every name and shape first
+        # nothing below can fail
+        self.optimizer, self.history, self.rng = optimizer, history, rng
+        self.epoch, self.batch, self.step = ints["epoch"], ints["batch"], ints["step"]
+        self.samples_seen = ints["samples_seen"]
+        self._epoch_correct, self._epoch_samples = ints["epoch_correct"], ints["epoch_samples"]
+        self.base_lr, self.momentum = floats["base_lr"], floats["momentum"]
+        self._loss_ema, self._epoch_loss_sum = floats["loss_ema"], floats["epoch_loss_sum"]
+        self._elapsed = floats["elapsed"]
+        self.last_loss, self.last_accuracy = floats["last_loss"], floats["last_accuracy"]
+        for k, v in maybe.items():
+            setattr(self, k, v)
         self._have_backup = False
 
     def save_checkpoint(self, path, metadata: dict | None = None):
@@ -718,15 +738,19 @@ class Trainer:
             for i, b in enumerate(bufs):
                 arrays[f"opt/{i}/{name}"] = b
         arrays.update({f"history/{k}": v for k, v in state["history"].items()})
-        meta = {"format": CHECKPOINT_FORMAT, "version": 1, "optimizer": opt,
+        meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "optimizer": opt,
                 "config": state["config"], "progress": state["progress"]}
         atomic_savez(path, arrays, {"header": np.array(json.dumps(header)),
                                     "trainer": np.array(json.dumps(meta))})
 
     @classmethod
     def from_checkpoint(cls, path, train, test=None, probe=None, **overrides):
-        """A trainer that continues a checkpoint (config from the file, with
-        ``overrides``, e.g. epochs=10)."""
+        """A new trainer that continues a checkpoint (config from the file,
+        with ``overrides``, e.g. epochs=10). The whole file is checked first
+        (``load_checkpoint``): on any problem it raises (CheckpointError for
+        the file, ValueError for the data or overrides) and nothing that
+        exists was changed, so a caller replaces its current run only after
+        this returns."""
         model, state = load_checkpoint(path)
         config = TrainConfig(**{**state["config"], **overrides})
         trainer = cls(model, train, test, config, probe)
@@ -735,41 +759,215 @@ class Trainer:
 
 
 CHECKPOINT_FORMAT = "cnnviz-trainer"
+CHECKPOINT_VERSION = 1
+_HISTORY_INTS = {"step", "samples_seen", "epoch"}     # the other History columns are floats
 
 
 def load_checkpoint(path):
     """(model, state) from ``Trainer.save_checkpoint``; pass the state to
-    ``Trainer.load_state_dict``. CheckpointError names the file."""
-    model = load(path)     # ModelFileError for missing / corrupt / foreign files
+    ``Trainer.load_state_dict``.
+
+    The WHOLE file is read and checked before anything is returned, and
+    nothing outside is touched: the model file (see ``serialization``), then
+    every trainer field (types, ranges, ``TrainConfig.validate``), the
+    optimizer buffers (names, shapes and dtypes of the parameters they
+    belong to, finite), the history (every column present, of one length per
+    kind, matching the step and epoch counts) and the RNG state (a valid
+    PCG64 state). Nothing is clamped, zero-filled or defaulted except
+    training settings an older file did not have. Any problem raises one
+    CheckpointError (a ModelFileError) naming the file and the field, e.g.
+    "ck.npz: trainer.progress.base_lr: expected a number > 0, got null".
+    So a caller (the GUI) may call this first and replace its current run
+    only after it returned."""
+    with open_archive(path, CheckpointError) as archive:
+        contents = read_model(archive)
+        if "trainer" not in archive:
+            raise NpzError("a model file, but not a training checkpoint (no trainer state)")
+        meta = jf.parse(archive.text("trainer", MAX_HEADER_CHARS), "trainer")
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+            raise FieldError(f"trainer: not a cnnviz training checkpoint "
+                             f"(no \"format\": \"{CHECKPOINT_FORMAT}\")")
+        jf.obj(meta, "trainer", allowed=("format", "version", "optimizer", "config", "progress"),
+               required=("version", "optimizer", "config", "progress"))
+        version = jf.whole(meta["version"], "trainer.version", 1)
+        if version > CHECKPOINT_VERSION:
+            raise FieldError(f"trainer.version: made by a newer cnnviz (version {version}, "
+                             f"this one reads {CHECKPOINT_VERSION})")
+        if contents.nonfinite:
+            name, count = next(iter(contents.nonfinite.items()))
+            raise NpzError(f"param/{name}: {count:,} NaN or infinite weights; "
+                           f"training cannot resume from them")
+        config = _checked_config(meta["config"])
+        progress = _checked_progress(meta["progress"])
+        optimizer = _checked_optimizer(meta["optimizer"], config, progress, contents, archive)
+        history = _checked_history(archive, progress)
+    state = {"model": contents.model.state_dict(), "optimizer": optimizer, "history": history,
+             "config": config, "progress": progress}
+    return contents.model, state
+
+
+_CONFIG_TYPES = {"bool": jf.flag, "str": jf.text, "float": jf.number,
+                 "int": lambda v, where: jf.whole(v, where, None)}
+
+
+def _checked_config(raw) -> dict:
+    """Every TrainConfig field of the right JSON type (defaults for fields an
+    older file lacks), then TrainConfig.validate for the ranges."""
+    jf.obj(raw, "trainer.config", allowed=[f.name for f in fields(TrainConfig)])
+    config = asdict(TrainConfig())
+    for f in fields(TrainConfig):
+        if f.name not in raw:
+            continue
+        where, v, kind = f"trainer.config.{f.name}", raw[f.name], str(f.type)
+        check = _CONFIG_TYPES.get(kind.removesuffix(" | None"))
+        if check is None:           # a type without a JSON check here: validate() judges it
+            config[f.name] = v
+        else:
+            config[f.name] = jf.optional(check, v, where) if "None" in kind else check(v, where)
+    jf.whole(config["seed"], "trainer.config.seed", 0, 2 ** 64 - 1, "2**64 - 1")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "trainer" not in z.files:
-                raise CheckpointError(f"{path}: a model file, but not a training checkpoint")
-            meta = json.loads(str(z["trainer"]))
-            arrays = {k: z[k] for k in z.files if k.startswith(("opt/", "history/"))}
-    except CheckpointError:
-        raise
-    except (ValueError, OSError, EOFError) as e:
-        raise CheckpointError(f"{path}: cannot be read as a checkpoint ({e})") from None
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a cnnviz training checkpoint")
+        TrainConfig(**config).validate()
+    except ValueError as e:         # "batch_size must be ..." names the field first
+        name, _, why = str(e).partition(" ")
+        raise FieldError(f"trainer.config.{name}: {why}") from None
+    return config
+
+
+_PROGRESS = {
+    **{k: (jf.whole, 0) for k in ("epoch", "batch", "step", "samples_seen",
+                                                "epoch_correct", "epoch_samples")},
+    "base_lr": (jf.number, 0, math.inf, {"lo_open": True}),
+    "momentum": (jf.number, 0, 1, {"hi_open": True}),
+    "loss_ema": (jf.number, 0), "epoch_loss_sum": (jf.number, 0), "elapsed": (jf.number, 0),
+    "last_loss": (jf.number, 0, math.inf, {"nan": True}),
+    "last_accuracy": (jf.number, 0, 1, {"nan": True}),
+}
+_PROGRESS_OPTIONAL = {"test_loss": (0, math.inf, {"finite": False}), "test_accuracy": (0, 1, {}),
+                      "train_loss_epoch": (0, math.inf, {}), "train_accuracy_epoch": (0, 1, {})}
+
+
+def _checked_progress(raw) -> dict:
+    names = [*_PROGRESS, *_PROGRESS_OPTIONAL, "rng"]
+    jf.obj(raw, "trainer.progress", allowed=names, required=names)
+    p = {}
+    for k, (check, *args) in _PROGRESS.items():
+        kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
+        p[k] = check(raw[k], f"trainer.progress.{k}", *args, **kwargs)
+    for k, (lo, hi, kwargs) in _PROGRESS_OPTIONAL.items():
+        p[k] = jf.optional(jf.number, raw[k], f"trainer.progress.{k}", lo, hi, **kwargs)
+    for small, big in (("batch", "step"), ("epoch_correct", "epoch_samples"),
+                       ("epoch_samples", "samples_seen")):
+        if p[small] > p[big]:
+            raise FieldError(f"trainer.progress.{small}: {p[small]:,} is more than "
+                             f"progress.{big} ({p[big]:,})")
+    p["rng"] = _checked_rng(raw["rng"], "trainer.progress.rng")
+    return p
+
+
+def _checked_rng(raw, where) -> dict:
+    jf.obj(raw, where, allowed=("bit_generator", "state", "has_uint32", "uinteger"),
+           required=("bit_generator", "state", "has_uint32", "uinteger"))
+    jf.text(raw["bit_generator"], f"{where}.bit_generator", ("PCG64",))
+    state = jf.obj(raw["state"], f"{where}.state", allowed=("state", "inc"),
+                   required=("state", "inc"))
+    for k in ("state", "inc"):
+        jf.whole(state[k], f"{where}.state.{k}", 0, 2 ** 128 - 1, "2**128 - 1")
+    jf.whole(raw["has_uint32"], f"{where}.has_uint32", 0, 1)
+    jf.whole(raw["uinteger"], f"{where}.uinteger", 0, 2 ** 32 - 1)
     try:
-        buffers = {}
-        for k, v in arrays.items():
-            if k.startswith("opt/"):
-                _, i, name = k.split("/", 2)
-                buffers.setdefault(name, {})[int(i)] = v
-        optimizer = {**meta["optimizer"],
-                     "buffers": {n: [b[i] for i in sorted(b)] for n, b in buffers.items()}}
-        history = {k[len("history/"):]: v for k, v in arrays.items() if k.startswith("history/")}
-        names = {f.name for f in fields(TrainConfig)}
-        state = {"model": model.state_dict(), "optimizer": optimizer, "history": history,
-                 "config": {k: v for k, v in meta["config"].items() if k in names},
-                 "progress": meta["progress"]}
-        History.from_dict(history)
-    except (KeyError, ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: damaged training checkpoint ({e})") from None
-    return model, state
+        np.random.PCG64().state = raw
+    except (ValueError, TypeError, OverflowError) as e:
+        raise FieldError(f"{where}: not a valid PCG64 state ({e})") from None
+    return raw
+
+
+def _checked_optimizer(raw, config, progress, contents, archive) -> dict:
+    where = "trainer.optimizer"
+    jf.obj(raw, where, allowed=("type", "hyper", "steps"), required=("type", "hyper", "steps"))
+    cls = OPTIMIZERS[config["optimizer"]]
+    jf.text(raw["type"], f"{where}.type", (cls.__name__,))
+    unit = {"lo": 0, "hi": 1, "hi_open": True}
+    checks = {"lr": {"lo": 0}, "weight_decay": {"lo": 0}}
+    if cls.__name__ == "Adam":
+        checks["eps"] = {"lo": 0, "lo_open": True}
+    else:
+        checks["momentum"] = unit
+    names = [*checks, *(("betas",) if cls.__name__ == "Adam" else ())]
+    hyper = jf.obj(raw["hyper"], f"{where}.hyper", allowed=names, required=names)
+    hyper = {k: jf.number(hyper[k], f"{where}.hyper.{k}", **kw) for k, kw in checks.items()}
+    if "betas" in names:
+        betas = jf.array(raw["hyper"]["betas"], f"{where}.hyper.betas")
+        if len(betas) != 2:
+            raise FieldError(f"{where}.hyper.betas: expected 2 numbers, got {len(betas)}")
+        hyper["betas"] = tuple(jf.number(b, f"{where}.hyper.betas[{i}]", **unit)
+                               for i, b in enumerate(betas))
+    steps = jf.whole(raw["steps"], f"{where}.steps", 0, progress["step"])
+    return {"type": cls.__name__, "hyper": hyper, "steps": steps,
+            "buffers": _checked_buffers(archive, cls.__name__, contents)}
+
+
+def _checked_buffers(archive, kind, contents) -> dict:
+    """opt/<i>/<param> arrays: i = 0 (SGD velocity, for every parameter or
+    none) or 0 and 1 (Adam's m and v, for every parameter)."""
+    params = {p.name: p.value for p in contents.model.parameters()}
+    slots = 2 if kind == "Adam" else 1
+    found: dict[str, dict[int, str]] = {}
+    for member in archive.names:
+        if not member.startswith("opt/"):
+            continue
+        slot, _, name = member[len("opt/"):].partition("/")
+        if slot not in [str(i) for i in range(slots)] or name not in params:
+            raise NpzError(f"{member}: not an optimizer buffer of this model ({kind} keeps "
+                           f"opt/{'0' if slots == 1 else '0 and opt/1'}/<parameter>)")
+        found.setdefault(name, {})[int(slot)] = member
+    if found or kind == "Adam":
+        for name in params:
+            for i in range(slots):
+                if i not in found.get(name, {}):
+                    raise NpzError(f"opt/{i}/{name}: missing ({kind} keeps one for every "
+                                   f"parameter{' once it has taken a step' if slots == 1 else ''})")
+    buffers = {}
+    for name, members in found.items():
+        for i, member in sorted(members.items()):
+            head = archive.header(member)
+            stored = contents.file_dtypes[name]
+            if head.dtype != stored or head.shape != params[name].shape:
+                raise NpzError(f"{member}: {head.dtype} of shape {head.shape}; the parameter "
+                               f"{name} is {stored} of shape {params[name].shape}")
+            values = archive.read(member)
+            if not np.isfinite(values).all():
+                raise NpzError(f"{member}: NaN or infinite values")
+            buffers.setdefault(name, []).append(values.astype(params[name].dtype))
+    return buffers
+
+
+def _checked_history(archive, progress) -> dict:
+    """Every History column, one length per kind: the step count for the
+    batch rows, the epoch count for the epoch rows."""
+    columns = {f"history/{kind}/{k}": (kind, k) for kind, cols in
+               (("batch", History.BATCH), ("epoch", History.EPOCH)) for k, _ in cols}
+    for member in archive.names:
+        if member.startswith("history/") and member not in columns:
+            raise NpzError(f"{member}: not a history column")
+    rows = {"batch": progress["step"], "epoch": progress["epoch"]}
+    history = {}
+    for member, (kind, k) in columns.items():
+        if member not in archive:
+            raise NpzError(f"{member}: missing")
+        head = archive.header(member)
+        want = "integers" if k in _HISTORY_INTS else "floats"
+        if head.dtype.kind not in ("iu" if k in _HISTORY_INTS else "f"):
+            raise NpzError(f"{member}: dtype {head.dtype}, expected {want}")
+        if head.shape != (rows[kind],):
+            raise NpzError(f"{member}: shape {head.shape}, but the checkpoint has "
+                           f"{rows[kind]:,} {kind}{'es' if kind == 'batch' else 's'} "
+                           f"(progress.{'step' if kind == 'batch' else 'epoch'})")
+        history[f"{kind}/{k}"] = archive.read(member)
+    for key in ("batch/step", "epoch/epoch"):
+        if not np.array_equal(history[key], np.arange(1, len(history[key]) + 1)):
+            raise NpzError(f"history/{key}: expected 1, 2, 3, ... (one row per "
+                           f"{key.split('/')[1]})")
+    return history
 
 
 Trainer.load_checkpoint = staticmethod(load_checkpoint)
