@@ -233,17 +233,17 @@ def overflow_note(result: PipelineResult) -> str:
     The input is finite in [0, 1] and kernel cells are finite float32, so a
     non-finite map value means a product or a sum went past float32's 3.4e38.
     """
-    bad = []
-    for stage in result.stages[1:]:
+    for stage in result.stages[1:]:   # the first stage that overflows; later ones follow it
         n = stage.tensor.size - int(np.count_nonzero(np.isfinite(stage.tensor)))
         if n:
-            bad.append(f"{n:,} of {stage.tensor.size:,} {stage.name} values")
-    if not bad:
+            break
+    else:
         return ""
     w, b = result.config.weights, result.config.bias
     largest = max(float(np.abs(w).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
     inputs = float(np.abs(result.stages[0].tensor).max(initial=0.0))
     return (f"The maps overflow float32: kernel values up to {largest:.3g} on inputs up to "
-            f"{inputs:.3g} give sums beyond {FLOAT32_MAX:.3g}, so {', '.join(bad)} are "
+            f"{inputs:.3g} give sums beyond {FLOAT32_MAX:.3g}, so {n:,} of {stage.tensor.size:,} "
+            f"{stage.name} values are "
             f"infinite or NaN (drawn at the ends of the colour scale, NaN in magenta). "
             f"Use smaller kernel values.")
