@@ -213,8 +213,7 @@ def read_image(
     if info is not None and info.format == "jpeg":
         _check_jpeg_data(path, data, info)
 
-    jpeg = info is not None and info.format == "jpeg"
-    img, damage = _decode_with_messages(path, data, flags, jpeg)
+    img, damage = _decode_with_messages(path, data, flags, info.format if info else None)
     warnings = _jpeg_warnings(path, img, damage)
     too_big = img.shape[0] * img.shape[1] > max_pixels
     if too_big and not downscale:  # formats whose header we do not parse
@@ -315,9 +314,12 @@ def _kb(n: int) -> str:
 
 
 def _decode_with_messages(path: Path, data: bytes, flags: int,
-                          jpeg: bool) -> tuple[np.ndarray, list[str]]:
-    """_decode, and for a JPEG the damage warnings libjpeg printed; other lines pass on."""
-    if not jpeg:
+                          fmt: str | None) -> tuple[np.ndarray, list[str]]:
+    """_decode, and the damage warnings libjpeg printed for a JPEG; other lines pass on.
+
+    A PNG that fails gets libpng's reason ("IDAT: CRC error") in its message.
+    """
+    if fmt not in ("jpeg", "png"):
         return _decode(path, data, flags), []
     failure = None
     with captured_stderr() as lines:
@@ -325,12 +327,14 @@ def _decode_with_messages(path: Path, data: bytes, flags: int,
             img = _decode(path, data, flags)
         except ImageLoadError as exc:
             failure = exc
-    damage = [line for line in lines if line.startswith(_JPEG_DAMAGE)]
+    damage = [line for line in lines if line.startswith(_JPEG_DAMAGE if fmt == "jpeg" else
+                                                        "libpng error: ")]
     others = [line for line in lines if line not in damage]
     if others:  # not the decoder's: give them back to whoever reads stderr
         os.write(2, ("\n".join(others) + "\n").encode())
     if failure is not None:
-        raise ImageLoadError(f"{failure} ({damage[0]})" if damage else str(failure)) from None
+        reason = damage[0].replace("libpng error: ", "libpng: ") if damage else ""
+        raise ImageLoadError(f"{failure} ({reason})" if reason else str(failure)) from None
     return img, damage
 
 

@@ -105,6 +105,13 @@ def huge_png(tmp_path_factory):
     return png_file(tmp_path_factory.mktemp("huge") / "huge.png", 20000, 20000)
 
 
+@pytest.fixture(scope="module")
+def large_png(tmp_path_factory):
+    """Large enough to be asked about; its result comes back only through the event loop,
+    so a request made in the same slot always overtakes it."""
+    return png_file(tmp_path_factory.mktemp("large") / "large.png", 6000, 6000)
+
+
 # --- damaged and lying images --------------------------------------------------------------
 
 def test_jpeg_with_a_damaged_scan_is_shown_with_a_warning(qtbot, window, lab, tmp_path):
@@ -171,6 +178,7 @@ def test_damaged_png_is_refused(qtbot, window, lab, tmp_path, damage):
     open_and_settle(qtbot, lab, path)
     text = lab.input_banner.label.text()
     assert lab.input_banner.kind == "error" and "damaged or truncated PNG" in text, text
+    assert ("(libpng: " if damage == "crc" else "the file is cut short") in text
     assert_lab_still_works(qtbot, lab)
 
 
@@ -216,17 +224,18 @@ def test_downscaling_a_20000_squared_png_keeps_the_window_responsive(qtbot, wind
     print(f"click returned in {clicked * 1e3:.0f} ms; decoded in {loaded_after:.1f} s; "
           f"{len(ticks)} timer ticks, longest stall {gaps.max() * 1e3:.0f} ms")
     assert clicked < 0.2 and len(ticks) > 20
-    # decoding on the GUI thread stalled it 2.5 s; what is left is mostly the repaint as the
-    # banner appears (60-120 ms measured alone, offscreen, on a shared 2-core machine)
-    assert gaps.max() < 0.3, f"the GUI thread stalled {gaps.max() * 1e3:.0f} ms"
+    # decoding on the GUI thread stalled it 2.5-3.5 s; what is left is the repaint as the
+    # banner appears (60-120 ms measured alone, offscreen) and, on a loaded 2-core machine,
+    # the scheduler (up to 250 ms seen at a load average of 7)
+    assert gaps.max() < 0.5, f"the GUI thread stalled {gaps.max() * 1e3:.0f} ms"
     settle(qtbot, lab)
     assert lab.image.name == "huge.png" and input_header(lab) == "input: (1, 1, 2048, 2048)"
     assert "downscaled from 20000 x 20000" in lab.input_label.text()
     assert lab.input_banner.isHidden()
 
 
-def test_a_new_open_replaces_a_load_still_running(qtbot, window, lab, huge_png):
-    lab.open_path(huge_png)
+def test_a_new_open_replaces_a_load_still_running(qtbot, window, lab, large_png):
+    lab.open_path(large_png)
     lab.input_banner.buttons["Downscale to 2048 x 2048"].click()
     assert lab.loading
     lab.open_path(PHOTOS["coffee"])                  # the user changes their mind
@@ -236,9 +245,9 @@ def test_a_new_open_replaces_a_load_still_running(qtbot, window, lab, huge_png):
     assert lab.image.name == "coffee.png"           # the big result, when it came, was dropped
 
 
-def test_cancel_keeps_the_current_input(qtbot, window, lab, huge_png):
+def test_cancel_keeps_the_current_input(qtbot, window, lab, large_png):
     open_and_settle(qtbot, lab, PHOTOS["camera"])
-    lab.open_path(huge_png)
+    lab.open_path(large_png)
     lab.input_banner.buttons["Downscale to 2048 x 2048"].click()
     lab.input_banner.buttons["Cancel"].click()
     assert not lab.loading and lab.input_banner.isHidden()
