@@ -362,7 +362,8 @@ def test_jpeg_header_claiming_20000_squared_is_refused_before_decoding(tmp_path)
                   max_pixels=2048 * 2048, downscale=True)
 
 
-@pytest.mark.parametrize("damage, why", [("idat byte", "(libpng: "),  # a CRC error or what the bad byte broke first
+# a flipped data byte: libpng reports a CRC error or whatever the byte broke first
+@pytest.mark.parametrize("damage, why", [("idat byte", "(libpng: "),
                                           ("crc", "(libpng: IDAT: CRC error)"),
                                           ("cut in idat", "no IEND chunk"),
                                           ("rows missing", "(libpng: Not enough image data)")])

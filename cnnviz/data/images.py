@@ -221,7 +221,7 @@ def read_image(
     has_alpha = img.ndim == 3 and img.shape[2] in (2, 4)
     grey_file = info is not None and info.channels in (1, 2)
     if too_big and has_alpha and img.dtype in (np.uint8, np.uint16):
-        # composite in strips at the file's depth: a full-size float copy would be 16x the size
+        # composite in strips at the file's depth: a full-size float copy is 4x the size, and more
         img = _over_in_strips(img, background, grey_file)
         has_alpha = False
     if too_big and not has_alpha and img.dtype in (np.uint8, np.uint16, np.float32):
