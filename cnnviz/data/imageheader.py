@@ -22,12 +22,15 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 
 
 class HeaderInfo(NamedTuple):
-    """What the header says. channels is None when the header does not tell."""
+    """What the header says; a field is None when the header does not tell."""
 
     format: str  # "png", "jpeg", "bmp", "gif", "webp", "tiff"
     height: int
     width: int
     channels: int | None = None
+    bit_depth: int | None = None  # PNG: bits per sample (1, 2, 4, 8, 16)
+    jpeg_huffman: bool | None = None  # JPEG: Huffman-coded (False: arithmetic)
+    jpeg_scan_offset: int | None = None  # JPEG: where the first scan's data starts
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -55,10 +58,12 @@ def _png(d: bytes) -> HeaderInfo | None:
         return None
     w, h = struct.unpack(">II", d[16:24])
     channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(d[25])
-    return HeaderInfo("png", h, w, channels)
+    return HeaderInfo("png", h, w, channels, bit_depth=d[24])
 
 
 def _jpeg(d: bytes) -> HeaderInfo | None:
+    """The frame header's size, and where the first scan starts (if in the bytes given)."""
+    frame = None
     i = 2
     while i + 4 <= len(d):
         if d[i] != 0xFF:
@@ -70,14 +75,18 @@ def _jpeg(d: bytes) -> HeaderInfo | None:
         if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
             i += 2
             continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
-            return None
+        if marker == 0xD9:  # end of image before any scan
+            return frame
         (length,) = struct.unpack(">H", d[i + 2 : i + 4])
-        if marker in _JPEG_SOF:
+        if marker == 0xDA:  # start of scan: its entropy-coded data follows the header
+            return None if frame is None else frame._replace(jpeg_scan_offset=i + 2 + length)
+        if marker in _JPEG_SOF and frame is None:
             h, w = struct.unpack(">HH", d[i + 5 : i + 9])
-            return HeaderInfo("jpeg", h, w, d[i + 9]) if h and w else None
+            if not (h and w):
+                return None
+            frame = HeaderInfo("jpeg", h, w, d[i + 9], jpeg_huffman=marker < 0xC8)
         i += 2 + length
-    return None
+    return frame
 
 
 def _bmp(d: bytes) -> HeaderInfo | None:

@@ -15,11 +15,22 @@ The one place in cnnviz.data that uses cv2. Decisions made here:
   converted from OpenCV's BGR once, here. WebP has no grey mode: always colour.
 - Size is checked from the header before decoding (see imageheader.py), so
   a tiny file declaring 20000 x 20000 pixels is refused without allocating
-  gigabytes; `downscale=True` shrinks it to fit instead.
+  gigabytes; `downscale=True` shrinks it to fit instead, decoding at 1/2 to
+  1/8 size where OpenCV can (see _reduction).
+- Memory: the decode's peak is estimated from the header and refused above
+  DECODE_BUDGET_BYTES (2 GB), with the figure. Measured peaks (VmHWM) with
+  downscale to 2048 px, OpenCV 5.0: a 20000 x 20000 grey PNG 0.5 GB, RGB
+  PNG 1.5 GB (libpng decodes the full size; OpenCV halves it after).
+- A JPEG whose scan is damaged decodes anyway (libjpeg only prints a warning
+  on stderr): the warning is caught (stderr_capture.py) and returned in
+  LoadedImage.warnings; when most of the picture is missing (the decoder's
+  flat grey fill, e.g. a header claiming far more pixels than the file
+  holds) the file is refused instead.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -28,12 +39,18 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from cnnviz.data.imageheader import read_header, sniff_format
+from cnnviz.data.imageheader import HeaderInfo, read_header, sniff_format
 from cnnviz.data.paths import IMAGES_DIR
+from cnnviz.data.stderr_capture import captured_stderr
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DECODE_BUDGET_BYTES",
     "ImageLoadError",
+    "LoadedImage",
+    "read_image",
     "ImageTooLargeError",
     "ImageSize",
     "load_image",
@@ -47,6 +64,16 @@ __all__ = [
 # 25 megapixels: any phone photo; as float32 RGB that is 300 MB already.
 DEFAULT_MAX_PIXELS = 25_000_000
 
+# Estimated peak bytes of one decode (see _decode_cost): above it a file is refused.
+DECODE_BUDGET_BYTES = 2_000_000_000
+
+# A JPEG whose bottom this fraction or more is the decoder's grey fill is refused.
+MISSING_FRACTION_REFUSED = 0.5
+
+# libjpeg's warnings about damaged data (jerror.h, JWRN_*): the picture is wrong somewhere.
+_JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file")
+_JPEG_DATA_ENDS = ("premature end of data segment", "Premature end of JPEG file")
+
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 
 
@@ -57,6 +84,13 @@ class ImageLoadError(ValueError):
 class ImageSize(NamedTuple):
     height: int
     width: int
+
+
+class LoadedImage(NamedTuple):
+    """Pixels as load_image returns them, and what the user should be told about them."""
+
+    pixels: np.ndarray
+    warnings: tuple[str, ...] = ()
 
 
 class ImageTooLargeError(ImageLoadError):
@@ -132,63 +166,227 @@ def load_image(
         max_pixels: refuse (ImageTooLargeError) images with more pixels...
         downscale: ...unless this is True: then shrink to fit max_pixels,
             keeping the aspect ratio (INTER_AREA; JPEGs are decoded at 1/2,
-            1/4 or 1/8 scale directly when that is enough, which saves memory).
+            1/4 or 1/8 scale directly when that is enough, 8-bit PNGs at 1/2,
+            which saves memory).
         background: grey level in [0, 1] that transparent pixels are
             composited over (1.0 = white).
 
     Returns:
         C-contiguous float32 array in [0, 1]: (H, W) for a grey file,
-        (H, W, 3) in RGB order for a colour one.
+        (H, W, 3) in RGB order for a colour one. Warnings about damaged data
+        are logged; read_image returns them instead.
 
     Raises:
         ImageLoadError (a ValueError) naming the file: missing, a directory,
-        empty, not an image, truncated or damaged, unsupported channels;
-        ImageTooLargeError (a subclass) when too large and not downscaling.
+        empty, not an image, truncated or damaged, mostly missing, over the
+        decode memory budget, unsupported channels; ImageTooLargeError (a
+        subclass) when too large and not downscaling.
     """
+    loaded = read_image(path, max_pixels=max_pixels, downscale=downscale, background=background)
+    for warning in loaded.warnings:
+        log.warning("%s", warning)
+    return loaded.pixels
+
+
+def read_image(
+    path: str | os.PathLike,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    downscale: bool = False,
+    background: float = 1.0,
+) -> LoadedImage:
+    """load_image, with the decoder's warnings (one line each, naming the file) returned."""
     path = Path(path)
     data = _read_bytes(path)
     info = read_header(data)
 
     flags = cv2.IMREAD_UNCHANGED
+    reduction = 1
     if info is not None and info.format == "jpeg":
         flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH  # applies EXIF orientation
     if info is not None and info.height * info.width > max_pixels:
         if not downscale:
             raise ImageTooLargeError(path, ImageSize(info.height, info.width), max_pixels)
-        if info.format == "jpeg":
-            flags = _jpeg_reduced_flag(info, max_pixels, flags)
-    if info is not None and info.format == "jpeg" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
-        # libjpeg fills a cut-off JPEG with grey and only warns: refuse it here.
-        raise ImageLoadError(f"{path}: truncated JPEG (no end-of-image marker after the last scan)")
+        reduction, flags = _reduction(info, max_pixels, flags)
+    if info is not None:
+        _check_budget(path, info, reduction)
+    if info is not None and info.format == "jpeg":
+        _check_jpeg_data(path, data, info)
 
-    img = _decode(path, data, flags)
+    img, damage = _decode_with_messages(path, data, flags, info.format if info else None)
+    warnings = _jpeg_warnings(path, img, damage)
     too_big = img.shape[0] * img.shape[1] > max_pixels
     if too_big and not downscale:  # formats whose header we do not parse
         raise ImageTooLargeError(path, ImageSize(*img.shape[:2]), max_pixels)
     has_alpha = img.ndim == 3 and img.shape[2] in (2, 4)
+    grey_file = info is not None and info.channels in (1, 2)
+    if too_big and has_alpha and img.dtype in (np.uint8, np.uint16):
+        # composite in strips at the file's depth: a full-size float copy is 4x the size, and more
+        img = _over_in_strips(img, background, grey_file)
+        has_alpha = False
     if too_big and not has_alpha and img.dtype in (np.uint8, np.uint16, np.float32):
         # shrink before the float copy, which is 4x the size of uint8 pixels
         img = resize(img, fit_size(img.shape[:2], max_pixels))
     img = _to_unit_float(path, img)
     # OpenCV expands grey + alpha (or grey with a transparent colour) to BGRA
-    grey_file = info is not None and info.channels in (1, 2)
     img = _to_grey_or_rgb(path, img, background, grey_file)
     if img.shape[0] * img.shape[1] > max_pixels:  # alpha: composite first, then shrink
         img = resize(img, fit_size(img.shape[:2], max_pixels))
-    return np.ascontiguousarray(img, dtype=np.float32)
+    return LoadedImage(np.ascontiguousarray(img, dtype=np.float32), tuple(warnings))
 
 
-def _jpeg_reduced_flag(info, max_pixels: int, flags: int) -> int:
-    """Largest libjpeg reduction (8, 4, 2) that still leaves >= max_pixels to shrink from."""
+def _reduction(info: HeaderInfo, max_pixels: int, flags: int) -> tuple[int, int]:
+    """(r, flag) to decode at 1/r size, r the largest that still leaves >= max_pixels.
+
+    libjpeg-turbo decodes a JPEG at 1/2, 1/4 or 1/8 directly (DCT scaling).
+    OpenCV 5 decodes other formats at full size and then resizes with
+    INTER_LINEAR_EXACT; at 1/2 that is an exact 2 x 2 average (no aliasing)
+    and halves the peak memory of an 8-bit PNG (measured: 20000 x 20000 RGB,
+    2.3 GB -> 1.5 GB), so PNGs use 1/2 at most. The reduced flags drop alpha
+    and 16 bits, so only 8-bit PNGs without alpha are reduced.
+    """
     grey = info.channels == 1
-    for r, colour_flag, grey_flag in (
-        (8, cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
-        (4, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-        (2, cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
-    ):
+    if info.format == "jpeg":
+        factors = (8, 4, 2)
+    elif info.format == "png" and info.bit_depth == 8 and info.channels in (1, 3):
+        factors = (2,)
+    else:
+        return 1, flags
+    table = {
+        8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+        4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+        2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    }
+    for r in factors:
         if (info.height // r) * (info.width // r) >= max_pixels:
-            return grey_flag if grey else colour_flag
-    return flags
+            return r, table[r][1 if grey else 0]
+    return 1, flags
+
+
+def _decode_cost(info: HeaderInfo, reduction: int) -> int:
+    """Estimated peak bytes of decoding (measured with OpenCV 5.0, see the module docstring).
+
+    A full-size decode peaks at twice the pixels (the codec's buffer and the
+    returned array); a PNG reduced by OpenCV at the full size plus two reduced
+    copies; a JPEG reduced by libjpeg at twice the reduced size.
+    """
+    channels = info.channels or 4  # unknown: assume the worst
+    sample = 2 if (info.bit_depth or 8) > 8 else 1
+    full = info.height * info.width * channels * sample
+    if reduction == 1:
+        return 2 * full
+    reduced = math.ceil(info.height / reduction) * math.ceil(info.width / reduction) * channels * sample
+    return 2 * reduced if info.format == "jpeg" else full + 2 * reduced
+
+
+def _check_budget(path: Path, info: HeaderInfo, reduction: int) -> None:
+    cost = _decode_cost(info, reduction)
+    if cost > DECODE_BUDGET_BYTES:
+        raise ImageLoadError(
+            f"{path}: decoding its {info.width} x {info.height} pixels needs about "
+            f"{cost / 1e9:.1f} GB of memory, more than the {DECODE_BUDGET_BYTES / 1e9:.1f} GB "
+            f"cnnviz allows for one image; shrink it with an image editor first"
+        )
+
+
+def _check_jpeg_data(path: Path, data: bytes, info: HeaderInfo) -> None:
+    """Refuse a JPEG that is cut off, or far too short for the size its header claims."""
+    if data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
+        # libjpeg fills a cut-off JPEG with grey and only warns: refuse it here.
+        raise ImageLoadError(f"{path}: truncated JPEG (no end-of-image marker after the last scan)")
+    if not info.jpeg_huffman or info.jpeg_scan_offset is None:
+        return  # arithmetic coding can pack a flat block into less than a bit
+    # Huffman codes are at least one bit long, and every 8 x 8 block of the
+    # first scan codes at least its DC difference: at least one bit per block.
+    blocks = math.ceil(info.height / 8) * math.ceil(info.width / 8)
+    needed = blocks // 8
+    held = len(data) - info.jpeg_scan_offset
+    if held < needed:
+        raise ImageLoadError(
+            f"{path}: its header claims {info.width} x {info.height} pixels, but the file holds "
+            f"only {_kb(held)} of image data where that size needs at least {_kb(needed)}: "
+            f"the file is damaged or its header is wrong"
+        )
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} KB" if n >= 1e3 else f"{n} bytes"
+
+
+def _decode_with_messages(path: Path, data: bytes, flags: int,
+                          fmt: str | None) -> tuple[np.ndarray, list[str]]:
+    """_decode, and the damage warnings libjpeg printed for a JPEG; other lines pass on.
+
+    A PNG that fails gets libpng's reason ("IDAT: CRC error") in its message.
+    """
+    if fmt not in ("jpeg", "png"):
+        return _decode(path, data, flags), []
+    failure = None
+    with captured_stderr() as lines:
+        try:
+            img = _decode(path, data, flags)
+        except ImageLoadError as exc:
+            failure = exc
+    damage = [line for line in lines if line.startswith(_JPEG_DAMAGE if fmt == "jpeg" else
+                                                        "libpng error: ")]
+    others = [line for line in lines if line not in damage]
+    if others:  # not the decoder's: give them back to whoever reads stderr
+        os.write(2, ("\n".join(others) + "\n").encode())
+    if failure is not None:
+        reason = damage[0].replace("libpng error: ", "libpng: ") if damage else ""
+        raise ImageLoadError(f"{failure} ({reason})" if reason else str(failure)) from None
+    return img, damage
+
+
+def _jpeg_warnings(path: Path, img: np.ndarray, damage: list[str]) -> list[str]:
+    """One warning for a damaged scan; refuse when most of the picture is the decoder's fill."""
+    if not damage:
+        return []
+    what = damage[0] if len(damage) == 1 else f"{damage[0]}, and {len(damage) - 1} more"
+    missing = 0.0
+    if any(line.endswith(_JPEG_DATA_ENDS) for line in damage):
+        missing = _grey_fill_fraction(img)
+    if missing >= MISSING_FRACTION_REFUSED:
+        h, w = img.shape[:2]
+        raise ImageLoadError(
+            f"{path}: the JPEG data ends early: the bottom {missing:.0%} of its {w} x {h} pixels "
+            f"is not in the file (libjpeg: {what}); the file is cut short or its header claims "
+            f"a larger image than it holds"
+        )
+    shown = (f"the bottom {missing:.0%} is missing and shows as flat grey" if missing >= 0.005
+             else "some rows or blocks may be wrong or shifted")
+    return [f"{path.name}: the JPEG data is damaged (libjpeg: {what}); {shown}"]
+
+
+def _grey_fill_fraction(img: np.ndarray) -> float:
+    """Fraction of rows, from the bottom up, that are all 128: libjpeg's fill for missing data."""
+    h = img.shape[0]
+    mid = 128 if img.dtype == np.uint8 else 32768
+    bottom = h
+    strip = 64
+    while bottom > 0:
+        top = max(0, bottom - strip)
+        flat = (img[top:bottom] == mid).reshape(bottom - top, -1).all(axis=1)
+        if not flat.all():
+            bottom = top + int(np.flatnonzero(~flat)[-1]) + 1
+            break
+        bottom = top
+    return (h - bottom) / h
+
+
+def _over_in_strips(img: np.ndarray, background: float, grey_file: bool) -> np.ndarray:
+    """BGRA / grey-alpha at 8 or 16 bits -> colour (or grey) over the background, same dtype."""
+    top = np.iinfo(img.dtype).max
+    c = img.shape[2]
+    colour_channels = 1 if (c == 2 or grey_file) else 3
+    out = np.empty(img.shape[:2] + (colour_channels,), img.dtype)
+    for r in range(0, img.shape[0], 256):
+        block = img[r:r + 256].astype(np.float32) / top
+        colour = block[..., :colour_channels]
+        alpha = block[..., c - 1:]
+        mixed = _over(colour, alpha, background) * top + 0.5
+        out[r:r + 256] = mixed.astype(img.dtype)
+    return out if colour_channels == 3 else out[..., 0]
 
 
 def _decode(path: Path, data: bytes, flags: int) -> np.ndarray:

@@ -1,13 +1,13 @@
 """Turning files and digits into the lab's input, with the size rules of the lab.
 
 Images larger than MAX_SIDE on a side are never shrunk silently: the lab asks
-first (``needs_question``), then calls ``load_downscaled`` or ``load_full``.
-No Qt here.
+first (``needs_question``), then calls ``load_downscaled`` or ``load_full``
+(on its loader thread: a big file takes seconds). No Qt here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ class InputImage:
     pixels: np.ndarray            # (H, W) grey or (H, W, 3) RGB, float32 in [0, 1]
     name: str                     # shown in the status bar and the title
     original_size: tuple[int, int]
+    warnings: tuple[str, ...] = field(default=())   # the loader's, e.g. a damaged JPEG scan
 
     @property
     def is_colour(self) -> bool:
@@ -50,10 +51,10 @@ def header_size(path: str | Path) -> tuple[int, int] | None:
 
 def load_full(path: str | Path) -> InputImage:
     """Raises ImageLoadError (ImageTooLargeError past the loader's pixel limit)."""
-    from cnnviz.data.images import load_image
+    from cnnviz.data.images import read_image
 
-    pixels = load_image(path)
-    return InputImage(pixels, Path(path).name, tuple(pixels.shape[:2]))
+    pixels, warnings = read_image(path)
+    return InputImage(pixels, Path(path).name, tuple(pixels.shape[:2]), warnings)
 
 
 def can_keep_full_size(size: tuple[int, int]) -> bool:
@@ -64,20 +65,21 @@ def can_keep_full_size(size: tuple[int, int]) -> bool:
 
 def load_downscaled(path: str | Path, size: tuple[int, int]) -> InputImage:
     """Decode at reduced size where the format allows, then resize to fit MAX_SIDE."""
-    from cnnviz.data.images import load_image, resize
+    from cnnviz.data.images import read_image, resize
 
     target = downscaled_size(size)
-    pixels = load_image(path, max_pixels=target[0] * target[1], downscale=True)
+    pixels, warnings = read_image(path, max_pixels=target[0] * target[1], downscale=True)
     if tuple(pixels.shape[:2]) != target:
         pixels = resize(pixels, target)
-    return InputImage(np.ascontiguousarray(pixels, np.float32), Path(path).name, tuple(size))
+    return InputImage(np.ascontiguousarray(pixels, np.float32), Path(path).name, tuple(size),
+                      warnings)
 
 
 def downscale_pixels(image: InputImage) -> InputImage:
     from cnnviz.data.images import resize
 
     pixels = resize(image.pixels, downscaled_size(image.pixels.shape[:2]))
-    return InputImage(pixels, image.name, image.original_size)
+    return InputImage(pixels, image.name, image.original_size, image.warnings)
 
 
 def mnist_input(digit: np.ndarray, label: int, split: str, index: int) -> InputImage:

@@ -9,6 +9,7 @@ arithmetic of the clicked pixel. The numbers come from cnnviz.engine via
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from pathlib import Path
@@ -24,9 +25,10 @@ from cnnviz.gui.kernel_lab import input_loader
 from cnnviz.gui.kernel_lab.arithmetic import explain_conv, explain_pool
 from cnnviz.gui.kernel_lab.arithmetic_panel import ArithmeticPanel, fmt
 from cnnviz.gui.kernel_lab.filter_bank import FilterBank
+from cnnviz.gui.kernel_lab.image_loader import ImageLoader
 from cnnviz.gui.kernel_lab.input_loader import InputImage
 from cnnviz.gui.kernel_lab.layer_controls import LayerControls
-from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig
+from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig, overflow_note
 from cnnviz.gui.kernel_lab.worker import Output, PipelineRunner, Request
 from cnnviz.gui.widgets import theme
 from cnnviz.gui.widgets.banner import Banner
@@ -39,6 +41,16 @@ log = logging.getLogger(__name__)
 
 STAGES = ("input", "conv", "activation", "pool")
 SEED_EXAMPLE_SIZE = (80, 80)
+
+
+def _full_or_too_large(path: Path):
+    """The loader thread's job for a plain open: the image, or its (h, w) if too large."""
+    from cnnviz.data.images import ImageTooLargeError
+
+    try:
+        return input_loader.load_full(path)
+    except ImageTooLargeError as exc:
+        return tuple(exc.size)
 
 
 class KernelLab(QWidget):
@@ -57,6 +69,10 @@ class KernelLab(QWidget):
         self.runner = PipelineRunner(self)
         self.runner.finished.connect(self._on_output)
         self.runner.failed.connect(self._on_failed)
+        self.loader = ImageLoader(self)       # decodes files off the GUI thread
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_load_failed)
+        self._loading: tuple[int, Path, bool] | None = None   # ticket, path, ask if large
         self.link = ViewLink()
         self._build()
 
@@ -189,6 +205,10 @@ class KernelLab(QWidget):
     def set_input(self, image: InputImage) -> None:
         self.image = image
         self.input_banner.clear()
+        if image.warnings:
+            self.input_banner.show_message(
+                "<br>".join(html.escape(w) for w in image.warnings)
+                + ". The picture is shown as decoded.", "warning")
         self._selection = None
         self.arithmetic.show_hint()
         x = input_loader.as_chw(image, self.colour)
@@ -203,34 +223,68 @@ class KernelLab(QWidget):
         self.recompute()
 
     def open_path(self, path: str | Path) -> None:
-        """Open an image file; problems and size questions go to the input banner."""
-        from cnnviz.data.images import ImageLoadError, ImageTooLargeError
+        """Open an image file; problems and size questions go to the input banner.
+
+        The header is read here (a few kilobytes); the decode runs on the loader
+        thread and its result arrives in _on_loaded.
+        """
+        from cnnviz.data.images import ImageLoadError
 
         path = Path(path)
         try:
             size = input_loader.header_size(path)
-            if input_loader.needs_question(size):
-                self._offer_downscale(path, size)
-                return
-            image = input_loader.load_full(path)
-        except ImageTooLargeError as exc:
-            self._offer_downscale(path, tuple(exc.size))
-            return
         except ImageLoadError as exc:
             self._load_failed(path, str(exc))
             return
-        except Exception as exc:  # OpenCV or numpy surprises: still a message, not a crash
-            log.exception("loading %s failed", path)
+        except Exception as exc:  # still a message, not a crash
+            log.exception("reading the header of %s failed", path)
             self._load_failed(path, f"{type(exc).__name__}: {exc}")
             return
-        if input_loader.needs_question(image.pixels.shape[:2]):
+        if input_loader.needs_question(size):
+            self._offer_downscale(path, size)
+            return
+        self._start_loading(path, lambda: _full_or_too_large(path), ask_if_large=True)
+
+    def _start_loading(self, path: Path, job, ask_if_large: bool = False, what: str = "") -> None:
+        ticket = self.loader.submit(job)
+        self._loading = (ticket, path, ask_if_large)
+        self.input_banner.show_message(
+            f"Loading <b>{html.escape(path.name)}</b>{what}… The current input stays "
+            f"until it is ready.", "info", [("Cancel", self.cancel_loading)])
+
+    def cancel_loading(self) -> None:
+        self.loader.cancel()
+        self._loading = None
+        self.input_banner.clear()
+
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None
+
+    def _on_loaded(self, ticket: int, image: InputImage) -> None:
+        if self._loading is None or self._loading[0] != ticket:
+            return
+        _, path, ask_if_large = self._loading
+        self._loading = None
+        if isinstance(image, tuple):   # past the pixel limit, size unknown from the header
+            self._offer_downscale(path, image)
+            return
+        if ask_if_large and input_loader.needs_question(image.pixels.shape[:2]):
             self._offer_downscale(path, tuple(image.pixels.shape[:2]), image)
             return
         self.set_input(image)
 
+    def _on_load_failed(self, ticket: int, message: str) -> None:
+        if self._loading is None or self._loading[0] != ticket:
+            return
+        _, path, _ = self._loading
+        self._loading = None
+        self._load_failed(path, message)
+
     def _load_failed(self, path: Path, reason: str) -> None:
         self.input_banner.show_message(
-            f"Could not open <b>{path.name}</b>: {reason}. The current input stays.", "error")
+            f"Could not open <b>{html.escape(path.name)}</b>: {html.escape(reason)}. "
+            f"The current input stays.", "error")
 
     def _offer_downscale(self, path: Path, size, loaded: InputImage | None = None) -> None:
         h, w = size
@@ -242,29 +296,23 @@ class KernelLab(QWidget):
         else:
             extra = " It is too large to load at full size."
         self.input_banner.show_message(
-            f"<b>{path.name}</b> is {w} x {h} pixels, more than {input_loader.MAX_SIDE} px on a "
-            f"side.{extra} Downscale it for the lab?", "warning", actions)
+            f"<b>{html.escape(path.name)}</b> is {w} x {h} pixels, more than "
+            f"{input_loader.MAX_SIDE} px on a side.{extra} Downscale it for the lab?",
+            "warning", actions)
 
     def _load_downscaled(self, path: Path, size, loaded: InputImage | None) -> None:
-        from cnnviz.data.images import ImageLoadError
-
-        try:
-            image = (input_loader.downscale_pixels(loaded) if loaded is not None
-                     else input_loader.load_downscaled(path, size))
-        except (ImageLoadError, MemoryError) as exc:
-            self._load_failed(path, str(exc) or "out of memory")
+        if loaded is not None:   # already in memory: a resize, quick
+            self.set_input(input_loader.downscale_pixels(loaded))
             return
-        self.set_input(image)
+        th, tw = input_loader.downscaled_size(size)
+        self._start_loading(path, lambda: input_loader.load_downscaled(path, size),
+                            what=f" ({size[1]} x {size[0]}, downscaling to {tw} x {th})")
 
     def _load_full_anyway(self, path: Path, loaded: InputImage | None) -> None:
-        from cnnviz.data.images import ImageLoadError
-
-        try:
-            image = loaded if loaded is not None else input_loader.load_full(path)
-        except (ImageLoadError, MemoryError) as exc:
-            self._load_failed(path, str(exc) or "out of memory")
+        if loaded is not None:
+            self.set_input(loaded)
             return
-        self.set_input(image)
+        self._start_loading(path, lambda: input_loader.load_full(path))
 
     def open_sample(self, name: str) -> None:
         if not hasattr(self, "samples"):
@@ -340,7 +388,8 @@ class KernelLab(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        """A file is being decoded or maps are being computed."""
+        return self.loading or self.loader.busy or self.runner.busy
 
     def _on_failed(self, request: Request, message: str) -> None:
         self.compute_banner.show_message(
@@ -361,9 +410,12 @@ class KernelLab(QWidget):
         if shown != self._shown:
             self._place_grids(shown)
             self._shown, rebuilt = shown, True
+        overflow = overflow_note(result)
         if result.error is not None:
             self.compute_banner.show_message(
                 f"Cannot pool: {result.error.message}. Change the window or stride.", "error")
+        elif overflow:
+            self.compute_banner.show_message(overflow, "warning")
         else:
             self.compute_banner.clear()
         if rebuilt:
@@ -483,4 +535,5 @@ class KernelLab(QWidget):
                 splitter.restoreState(state)
 
     def shutdown(self) -> None:
+        self.loader.stop()
         self.runner.stop()

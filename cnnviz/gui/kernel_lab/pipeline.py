@@ -222,3 +222,28 @@ def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
         kind = "max pool" if config.pool == "max" else "avg pool"
         stages.append(Stage("pool", f"{kind}: {pooled.shape}", pooled, labels, prow, pcol))
     return result
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def overflow_note(result: PipelineResult) -> str:
+    """A sentence for the user when a stage holds inf or NaN (float32 overflowed), else "".
+
+    The input is finite in [0, 1] and kernel cells are finite float32, so a
+    non-finite map value means a product or a sum went past float32's 3.4e38.
+    """
+    for stage in result.stages[1:]:   # the first stage that overflows; later ones follow it
+        n = stage.tensor.size - int(np.count_nonzero(np.isfinite(stage.tensor)))
+        if n:
+            break
+    else:
+        return ""
+    w, b = result.config.weights, result.config.bias
+    largest = max(float(np.abs(w).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+    inputs = float(np.abs(result.stages[0].tensor).max(initial=0.0))
+    return (f"The maps overflow float32: kernel values up to {largest:.3g} on inputs up to "
+            f"{inputs:.3g} give sums beyond {FLOAT32_MAX:.3g}, so {n:,} of {stage.tensor.size:,} "
+            f"{stage.name} values are "
+            f"infinite or NaN (drawn at the ends of the colour scale, NaN in magenta). "
+            f"Use smaller kernel values.")

@@ -27,7 +27,7 @@ from cnnviz.atomic import atomic_write_text, save_failure_message
 from cnnviz.engine import kernels as presets
 from cnnviz.gui.widgets.colormaps import colorize, scale_for
 from cnnviz.gui.widgets.kernel_json import (KernelFileError, kernel_from_json, kernel_to_json,
-                                            parse_cell)
+                                            parse_cell, read_kernel_text)
 
 INVALID_STYLE = "QLineEdit { background: #ffb3b3; border: 1px solid #d00000; }"
 HEAT_SIZE = 88
@@ -252,11 +252,7 @@ class KernelEditor(QWidget):
 
     def load_json(self, path: str | Path) -> None:
         """Raises KernelFileError (or OSError) with a message fit for the user."""
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise KernelFileError("the file is not text (is it really a kernel JSON?)") from None
-        self.set_kernel(kernel_from_json(text))
+        self.set_kernel(kernel_from_json(read_kernel_text(path)))
 
     def save_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path

@@ -9,13 +9,17 @@ A bank (a whole conv layer, weights (F, C, kh, kw))::
     {"format": "cnnviz-kernel-bank", "version": 1, "weights": [...], "bias": [...],
      "names": ["Sobel x", ...], "depthwise": false}
 
-Loading accepts either, and also a bare 2-D list of numbers.
+Loading accepts either, and also a bare 2-D list of numbers. Anything else
+(bad JSON, a 5000-digit number, 100,000 levels of nesting, ragged rows,
+strings, non-finite or float32-overflowing numbers, a file too large to be a
+kernel) raises KernelFileError with one sentence saying what is wrong.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +27,9 @@ from cnnviz.engine.kernels import MAX_SIDE
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# The largest bank the lab edits (8 filters x 3 channels x 11 x 11) is ~100 KB as JSON.
+MAX_FILE_BYTES = 1_000_000
 
 
 class KernelFileError(ValueError):
@@ -35,8 +42,17 @@ def kernel_to_json(kernel: np.ndarray) -> str:
 
 
 def _checked(array, what: str, ndim: int) -> np.ndarray:
+    if _has_non_number(array):
+        raise KernelFileError(f"{what} must hold only numbers (found text, true/false or null)")
+    depth, first = 0, array
+    while isinstance(first, list) and first:
+        depth, first = depth + 1, first[0]
+    if depth > ndim:   # numpy would list every axis, or refuse past 64 of them
+        raise KernelFileError(f"{what} must have {ndim} dimensions, got lists nested {depth} deep")
     try:
         out = np.array(array, dtype=np.float64)
+    except OverflowError:   # an integer past float64's 1.8e308
+        raise KernelFileError(f"{what} holds a value that is not a finite float32 number") from None
     except (TypeError, ValueError):
         raise KernelFileError(f"{what} must be a rectangular grid of numbers") from None
     if out.ndim != ndim:
@@ -50,11 +66,46 @@ def _checked(array, what: str, ndim: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def _has_non_number(value) -> bool:
+    """True if a nested list holds anything but int/float (bool is an int to numpy: refuse it)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, list):
+            stack.extend(v)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            return True
+    return False
+
+
 def _parse(text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise KernelFileError(f"not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:   # json recurses once per nesting level
+        raise KernelFileError("the JSON is nested too deeply (a kernel is a few levels of "
+                              "lists)") from None
+    except ValueError as exc:   # Python refuses to read integers of more than 4300 digits
+        if "digits" in str(exc):
+            raise KernelFileError("a number in it has thousands of digits; kernel values are "
+                                  "float32, at most 3.4e38") from None
+        raise KernelFileError(f"not valid JSON ({exc})") from None
+
+
+def read_kernel_text(path: str | Path) -> str:
+    """A kernel file's text, read at most MAX_FILE_BYTES; KernelFileError (or OSError) if not."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise KernelFileError(f"the file is larger than {MAX_FILE_BYTES // 1000} KB, far more "
+                              f"than any kernel needs")
+    if not data.strip():
+        raise KernelFileError("the file is empty")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise KernelFileError("the file is not text (is it really a kernel JSON?)") from None
 
 
 def kernel_from_json(text: str) -> np.ndarray:
@@ -91,10 +142,12 @@ def bank_from_json(text: str) -> dict:
     if bias.shape != (f,):
         raise KernelFileError(f"{f} filters need {f} biases, got {bias.shape[0]}")
     names = data.get("names") or [f"filter {i + 1}" for i in range(f)]
-    if len(names) != f or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or len(names) != f or not all(isinstance(n, str) for n in names):
         raise KernelFileError(f'"names" must list {f} strings')
-    return {"weights": weights, "bias": bias, "names": names,
-            "depthwise": bool(data.get("depthwise", False))}
+    depthwise = data.get("depthwise", False)
+    if not isinstance(depthwise, bool):
+        raise KernelFileError(f'"depthwise" must be true or false, got {json.dumps(depthwise)[:40]}')
+    return {"weights": weights, "bias": bias, "names": names, "depthwise": depthwise}
 
 
 def parse_cell(text: str) -> float:
