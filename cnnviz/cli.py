@@ -476,9 +476,12 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
 def _load_model(path):
     from cnnviz.engine import load
     try:
-        return load(path)
+        model = load(path)
     except _user_errors() as e:
         raise CliError(str(e)) from None
+    for note in model.load_notes:       # converted weights, NaN weights: said, not silent
+        print(f"{PROG}: warning: {note}", file=sys.stderr)
+    return model
 
 
 def _cmd_summary(args) -> int:

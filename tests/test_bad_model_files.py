@@ -555,6 +555,7 @@ def test_nan_weights_load_with_a_note_and_the_command_line_does_not_crash(tmp_pa
                                 f"model's outputs will not be numbers"]
     r = run_cli("summary", path)
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.splitlines() == [f"cnnviz: warning: {model.load_notes[0]}"]   # said, not silent
 
 
 # ---- the schema matches the layers -----------------------------------------------------
