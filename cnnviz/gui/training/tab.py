@@ -524,6 +524,7 @@ class TrainingTab(QWidget):
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop and join the training thread (the main window's closeEvent).
         True when no training thread is left."""
+        self._after_stop = None         # a load or restart waiting for the thread is dropped
         ok = True
         if self.runner is not None:
             ok = self.runner.stop(timeout)
