@@ -6,6 +6,12 @@ only files them (appends curve points, keeps the newest maps and weights);
 ``_on_frame``, driven by a QTimer at 15 Hz, redraws what is visible. So the
 GUI's per-snapshot work is tiny and its per-frame work is bounded.
 
+The run itself, its state and the rules of what an action may do (continue
+or start anew, ask before discarding, load only a checkpoint built in full)
+live in ``session.TrainingSession`` (no Qt, unit-tested alone); this tab
+holds the widgets and the worker thread, forwards the user's actions to the
+session and draws it.
+
 Anything that reads the trainer's state (checkpoints, CSV export) runs
 between batches: in the training thread through ``_between_batches`` while
 it runs, or directly while the thread is blocked in a pause or gone.
@@ -84,6 +90,7 @@ class TrainingTab(QWidget):
         self.runner: TrainingRunner | None = None
         self._after_stop = None           # an action waiting for the training thread to end
         self._showing_run = False         # the lr/momentum/epochs boxes show the run's values
+        self._emitted_state = None
         self._note_text, self._note_until = "", 0.0
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._latest = None               # newest snapshot not yet drawn
@@ -759,7 +766,9 @@ class TrainingTab(QWidget):
         self.setup.lock_structure(alive)
         if state != "paused":
             self.setup.lr.setStyleSheet("")
-        self.run_state_changed.emit(state)
+        if state != self._emitted_state:     # also called on every settings edit
+            self._emitted_state = state
+            self.run_state_changed.emit(state)
 
     # --- files ---------------------------------------------------------------------------
     def save_checkpoint(self, path) -> bool:
