@@ -332,3 +332,81 @@ def test_random_shift_moves_each_image_within_bounds():
         nz = sh[i, 0][sh[i, 0] > 0]
         assert len(nz) in (16, 20, 25) and np.isin(nz, base[0, 0]).all()
     assert random_shift(img, 0, rng) is img
+
+
+# --- the learning rate the user types (issue 11, point 1) -----------------------------
+@pytest.mark.parametrize("schedule", ["cosine", "step", "none"])
+def test_set_lr_during_warmup_is_the_next_batch_rate_then_only_decays(data, schedule):
+    # 2 epochs of 20 batches, warm-up capped at 40 // 5 = 8 batches; the rate
+    # is typed at step 3, in the middle of the warm-up (factor 4/8 * decay).
+    t = make(data, epochs=2, lr=0.5, warmup_steps=8, lr_schedule=schedule, snapshot_every=1)
+    run = t.run()
+    for _ in range(3):
+        next(run)
+    assert t.step == 3 and t.lr < 0.5 * 0.6               # still warming up
+    t.set_lr(0.05)
+    assert t.lr == pytest.approx(0.05)                    # the snapshot's "next batch" rate
+    for _ in run:
+        pass
+    lrs = t.history.lr
+    assert lrs[3] == pytest.approx(0.05, rel=1e-12)       # exactly the typed rate
+    assert (lrs[3:] <= 0.05 * (1 + 1e-12)).all()           # never above it afterwards
+    assert (np.diff(lrs[3:]) <= 1e-15).all()               # only decays
+    end = {"cosine": 0.05 * 1e-2, "step": 0.05 * 0.01 * 1.0001, "none": 0.05 * (1 + 1e-12)}
+    assert lrs[-1] <= end[schedule]                       # down to the schedule's end
+    if schedule == "none":
+        np.testing.assert_allclose(lrs[3:], 0.05)
+
+
+def test_set_lr_while_not_running_is_applied_at_once_and_checkpointed(data, tmp_path):
+    t = make(data, epochs=2, lr=0.5, warmup_steps=8, snapshot_every=1)
+    run = t.run()
+    for _ in range(2):
+        next(run)
+    run.close()                                           # stopped at step 2, in warm-up
+    t.set_lr(0.03)
+    assert t.lr == pytest.approx(0.03)
+    t.save_checkpoint(tmp_path / "c.npz")
+    again = Trainer.from_checkpoint(tmp_path / "c.npz", data[0], data[1])
+    assert again.lr == pytest.approx(0.03)                # the warm-up ended where it was typed
+    list(again.run())
+    assert again.history.lr[2] == pytest.approx(0.03) and again.history.lr.max() <= 0.5
+
+
+def test_set_epochs_replans_keeping_the_next_rate_and_ending_at_the_new_length(data):
+    t = make(data, epochs=2, lr=0.1, warmup_steps=4, snapshot_every=1)
+    run = t.run()
+    for _ in range(10):
+        next(run)
+    before = t.lr
+    t.set_epochs(4)                                       # running: applied before the next batch
+    for s in run:
+        if t.step == 11:
+            break
+    assert t.history.lr[10] == pytest.approx(before)      # no jump
+    for _ in run:
+        pass
+    assert t.epoch == 4 and t.step == 80 and t.config.epochs == 4
+    assert t.history.lr[-1] < 1e-3 * before                # decayed to the new end
+    assert (np.diff(t.history.lr[10:]) <= 1e-15).all()
+    with pytest.raises(ValueError, match="at least 4"):
+        t.set_epochs(3)
+
+
+def test_set_epochs_extends_a_finished_run_and_shortens_a_stopped_one(data):
+    t = make(data, epochs=1, lr=0.1, snapshot_every=1)
+    list(t.run())
+    assert t.lr == pytest.approx(0)                       # cosine ended
+    t.set_epochs(2)                                       # re-planned as if started with 2
+    assert t.lr == pytest.approx(0.1 * 0.5 * (1 + np.cos(np.pi * 20 / 40)))
+    kinds = [s.kind for s in t.run()]
+    assert kinds[-1] == "finished" and t.epoch == 2 and t.step == 40
+
+    u = make(data, epochs=5, lr=0.1, snapshot_every=1)
+    run = u.run()
+    for s in run:
+        if s.kind == "epoch":
+            break
+    run.close()
+    u.set_epochs(1)                                       # the epoch done is the last one
+    assert [s.kind for s in u.run()] == ["finished"] and u.step == 20

@@ -338,6 +338,7 @@ class Trainer:
         self._steps_pending = 0
         self._pending_lr = None
         self._pending_momentum = None
+        self._pending_epochs = None
         self._running = False
         self._paused = False
         # rates
@@ -357,20 +358,57 @@ class Trainer:
     def total_steps(self) -> int:
         return self.config.epochs * self.batches_per_epoch
 
-    def _lr_factor(self, step) -> float:
+    def _warmup(self) -> int:
+        """Batches of linear warm-up: ``warmup_steps``, at most a fifth of the run."""
+        return min(self.config.warmup_steps, max(self.total_steps, 1) // 5)
+
+    def _decay(self, step) -> float:
+        """The schedule's decay alone (no warm-up): 1 at the start, non-increasing."""
         total, s = max(self.total_steps, 1), self.config.lr_schedule
-        warm = min(self.config.warmup_steps, total // 5)
-        f = (step + 1) / warm if step < warm else 1.0
         if s == "cosine":
-            return f * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+            return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
         if s == "step":
-            return f * 0.1 ** ((step >= 0.5 * total) + (step >= 0.75 * total))
-        return f
+            return 0.1 ** ((step >= 0.5 * total) + (step >= 0.75 * total))
+        return 1.0
+
+    def _lr_factor(self, step) -> float:
+        warm = self._warmup()
+        return ((step + 1) / warm if step < warm else 1.0) * self._decay(step)
 
     @property
     def lr(self) -> float:
-        """Learning rate of the next batch."""
-        return self.base_lr * self._lr_factor(self.step)
+        """Learning rate of the next batch (a rate set by ``set_lr`` included)."""
+        pending = self._pending_lr
+        return pending if pending is not None else self.base_lr * self._lr_factor(self.step)
+
+    def _apply_lr(self, lr: float) -> None:
+        """The next batch trains at exactly ``lr``: a warm-up still under way
+        ends here (recorded in the config, so a checkpoint resumes it so) and
+        the schedule decays from ``lr`` over the remaining steps."""
+        s = self.step
+        if s < self._warmup():
+            self.config.warmup_steps = s
+        d = self._decay(s)
+        self.base_lr = lr / d if d > 0 else lr
+
+    def _apply_epochs(self, epochs: int) -> None:
+        """Re-plan the run for ``epochs``: the schedule is stretched (or
+        shortened) to the new end. The next batch keeps its learning rate
+        and the decay goes on from it over the new remaining steps; a warm-up
+        under way finishes where it was planned. A run whose schedule had
+        ended (cosine at 0) is re-planned as if it had been started with
+        ``epochs``."""
+        lr_now, warm, s = self.lr, self._warmup(), self.step
+        ended = s >= self.total_steps or lr_now <= 0
+        self.config.epochs = max(int(epochs), self._epoch_in_progress())
+        self.config.warmup_steps = warm        # the warm-up's length does not move
+        if s >= warm and not ended:
+            d = self._decay(s)
+            self.base_lr = lr_now / d if d > 0 else lr_now
+
+    def _epoch_in_progress(self) -> int:
+        """The least number of epochs the run can still be given."""
+        return self.epoch + 1 if self.batch else max(self.epoch, 1)
 
     def _make_optimizer(self, lr):
         c = self.config
@@ -405,18 +443,63 @@ class Trainer:
         self._wake.set()
 
     def set_lr(self, lr):
-        """The next batch uses exactly ``lr``; a schedule goes on from there."""
+        """The next batch trains at exactly ``lr``; a warm-up under way ends
+        there and the schedule decays from ``lr`` over the remaining steps.
+        Not running: applied now; running: before the next batch."""
         lr = float(lr)
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"learning rate must be a positive number, got {lr!r}")
-        self._pending_lr = lr
+        if self._running:
+            self._pending_lr = lr
+        else:
+            self._pending_lr = None
+            self._apply_lr(lr)
 
     def set_momentum(self, m):
         """Momentum (SGD) or beta1 (Adam) from the next batch on."""
         m = float(m)
         if not 0 <= m < 1:
             raise ValueError(f"momentum must be in [0, 1), got {m!r}")
-        self._pending_momentum = m
+        if self._running:
+            self._pending_momentum = m
+        else:
+            self._pending_momentum = None
+            self._apply_momentum(m)
+
+    def _apply_momentum(self, m: float) -> None:
+        self.momentum = m
+        if self.config.optimizer == "adam":
+            self.optimizer.betas = (m, self.optimizer.betas[1])
+        else:
+            self.optimizer.momentum = m
+
+    def set_epochs(self, epochs):
+        """Re-plan the run for ``epochs`` in all (see ``_apply_epochs``): now
+        when not running, else before the next batch. Fewer epochs than the
+        one in progress is refused."""
+        if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+        least = self._epoch_in_progress()
+        if epochs < least:
+            raise ValueError(f"epochs must be at least {least} (the epoch in progress), "
+                             f"got {epochs}")
+        if self._running:
+            self._pending_epochs = int(epochs)
+        else:
+            self._pending_epochs = None
+            self._apply_epochs(int(epochs))
+
+    def _apply_pending(self) -> None:
+        """Requests made while running, applied between batches (training thread)."""
+        if self._pending_epochs is not None:
+            epochs, self._pending_epochs = self._pending_epochs, None
+            self._apply_epochs(epochs)
+        if self._pending_lr is not None:
+            self._apply_lr(self._pending_lr)
+            self._pending_lr = None
+        if self._pending_momentum is not None:
+            m, self._pending_momentum = self._pending_momentum, None
+            self._apply_momentum(m)
 
     @property
     def paused(self) -> bool:
@@ -442,7 +525,11 @@ class Trainer:
         self._last_snap = (self._t_active, self.samples_seen, self.history.n_batches,
                            self._elapsed)
         stepping = False
-        while self.epoch < c.epochs:
+        while True:
+            if self._pending_epochs is not None:    # fewer epochs may end the run here
+                self._apply_pending()
+            if self.epoch >= c.epochs:
+                break
             perm = np.random.default_rng([c.seed, 0, self.epoch]).permutation(self.n_train)
             while self.batch < self.batches_per_epoch:
                 if self._stop.is_set():
@@ -515,17 +602,7 @@ class Trainer:
         """One optimisation step; False (nothing changed but the restored
         weights) if the loss was not finite."""
         c, bs = self.config, self.config.batch_size
-        if self._pending_lr is not None:
-            lr, self._pending_lr = self._pending_lr, None
-            f = self._lr_factor(self.step)
-            self.base_lr = lr / f if f > 1e-12 else lr
-        if self._pending_momentum is not None:
-            m, self._pending_momentum = self._pending_momentum, None
-            self.momentum = m
-            if c.optimizer == "adam":
-                self.optimizer.betas = (m, self.optimizer.betas[1])
-            else:
-                self.optimizer.momentum = m
+        self._apply_pending()
         lr = self.lr
         self.optimizer.lr = lr
         idx = perm[self.batch * bs:(self.batch + 1) * bs]

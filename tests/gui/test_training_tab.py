@@ -282,7 +282,10 @@ def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
     # Restart from the same initial weights: the old curves stay as an overlay
     # and the new run starts from exactly the same weights.
     first_losses = tab.trainer.history.loss[:3].copy()
+    discard = Answer(QMessageBox.StandardButton.Discard)   # the trained run is unsaved
     tab.restart()
+    discard.stop()
+    assert discard.asked and "not been saved" in discard.asked[0]
     qtbot.waitUntil(lambda: tab.trainer.history.n_batches >= 3, timeout=20_000)
     tab.stop()
     wait_state(qtbot, tab, "stopped")
@@ -364,5 +367,141 @@ def test_slow_motion_delays_every_batch_and_changes_mid_run(qtbot, make_tab):
     step = tab.trainer.step
     # 20 batches at 0.5 s would take 10 s
     qtbot.waitUntil(lambda: tab.trainer.step >= step + 20, timeout=3_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+
+
+# --- a failed or discarding action never loses the run (issue 10.7, issue 11.2-3) ----
+def stopped_unsaved_run(qtbot, tab, steps=5):
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= steps, timeout=60_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+    qtbot.waitUntil(lambda: not tab.runner.is_running(), timeout=5_000)
+    assert tab.has_unsaved_model()
+    return tab.trainer, tab.trainer.step
+
+
+def a_checkpoint(qtbot, make_tab, tmp_path, steps=4):
+    other = make_tab(epochs=2)
+    other.step()
+    qtbot.waitUntil(lambda: other.trainer is not None and other.trainer.step >= 1, timeout=20_000)
+    wait_state(qtbot, other, "paused")
+    path = tmp_path / "good.npz"
+    other.save_checkpoint(path)
+    qtbot.waitUntil(path.is_file, timeout=10_000)     # at once, or between two batches
+    other.stop()
+    wait_state(qtbot, other, "stopped")
+    return path, other.trainer.step
+
+
+def test_a_damaged_checkpoint_leaves_the_run_its_views_and_unsaved_flag(qtbot, make_tab,
+                                                                       tmp_path):
+    import json
+    good, _ = a_checkpoint(qtbot, make_tab, tmp_path)
+    text = tmp_path / "notes.npz"
+    text.write_text("a text file, not a checkpoint\n")
+    with np.load(good) as z:
+        arrays = {k: z[k] for k in z.files}
+    garbled = tmp_path / "garbled.npz"
+    np.savez(garbled, **{**arrays, "trainer": np.array(str(arrays["trainer"])[:-9] + "]]")})
+    meta = json.loads(str(arrays["trainer"]))
+    del meta["progress"]["rng"]
+    no_rng = tmp_path / "no-rng.npz"
+    np.savez(no_rng, **{**arrays, "trainer": np.array(json.dumps(meta))})
+
+    tab = make_tab(epochs=3)
+    trainer, step = stopped_unsaved_run(qtbot, tab)
+    points = tab.curves.batch["loss"].total
+    for path in (text, garbled, no_rng):
+        assert not tab.load_checkpoint(path)      # no question: the file is refused first
+        assert tab.trainer is trainer and trainer.step == step and tab.has_unsaved_model()
+        assert tab.state == "stopped" and tab.start_button.text() == "Continue"
+        assert tab.curves.batch["loss"].total == points
+        msg = tab.banner.text()
+        assert tab.banner.isVisible() and path.name in msg
+        assert "\n" not in msg and "Traceback" not in msg
+    assert "rng" in tab.banner.text()
+
+
+def test_cancel_keeps_the_run_for_every_discarding_action_discard_proceeds(qtbot, make_tab,
+                                                                         tmp_path, subset_dir):
+    good, saved_step = a_checkpoint(qtbot, make_tab, tmp_path)
+    tab = make_tab(epochs=3)
+    trainer, step = stopped_unsaved_run(qtbot, tab)
+
+    def cancelled(action):
+        cancel = Answer(QMessageBox.StandardButton.Cancel)
+        action()
+        cancel.stop()
+        assert cancel.asked and "has not been saved" in cancel.asked[0], action
+        assert tab.trainer is trainer and trainer.step == step and tab.has_unsaved_model()
+        assert tab.runner is None or not tab.runner.is_running()
+        return cancel.asked[0]
+
+    assert "loading a checkpoint" in cancelled(lambda: tab.load_checkpoint(good))
+    assert "new run" in cancelled(tab.restart)
+    tab.setup.model.setCurrentIndex(tab.setup.model.findData("small"))      # a model change
+    assert tab.start_button.text() == "Start a new run"
+    assert "new run" in cancelled(tab.start)
+    tab.setup.model.setCurrentIndex(tab.setup.model.findData("lenet5"))
+    assert tab.start_button.text() == "Continue"
+    tab.setup.set_data_dir(None)                                            # a dataset change
+    assert "new run" in cancelled(tab.start)
+    tab.setup.set_data_dir(str(subset_dir))
+
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    assert tab.load_checkpoint(good)
+    discard.stop()
+    assert discard.asked and tab.trainer is not trainer
+    assert tab.trainer.step == saved_step and not tab.has_unsaved_model()
+
+
+def test_loading_during_a_run_stops_it_asks_and_loads_in_one_action(qtbot, make_tab, tmp_path):
+    good, saved_step = a_checkpoint(qtbot, make_tab, tmp_path)
+    tab = make_tab(epochs=50)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 3, timeout=20_000)
+    running = tab.runner
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    assert tab.load_checkpoint(good)
+    discard.stop()
+    assert discard.asked
+    qtbot.waitUntil(lambda: tab.trainer.step == saved_step and tab.state == "stopped",
+                    timeout=10_000)
+    assert not running.is_running() and not tab.has_unsaved_model()
+    assert tab.start_button.text() == "Continue"
+
+
+def test_a_label_the_model_cannot_have_is_one_line_in_the_banner(qtbot, make_tab, tmp_path):
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    labels = train.labels[:N_TRAIN].copy()
+    labels[5] = 12
+    bad = tmp_path / "labels-to-12"
+    bad.mkdir()
+    write_idx(bad / "train-images-idx3-ubyte", train.images[:N_TRAIN])
+    write_idx(bad / "train-labels-idx1-ubyte", labels)
+    write_idx(bad / "t10k-images-idx3-ubyte", test.images[:N_TEST])
+    write_idx(bad / "t10k-labels-idx1-ubyte", test.labels[:N_TEST])
+    tab = make_tab()
+    tab.setup.set_data_dir(str(bad))
+    tab.start()
+    assert tab.banner.isVisible() and tab.banner.text() == (
+        "Cannot train on this dataset: its training set has label 12, but the model has "
+        "10 outputs (labels 0-9).")
+    assert tab.runner is None and tab.state == "idle" and tab.trainer is None
+
+
+def test_continue_keeps_the_runs_rate_and_epochs_replan_the_run(qtbot, make_tab):
+    tab = make_tab(epochs=3, lr=0.05)
+    trainer, step = stopped_unsaved_run(qtbot, tab, steps=22)   # past the warm-up (96 // 5)
+    lr = trainer.lr
+    assert lr < 0.05 and tab.setup.lr.value() == pytest.approx(lr, rel=1e-5)   # the run's
+    tab.setup.epochs.setValue(6)                 # applies to the run, no restart
+    assert trainer.config.epochs == 6 and "6 epochs" in tab.status.text()
+    assert tab.start_button.text() == "Continue" and trainer.lr == pytest.approx(lr)
+    tab.start()                                  # Continue: the same run, at its own rate
+    qtbot.waitUntil(lambda: trainer.step >= step + 2, timeout=20_000)
+    assert tab.trainer is trainer and trainer.history.lr[step] == pytest.approx(lr)
     tab.stop()
     wait_state(qtbot, tab, "stopped")

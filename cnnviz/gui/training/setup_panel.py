@@ -1,37 +1,20 @@
 """The set-up panel: model, dataset, optimizer and the run's hyperparameters.
 
 ``settings()`` returns plain values; the tab turns them into a model, the
-data and a TrainConfig. The learning rate and momentum fields stay editable
-during a run (the tab forwards changes to the trainer: next batch)."""
+data and a TrainConfig. The learning rate, momentum and epochs fields stay
+editable during a run: they show the run's own values (``show_run_values``,
+which emits nothing) and a user's edit is forwarded to the run."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
+from cnnviz.gui.training.session import Settings
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                              QLabel, QSpinBox)
 
 MODEL_CHOICES = [("LeNet-5", "lenet5"), ("LeNet-5 small", "small")]
-
-
-@dataclass
-class Settings:
-    model: str                 # "lenet5", "small" or "file"
-    model_path: str | None
-    data_dir: str | None       # None: the bundled MNIST
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    batch_size: int
-    epochs: int
-    seed: int
-    limit: int | None
-    shift: int
-    lr_schedule: str
 
 
 class LogSpinBox(QDoubleSpinBox):
@@ -55,6 +38,8 @@ class LogSpinBox(QDoubleSpinBox):
 class SetupPanel(QGroupBox):
     lr_changed = pyqtSignal(float)
     momentum_changed = pyqtSignal(float)
+    epochs_changed = pyqtSignal(int)
+    structure_changed = pyqtSignal()      # any other setting (a new run would differ)
 
     def __init__(self, parent=None):
         super().__init__("Set-up", parent)
@@ -104,6 +89,10 @@ class SetupPanel(QGroupBox):
         self.batch_size = QSpinBox(minimum=1, maximum=4096, value=d.batch_size)
         form.addRow("Batch size", self.batch_size)
         self.epochs = QSpinBox(minimum=1, maximum=1000, value=d.epochs)
+        self.epochs.setKeyboardTracking(False)
+        self.epochs.setToolTip("During a run: re-plans the run (its learning-rate schedule "
+                               "ends at the new last epoch).")
+        self.epochs.valueChanged.connect(self.epochs_changed)
         form.addRow("Epochs", self.epochs)
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=d.seed)
         self.seed.setToolTip("Initial weights and shuffling: the same seed gives the same run.")
@@ -119,6 +108,10 @@ class SetupPanel(QGroupBox):
         self.source.setWordWrap(True)
         form.addRow(self.source)
         self._update_source()
+        for combo in (self.model, self.data, self.optimizer, self.schedule):
+            combo.currentIndexChanged.connect(self.structure_changed)
+        for box in (self.weight_decay, self.batch_size, self.seed, self.limit, self.shift):
+            box.valueChanged.connect(self.structure_changed)
 
     def _model_chosen(self, index: int) -> None:
         if self.model.itemData(index) != "file":
@@ -177,6 +170,40 @@ class SetupPanel(QGroupBox):
             batch_size=self.batch_size.value(), epochs=self.epochs.value(),
             seed=self.seed.value(), limit=self.limit.value() or None, shift=self.shift.value(),
             lr_schedule=self.schedule.currentData())
+
+    def show_run_values(self, lr: float, momentum: float, epochs: int) -> None:
+        """Show a run's own values without emitting a change. A value the user
+        is typing (not yet entered) is left alone."""
+        for box, value in ((self.lr, lr), (self.momentum, momentum), (self.epochs, epochs)):
+            typing = box.lineEdit().text() != box.textFromValue(box.value())
+            if not typing and box.value() != value:
+                with QSignalBlocker(box):
+                    box.setValue(value)
+
+    def apply(self, s: Settings) -> None:
+        """Show the settings ``s`` (a loaded run's) without emitting changes."""
+        widgets = [self.model, self.data, self.optimizer, self.schedule, self.lr, self.momentum,
+                   self.weight_decay, self.batch_size, self.epochs, self.seed, self.limit,
+                   self.shift]
+        blockers = [QSignalBlocker(w) for w in widgets]
+        try:
+            if s.model == "file":
+                self.model_path = s.model_path
+            self.model.setCurrentIndex(max(self.model.findData(s.model), 0))
+            self.set_data_dir(s.data_dir)
+            self.optimizer.setCurrentIndex(max(self.optimizer.findData(s.optimizer), 0))
+            self.schedule.setCurrentIndex(max(self.schedule.findData(s.lr_schedule), 0))
+            self.lr.setValue(s.lr)
+            self.momentum.setValue(s.momentum)
+            self.weight_decay.setValue(s.weight_decay)
+            self.batch_size.setValue(s.batch_size)
+            self.epochs.setValue(s.epochs)
+            self.seed.setValue(s.seed)
+            self.limit.setValue(s.limit or 0)
+            self.shift.setValue(s.shift)
+        finally:
+            del blockers
+        self._update_source()
 
     def lock_structure(self, locked: bool) -> None:
         """While a run exists, only what the trainer can change mid-run stays editable."""

@@ -6,6 +6,12 @@ only files them (appends curve points, keeps the newest maps and weights);
 ``_on_frame``, driven by a QTimer at 15 Hz, redraws what is visible. So the
 GUI's per-snapshot work is tiny and its per-frame work is bounded.
 
+The run itself, its state and the rules of what an action may do (continue
+or start anew, ask before discarding, load only a checkpoint built in full)
+live in ``session.TrainingSession`` (no Qt, unit-tested alone); this tab
+holds the widgets and the worker thread, forwards the user's actions to the
+session and draws it.
+
 Anything that reads the trainer's state (checkpoints, CSV export) runs
 between batches: in the training thread through ``_between_batches`` while
 it runs, or directly while the thread is blocked in a pause or gone.
@@ -16,25 +22,21 @@ from __future__ import annotations
 import queue
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
                              QSizePolicy, QSlider, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from cnnviz.data.mnist import load_mnist
-from cnnviz.engine.models import MODELS
-from cnnviz.engine.serialization import ModelFileError, load
-from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
+from cnnviz.gui.training.session import RunError, TrainingSession, one_line
 from cnnviz.gui.training.setup_panel import SetupPanel
 from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
@@ -62,6 +64,12 @@ RUN_SWITCH_INTERVAL = 0.0001
 # to date in the same moment made one 50-80 ms stall. Its data follow this
 # much later instead: two stalls of at most ~40 ms.
 PAGE_REFRESH_DELAY_MS = 80
+NOTE_SECONDS = 6         # an acknowledgement stays on the status line this long
+
+
+def _cannot(action: str, e: Exception) -> str:
+    text = str(e)
+    return text if text.startswith("Cannot") else f"Cannot {action}: {text}"
 
 
 def _fmt_time(seconds) -> str:
@@ -78,15 +86,12 @@ class TrainingTab(QWidget):
 
     def __init__(self, parent=None, data_dir: str | None = None):
         super().__init__(parent)
-        self.trainer: Trainer | None = None
+        self.session = TrainingSession()  # the run, its state and its rules
         self.runner: TrainingRunner | None = None
-        self.state = "idle"
-        self.run_count = 0
-        self._run_label = ""
-        self._settings_key = None
-        self._initial_weights = None      # for "restart from the same initial weights"
-        self._initial_arch_model = None
-        self._saved_step = 0
+        self._after_stop = None           # an action waiting for the training thread to end
+        self._showing_run = False         # the lr/momentum/epochs boxes show the run's values
+        self._emitted_state = None
+        self._note_text, self._note_until = "", 0.0
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._latest = None               # newest snapshot not yet drawn
         self._latest_maps = None          # newest probe payload with maps
@@ -96,7 +101,6 @@ class TrainingTab(QWidget):
         self._last_plot = 0.0
         self._last_status = 0.0
         self._ema = None                  # smoothed loss per batch (for the curve)
-        self._data_cache: dict = {}
         self._step_in_flight = False
         self._step_when_paused = False
         self._old_runners: list[TrainingRunner] = []   # stopped late: keep until finished
@@ -110,6 +114,8 @@ class TrainingTab(QWidget):
             self.setup.set_data_dir(str(data_dir))
         self.setup.lr_changed.connect(self._lr_edited)
         self.setup.momentum_changed.connect(self._momentum_edited)
+        self.setup.epochs_changed.connect(self._epochs_edited)
+        self.setup.structure_changed.connect(self._set_state)
         left = QVBoxLayout()
         left.addWidget(self.setup)
         left.addWidget(self._build_controls())
@@ -178,7 +184,7 @@ class TrainingTab(QWidget):
         self.frame_timer = QTimer(self)
         self.frame_timer.setInterval(FRAME_MS)
         self.frame_timer.timeout.connect(self._on_frame)
-        self._set_state("idle")
+        self._set_state()
 
     # --- building ------------------------------------------------------------------
     def _build_controls(self) -> QGroupBox:
@@ -273,16 +279,9 @@ class TrainingTab(QWidget):
         return page
 
     # --- data and model ----------------------------------------------------------------
-    def _data(self, data_dir):
-        key = data_dir
-        if key not in self._data_cache:
-            train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
-            self._data_cache = {key: ((train.images, train.labels),
-                                      (test.images, test.labels))}
-        return self._data_cache[key]
-
     def test_set(self):
-        return self._data(self.setup.settings().data_dir)[1]
+        """The run's test set (its evaluation refers to it), else the chosen dataset's."""
+        return self.session.test_set(self.setup.settings().data_dir)
 
     def _choose_sample(self, index: int) -> None:
         try:
@@ -297,75 +296,88 @@ class TrainingTab(QWidget):
         if self.trainer is not None and isinstance(self.trainer.probe, Probe):
             self.trainer.probe.set_sample(*self._sample)
 
-    def _new_model(self, s):
-        if s.model == "file":
-            if not s.model_path:
-                raise ValueError("choose a model file first")
-            return load(s.model_path)
-        return MODELS[s.model](seed=s.seed)
+    def _gui_config(self) -> dict:
+        """The TrainConfig fields the window decides."""
+        return dict(snapshot_interval=SNAPSHOT_INTERVAL, delay=self.slow.value() / 1000,
+                    pause_on_divergence=True)
 
-    def _config(self, s) -> TrainConfig:
-        return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-                           optimizer=s.optimizer, momentum=s.momentum,
-                           weight_decay=s.weight_decay, seed=s.seed, limit=s.limit,
-                           shift=s.shift, snapshot_interval=SNAPSHOT_INTERVAL,
-                           delay=self.slow.value() / 1000, lr_schedule=s.lr_schedule,
-                           pause_on_divergence=True)
+    # --- the run (the session decides, the tab draws) ----------------------------------
+    trainer = property(lambda self: self.session.trainer)
+    state = property(lambda self: self.session.state)
+    run_count = property(lambda self: self.session.run_count)
 
-    @staticmethod
-    def _key(s) -> tuple:
-        d = asdict(s)
-        d.pop("lr"), d.pop("momentum")     # these may change during a run
-        return tuple(sorted(d.items()))
+    def confirm_discard(self, action: str) -> bool:
+        """Before ``action`` discards an unsaved trained run: Save / Discard /
+        Cancel. False means: do nothing."""
+        question = self.session.discard_question(action)
+        if question is None:
+            return True
+        answer = QMessageBox.question(
+            self, "Unsaved model", question,
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        return answer != QMessageBox.StandardButton.Save or self._ask_save_checkpoint()
 
-    def _make_trainer(self, model, s) -> Trainer:
-        train, test = self._data(s.data_dir)
-        if self._sample is None:
-            self._choose_sample(self.sample_index.value())
-        probe = Probe(model, *self._sample)
-        return Trainer(model, train, test, self._config(s), probe=probe)
-
-    # --- run control ---------------------------------------------------------------
-    def start(self) -> None:
-        """Start a new run, or continue a stopped one with unchanged settings."""
+    def _when_stopped(self, then) -> None:
+        """Run ``then()`` once the training thread is gone: now, or when it
+        has finished (asked to stop here; the GUI does not wait for it)."""
         if self.runner is not None and self.runner.is_running():
-            if self.trainer.paused:
-                self.resume()
+            self._after_stop = then
+            self.trainer.request_stop()
+            self._note("stopping the current run first")
             return
-        s = self.setup.settings()
-        try:
-            if (self.trainer is None or self.state == "finished"
-                    or self._key(s) != self._settings_key):
-                self._new_run(s, keep_overlay=self.trainer is not None)
-            else:
-                self.trainer.set_lr(s.lr)
-        except (OSError, ValueError) as e:
-            self._show_error(f"Cannot start: {e}")
-            return
-        self._launch()
+        then()
 
-    def _new_run(self, s, keep_overlay: bool, model=None) -> None:
-        model = model if model is not None else self._new_model(s)
-        self._initial_weights = model.state_dict()
-        self._initial_settings = s
+    def _install(self, run, keep_overlay: bool) -> None:
+        """Make a prepared run the current one and reset the views to it."""
         if keep_overlay and self.curves.batch["loss"].total:
-            self.curves.freeze_run(self._run_label)
+            self.curves.freeze_run(self.session.run_label)
         else:
             self.curves.reset()
         self.weights_view.reset()
-        self.trainer = self._make_trainer(model, s)
-        self._settings_key = self._key(s)
-        self.run_count += 1
-        self._run_label = (f"run {self.run_count}: {s.optimizer} lr {s.lr:g}"
-                           f"{f' m {s.momentum:g}' if s.momentum else ''} bs {s.batch_size}")
-        self.curves.samples_per_epoch = self.trainer.n_train
-        self.curves.set_run_length(self.trainer.config.epochs * self.trainer.n_train)
-        self.weights_view.set_run_length(self.trainer.config.epochs * self.trainer.n_train)
-        self.curves.set_lr_range(self.trainer.base_lr)
+        self.session.install(run)
+        t = run.trainer
+        image, label, index = run.sample
+        self._sample = (image, label)
+        with QSignalBlocker(self.sample_index):
+            self.sample_index.setMaximum(len(t.test[1]) - 1 if t.test is not None else 0)
+            self.sample_index.setValue(index)
+        self.sample_caption.setText(f"label {label}")
+        self.curves.samples_per_epoch = t.n_train
+        self._set_run_length()
+        self.curves.set_lr_range(max(t.config.lr, t.lr))
         self._ema = None
-        self._saved_step = 0
-        self.digit.set_model(model)
+        self.digit.set_model(t.model)
         self.banner.hide()
+        self._set_state()
+
+    def _set_run_length(self) -> None:
+        t = self.trainer
+        self.curves.set_run_length(t.config.epochs * t.n_train)
+        self.weights_view.set_run_length(t.config.epochs * t.n_train)
+
+    # --- run control ---------------------------------------------------------------
+    def start(self) -> None:
+        """Continue the run (settings unchanged), resume a pause, or start a
+        new run (asking first if that discards an unsaved trained run)."""
+        s = self.setup.settings()
+        action = self.session.start_action(s)
+        if action == "resume":
+            self.resume()
+        if action != "continue" and action != "new":
+            return
+        if action == "new":
+            try:
+                run = self.session.prepare_new(s, self._gui_config(), self.sample_index.value())
+            except RunError as e:
+                self._show_error(_cannot("start", e))
+                return
+            if not self.confirm_discard("starting a new run"):
+                return
+            self._install(run, keep_overlay=self.trainer is not None)
+        self._launch()
 
     def _prime_views(self) -> None:
         """Build and fill the live views from the model as it is, before the
@@ -378,7 +390,8 @@ class TrainingTab(QWidget):
         cache_static_items(self.views)      # after the last plot is built
         self.weights_view.add(self.trainer.samples_seen, first)
         self.weights_view.redraw()
-        self._latest_maps = first
+        if "maps" in first:      # a probe taken moments ago (Continue) has none
+            self._latest_maps = first
         self._latest_weights, self._weights_dirty = weights, True
         self._on_frame(force=True, all_views=True)
         if self.isVisible() and self.trainer.step == 0:
@@ -392,13 +405,15 @@ class TrainingTab(QWidget):
                 self.views.widget(i).grab()
 
     def _launch(self) -> None:
+        self._after_stop = None         # an action waiting for an earlier thread is void
         try:
             # The first probe runs the model once, here: a model that does
             # not fit the data fails now, with a message, not in the thread.
             self._prime_views()
-        except (ValueError, TypeError) as e:
-            self._show_error(f"Cannot train this model on this data: {e}")
-            self._set_state("idle")
+        except (ValueError, TypeError, IndexError) as e:
+            self._show_error(f"Cannot train this model on this data: {one_line(e)}")
+            self.session.failed_to_start()
+            self._set_state()
             return
         if self.runner is not None and self.runner.is_running():
             self._old_runners.append(self.runner)
@@ -414,26 +429,25 @@ class TrainingTab(QWidget):
             sys.setswitchinterval(RUN_SWITCH_INTERVAL)
         runner.start()
         self.frame_timer.start()
-        self._set_state("running")
+        self.session.launched()
+        self._set_state()
 
     def restart(self) -> None:
-        """Same seed, same initial weights, current settings; old curves stay as overlays."""
-        if not self.shutdown(timeout=2.0):
-            self._show_error("The previous run did not stop in time.")
-            return
+        """Same seed, same initial weights, current settings; old curves stay
+        as overlays. Asks first if the current run is unsaved."""
         s = self.setup.settings()
         try:
-            if self._initial_weights is not None and s.model == self._initial_settings.model \
-                    and s.seed == self._initial_settings.seed:
-                model = self._new_model(s)
-                model.load_state_dict(self._initial_weights)
-            else:
-                model = None
-            self._new_run(s, keep_overlay=True, model=model)
-        except (OSError, ValueError) as e:
-            self._show_error(f"Cannot restart: {e}")
+            run = self.session.prepare_restart(s, self._gui_config(), self.sample_index.value())
+        except RunError as e:
+            self._show_error(_cannot("restart", e))
             return
-        self._launch()
+        if not self.confirm_discard("starting a new run"):
+            return
+
+        def then():
+            self._install(run, keep_overlay=True)
+            self._launch()
+        self._when_stopped(then)
 
     def toggle_pause(self) -> None:
         if self.trainer is None or self.runner is None or not self.runner.is_running():
@@ -455,13 +469,14 @@ class TrainingTab(QWidget):
             return
         self.banner.hide()
         self.trainer.request_resume()
-        self._set_state("running")
+        self.session.resumed()
+        self._set_state()
 
     def step(self) -> None:
         """One batch, then paused (starts a paused run if there is none)."""
         if self.runner is None or not self.runner.is_running():
             self.start()
-            if self.trainer is not None and self.runner is not None:
+            if self.trainer is not None and self.runner is not None and self.runner.is_running():
                 self._step_when_paused = True
                 self.trainer.request_pause()
             return
@@ -473,15 +488,38 @@ class TrainingTab(QWidget):
         if self.trainer is not None and self.runner is not None and self.runner.is_running():
             self.trainer.request_stop()
 
+    def _edit(self, change, value) -> None:
+        """A user's edit of lr / momentum / epochs: to the run if the other
+        settings are the run's (else it is the next run's value)."""
+        if not self.session.edits_apply(self.setup.settings()):
+            self._set_state()
+            return
+        try:
+            msg = change(value)
+        except (RunError, ValueError) as e:
+            self._show_error(one_line(e))
+            msg = None
+        if msg:
+            self._note(msg)
+        if self.trainer is not None:
+            self._set_run_length()
+        self._set_state()
+
     def _lr_edited(self, lr: float) -> None:
-        if self.trainer is not None and self.runner is not None and self.runner.is_running():
-            self.trainer.set_lr(lr)
-            self.message.emit(f"learning rate {lr:g} from the next batch")
+        self._edit(self.session.set_lr, lr)
 
     def _momentum_edited(self, m: float) -> None:
-        if self.trainer is not None and self.runner is not None and self.runner.is_running():
-            self.trainer.set_momentum(m)
-            self.message.emit(f"momentum {m:g} from the next batch")
+        self._edit(self.session.set_momentum, m)
+
+    def _epochs_edited(self, epochs: int) -> None:
+        self._edit(self.session.set_epochs, epochs)
+
+    def _note(self, text: str) -> None:
+        """A short acknowledgement on the status line (and the status bar)."""
+        self._note_text, self._note_until = text, time.perf_counter() + NOTE_SECONDS
+        if not self.session.alive or self._latest is None:
+            self.status.setText(self.status.text().split("\n")[0] + "\n" + text)
+        self.message.emit(text)
 
     def _slow_changed(self, ms: int) -> None:
         self.slow_label.setText(f"Slow motion: {ms} ms per batch" if ms else "Slow motion: off")
@@ -493,6 +531,7 @@ class TrainingTab(QWidget):
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop and join the training thread (the main window's closeEvent).
         True when no training thread is left."""
+        self._after_stop = None         # a load or restart waiting for the thread is dropped
         ok = True
         if self.runner is not None:
             ok = self.runner.stop(timeout)
@@ -506,21 +545,12 @@ class TrainingTab(QWidget):
 
     def has_unsaved_model(self) -> bool:
         """A model was trained (at least one batch) since the last save."""
-        return self.trainer is not None and self.trainer.step > self._saved_step
+        return self.session.has_unsaved()
 
     def confirm_close(self) -> bool:
         """Before the window closes: if the trained model is unsaved, ask
         (Save / Discard / Cancel). False means: keep the window open."""
-        if not self.has_unsaved_model():
-            return True
-        answer = QMessageBox.question(
-            self, "Unsaved model",
-            "The trained model has not been saved. Save a checkpoint before closing?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
-        if answer == QMessageBox.StandardButton.Cancel:
-            return False
-        return answer != QMessageBox.StandardButton.Save or self._ask_save_checkpoint()
+        return self.confirm_discard("closing")
 
     def closeEvent(self, event) -> None:
         """Used as a top-level window (standalone): ask, then stop the worker."""
@@ -552,17 +582,20 @@ class TrainingTab(QWidget):
             except Exception as e:   # reported in the window, the run goes on
                 snap.extra["error"] = f"{type(e).__name__}: {e}"
 
-    def _run_safely(self, job) -> None:
+    def _run_safely(self, job) -> bool:
         """Run ``job()`` (it reads the trainer) between batches: now if the
-        training thread is blocked or gone, otherwise at its next snapshot."""
+        training thread is blocked or gone, otherwise at its next snapshot.
+        False if it ran now and failed (the error is shown)."""
         blocked = self.trainer.paused and not self._step_in_flight
         if self.runner is None or not self.runner.is_running() or blocked:
             try:
                 self.message.emit(job())
             except Exception as e:
-                self._show_error(f"{type(e).__name__}: {e}")
+                self._show_error(f"{type(e).__name__}: {one_line(e)}")
+                return False
         else:
             self._requests.put(job)
+        return True
 
     def _on_snapshot(self, snap) -> None:
         """File a snapshot (cheap); drawing waits for the frame timer."""
@@ -581,7 +614,7 @@ class TrainingTab(QWidget):
             for msg in ex.get("done", ()):
                 self.message.emit(msg)
             if "saved_step" in ex:
-                self._saved_step = max(self._saved_step, ex["saved_step"])
+                self.session.mark_saved(self.trainer, ex["saved_step"])
             if "error" in ex:
                 self._show_error(ex["error"])
         if snap.kind == "epoch":
@@ -592,19 +625,19 @@ class TrainingTab(QWidget):
             if snap.test_probs is not None:
                 self._latest_eval = (snap.test_probs, f"After epoch {snap.epoch}: ")
                 self._eval_dirty = True
+        self.session.on_snapshot(snap)
         if snap.kind == "diverged":
             self._show_error(snap.message + " (The run paused itself.)")
+            self._set_state()
             self.setup.lr.setStyleSheet("background: #ffd7d7;")
         elif snap.kind in ("paused", "batch") and snap.paused:
             self._step_in_flight = False
-            self._set_state("paused")
+            self._set_state()
             if self._step_when_paused:
                 self._step_when_paused = False
                 self.step()
-        elif snap.kind == "stopped":
-            self._set_state("stopped")
-        elif snap.kind == "finished":
-            self._set_state("finished")
+        elif snap.kind in ("stopped", "finished"):
+            self._set_state()
         self._latest = snap
         self.snapshot_received.emit(snap)
 
@@ -625,9 +658,10 @@ class TrainingTab(QWidget):
                                                     "accuracy": b["accuracy"], "lr": b["lr"]})
 
     def _on_failed(self, text: str) -> None:
-        self._show_error("Training failed: " + text.split("\n\n")[0])
+        self._show_error("Training failed: " + " ".join(text.split("\n\n")[0].split()))
         self.last_error = text
-        self._set_state("stopped")
+        self.session.thread_finished()
+        self._set_state()
 
     def _restore_switch_interval(self) -> None:
         if self._switch_interval is not None and not (self.runner and self.runner.is_running()):
@@ -636,9 +670,12 @@ class TrainingTab(QWidget):
 
     def _on_thread_finished(self) -> None:
         self._restore_switch_interval()
-        if self.state in ("running", "paused"):
-            self._set_state("stopped")
+        self.session.thread_finished()
+        self._set_state()
         self._on_frame(force=True)
+        then, self._after_stop = self._after_stop, None
+        if then is not None:
+            then()
 
     def _show_error(self, text: str) -> None:
         self.last_error = text
@@ -695,13 +732,32 @@ class TrainingTab(QWidget):
             f"epoch {snap.epoch}/{snap.epochs} · batch {snap.batch}/{snap.batches_per_epoch} · "
             f"{snap.samples_seen:,} samples · {snap.samples_per_sec:,.0f} samples/s · "
             f"elapsed {_fmt_time(snap.elapsed)} · ETA {_fmt_time(snap.eta)}\n"
-            f"loss {snap.loss:.4f} (smoothed {snap.smoothed_loss:.4f}){acc} · lr {snap.lr:.4g}")
+            f"loss {snap.loss:.4f} (smoothed {snap.smoothed_loss:.4f}){acc} · lr {snap.lr:.4g}"
+            + (f" · {self._note_text}" if time.perf_counter() < self._note_until else ""))
+        self._show_run_values()
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
-        self.state_label.setText(state)
+    def _show_run_values(self) -> None:
+        """The lr, momentum and epochs boxes show the run's own values while
+        Start would go on with it; else what a new run would start with."""
+        s = self.setup.settings()
+        values = self.session.run_values()
+        if values is not None and self.session.shows_run_values(s):
+            self._showing_run = True
+            self.setup.show_run_values(values["lr"], values["momentum"], values["epochs"])
+        elif self._showing_run:
+            self._showing_run = False
+            run = self.session.settings
+            lr = run.lr if s.optimizer == run.optimizer else s.lr
+            self.setup.show_run_values(lr, run.momentum, s.epochs)
+
+    def _set_state(self, *_) -> None:
+        """Draw the session's state (buttons, label, boxes)."""
+        state = self.session.state
+        label = "paused (diverged)" if state == "paused" and self.session.diverged else state
+        self.state_label.setText(label)
         alive = state in ("running", "paused")
-        self.start_button.setText("Continue" if state == "stopped" else "Start")
+        self._show_run_values()
+        self.start_button.setText(self.session.start_label(self.setup.settings()))
         self.start_button.setEnabled(not alive)
         self.pause_button.setEnabled(alive)
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
@@ -710,54 +766,52 @@ class TrainingTab(QWidget):
         self.setup.lock_structure(alive)
         if state != "paused":
             self.setup.lr.setStyleSheet("")
-        self.run_state_changed.emit(state)
+        if state != self._emitted_state:     # also called on every settings edit
+            self._emitted_state = state
+            self.run_state_changed.emit(state)
 
     # --- files ---------------------------------------------------------------------------
-    def save_checkpoint(self, path) -> None:
+    def save_checkpoint(self, path) -> bool:
         """Save weights, optimizer state, progress and history (atomic).
-        While training it happens between two batches."""
+        While training it happens between two batches. False if it failed now."""
         if self.trainer is None:
             raise RuntimeError("nothing to save: no run yet")
-        trainer = self.trainer
+        trainer, session, label = self.trainer, self.session, self.session.run_label
 
         def job():
-            trainer.save_checkpoint(path, {"run": self._run_label})
-            self._saved_step = max(self._saved_step, trainer.step)
+            trainer.save_checkpoint(path, {"run": label})
+            session.mark_saved(trainer, trainer.step)
             return f"checkpoint saved to {path} (step {trainer.step})"
-        self._run_safely(job)
+        return self._run_safely(job)
 
-    def load_checkpoint(self, path) -> None:
-        """Load a checkpoint into a new, paused-to-start run; Start resumes it
-        and the curves continue its history."""
-        if not self.shutdown(timeout=2.0):
-            raise RuntimeError("the current run did not stop")
-        model, state = load_checkpoint(path)     # raises ModelFileError / CheckpointError
-        s = self.setup.settings()
-        cfg = state["config"]
-        self.setup.epochs.setValue(max(int(cfg.get("epochs", s.epochs)), 1))
-        self.setup.batch_size.setValue(int(cfg.get("batch_size", s.batch_size)))
-        self.setup.seed.setValue(int(cfg.get("seed", s.seed)))
-        self.setup.limit.setValue(int(cfg.get("limit") or 0))
-        self.setup.shift.setValue(int(cfg.get("shift", 0)))
-        i = self.setup.optimizer.findData(cfg.get("optimizer", "sgd"))
-        self.setup.optimizer.blockSignals(True)
-        self.setup.optimizer.setCurrentIndex(max(i, 0))
-        self.setup.optimizer.blockSignals(False)
-        self.setup.weight_decay.setValue(float(cfg.get("weight_decay", 0.0)))
-        j = self.setup.schedule.findData(cfg.get("lr_schedule", "cosine"))
-        self.setup.schedule.setCurrentIndex(max(j, 0))
-        self.setup.set_model_file(str(path))
-        s = self.setup.settings()
-        self._new_run(s, keep_overlay=False, model=model)
-        self.trainer.load_state_dict(state)
-        self._saved_step = self.trainer.step
-        self._load_history_into_curves(self.trainer.history)
-        self.digit.set_model(model)
-        self._set_state("stopped" if self.trainer.epoch < self.trainer.config.epochs
-                        else "finished")
-        self.status.setText(f"Loaded {path}: step {self.trainer.step}, epoch "
-                            f"{self.trainer.epoch}/{self.trainer.config.epochs}. "
-                            f"Continue to resume training.")
+    def load_checkpoint(self, path) -> bool:
+        """Load a checkpoint as the run, stopped where it was saved: Continue
+        resumes it and the curves continue its history. The file is read and
+        the run built in full first: if anything is wrong the current run is
+        untouched and the error shown. An unsaved current run is asked about;
+        a running one is stopped (the load follows when its thread has ended).
+        False if nothing was (or will be) loaded."""
+        try:
+            run = self.session.prepare_checkpoint(path, self.setup.settings(),
+                                                  self._gui_config(), self.sample_index.value())
+        except RunError as e:
+            self._show_error(str(e))
+            return False
+        if not self.confirm_discard("loading a checkpoint"):
+            return False
+        self._when_stopped(lambda: self._install_checkpoint(run))
+        return True
+
+    def _install_checkpoint(self, run) -> None:
+        self._install(run, keep_overlay=False)
+        self.setup.apply(run.settings)
+        self._load_history_into_curves(run.trainer.history)
+        self._set_state()
+        t = run.trainer
+        self.status.setText(f"Loaded {run.source}: step {t.step}, epoch "
+                            f"{t.epoch}/{t.config.epochs}. "
+                            + ("Continue to resume training." if self.state == "stopped" else
+                               "All its epochs are done: raise Epochs to train on."))
 
     def _load_history_into_curves(self, history) -> None:
         self._ema = None
@@ -789,17 +843,13 @@ class TrainingTab(QWidget):
                                               "cnnviz checkpoints (*.npz)")
         if not path:
             return False
-        self.save_checkpoint(path)
-        return True
+        return self.save_checkpoint(path)
 
     def _ask_load_checkpoint(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load checkpoint", "",
                                               "cnnviz checkpoints (*.npz)")
         if path:
-            try:
-                self.load_checkpoint(path)
-            except (ModelFileError, OSError, ValueError, RuntimeError) as e:
-                self._show_error(str(e))
+            self.load_checkpoint(path)
 
     def _ask_export_csv(self) -> None:
         if self.trainer is None:

@@ -1,0 +1,376 @@
+"""Where a training run stands: plain Python, no Qt, so it is testable alone.
+
+The session owns the run (its ``Trainer``), the run's state, what was saved
+and the rules of what an action may do; the Training tab draws it, forwards
+the user's actions to it and runs the trainer in a worker thread (the tab
+tells the session when that thread starts, reports and ends).
+
+States (``state``)::
+
+    idle ──start──> running <──resume── paused      (diverged: paused by the
+      ^               │  └──pause/step──>  │         trainer itself; the flag
+      │               │                    │         ``diverged`` says so)
+      │          stop │ thread ends  stop  │
+      │               v                    v
+      │            stopped <───────────────┘
+      │               │ epochs done
+      │               v
+      └─(failed     finished
+         to start)
+
+    load (a validated checkpoint) ──> stopped, or finished when its epochs are done
+    set_epochs on a finished run with more epochs ──> stopped (Continue goes on)
+
+Saved or not: ``has_unsaved()`` is true once the run trained a batch since
+its last save (a checkpoint, an autosave, or the load it came from).
+
+Rules:
+- Nothing of the current run is touched until its replacement is built in
+  full: ``prepare_new`` / ``prepare_restart`` / ``prepare_checkpoint`` build
+  a ``PreparedRun`` (model, trainer, loaded state, a first forward pass that
+  checks the data's labels fit the model) in local variables, and raise
+  ``RunError`` with one line on any failure; only ``install`` replaces the run.
+- What would discard an unsaved trained run asks first: ``discard_question``
+  gives the question (None: nothing to lose).
+- Start continues the run when its settings are unchanged (lr, momentum and
+  epochs are the run's own: edits apply to it); otherwise it is a new run
+  (``start_action``), which discards the current one.
+- The learning rate, momentum and epochs shown are the run's (``run_values``);
+  only an edit by the user changes them (``set_lr`` / ``set_momentum`` /
+  ``set_epochs``), never a start, a continue or a load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from cnnviz.data.mnist import load_mnist
+from cnnviz.engine.models import MODELS
+from cnnviz.engine.serialization import ModelFileError, load
+from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
+from cnnviz.gui.training.probe import Probe
+
+IDLE, RUNNING, PAUSED, STOPPED, FINISHED = "idle", "running", "paused", "stopped", "finished"
+ALIVE = (RUNNING, PAUSED)        # the worker thread exists
+
+
+@dataclass
+class Settings:
+    """The set-up panel's values, plain."""
+
+    model: str                 # "lenet5", "small" or "file"
+    model_path: str | None
+    data_dir: str | None       # None: the bundled MNIST
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    seed: int
+    limit: int | None
+    shift: int
+    lr_schedule: str
+
+
+class RunError(ValueError):
+    """An action on the run that cannot be done; the message is one line for the user."""
+
+
+def one_line(e: BaseException) -> str:
+    """An exception as one line (a KeyError's message is only the key's repr)."""
+    text = f"missing field {e}" if isinstance(e, KeyError) else str(e) or type(e).__name__
+    return " ".join(text.split())
+
+
+def settings_key(s) -> tuple:
+    """What makes a run: every setting but those the run itself changes
+    (lr, momentum, epochs)."""
+    d = asdict(s)
+    for k in ("lr", "momentum", "epochs"):
+        d.pop(k)
+    return tuple(sorted(d.items()))
+
+
+@dataclass
+class PreparedRun:
+    """A run built in full, not yet installed."""
+
+    trainer: Trainer
+    settings: object             # the setup panel's Settings the run was made with
+    initial_weights: dict        # for "restart from the same initial weights"
+    label: str
+    sample: tuple                # the monitored test image: (image in [0, 1], label, index)
+    source: str | None = None    # the checkpoint it was loaded from
+
+
+class TrainingSession:
+    def __init__(self):
+        self.trainer: Trainer | None = None
+        self.settings = None              # the run's settings
+        self.state = IDLE
+        self.diverged = False
+        self.saved_step = 0
+        self.run_count = 0
+        self.run_label = ""
+        self.initial_weights = None
+        self.initial_settings = None
+        self._data_cache: dict = {}
+
+    # --- queries ----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self.state in ALIVE
+
+    def has_unsaved(self) -> bool:
+        """The run trained at least one batch since it was last saved (or loaded)."""
+        return self.trainer is not None and self.trainer.step > self.saved_step
+
+    def continues(self, s) -> bool:
+        """Would Start with settings ``s`` go on with the current run?"""
+        return (self.trainer is not None and self.state in (IDLE, STOPPED, PAUSED, RUNNING)
+                and settings_key(s) == settings_key(self.settings))
+
+    def start_action(self, s) -> str:
+        """What Start does now: "resume" (paused), "none" (running), "continue"
+        (the run, unchanged settings) or "new" (a new run: discards the current one)."""
+        if self.state == RUNNING:
+            return "none"
+        if self.state == PAUSED:
+            return "resume"
+        return "continue" if self.continues(s) else "new"
+
+    def start_label(self, s) -> str:
+        return {"resume": "Resume", "none": "Start", "continue": "Continue",
+                "new": "Start" if self.trainer is None else "Start a new run"}[self.start_action(s)]
+
+    def edits_apply(self, s) -> bool:
+        """Does an edit of lr, momentum or epochs go to the run? Yes while the
+        other settings are the run's (else they are the next run's values)."""
+        return self.trainer is not None and settings_key(s) == settings_key(self.settings)
+
+    def shows_run_values(self, s) -> bool:
+        """Do the lr, momentum and epochs boxes show the run's own values (Start
+        would go on with it)? Else they show what a new run would start with."""
+        return self.start_action(s) != "new"
+
+    def discard_question(self, action: str) -> str | None:
+        """The question to ask before ``action`` discards the run, or None if
+        there is nothing unsaved to lose."""
+        if not self.has_unsaved():
+            return None
+        t = self.trainer
+        return (f"The trained model ({t.samples_seen:,} samples, step {t.step}) has not "
+                f"been saved. Save a checkpoint before {action}?")
+
+    def run_values(self) -> dict | None:
+        """The run's own learning rate (of the next batch), momentum and
+        epochs, for the spin boxes; None without a run."""
+        if self.trainer is None:
+            return None
+        t = self.trainer
+        return {"lr": t.lr, "momentum": t.momentum, "epochs": t.config.epochs}
+
+    def test_set(self, data_dir=None):
+        """The run's test set (the one its evaluation refers to), else ``data_dir``'s."""
+        if self.settings is not None:
+            data_dir = self.settings.data_dir
+        return self.data(data_dir)[1]
+
+    # --- building (nothing of the current run is touched) --------------------------------
+    def data(self, data_dir):
+        """((train images, labels), (test images, labels)); OSError / ValueError."""
+        if data_dir not in self._data_cache:
+            train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
+            self._data_cache = {data_dir: ((train.images, train.labels),
+                                           (test.images, test.labels))}
+        return self._data_cache[data_dir]
+
+    @staticmethod
+    def new_model(s):
+        if s.model == "file":
+            if not s.model_path:
+                raise RunError("choose a model file first")
+            return load(s.model_path)
+        return MODELS[s.model](seed=s.seed)
+
+    @staticmethod
+    def config(s, **gui) -> TrainConfig:
+        return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
+                           optimizer=s.optimizer, momentum=s.momentum,
+                           weight_decay=s.weight_decay, seed=s.seed, limit=s.limit,
+                           shift=s.shift, lr_schedule=s.lr_schedule, **gui)
+
+    def _trainer(self, model, s, config, sample_index: int):
+        """(trainer, monitored sample (image in [0, 1], label, index))."""
+        train, test = self.data(s.data_dir)
+        check_labels(model, train, test)
+        i = min(max(int(sample_index), 0), len(test[1]) - 1)
+        sample = (test[0][i] / np.float32(255), int(test[1][i]), i)
+        return Trainer(model, train, test, config, probe=Probe(model, *sample[:2])), sample
+
+    def _label(self, s, number: int) -> str:
+        return (f"run {number}: {s.optimizer} lr {s.lr:g}"
+                f"{f' m {s.momentum:g}' if s.momentum else ''} bs {s.batch_size}")
+
+    def prepare_new(self, s, gui: dict, sample_index: int = 0, model=None) -> PreparedRun:
+        """A new run with settings ``s`` (``gui``: the TrainConfig fields the
+        window sets, e.g. snapshot_interval). Raises RunError (one line)."""
+        try:
+            model = model if model is not None else self.new_model(s)
+            initial = model.state_dict()
+            trainer, sample = self._trainer(model, s, self.config(s, **gui), sample_index)
+        except RunError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
+            raise RunError(one_line(e)) from None
+        return PreparedRun(trainer, s, initial, self._label(s, self.run_count + 1), sample)
+
+    def prepare_restart(self, s, gui: dict, sample_index: int = 0) -> PreparedRun:
+        """A new run from the current run's initial weights (same model and
+        seed; else fresh ones), with settings ``s``."""
+        model = None
+        if (self.initial_weights is not None and s.model == self.initial_settings.model
+                and s.model_path == self.initial_settings.model_path
+                and s.seed == self.initial_settings.seed):
+            try:
+                model = self.new_model(s)
+                model.load_state_dict(self.initial_weights)
+            except (OSError, ValueError, KeyError) as e:
+                raise RunError(one_line(e)) from None
+        return self.prepare_new(s, gui, sample_index, model)
+
+    def prepare_checkpoint(self, path, s, gui: dict, sample_index: int = 0) -> PreparedRun:
+        """The run saved in ``path``, whole: its model, its config (epochs,
+        schedule, warm-up, rates) and its state, on the dataset of ``s``.
+        Raises RunError naming the file if anything in it is wrong."""
+        try:
+            model, state = load_checkpoint(path)
+            names = {f.name for f in fields(TrainConfig)}
+            cfg = {k: v for k, v in state["config"].items() if k in names}
+            config = TrainConfig(**{**cfg, **gui})
+            initial = model.state_dict()
+            trainer, sample = self._trainer(model, s, config, sample_index)
+            trainer.load_state_dict(state)
+        except ModelFileError as e:
+            raise RunError(one_line(e)) from None
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise RunError(f"{path}: cannot be resumed: {one_line(e)}") from None
+        c = trainer.config
+        loaded = type(s)(**{**asdict(s), "model": "file", "model_path": str(path),
+                            "optimizer": c.optimizer, "lr": trainer.lr,
+                            "momentum": trainer.momentum, "weight_decay": c.weight_decay,
+                            "batch_size": c.batch_size, "epochs": c.epochs, "seed": c.seed,
+                            "limit": c.limit, "shift": c.shift, "lr_schedule": c.lr_schedule})
+        return PreparedRun(trainer, loaded, initial, self._label(loaded, self.run_count + 1),
+                           sample, source=str(path))
+
+    def install(self, run: PreparedRun) -> None:
+        """Make ``run`` the current run (the old one, if any, is gone: the
+        caller stopped its thread and asked about it)."""
+        if self.alive:
+            raise RuntimeError("install while the run's thread is alive")
+        self.trainer = run.trainer
+        self.settings = run.settings
+        self.run_count += 1
+        self.run_label = run.label
+        self.initial_weights, self.initial_settings = run.initial_weights, run.settings
+        self.diverged = False
+        if run.source is not None:
+            t = run.trainer
+            self.saved_step = t.step
+            self.state = FINISHED if t.epoch >= t.config.epochs else STOPPED
+        else:
+            self.saved_step = 0
+            self.state = IDLE
+
+    # --- the worker thread's life (told by the tab) ---------------------------------------
+    def launched(self) -> None:
+        self.state, self.diverged = RUNNING, False
+
+    def resumed(self) -> None:
+        if self.state == PAUSED:
+            self.state, self.diverged = RUNNING, False
+
+    def on_snapshot(self, snap) -> None:
+        if snap.kind == "diverged":
+            # Paused only at the "paused" snapshot that follows: the trainer
+            # pauses after this one, so a resume before it would be lost.
+            self.diverged = True
+        elif snap.kind in ("paused", "batch") and snap.paused:
+            self.state = PAUSED
+        elif snap.kind == "stopped":
+            self.state = STOPPED
+        elif snap.kind == "finished":
+            self.state = FINISHED
+
+    def thread_finished(self) -> None:
+        if self.alive:
+            self.state = STOPPED
+
+    def failed_to_start(self) -> None:
+        """The run was installed but could not launch: it is dropped (it never trained)."""
+        if self.trainer is not None and self.trainer.step == 0 and self.state == IDLE:
+            self.trainer, self.settings = None, None
+
+    def mark_saved(self, trainer, step: int) -> None:
+        """A save of ``trainer`` at ``step`` happened (any thread); a late
+        report about an earlier run changes nothing."""
+        if trainer is self.trainer:
+            self.saved_step = max(self.saved_step, step)
+
+    # --- the user's edits of the run --------------------------------------------------------
+    def set_lr(self, lr: float) -> str | None:
+        """The next batch trains at exactly ``lr``. None without a run."""
+        if self.trainer is None:
+            return None
+        self.trainer.set_lr(lr)
+        return f"learning rate {lr:g} from the next batch"
+
+    def set_momentum(self, m: float) -> str | None:
+        if self.trainer is None:
+            return None
+        self.trainer.set_momentum(m)
+        return f"momentum {m:g} from the next batch"
+
+    def set_epochs(self, epochs: int) -> str | None:
+        """Re-plan the run for ``epochs`` (its schedule now ends there). A
+        finished run given more epochs can continue. RunError if fewer than
+        the epoch in progress."""
+        t = self.trainer
+        if t is None:
+            return None
+        if epochs == t.config.epochs:
+            return None
+        try:
+            t.set_epochs(epochs)
+        except ValueError as e:
+            raise RunError(f"Epochs: {one_line(e)}") from None
+        if self.state == FINISHED and t.epoch < epochs:
+            self.state = STOPPED
+        when = "from the next batch" if self.alive else "now"
+        return (f"the run now lasts {epochs} epochs: its learning-rate schedule was "
+                f"re-planned to end there ({when})")
+
+
+def check_labels(model, train, test) -> None:
+    """Raise RunError if the model cannot take the images or cannot have a
+    label of the data (one forward pass of one image)."""
+    images = train[0]
+    x = (images[:1] / np.float32(255) if images.dtype == np.uint8
+         else images[:1].astype(np.float32))[:, None]
+    try:
+        out = model.predict(x.astype(model.dtype, copy=False))
+    except (ValueError, TypeError) as e:
+        raise RunError(f"Cannot train this model on this data: {one_line(e)}") from None
+    n = out.shape[-1]
+    for what, (_, labels) in (("training", train), ("test", test)):
+        if not len(labels):
+            continue
+        lo, hi = int(np.min(labels)), int(np.max(labels))
+        if lo < 0 or hi >= n:
+            bad = hi if hi >= n else lo
+            raise RunError(f"Cannot train on this dataset: its {what} set has label {bad}, "
+                           f"but the model has {n} outputs (labels 0-{n - 1}).")
