@@ -121,17 +121,17 @@ class MainWindow(QMainWindow):
     def training_model_copy(self):
         """(a copy of the Training tab's model now, a title saying so), or a
         sentence why not. The copy is taken between two batches, under the
-        trainer's model lock; a wait longer than half a second (the test set
-        being evaluated) is not made: the GUI never freezes."""
-        from cnnviz.gui.stepper.inputs import weights_copy
+        trainer's model lock; a wait longer than 0.1 s (the test set being
+        evaluated) is not made, the GUI never freezes: the answer is then a
+        NotYet sentence and the stepper asks again."""
+        from cnnviz.gui.stepper.inputs import NotYet, weights_copy
 
         why = self._why_no_training_model()
         if why:
             return why
         trainer = self._training_trainer()
-        if not trainer.model_lock.acquire(timeout=0.5):
-            return ("The Training tab is evaluating the test set: choose "
-                    "\"Model from Training\" again in a moment.")
+        if not trainer.model_lock.acquire(timeout=0.1):
+            return NotYet("The Training tab is evaluating the test set.")
         try:
             model = weights_copy(trainer.model)
             step, seen, epoch = _settled_progress(trainer)

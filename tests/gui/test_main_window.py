@@ -133,9 +133,10 @@ def test_open_in_stepper_takes_a_copy_of_the_weights_of_that_moment(qtbot, windo
                               expected["conv1.weight"])
 
 
-def test_a_busy_trainer_is_not_waited_for(qtbot, window):
+def test_a_busy_trainer_is_not_waited_for_the_stepper_asks_again(qtbot, window):
     import threading
 
+    stepper = open_tab(window, "Layer Stepper")             # built: only the copy is timed
     training = start_training(qtbot, window)
     held, release = threading.Event(), threading.Event()
 
@@ -148,10 +149,17 @@ def test_a_busy_trainer_is_not_waited_for(qtbot, window):
     try:
         held.wait(10)
         t0 = time.perf_counter()
-        answer = window.training_model_copy()
-        assert time.perf_counter() - t0 < 1.0
-        assert answer == ("The Training tab is evaluating the test set: choose "
-                          "\"Model from Training\" again in a moment.")
+        assert not window.open_training_model_in_stepper()
+        assert time.perf_counter() - t0 < 0.5                  # the GUI did not wait
+        assert window._current_inner() is stepper
+        assert stepper.banner.label.text() == ("The Training tab is evaluating the test set. "
+                                               "Waiting for it...")
+        assert stepper.source.startswith("LeNet-5 (trained")
+        qtbot.wait(500)                                        # asked again: still busy
+        assert stepper.source.startswith("LeNet-5 (trained")
     finally:
         release.set()
         thread.join()
+    # the lock is free: the next try takes the model
+    qtbot.waitUntil(lambda: stepper.source.startswith("Model from Training"), timeout=2_000)
+    assert stepper.network_box.currentText() == "Model from Training"

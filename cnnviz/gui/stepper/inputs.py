@@ -26,6 +26,11 @@ class StepperInputError(ValueError):
     """Something the stepper cannot use; the message is shown as is."""
 
 
+class NotYet(str):
+    """Why a model cannot be had right now, for a moment only (the Training tab
+    evaluating the test set): the stepper says so and asks again."""
+
+
 def check_model(model: Sequential, source: str) -> None:
     """The stepper feeds (1, 1, 28, 28) grey images and needs class scores out."""
     try:

@@ -9,6 +9,7 @@ and turns clicks and keys into session calls.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from PyQt6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QHBoxL
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
 from cnnviz.engine.summary import summary
-from cnnviz.gui.stepper.inputs import (TRAINED_KEY, StepperInputError, builtin_model,
+from cnnviz.gui.stepper.inputs import (TRAINED_KEY, NotYet, StepperInputError, builtin_model,
                                        builtin_titles, check_model, load_model,
                                        to_model_input)
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
@@ -39,6 +40,7 @@ pg.setConfigOptions(imageAxisOrder="row-major")
 
 MODEL_FILE_ITEM = "Model file..."
 TRAINING_ITEM = "Model from Training"
+RETRY_MS, RETRY_FOR_MS = 200, 30_000    # asking the Training tab again while it is busy
 TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on without "
                 "changing it); choose again for newer weights")
 DEFAULT_LR = 0.01
@@ -107,6 +109,9 @@ class StepperTab(QWidget):
         self._titles, self._trained_problem = builtin_titles()
         self._current_key = TRAINED_KEY
         self._training_source = None      # set_training_source(): the Training tab's model
+        self._training_retry = QTimer(self, singleShot=True, interval=RETRY_MS)
+        self._training_retry.timeout.connect(lambda: self.take_training_model(retrying=True))
+        self._retry_until = 0.0
         self._mnist_problem = ""
         self.lesson = None
         self._own_tooltips = {}
@@ -144,7 +149,7 @@ class StepperTab(QWidget):
         self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
         self.network_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.network_box.setMinimumContentsLength(22)
+        self.network_box.setMinimumContentsLength(34)    # "LeNet-5 (trained, 99.34% on MNIST)"
         self.network_box.setToolTip("A built-in network, a lesson from the notes, or a model "
                                     "file saved by cnnviz")
         top.addWidget(self.network_box)
@@ -378,12 +383,21 @@ class StepperTab(QWidget):
         why = self._training_source[1]()
         self._set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
 
-    def take_training_model(self) -> bool:
+    def take_training_model(self, retrying: bool = False) -> bool:
         """Step through a copy of the Training tab's model as it is now (what
         "Model from Training" and the Training tab's "Open in Layer Stepper"
-        do); False, with the reason in the banner, when there is none."""
+        do); False, with the reason in the banner, when there is none. While
+        the Training tab is busy for a moment the tab says so and asks again
+        every 200 ms (for 30 s at most); choosing another network cancels that."""
+        if not retrying:
+            self._retry_until = time.monotonic() + RETRY_FOR_MS / 1000
+        self._training_retry.stop()
         got = self._training_source[0]() if self._training_source else (
             "No Training tab to take a model from.")
+        if isinstance(got, NotYet) and time.monotonic() < self._retry_until:
+            self.banner.show_message(f"{got} Waiting for it...", "info")
+            self._training_retry.start()
+            return False
         if isinstance(got, str):
             self._select_box(self._current_key)
             self.banner.show_message(got, "warning")
@@ -492,6 +506,7 @@ class StepperTab(QWidget):
                 return
 
     def _on_network_chosen(self, index: int) -> None:
+        self._training_retry.stop()            # another choice wins over a pending one
         kind, key = self.network_box.itemData(index)
         if kind == "training":
             self.take_training_model()         # again: the newest weights
