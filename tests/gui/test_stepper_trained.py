@@ -107,3 +107,24 @@ def test_model_from_training_is_offered_only_with_a_source_and_a_run(make_tab):
     tab.choose_network("ex1")                                 # a lesson, then back
     tab.network_box.activated.emit(row)
     assert tab.source == "from a run" and tab.session.label == 7
+
+
+def test_a_busy_training_tab_is_asked_again_until_another_network_is_chosen(make_tab, qtbot):
+    from cnnviz.gui.stepper.inputs import NotYet
+
+    tab = make_tab()
+    asked = []
+
+    def take():
+        asked.append(1)
+        return NotYet("The Training tab is evaluating the test set.")
+    tab.set_training_source(take, lambda: None)
+    assert not tab.take_training_model()
+    assert tab.banner.label.text() == "The Training tab is evaluating the test set. Waiting for it..."
+    qtbot.waitUntil(lambda: len(asked) >= 3, timeout=2_000)   # asked again, every 200 ms
+    row = tab.network_box.findText("LeNet-5 (untrained, seed 0)")
+    tab.network_box.setCurrentIndex(row)
+    tab.network_box.activated.emit(row)                        # the user chose another
+    n = len(asked)
+    qtbot.wait(600)
+    assert len(asked) == n and tab.source == "LeNet-5 (untrained, seed 0)"
