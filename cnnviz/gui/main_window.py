@@ -8,6 +8,7 @@ there), and ``save_state(settings)`` / ``restore_state(settings)`` if present.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from PyQt6.QtCore import QByteArray, Qt, QTimer
@@ -80,16 +81,71 @@ class MainWindow(QMainWindow):
             from cnnviz.gui.stepper.tab import StepperTab
             tab = StepperTab()
             tab.set_image_source(self._kernel_lab_picture)
+            tab.set_training_source(self.training_model_copy, self._why_no_training_model)
             tab.title_changed.connect(lambda text, t=tab: self._on_tab_title(t, text))
             QTimer.singleShot(0, lambda t=tab: self._on_tab_title(t, t.window_title()))
             return tab
 
         def training():
             from cnnviz.gui.training.tab import TrainingTab
-            return TrainingTab()
+            tab = TrainingTab()
+            # the Training tab's "Open in Layer Stepper" button, once it has one
+            if hasattr(tab, "open_in_stepper_requested"):
+                tab.open_in_stepper_requested.connect(self.open_training_model_in_stepper)
+            return tab
 
         self.add_lazy_tab(stepper, "Layer Stepper")
         self.add_lazy_tab(training, "Training")
+
+    # --- the Training tab's model in the Layer Stepper --------------------------------------
+    def _inner_tab(self, title: str, build: bool = False):
+        """A standard tab's widget by its title; None if it is not built yet
+        (``build``: switch to it, which builds it)."""
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i) == title:
+                if build:
+                    self.tabs.setCurrentIndex(i)
+                widget = self.tabs.widget(i)
+                return getattr(widget, "inner", widget)
+        return None
+
+    def _training_trainer(self):
+        training = self._inner_tab("Training")
+        return None if training is None else getattr(training, "trainer", None)
+
+    def _why_no_training_model(self) -> str | None:
+        if self._training_trainer() is None:
+            return "No training run yet: start one in the Training tab."
+        return None
+
+    def training_model_copy(self):
+        """(a copy of the Training tab's model now, a title saying so), or a
+        sentence why not. The copy is taken between two batches, under the
+        trainer's model lock; a wait longer than 0.1 s (the test set being
+        evaluated) is not made, the GUI never freezes: the answer is then a
+        NotYet sentence and the stepper asks again."""
+        from cnnviz.gui.stepper.inputs import NotYet, weights_copy
+
+        why = self._why_no_training_model()
+        if why:
+            return why
+        trainer = self._training_trainer()
+        if not trainer.model_lock.acquire(timeout=0.1):
+            return NotYet("The Training tab is evaluating the test set.")
+        try:
+            model = weights_copy(trainer.model)
+            step, seen, epoch = _settled_progress(trainer)
+        finally:
+            trainer.model_lock.release()
+        epochs = trainer.config.epochs
+        return model, (f"Model from Training at step {step:,} ({seen:,} images, "
+                       f"epoch {max(epoch, 1)} of {epochs})")
+
+    def open_training_model_in_stepper(self) -> bool:
+        """The Training tab's "Open in Layer Stepper": the Layer Stepper shown,
+        stepping through a copy of the model as it is now."""
+        stepper = self._inner_tab("Layer Stepper", build=True)
+        return stepper is not None and stepper.take_training_model()
 
     def _kernel_lab_picture(self):
         image = self.kernel_lab.image
@@ -278,6 +334,24 @@ class MainWindow(QMainWindow):
                 tab.shutdown()
         self.settings.sync()
         super().closeEvent(event)
+
+
+def _settled_progress(trainer) -> tuple[int, int, int]:
+    """(step, images seen, epoch under way) that the weights belong to. Called
+    under the model lock: the trainer counts a batch just after releasing the
+    lock, so a batch whose update is in the weights may not be counted yet;
+    the count settles within microseconds (the next batch then waits for the
+    lock), so read until two reads 2 ms apart agree (at most 50 ms)."""
+    def read():
+        return (trainer.step, trainer.samples_seen,
+                trainer.epoch + (1 if trainer.batch else 0))
+    now = read()
+    for _ in range(25):
+        time.sleep(0.002)
+        now, before = read(), now
+        if now == before:
+            break
+    return now
 
 
 class LazyTab(QWidget):

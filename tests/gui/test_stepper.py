@@ -11,6 +11,7 @@ from cnnviz.engine import kernels as presets
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.gui.stepper import StepperTab
 from cnnviz.gui.stepper.explain import as_maps
+from cnnviz.gui.stepper.inputs import TRAINED_FILE
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_lesson_cell_edit_reruns_and_reset_restores(tab):
 # --- LeNet-5: every displayed map is the engine's ------------------------------------------
 
 def reference_pass(x, label):
-    ref = lenet5()
+    ref = load(TRAINED_FILE)                    # the default network: the bundled trained one
     ref.forward(x)
     loss_fn = SoftmaxCrossEntropy()
     loss = loss_fn(ref.trace[-1].output, np.array([label]))

@@ -9,6 +9,7 @@ and turns clicks and keys into session calls.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,9 @@ from PyQt6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QHBoxL
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
 from cnnviz.engine.summary import summary
-from cnnviz.gui.stepper.inputs import (MODEL_TITLES, StepperInputError, builtin_model,
-                                       check_model, load_model, to_model_input)
+from cnnviz.gui.stepper.inputs import (TRAINED_KEY, NotYet, StepperInputError, builtin_model,
+                                       builtin_titles, check_model, load_model,
+                                       to_model_input)
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
 from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
 from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, SaliencyTab,
@@ -37,6 +39,10 @@ from cnnviz.gui.widgets.banner import Banner
 pg.setConfigOptions(imageAxisOrder="row-major")
 
 MODEL_FILE_ITEM = "Model file..."
+TRAINING_ITEM = "Model from Training"
+RETRY_MS, RETRY_FOR_MS = 200, 30_000    # asking the Training tab again while it is busy
+TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on without "
+                "changing it); choose again for newer weights")
 DEFAULT_LR = 0.01
 
 # the keys the tab answers, for F1 (the main window lists them on this tab)
@@ -77,6 +83,17 @@ class _StepKeys(QObject):
         return False
 
 
+class _NetworkBox(QComboBox):
+    """The Network box; ``about_to_pop_up`` lets the tab say which entries
+    can be chosen right now (the Training tab's model needs a run)."""
+
+    about_to_pop_up = pyqtSignal()
+
+    def showPopup(self) -> None:
+        self.about_to_pop_up.emit()
+        super().showPopup()
+
+
 class StepperTab(QWidget):
     SHORTCUTS = SHORTCUTS
     title_changed = pyqtSignal(str)        # what the window title should say on this tab
@@ -89,7 +106,12 @@ class StepperTab(QWidget):
         self.input_name = ""
         self.true_label: int | None = None
         self._mnist = None
-        self._current_key = "lenet5"
+        self._titles, self._trained_problem = builtin_titles()
+        self._current_key = TRAINED_KEY
+        self._training_source = None      # set_training_source(): the Training tab's model
+        self._training_retry = QTimer(self, singleShot=True, interval=RETRY_MS)
+        self._training_retry.timeout.connect(lambda: self.take_training_model(retrying=True))
+        self._retry_until = 0.0
         self._mnist_problem = ""
         self.lesson = None
         self._own_tooltips = {}
@@ -97,7 +119,11 @@ class StepperTab(QWidget):
         self._image_note = ""             # the picture conversion, said again on a target change
         self._build()
         self._connect()
-        self.choose_network("lenet5")
+        # the trained LeNet-5 by default, so a digit is recognised as it should be
+        self.choose_network("lenet5" if self._trained_problem else TRAINED_KEY)
+        if self._trained_problem:
+            self.banner.show_message(f"{self._trained_problem}; the untrained LeNet-5 is "
+                                     f"shown instead.", "warning")
 
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -107,9 +133,15 @@ class StepperTab(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Network"))
-        self.network_box = QComboBox()
-        for key, title in MODEL_TITLES.items():
+        self.network_box = _NetworkBox()
+        for key, title in self._titles.items():
             self.network_box.addItem(title, ("model", key))
+        if self._trained_problem:
+            self._set_item_enabled(0, False, self._trained_problem)
+        else:
+            self.network_box.setItemData(0, "LeNet-5 trained by cnnviz train (see "
+                                            "resources/models/PROVENANCE.md)",
+                                         Qt.ItemDataRole.ToolTipRole)
         self.network_box.insertSeparator(self.network_box.count())
         for key, lesson in LESSONS.items():
             self.network_box.addItem(lesson.title, ("lesson", key))
@@ -117,7 +149,7 @@ class StepperTab(QWidget):
         self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
         self.network_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.network_box.setMinimumContentsLength(22)
+        self.network_box.setMinimumContentsLength(34)    # "LeNet-5 (trained, 99.34% on MNIST)"
         self.network_box.setToolTip("A built-in network, a lesson from the notes, or a model "
                                     "file saved by cnnviz")
         top.addWidget(self.network_box)
@@ -243,6 +275,7 @@ class StepperTab(QWidget):
         for spin in self.findChildren(QAbstractSpinBox):
             spin.installEventFilter(self._step_keys)
         self.network_box.activated.connect(self._on_network_chosen)
+        self.network_box.about_to_pop_up.connect(self._update_training_item)
         self.digit_spin.valueChanged.connect(self.choose_digit)
         self.browse_button.clicked.connect(self._browse_mnist)
         self.image_button.clicked.connect(self._open_image_dialog)
@@ -277,14 +310,21 @@ class StepperTab(QWidget):
 
     # ------------------------------------------------------------------ choosing
     def choose_network(self, key: str) -> bool:
-        """A built-in model ("lenet5", "small") or a lesson key ("ex1" ...)."""
+        """A built-in model ("trained", "lenet5", "small") or a lesson key ("ex1" ...);
+        False (and a message in the banner) when it cannot be used."""
         if key in LESSONS:
             lesson = LESSONS[key]
             self._start(StepperSession(lesson.build(), lesson.input_array(),
                                        delta=lesson.delta_array(), lr=lesson.lr,
                                        name=lesson.title), lesson.title, lesson=lesson)
         else:
-            self._start_model(builtin_model(key), MODEL_TITLES[key])
+            try:
+                model = builtin_model(key)
+            except StepperInputError as e:
+                self._select_box(self._current_key)
+                self.banner.show_message(f"Cannot use {self._titles[key]}: {e}", "error")
+                return False
+            self._start_model(model, self._titles[key])
         self._current_key = key
         self._select_box(key)
         return True
@@ -298,6 +338,7 @@ class StepperTab(QWidget):
             self.banner.show_message(f"Cannot use this model: {e}", "error")
             return False
         self._start_model(model, Path(path).name)
+        self._source_is_file = True          # "digits.v2.npz" -> "digits.v2" in export names
         self._current_key = str(path)
         self._show_file_in_box(Path(path))
         return True
@@ -313,6 +354,66 @@ class StepperTab(QWidget):
         self.network_box.insertItem(file_row, path.name, ("loaded", str(path)))
         self.network_box.setItemData(file_row, str(path), Qt.ItemDataRole.ToolTipRole)
         self.network_box.setCurrentIndex(file_row)
+
+    # ------------------------------------------------------------------ the Training tab's model
+    def set_training_source(self, take, why_not) -> None:
+        """Offer "Model from Training" in the Network box. ``take() -> (model,
+        title) or a sentence`` gives a copy of the Training tab's current weights
+        (or why there is none); ``why_not() -> sentence or None`` says, before
+        the list opens, whether there is one."""
+        self._training_source = (take, why_not)
+        if self._training_row() < 0:
+            row = len(self._titles)
+            self.network_box.insertItem(row, TRAINING_ITEM, ("training", "training"))
+            self.network_box.setItemData(row, TRAINING_TIP, Qt.ItemDataRole.ToolTipRole)
+        self._update_training_item()
+
+    def _training_row(self) -> int:
+        return self.network_box.findData(("training", "training"))
+
+    def _set_item_enabled(self, row: int, enabled: bool, tip: str) -> None:
+        item = self.network_box.model().item(row)
+        item.setEnabled(enabled)
+        item.setToolTip(tip)
+
+    def _update_training_item(self) -> None:
+        row = self._training_row()
+        if row < 0:
+            return
+        why = self._training_source[1]()
+        self._set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
+
+    def take_training_model(self, retrying: bool = False) -> bool:
+        """Step through a copy of the Training tab's model as it is now (what
+        "Model from Training" and the Training tab's "Open in Layer Stepper"
+        do); False, with the reason in the banner, when there is none. While
+        the Training tab is busy for a moment the tab says so and asks again
+        every 200 ms (for 30 s at most); choosing another network cancels that."""
+        if not retrying:
+            self._retry_until = time.monotonic() + RETRY_FOR_MS / 1000
+        self._training_retry.stop()
+        got = self._training_source[0]() if self._training_source else (
+            "No Training tab to take a model from.")
+        if isinstance(got, NotYet) and time.monotonic() < self._retry_until:
+            self.banner.show_message(f"{got} Waiting for it...", "info")
+            self._training_retry.start()
+            return False
+        if isinstance(got, str):
+            self._select_box(self._current_key)
+            self.banner.show_message(got, "warning")
+            return False
+        return self.use_training_model(*got)
+
+    def use_training_model(self, model, title: str) -> bool:
+        """``use_model`` for a copy of the Training tab's model: the Network box
+        then shows "Model from Training", the title says which moment it is."""
+        if not self.use_model(model, title):
+            self._select_box(self._current_key)
+            return False
+        self._current_key = "training"
+        if self._training_row() >= 0:
+            self.network_box.setCurrentIndex(self._training_row())
+        return True
 
     def use_model(self, model, name: str) -> bool:
         """Any Sequential built in code; refused with a message unless it takes 28x28 grey."""
@@ -343,6 +444,7 @@ class StepperTab(QWidget):
 
     def _start(self, session: StepperSession, source: str, lesson=None) -> None:
         self.session, self.source, self.lesson = session, source, lesson
+        self._source_is_file = False
         self.banner.clear()
         self._image_note = ""
         if self._mnist_problem:
@@ -404,7 +506,11 @@ class StepperTab(QWidget):
                 return
 
     def _on_network_chosen(self, index: int) -> None:
+        self._training_retry.stop()            # another choice wins over a pending one
         kind, key = self.network_box.itemData(index)
+        if kind == "training":
+            self.take_training_model()         # again: the newest weights
+            return
         if kind == "loaded":
             if key != self._current_key:
                 self.load_model_file(key)
@@ -622,7 +728,8 @@ class StepperTab(QWidget):
 
         s = self.session
         layer = "input" if s.focus < 0 else s.model.layers[s.focus].name
-        return f"stepper_{file_stem(Path(self.source).stem)}_{layer}_{s.phase}.png"
+        name = Path(self.source).stem if self._source_is_file else self.source
+        return f"stepper_{file_stem(name)}_{layer}_{s.phase}.png"
 
     @staticmethod
     def _show(panel: TensorPanel, spec, message: str) -> None:
