@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QMessageBox
 
 from cnnviz.gui.stepper.inputs import to_model_input
@@ -131,6 +132,18 @@ def test_open_in_stepper_takes_a_copy_of_the_weights_of_that_moment(qtbot, windo
     stepper.network_box.activated.emit(row)
     assert not np.array_equal(stepper.session.model.state_dict()["conv1.weight"],
                               expected["conv1.weight"])
+
+
+def test_the_training_tabs_button_opens_the_run_in_the_stepper(qtbot, window):
+    training = open_tab(window, "Training")
+    assert not training.stepper_button.isEnabled()          # no run yet: nothing to open
+    training = start_training(qtbot, window)
+    qtbot.waitUntil(training.stepper_button.isEnabled, timeout=5_000)
+    qtbot.mouseClick(training.stepper_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Layer Stepper"
+    stepper = window._current_inner()
+    assert stepper.network_box.currentText() == "Model from Training"
+    assert stepper.session.model is not training.trainer.model
 
 
 def test_a_busy_trainer_is_not_waited_for_the_stepper_asks_again(qtbot, window):

@@ -83,6 +83,7 @@ class TrainingTab(QWidget):
     run_state_changed = pyqtSignal(str)      # "idle" | "running" | "paused" | "stopped" | "finished"
     snapshot_received = pyqtSignal(object)   # every snapshot, after it was filed (tests, bench)
     message = pyqtSignal(str)                # for a status bar
+    open_in_stepper_requested = pyqtSignal()  # the main window hands the model to the Stepper
 
     def __init__(self, parent=None, data_dir: str | None = None):
         super().__init__(parent)
@@ -229,6 +230,12 @@ class TrainingTab(QWidget):
             b = QPushButton(label)
             b.clicked.connect(slot)
             grid.addWidget(b, i // 2, i % 2)
+        self.stepper_button = QPushButton("Open in Layer Stepper")
+        self.stepper_button.setToolTip("Step one sample through a copy of the model's weights "
+                                       "as they are now (the run goes on).")
+        self.stepper_button.setEnabled(False)
+        self.stepper_button.clicked.connect(self.open_in_stepper_requested)
+        grid.addWidget(self.stepper_button, 4, 0, 1, 2)
         self.autosave = QCheckBox("Autosave a checkpoint at each epoch end")
         self.autosave_path = QLineEdit(str(Path.home() / "cnnviz-autosave.npz"))
         self.autosave_path.setToolTip("Overwritten at each epoch end (atomically).")
@@ -763,6 +770,7 @@ class TrainingTab(QWidget):
         self.pause_button.setText("Resume" if state == "paused" else "Pause")
         self.stop_button.setEnabled(alive)
         self.step_button.setEnabled(state != "finished")
+        self.stepper_button.setEnabled(self.trainer is not None)
         self.setup.lock_structure(alive)
         if state != "paused":
             self.setup.lr.setStyleSheet("")
