@@ -209,6 +209,8 @@ class StepperTab(QWidget):
         outer.addLayout(steps)
 
         self.banner = Banner()
+        self._loader = None                # decodes opened images off the GUI thread, when first used
+        self._loading_name = ""
         outer.addWidget(self.banner)
         self.strip = ArchitectureStrip()
         outer.addWidget(self.strip)
@@ -608,18 +610,37 @@ class StepperTab(QWidget):
                 self.digit_spin.setValue(index)
 
     def _open_image_dialog(self) -> None:
-        from cnnviz.data.images import ImageLoadError, load_image
         from cnnviz.gui.widgets.file_dialogs import IMAGE_FILTER, ask_open_path
 
         path = ask_open_path(self, "Open image", IMAGE_FILTER)
-        if not path:
-            return
-        try:
-            image = load_image(path, downscale=True)
-        except (ImageLoadError, OSError) as e:
-            self.banner.show_message(f"Cannot open the image: {e}", "error")
-            return
-        self.set_image(image, Path(path).name)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path) -> None:
+        """Decode ``path`` on the loader thread (a big photo takes seconds; the
+        window stays live), then feed it; a newer request replaces this one."""
+        from cnnviz.data.images import read_image
+        from cnnviz.gui.kernel_lab.image_loader import ImageLoader
+
+        if self._loader is None:
+            self._loader = ImageLoader(self)
+            self._loader.loaded.connect(self._on_image_loaded)
+            self._loader.failed.connect(self._on_image_failed)
+        name = Path(path).name
+        self._loading_name = name
+        self._loader.submit(lambda: read_image(path, downscale=True))
+        self.banner.show_message(f"Loading {name}...", "info")
+
+    def _on_image_loaded(self, _ticket, loaded) -> None:
+        if self.set_image(loaded.pixels, self._loading_name) and loaded.warnings:
+            self.banner.show_message(" ".join(loaded.warnings), "warning")
+
+    def _on_image_failed(self, _ticket, message: str) -> None:
+        self.banner.show_message(f"Cannot open {self._loading_name}: {message}", "error")
+
+    def shutdown(self) -> None:
+        if self._loader is not None:
+            self._loader.stop()
 
     def _on_target(self, value: int) -> None:
         if self.session is not None and self.session.delta is None:
