@@ -8,7 +8,6 @@ child process whose peak memory is measured."""
 import json
 import os
 import pickle
-import re
 import struct
 import subprocess
 import sys

@@ -238,7 +238,7 @@ def test_ctrl_c_keeps_the_existing_model_and_saves_beside_it(tmp_path, good):
     assert p.returncode == 130 and "Traceback" not in err, err
     assert path.read_bytes() == original
     saved = tmp_path / "m.interrupted.npz"
-    assert f"saved the model so far as m.interrupted.npz (m.npz was left as it was)" in err
+    assert "saved the model so far as m.interrupted.npz (m.npz was left as it was)" in err
     model = load(saved)
     assert model.metadata["interrupted"] is True and model.metadata["steps"] >= 10
     assert sorted(f.name for f in tmp_path.iterdir()) == ["m.interrupted.npz", "m.npz"]

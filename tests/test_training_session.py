@@ -6,7 +6,6 @@ driven here directly (the tab's worker thread does the same)."""
 import json
 import subprocess
 import sys
-import zipfile
 from dataclasses import replace
 
 import numpy as np

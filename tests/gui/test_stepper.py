@@ -15,13 +15,8 @@ from cnnviz.gui.stepper.inputs import TRAINED_FILE
 
 
 @pytest.fixture
-def tab(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path))
-    t = StepperTab()
-    qtbot.addWidget(t)
-    t.resize(1400, 880)
-    t.show()
-    return t
+def tab(stepper_tab):
+    return stepper_tab
 
 
 def texts(panel, i=0):

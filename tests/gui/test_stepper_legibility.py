@@ -10,7 +10,6 @@ from PyQt6.QtGui import QFontMetrics
 from PyQt6.QtWidgets import QScrollArea
 
 from cnnviz.engine import lenet5, save
-from cnnviz.gui.stepper import StepperTab
 from cnnviz.gui.stepper.number_table import number_text
 from cnnviz.gui.stepper.probs_chart import loss_text
 from cnnviz.gui.stepper.tensor_panel import GUTTER_RGBA
@@ -19,14 +18,8 @@ SIZES = [(1400, 900), (1920, 1080)]
 
 
 @pytest.fixture
-def tab(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path))
-    t = StepperTab()
-    qtbot.addWidget(t)
-    t.resize(1400, 880)
-    t.show()
-    qtbot.waitExposed(t)
-    return t
+def tab(stepper_tab):
+    return stepper_tab
 
 
 def click(tab, name):

@@ -6,19 +6,12 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QElapsedTimer, QTimer
 
-from cnnviz.gui.stepper import StepperTab
 from cnnviz.gui.stepper.inputs import to_model_input
 
 
 @pytest.fixture
-def tab(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path))
-    t = StepperTab()
-    qtbot.addWidget(t)
-    t.resize(1400, 880)
-    t.show()
-    yield t
-    t.shutdown()
+def tab(stepper_tab):
+    return stepper_tab
 
 
 def digit_like(h=96, w=80):

@@ -5,7 +5,6 @@ is offered only when there is a run."""
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import Qt
 
 from cnnviz.engine import lenet5, load, save
 from cnnviz.gui.stepper import StepperTab
