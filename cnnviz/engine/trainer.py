@@ -42,6 +42,7 @@ from . import functional as F
 from .augment import random_shift
 from .losses import SoftmaxCrossEntropy
 from .optim import OPTIMIZERS
+from .parallel import make_step_engine, resolve_workers
 from .sequential import Sequential
 from . import jsonfields as jf
 from .jsonfields import FieldError
@@ -75,6 +76,7 @@ class TrainConfig:
     lr_schedule: str = "cosine"      # "cosine" (to 0 over the run), "step" (x0.1 at 50%, 75%), "none"
     pause_on_divergence: bool = False
     warmup_steps: int = 100          # linear lr warm-up over the first batches (at most 1/5 of the run)
+    workers: int | None = 1          # processes computing each batch (engine/parallel.py); None: one per core
 
     def validate(self):
         """Raise ValueError naming the first bad field."""
@@ -106,6 +108,11 @@ class TrainConfig:
             bad("warmup_steps", "must be a whole number >= 0")
         if self.lr_schedule not in LR_SCHEDULES:
             bad("lr_schedule", f"must be one of {list(LR_SCHEDULES)}")
+        if self.workers is not None:
+            try:
+                resolve_workers(self.workers)
+            except (ValueError, TypeError):
+                bad("workers", "must be None (one per core) or a whole number >= 1")
         return self
 
 
@@ -315,6 +322,10 @@ class Trainer:
         self.rng = np.random.default_rng([c.seed, 1])   # augmentation
         self.history = History()
         self.model_lock = threading.RLock()
+        # computes each batch's loss and gradients: here, or split over worker processes
+        self.step_engine = make_step_engine(
+            model, self.loss_fn, c.workers, sample_shape=(1, *self.train_images.shape[1:]),
+            max_batch=c.batch_size, diverged_above=DIVERGED_LOSS)
 
         # progress (all in state_dict)
         self.epoch = 0            # epochs completed
@@ -517,6 +528,7 @@ class Trainer:
             yield from self._run()
         finally:
             self._running = self._paused = False
+            self.step_engine.stop_workers()     # restarted by the next run
 
     def _run(self):
         c = self.config
@@ -611,18 +623,15 @@ class Trainer:
             xb = random_shift(xb, c.shift, self.rng)
         x = _as_input(xb, self.dtype)
         with self.model_lock, np.errstate(over="ignore", invalid="ignore"):
-            logits = self.model.train_forward(x)
-            loss = self.loss_fn(logits, yb)
+            loss, correct = self.step_engine.gradients(x, yb)
             if not loss < DIVERGED_LOSS:        # nan, inf, or blown up
                 self._restore(loss)
                 return False
             for view, p in zip(self._backup_views, self.params):
                 view[...] = p.value
             self._have_backup = True
-            self.model.train_backward(self.loss_fn.backward())
             self.optimizer.step()
         n = len(yb)
-        correct = int(np.count_nonzero(logits.argmax(axis=1) == yb))
         self.batch += 1
         self.step += 1
         self.samples_seen += n
