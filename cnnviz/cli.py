@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "saves beside it as NAME.interrupted.npz and leaves PATH as it was; "
                         "a second Ctrl-C stops at once and saves nothing. A diverged run "
                         "saves nothing")
+    t.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="processes that compute each batch together (default: one per core; "
+                        "1: this process alone)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("summary", help="print a model's architecture table")
@@ -375,7 +378,7 @@ def _cmd_train(args) -> int:
                          optimizer=args.optimizer, momentum=args.momentum,
                          weight_decay=args.weight_decay, seed=args.seed, limit=args.limit,
                          shift=args.shift, lr_schedule=args.schedule, warmup_steps=args.warmup,
-                         snapshot_interval=0.1)
+                         snapshot_interval=0.1, workers=args.workers)
     try:
         trainer = Trainer(model, train, test, config)
     except ValueError as e:
@@ -402,8 +405,11 @@ def _cmd_train(args) -> int:
     try:
         print(f"training {args.model} on {images} of {source} for {args.epochs} "
               f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
-              f"{args.schedule} schedule, seed {args.seed}", flush=True)
+              f"{args.schedule} schedule, seed {args.seed}, "
+              f"{_plural(trainer.step_engine.workers, 'process', 'processes')}", flush=True)
         last = _run_with_progress(trainer, config, args, tqdm)
+        if trainer.step_engine.failure:      # a worker died: the run went on in one process
+            print(f"{PROG}: warning: {trainer.step_engine.failure}", file=sys.stderr)
         return _finish(args, trainer, config, model, last, interrupted, target, source, save)
     except KeyboardInterrupt:
         if not interrupted.is_set():
@@ -414,6 +420,10 @@ def _cmd_train(args) -> int:
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _run_with_progress(trainer, config, args, tqdm):

@@ -74,7 +74,8 @@ def test_train_save_then_eval(capsys, data_dir, tmp_path):
 
 def test_seeded_training_is_reproducible(capsys, data_dir, tmp_path):
     args = ["train", "--data-dir", data_dir, "--epochs", "1", "--limit", "128",
-            "--batch-size", "32", "--no-progress", "--shift", "1", "--seed", "5"]
+            "--batch-size", "32", "--no-progress", "--shift", "1", "--seed", "5",
+            "--workers", "1"]     # one process: bit for bit (workers add in another order)
     for name in ("a", "b"):
         assert run(capsys, *args, "--save", tmp_path / f"{name}.npz")[0] == 0
     a, b = load(tmp_path / "a.npz"), load(tmp_path / "b.npz")
@@ -100,6 +101,7 @@ def test_diverging_training_says_so(capsys, data_dir):
     (["train", "--momentum", "1.5"], "--momentum: must be in [0, 1)"),
     (["train", "--optimizer", "rmsprop"], "invalid choice"),
     (["eval"], "the following arguments are required: MODEL.npz"),
+    (["train", "--workers", "0"], "--workers: must be at least 1"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])
 def test_bad_arguments(capsys, argv, needle):
@@ -191,3 +193,13 @@ def test_limit_and_batch_beyond_the_set_are_clamped_and_said(capsys, data_dir, t
     assert "batch 600 (the whole set; --batch-size 10000000 asked for more)" in first
     model = load(tmp_path / "m.npz")
     assert model.metadata["steps"] == 1 and model.metadata["config"]["batch_size"] == 600
+
+
+def test_workers_train_together_and_are_said(capsys, data_dir, tmp_path):
+    code, out, err = run(capsys, "train", "--data-dir", data_dir, "--epochs", "1",
+                         "--limit", "320", "--batch-size", "32", "--no-progress",
+                         "--workers", "2", "--save", tmp_path / "m.npz")
+    assert code == 0, err
+    assert out.splitlines()[0].endswith(", 2 processes")
+    assert "warning" not in err                 # no worker died
+    assert load(tmp_path / "m.npz").metadata["config"]["workers"] == 2
