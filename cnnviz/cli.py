@@ -363,6 +363,7 @@ def _cmd_train(args) -> int:
 
     # everything that can be wrong is found here, before the first batch
     target = _check_save_target(args.save) if args.save is not None else None
+    _check_workers(args.workers)
     train, test = _load_data(args.data_dir)
     model = MODELS[args.model](seed=args.seed)
     table = _check_fits(model, train, args.model)
@@ -420,6 +421,16 @@ def _cmd_train(args) -> int:
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+
+
+def _check_workers(workers) -> None:
+    from cnnviz.engine.parallel import usable_cores
+
+    cores = usable_cores()
+    if workers is not None and workers > cores:
+        raise CliError(f"--workers {workers}: cnnviz may use {cores} core{'s' * (cores != 1)} "
+                       f"here, and processes beyond one per core only slow each other down; "
+                       f"use --workers {cores} or fewer")
 
 
 def _plural(n: int, one: str, many: str) -> str:

@@ -203,3 +203,14 @@ def test_workers_train_together_and_are_said(capsys, data_dir, tmp_path):
     assert out.splitlines()[0].endswith(", 2 processes")
     assert "warning" not in err                 # no worker died
     assert load(tmp_path / "m.npz").metadata["config"]["workers"] == 2
+
+
+def test_more_workers_than_cores_is_refused_before_any_process_starts(capsys, data_dir):
+    from cnnviz.engine.parallel import usable_cores
+
+    code, out, err = run(capsys, "train", "--data-dir", data_dir, "--workers", "1000")
+    cores = usable_cores()
+    assert code == 1 and out == ""
+    assert err.strip() == (f"cnnviz: error: --workers 1000: cnnviz may use {cores} "
+                           f"core{'s' * (cores != 1)} here, and processes beyond one per core "
+                           f"only slow each other down; use --workers {cores} or fewer")

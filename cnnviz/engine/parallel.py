@@ -62,8 +62,10 @@ def resolve_workers(workers) -> int:
 
 def make_step_engine(model, loss_fn, workers=1, *, sample_shape, max_batch,
                      diverged_above=float("inf")):
-    """A LocalStep for one process, a ParallelStep for more."""
-    n = resolve_workers(workers)
+    """A LocalStep for one process, a ParallelStep for more: at most one per
+    usable core (more only slow each other down, and a checkpoint made on a
+    bigger machine must still run here) and per row of a batch."""
+    n = min(resolve_workers(workers), usable_cores(), max_batch)
     if n == 1:
         return LocalStep(model, loss_fn, diverged_above)
     return ParallelStep(model, loss_fn, n, sample_shape=sample_shape, max_batch=max_batch,
