@@ -142,7 +142,9 @@ def test_the_training_tabs_button_opens_the_run_in_the_stepper(qtbot, window):
     qtbot.mouseClick(training.stepper_button, Qt.MouseButton.LeftButton)
     assert window.tabs.tabText(window.tabs.currentIndex()) == "Layer Stepper"
     stepper = window._current_inner()
-    assert stepper.network_box.currentText() == "Model from Training"
+    # the copy waits for the trainer's lock between two batches (retried every 200 ms)
+    qtbot.waitUntil(lambda: stepper.network_box.currentText() == "Model from Training",
+                    timeout=10_000)
     assert stepper.session.model is not training.trainer.model
 
 

@@ -638,9 +638,11 @@ class StepperTab(QWidget):
     def _on_image_failed(self, _ticket, message: str) -> None:
         self.banner.show_message(f"Cannot open {self._loading_name}: {message}", "error")
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 1.0) -> bool:
+        """Stop the image loader (its running decode finishes first); True: no thread left."""
         if self._loader is not None:
             self._loader.stop()
+        return True
 
     def _on_target(self, value: int) -> None:
         if self.session is not None and self.session.delta is None:
