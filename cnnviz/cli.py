@@ -333,6 +333,12 @@ def _check_save_target(text: str) -> Path:
                        f"{path / 'model.npz'}")
     if path.exists() and not path.is_file():
         raise CliError(f"{opt}: exists and is not a regular file")
+    if path.exists():      # replaceable? (an immutable or read-only file refuses this, root too)
+        try:
+            open(path, "ab").close()
+        except OSError as e:
+            raise CliError(f"{opt}: the existing file cannot be replaced "
+                           f"({e.strerror or e})") from None
     folder = path.parent
     for part in reversed([folder, *folder.parents]):    # from the top down
         if part.exists() and not part.is_dir():
@@ -348,6 +354,37 @@ def _check_save_target(text: str) -> Path:
     except OSError as e:
         raise CliError(f"{opt}: cannot write in {folder} ({e.strerror or e})") from None
     return path
+
+
+def _check_space(target: Path, model) -> None:
+    """Room in the target's folder for the model file (and its temporary,
+    written before the old file goes): found now, not after the run."""
+    need = sum(p.value.nbytes for p in model.parameters()) + (64 << 10)   # + header, zip
+    try:
+        st = os.statvfs(target.parent)
+    except (OSError, AttributeError):     # no statvfs here: the save will say
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < need:
+        raise CliError(f"--save {target}: {free:,} bytes free in {target.parent}, the model "
+                       f"file needs about {need:,}")
+
+
+def _save_somewhere(save, model, path: Path, meta: dict) -> None:
+    """Save to ``path``; if that fails after the run (the disk filled up
+    meanwhile), save to the temporary folder instead, so the work is kept."""
+    try:
+        save(model, path, metadata=meta)
+        return
+    except OSError as e:
+        why = e.strerror or str(e)
+    fallback = Path(tempfile.gettempdir()) / f"cnnviz-{path.stem}-{os.getpid()}{path.suffix}"
+    try:
+        save(model, fallback, metadata=meta)
+    except OSError:
+        raise CliError(f"cannot save {path}: {why}; nor in {fallback.parent}: the trained "
+                       f"model is lost") from None
+    raise CliError(f"cannot save {path}: {why}; the trained model was saved as {fallback}")
 
 
 def _interrupted_path(path: Path) -> Path:
@@ -374,6 +411,8 @@ def _cmd_train(args) -> int:
         raise CliError(f"--shift {args.shift}: must be less than the {image}")
     n_train = min(args.limit or len(train), len(train))
     batch = _check_batch(model, table, args.batch_size, n_train, args.model)
+    if target is not None:
+        _check_space(target, model)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
     config = TrainConfig(epochs=args.epochs, batch_size=batch, lr=lr,
                          optimizer=args.optimizer, momentum=args.momentum,
@@ -482,10 +521,7 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
             "config": {k: v for k, v in vars(config).items()},
             "test_accuracy": trainer.test_accuracy, "dataset": str(source),
             "interrupted": not finished}
-    try:
-        save(model, path, metadata=meta)
-    except OSError as e:
-        raise CliError(f"cannot save {path}: {e.strerror or e}") from None
+    _save_somewhere(save, model, path, meta)
     if finished:
         print(f"saved {path}")
         return 0

@@ -24,6 +24,7 @@ import cnnviz.atomic as atomic
 from cnnviz.atomic import (atomic_open, atomic_path, atomic_save_npy, atomic_savetxt,
                            atomic_write_text, current_umask, save_failure_message)
 from cnnviz.engine import Linear, Sequential, lenet5, load, save
+from disks import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -305,33 +306,9 @@ def test_kill_9_during_a_save_loop_never_breaks_the_model_nor_piles_up_temporari
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs: a real ENOSPC. Needs the right to mount (root, no
-    seccomp/user-namespace ban); skipped with the reason otherwise."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if sys.platform != "linux":
-        pytest.skip("tmpfs is Linux only")
-    try:
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", str(disk)],
-                           capture_output=True, text=True, timeout=30)
-    except OSError as e:
-        pytest.skip(f"cannot run mount: {e}")
-    if r.returncode != 0:
-        pytest.skip(f"mounting a tiny tmpfs is not permitted here: {r.stderr.strip()}")
-    try:
+    """A 64 KiB tmpfs (skipped where mounting is not permitted)."""
+    with tmpfs(tmp_path / "disk", "64k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
-
-
-def fill(folder: Path) -> None:
-    """Write a filler file until the file system says it is full."""
-    with open(folder / "filler", "wb", buffering=0) as f:
-        try:
-            while f.write(b"\0" * 4096):
-                pass
-        except OSError as e:
-            assert e.errno == errno.ENOSPC
 
 
 def test_a_full_disk_leaves_the_existing_kernel_json_byte_identical(tiny_disk):

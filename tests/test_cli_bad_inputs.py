@@ -21,6 +21,7 @@ import pytest
 from cnnviz import cli
 from cnnviz.data.idx import write_idx
 from cnnviz.engine import lenet5, load, save
+from disks import fill, tmpfs
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_BOUND = 20.0       # seconds per refused case; each takes about 0.5 s alone
@@ -313,3 +314,45 @@ def test_unforeseen_error_is_one_line_and_logged(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     logs = list((tmp_path / "tmp").glob("crash-*.log"))
     assert len(logs) == 1 and f"the full traceback is in {logs[0]}" in err
+
+
+# --- a full disk or an unreplaceable file: found before the run, or the model kept --------
+def test_a_disk_without_room_for_the_model_is_found_before_training(tmp_path, good):
+    with tmpfs(tmp_path / "disk", "64k") as disk:           # LeNet-5's file needs ~300 KB
+        r = cnnviz(tmp_path, "train", "--data-dir", good, "--no-progress", "--workers", "1",
+                   "--save", disk / "m.npz")
+        assert_one_error(r, 1, f"--save {disk / 'm.npz'}: ", "bytes free in", "needs about")
+        assert r.stdout == "" and list(disk.iterdir()) == []
+
+
+def test_an_existing_file_that_cannot_be_replaced_is_found_before_training(tmp_path, good):
+    path, original = _existing_model(tmp_path)
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available or not permitted here")
+    try:
+        r = cnnviz(tmp_path, "train", "--data-dir", good, "--no-progress", "--save", path)
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+    assert_one_error(r, 1, "the existing file cannot be replaced")
+    assert r.stdout == "" and path.read_bytes() == original
+
+
+def test_a_disk_that_fills_during_the_run_keeps_the_model_in_the_temp_folder(tmp_path, good):
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        p = subprocess.Popen([sys.executable, "-m", "cnnviz", "train", "--data-dir", str(good),
+                              "--epochs", "3", "--batch-size", "8", "--no-progress",
+                              "--workers", "1", "--save", str(disk / "m.npz")],
+                             cwd=tmp_path, env=_env(TMPDIR=str(tmp_path)),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert p.stdout.readline().startswith("training")     # the checks passed
+            fill(disk)                                             # then the disk fills up
+            out, err = p.communicate(timeout=120)
+        finally:
+            p.kill()
+    fallback = tmp_path / f"cnnviz-m-{p.pid}.npz"
+    assert p.returncode == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (f"cnnviz: error: cannot save {disk / 'm.npz'}: No "
+                                            f"space left on device; the trained model was "
+                                            f"saved as {fallback}")
+    assert load(fallback).metadata["epochs_done"] == 3
