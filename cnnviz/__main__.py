@@ -1,3 +1,18 @@
-from cnnviz.cli import main
+"""`python -m cnnviz` and the `cnnviz` command: the command line's entry,
+which imports it inside a handler so that a Ctrl-C during the imports ends
+with one line, not a traceback."""
 
-raise SystemExit(main())
+import sys
+
+
+def run() -> int:
+    try:
+        from cnnviz.cli import main
+    except KeyboardInterrupt:
+        print("cnnviz: interrupted", file=sys.stderr)
+        return 130
+    return main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -27,7 +27,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 
 PROG = "cnnviz"
 
@@ -174,6 +173,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --- main -------------------------------------------------------------------------
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except (KeyboardInterrupt, ImportError) as e:
+        # Ctrl-C while the engine (NumPy) is still being imported; NumPy
+        # turns one inside its C extension into an ImportError
+        if not _interrupted(e):
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            return _fail(f"cannot import what cnnviz needs ({first}); reinstall cnnviz")
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _interrupted(e: BaseException | None) -> bool:
+    """A KeyboardInterrupt, or an exception raised while handling one."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _main(argv) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
         return _gui([])
@@ -289,6 +312,8 @@ def _check_fits(model, data, what):
     out = table.rows[-1].output_shape if table.rows else (1, 0)
     classes = out[1] if len(out) == 2 else 0
     if int(data.labels.max()) >= classes:
+        import numpy as np
+
         first = int(np.argmax(data.labels >= classes))
         raise CliError(f"{data.labels_path}: label {data.labels[first]} (of image #{first}) is "
                        f"out of range for {what}, which has {classes} outputs "
@@ -299,6 +324,8 @@ def _check_fits(model, data, what):
 def _batch_bytes(model, table, n: int) -> int:
     """Estimated peak memory of training on a batch of ``n`` images (see
     BATCH_MEMORY_BUDGET)."""
+    import numpy as np
+
     h, w = table.input_shape[2:]
     per_image = h * w + sum(int(np.prod(r.output_shape[1:])) for r in table.rows)
     return n * per_image * _ACTIVATION_FACTOR * np.dtype(model.dtype).itemsize

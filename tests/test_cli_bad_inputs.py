@@ -356,3 +356,23 @@ def test_a_disk_that_fills_during_the_run_keeps_the_model_in_the_temp_folder(tmp
                                             f"space left on device; the trained model was "
                                             f"saved as {fallback}")
     assert load(fallback).metadata["epochs_done"] == 3
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.2, 1.5])
+def test_ctrl_c_from_a_terminal_at_any_moment_is_one_line(tmp_path, good, delay):
+    """A terminal's Ctrl-C reaches the whole process group: the imports, the
+    workers being spawned (they used to print their start-up's traceback),
+    the first batches. (Before ~0.1 s it lands in Python's own start-up.)"""
+    p = subprocess.Popen([sys.executable, "-m", "cnnviz", "train", "--data-dir", str(good),
+                          "--epochs", "1000", "--no-progress", "--workers", "2"],
+                         cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(delay)
+        os.killpg(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "Fatal Python error" not in err, err
+    assert 1 <= len(err.splitlines()) <= 2, err     # "interrupted", or "stopping..." + where

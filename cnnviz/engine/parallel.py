@@ -190,6 +190,24 @@ class ParallelStep:
         background while batches run here alone)."""
         if self._procs or self.failure:
             return
+        # Ctrl-C is the parent's to handle. A worker can only ignore it once
+        # its interpreter runs our code; until then (up to a second) a
+        # terminal's Ctrl-C, sent to the whole process group, printed a
+        # traceback from its start-up. An ignored SIGINT is inherited through
+        # spawn's exec, and Python then installs no KeyboardInterrupt handler,
+        # so the workers are started with it ignored here (a few ms in which
+        # this process ignores it too). Only the main thread may change it;
+        # the GUI starts workers from its training thread, with no terminal.
+        import threading
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        try:
+            self._start_workers()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+
+    def _start_workers(self):
         import multiprocessing as mp
         ctx = mp.get_context("spawn")
         shapes = [p.value.shape for p in self.params]
