@@ -95,6 +95,10 @@ CASES = {
     "negative-step": ("sgd", progress(step=-3), None, "trainer.progress.step: expected"),
     "negative-samples": ("sgd", progress(samples_seen=-16), None,
                          "trainer.progress.samples_seen: expected"),
+    "step-4000-digits": ("sgd", progress(step=10 ** 4000), None, "100000...(4,001 digits)"),
+    "newer-version-4000-digits": ("sgd", lambda m: m.update(version=10 ** 4000), None,
+                                  "trainer.version: made by a newer cnnviz (version "
+                                  "100000...(4,001 digits)"),
     "batch-above-step": ("sgd", progress(batch=50), None,
                          "trainer.progress.batch: 50 is more than progress.step (9)"),
     "accuracy-above-one": ("sgd", progress(last_accuracy=1.5), None,
@@ -186,7 +190,7 @@ def test_a_damaged_checkpoint_is_refused_with_the_field_named(checkpoints, tmp_p
         load_checkpoint(path)
     msg = str(info.value)
     assert msg.startswith(f"{path}: ") and expect in msg, msg
-    assert "\n" not in msg
+    assert "\n" not in msg and len(msg) < 400, msg       # one readable line
 
 
 def test_undamaged_checkpoints_load(checkpoints, tmp_path):

@@ -13,11 +13,25 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 
 class FieldError(ValueError):
-    """A field of a JSON document that is missing, of the wrong type or out of range."""
+    """A field of a JSON document that is missing, of the wrong type or out of range.
+    Any number of over 50 digits in the message is shortened (a file may hold
+    a 4,000-digit one), so the message stays one readable line."""
+
+    def __init__(self, message: str):
+        super().__init__(shorten_numbers(message))
+
+
+def shorten_numbers(text: str) -> str:
+    """"123456...(4,001 digits)" for each number of more than 50 digits in ``text``."""
+    def short(m):
+        digits = m.group().replace(",", "")
+        return f"{digits[:6]}...({len(digits):,} digits)"
+    return re.sub(r"\d(?:,?\d){50,}", short, text)     # also "10,000,000,..." as formatted
 
 
 class HugeInt:

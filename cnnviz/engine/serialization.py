@@ -31,7 +31,7 @@ import numpy as np
 
 from ..atomic import atomic_open
 from . import jsonfields as jf
-from .jsonfields import FieldError
+from .jsonfields import FieldError, shorten_numbers
 from .layers import LAYER_TYPES
 from .npz_archive import NpyHeader, NpzArchive, NpzError, fmt_bytes
 from .sequential import Sequential
@@ -49,7 +49,11 @@ KIND = "a cnnviz model (.npz)"
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be read; the message names the file."""
+    """A model file that cannot be read; the message names the file. Numbers
+    of over 50 digits in it are shortened (see jsonfields.shorten_numbers)."""
+
+    def __init__(self, message: str):
+        super().__init__(shorten_numbers(str(message)))
 
 
 # --------------------------------------------------------------------------
