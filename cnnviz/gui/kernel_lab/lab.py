@@ -101,9 +101,17 @@ class KernelLab(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(controls.sizeHint().width() + 24)
+        # wide kernels (7+ columns) make the panel wider than its share: scroll, never clip
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setMinimumWidth(min(controls.sizeHint().width() + 24, 520))
+        self.controls = controls
+        self.controls_scroll = scroll
         self.splitter.addWidget(scroll)
+        # a handle the user can see and grab, not an unmarked 4-px gap
+        self.splitter.setHandleWidth(8)
+        self.splitter.setStyleSheet(
+            "QSplitter#kernel_lab_splitter::handle { background: #c8c8c8; "
+            "border-left: 1px solid #a0a0a0; border-right: 1px solid #a0a0a0; }")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("kernel_lab_right_splitter")

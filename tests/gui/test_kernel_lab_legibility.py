@@ -1,0 +1,118 @@
+"""Kernel Lab legibility, measured (issue #12 points 8-11): numbers fit their cells
+(QFontMetrics), every control is inside the panel's reachable area, labels and maps
+refer to the same input."""
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QPoint, QRect, Qt
+from PyQt6.QtWidgets import QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QWidget
+
+from cnnviz.data.images import sample_images
+from cnnviz.gui.widgets.kernel_editor import INVALID_STYLE
+
+PHOTOS = sample_images()
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    from cnnviz.gui.app import configure_pyqtgraph
+    from cnnviz.gui.main_window import MainWindow
+
+    configure_pyqtgraph()
+    w = MainWindow(load_default_input=False)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def lab(window):
+    return window.kernel_lab
+
+
+def settle(qtbot, lab):
+    qtbot.waitUntil(lambda: not lab.busy, timeout=20000)
+    QApplication.processEvents()
+
+
+def number_fits(cell) -> bool:
+    """The rendered text fits the line edit's text area (frame and margins taken off)."""
+    metrics = cell.fontMetrics()
+    room = cell.contentsRect().width() - cell.textMargins().left() - cell.textMargins().right() - 4
+    return metrics.horizontalAdvance(cell.text()) <= room
+
+
+@pytest.mark.parametrize("columns", [3, 7, 12])
+def test_kernel_cells_show_every_number_whole(qtbot, window, lab, columns):
+    editor = lab.bank.editor
+    values = np.array([0.02393, 1.965e-05, -0.0001234, -123.4567, 3.0, -2.5e-12], np.float32)
+    kernel = np.resize(values, (3, columns)).astype(np.float32)
+    editor.set_kernel(kernel)
+    QApplication.processEvents()
+    for r in range(3):
+        for c in range(columns):
+            cell = editor.cell(r, c)
+            assert number_fits(cell), (r, c, cell.text(), cell.width())
+
+
+def reachable(lab, widget: QWidget) -> bool:
+    """The widget lies in the controls panel and the panel's scroll area can bring it
+    into view: the panel is not wider (or taller) than what the scroll bars reach."""
+    scroll, panel = lab.controls_scroll, lab.controls
+    top_left = widget.mapTo(panel, QPoint(0, 0))
+    rect = QRect(top_left, widget.size())
+    if not panel.rect().contains(rect):
+        return False
+    viewport = scroll.viewport()
+    hbar, vbar = scroll.horizontalScrollBar(), scroll.verticalScrollBar()
+    reach_w = viewport.width() + (hbar.maximum() if hbar.isVisible() or
+                                  scroll.horizontalScrollBarPolicy() !=
+                                  Qt.ScrollBarPolicy.ScrollBarAlwaysOff else 0)
+    reach_h = viewport.height() + vbar.maximum()
+    return rect.right() < reach_w and rect.bottom() < reach_h
+
+
+@pytest.mark.parametrize("columns", [1, 7, 12])
+@pytest.mark.parametrize("size", [(1400, 900), (1920, 1080)])
+def test_every_control_is_reachable(qtbot, window, lab, columns, size):
+    window.resize(*size)
+    lab.bank.editor.set_kernel(np.full((3, columns), 1.965e-05, np.float32))
+    for _ in range(3):
+        QApplication.processEvents()
+    kinds = (QAbstractButton, QComboBox, QAbstractSpinBox)
+    controls = [w for w in lab.controls.findChildren(QWidget)
+                if isinstance(w, kinds) and w.isVisibleTo(lab.controls)]
+    assert len(controls) > 20
+    cut = [w.text() if hasattr(w, "text") else type(w).__name__
+           for w in controls if not reachable(lab, w)]
+    assert not cut, cut
+    assert lab.splitter.handleWidth() >= 6
+
+
+def type_keys(qtbot, cell, text):
+    cell.setFocus()
+    cell.selectAll()
+    qtbot.keyClicks(cell, text)
+
+
+def test_a_number_being_typed_is_no_error_until_the_cell_is_left(qtbot, window, lab):
+    editor = lab.bank.editor
+    editor.apply_preset("identity")
+    cell = editor.cell(0, 0)
+    seen = []
+    editor.problem_changed.connect(seen.append)
+    for text in ("-", "-.", "1e", "1e-", "."):
+        type_keys(qtbot, cell, text)
+        assert cell.styleSheet() != INVALID_STYLE, text
+        assert not [m for m in seen if m], (text, seen)
+    type_keys(qtbot, cell, "-0.5")
+    assert editor.kernel()[0, 0] == np.float32(-0.5) and not [m for m in seen if m]
+    type_keys(qtbot, cell, "-")
+    qtbot.keyClick(cell, Qt.Key.Key_Tab)          # left unfinished: now it is an error
+    assert cell.styleSheet() == INVALID_STYLE
+    assert "'-' is not a number" in editor.problem_label.text()
+    assert editor.kernel()[0, 0] == np.float32(-0.5)   # the last valid value stays
