@@ -116,3 +116,92 @@ def test_a_number_being_typed_is_no_error_until_the_cell_is_left(qtbot, window, 
     assert cell.styleSheet() == INVALID_STYLE
     assert "'-' is not a number" in editor.problem_label.text()
     assert editor.kernel()[0, 0] == np.float32(-0.5)   # the last valid value stays
+
+
+def tile_rects(lab):
+    """Each visible stage's map views, in maps-area coordinates (x, y, w, h)."""
+    host = lab.maps_scroll.widget()
+    rects = {}
+    for name, grid in lab.grids.items():
+        if not grid.isVisible():
+            continue
+        out = []
+        for tile in grid.tiles:
+            r = grid.mapFromScene(tile.view.sceneBoundingRect()).boundingRect()
+            top_left = grid.mapTo(host, r.topLeft())
+            out.append((top_left.x(), top_left.y(), r.width(), r.height()))
+        rects[name] = out
+    return rects
+
+
+def assert_reachable_and_inside(lab, rects):
+    host, scroll = lab.maps_scroll.widget(), lab.maps_scroll
+    reach = scroll.viewport().height() + scroll.verticalScrollBar().maximum()
+    for name, tiles in rects.items():
+        grid = lab.grids[name]
+        top = grid.mapTo(host, QPoint(0, 0)).y()
+        for x, y, w, h in tiles:
+            assert h >= 40 and w >= 40, (name, h, w)                    # a readable map
+            assert top <= y and y + h <= top + grid.height() + 1, name   # not clipped
+            assert y + h <= min(host.height(), reach) + 1, name          # scrolls into view
+
+
+def pump(qtbot, lab, n=5):
+    settle(qtbot, lab)
+    for _ in range(n):
+        QApplication.processEvents()
+
+
+def test_map_layout_recovers_after_twelve_maps(qtbot, window, lab):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    start = tile_rects(lab)
+    lab.bank.load_bank_presets(["Sobel x", "Sobel y", "blur", "sharpen"])
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")
+    pump(qtbot, lab)
+    twelve = tile_rects(lab)
+    assert len(twelve["conv"]) == 12 and len(twelve["pool"]) == 12
+    assert_reachable_and_inside(lab, twelve)       # the 4th row too, by scrolling
+    lab.layer.set_choice(lab.layer.mode_box, "sum")
+    lab.bank.load_bank_presets(["Sobel x"])
+    pump(qtbot, lab)
+    for step in ("back to 1", "reset zoom", "tab switch"):
+        if step == "reset zoom":
+            lab.reset_zoom()
+        if step == "tab switch":
+            window.tabs.setCurrentIndex(2)
+            pump(qtbot, lab)
+            window.tabs.setCurrentIndex(0)
+        pump(qtbot, lab)
+        now = tile_rects(lab)
+        assert now.keys() == start.keys(), step
+        for name in start:
+            for a, b in zip(start[name], now[name]):
+                assert all(abs(p - q) <= 2 for p, q in zip(a, b)), (step, name, a, b)
+        assert lab.maps_scroll.verticalScrollBar().maximum() == 0, step
+
+
+def test_a_hidden_stage_gives_its_space_to_the_others(qtbot, window, lab):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    width = lab.grids["pool"].width()
+    lab.layer.set_choice(lab.layer.activation_box, "none")
+    pump(qtbot, lab)
+    assert not lab.grids["activation"].isVisible()
+    assert lab.grids["pool"].width() > 1.8 * width   # the lone last stage spans the row
+
+
+def test_maps_never_show_an_older_request_than_the_settings(qtbot, window, lab):
+    """A big request on the worker thread, then a small one that runs inline when the big
+    one ends: the big one's (older) maps must not be drawn over the newer ones."""
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.bank.load_bank_presets(["Sobel x", "Sobel y", "blur", "sharpen"])
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")   # 12 maps: the worker thread
+    assert lab.runner.busy
+    lab.layer.set_choice(lab.layer.mode_box, "sum")
+    lab.bank.load_bank_presets(["Sobel x"])                  # small: inline once it is free
+    pump(qtbot, lab)
+    assert lab.output.result.config.weights.shape[0] == lab.bank.filter_count == 1
+    assert not lab.output.result.config.depthwise
+    assert len(lab.grids["conv"].tiles) == 1

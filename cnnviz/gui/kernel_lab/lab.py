@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("input", "conv", "activation", "pool")
 SEED_EXAMPLE_SIZE = (80, 80)
+MIN_TILE_HEIGHT = 110   # px a row of maps keeps (title + a readable map); more rows scroll
 
 
 def _full_or_too_large(path: Path):
@@ -124,11 +125,14 @@ class KernelLab(QWidget):
         pipeline_layout.addWidget(self.input_banner)
         pipeline_layout.addWidget(self.compute_banner)
         # stages read in Z order: input | conv, then activation | pool
-        self.maps_layout = QGridLayout()
+        maps_host = QWidget()
+        self.maps_layout = QGridLayout(maps_host)
+        self.maps_layout.setContentsMargins(0, 0, 0, 0)
         self.maps_layout.setSpacing(2)
         self.grids: dict[str, FeatureMapGrid] = {}
         for i, name in enumerate(STAGES):
-            grid = FeatureMapGrid(max_columns=1 if name == "input" else 3)
+            grid = FeatureMapGrid(max_columns=1 if name == "input" else 3,
+                                  min_tile_height=MIN_TILE_HEIGHT)
             grid.setObjectName(f"{name}_grid")
             grid.tile_clicked.connect(lambda t, r, c, n=name: self.click(n, t, r, c))
             grid.hovered.connect(self._on_hover)
@@ -138,7 +142,14 @@ class KernelLab(QWidget):
         for k in range(2):
             self.maps_layout.setRowStretch(k, 1)
             self.maps_layout.setColumnStretch(k, 1)
-        pipeline_layout.addLayout(self.maps_layout, 1)
+        # 12 maps need more rows than fit: the stages scroll instead of squeezing or clipping
+        self.maps_scroll = QScrollArea()
+        self.maps_scroll.setObjectName("kernel_lab_maps_scroll")
+        self.maps_scroll.setWidget(maps_host)
+        self.maps_scroll.setWidgetResizable(True)
+        self.maps_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.maps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        pipeline_layout.addWidget(self.maps_scroll, 1)
         self.pipeline_view = pipeline
         right.addWidget(pipeline)
         self.arithmetic = ArithmeticPanel()
@@ -439,11 +450,17 @@ class KernelLab(QWidget):
         self.computed.emit(output)
 
     def _place_grids(self, visible: list[str]) -> None:
+        """Visible stages in Z order, two a row; a lone last stage spans the row, so
+        a hidden stage gives its space to the others."""
         for name, grid in self.grids.items():
             self.maps_layout.removeWidget(grid)
             grid.setVisible(name in visible)
+        rows = (len(visible) + 1) // 2
         for i, name in enumerate(visible):
-            self.maps_layout.addWidget(self.grids[name], i // 2, i % 2)
+            span = 2 if i == len(visible) - 1 and i % 2 == 0 else 1
+            self.maps_layout.addWidget(self.grids[name], i // 2, i % 2, 1, span)
+        for k in range(2):
+            self.maps_layout.setRowStretch(k, 1 if k < rows else 0)
 
     def reset_zoom(self) -> None:
         grid = self.grids["input"]

@@ -29,6 +29,7 @@ from cnnviz.gui.widgets import theme
 
 
 _COLORMAPS: dict[str, pg.ColorMap] = {}
+HEADER_HEIGHT = 40      # the grid's header line and margins, px
 
 
 def _colormap(scale: Scale) -> pg.ColorMap:
@@ -77,8 +78,12 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
     hovered = pyqtSignal(float, float)              # cursor in view coordinates (x, y)
     hover_left = pyqtSignal()
 
-    def __init__(self, parent=None, max_columns: int = 2, show_bars: bool = True):
+    def __init__(self, parent=None, max_columns: int = 2, show_bars: bool = True,
+                 min_tile_height: int = 0):
+        """min_tile_height: the grid asks for that much height per row of tiles
+        (for a parent that scrolls); 0 lets tiles shrink with the widget."""
         super().__init__(parent)
+        self.min_tile_height = min_tile_height
         self.setBackground(theme.BACKGROUND)
         self.max_columns = max_columns
         self.show_bars = show_bars
@@ -140,9 +145,15 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         self.header.setText(header)
 
     def _build(self, count: int, per_tile_bars: bool) -> None:
-        self.body.clear()
         self.clear_overlays()
+        # a fresh body: clear() leaves the old rows' heights in the grid layout, so
+        # after 12 maps one map sat pushed down and clipped
+        self.ci.removeItem(self.body)
+        self.body = self.ci.addLayout(row=1, col=0)
         columns = max(1, min(self.max_columns, count))
+        rows = max(1, (count + columns - 1) // columns)
+        if self.min_tile_height:   # every row readable; the parent scrolls when needed
+            self.setMinimumHeight(HEADER_HEIGHT + rows * self.min_tile_height)
         self.tiles = []
         for i in range(count):
             tile = _Tile(self, i, with_bar=self.show_bars and per_tile_bars)
@@ -151,7 +162,6 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         self.shared_bar = None
         if self.show_bars and not per_tile_bars and count:
             self.shared_bar = self.make_bar()
-            rows = (count + columns - 1) // columns
             self.body.addItem(self.shared_bar, row=0, col=columns, rowspan=rows)
         if count > 1:
             first = self.tiles[0].view

@@ -137,6 +137,7 @@ class KernelEditor(QWidget):
         for row in self._cells:
             for cell in row:
                 self.grid_layout.removeWidget(cell)
+                cell.hide()          # gone now, not at the next event loop turn
                 cell.deleteLater()
         kh, kw = self._kernel.shape
         self._cells = []
