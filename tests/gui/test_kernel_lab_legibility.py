@@ -205,3 +205,59 @@ def test_maps_never_show_an_older_request_than_the_settings(qtbot, window, lab):
     assert lab.output.result.config.weights.shape[0] == lab.bank.filter_count == 1
     assert not lab.output.result.config.depthwise
     assert len(lab.grids["conv"].tiles) == 1
+
+
+def test_name_and_shape_change_with_the_maps_and_a_busy_bar_shows_meanwhile(qtbot, window, lab):
+    from cnnviz.gui.kernel_lab.input_loader import InputImage
+
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    old_label, old_status = lab.input_label.text(), window.input_status.text()
+    assert "chelsea" in old_label and "chelsea" in old_status
+    assert not lab.busy_bar.isVisibleTo(lab)
+    big = np.random.default_rng(0).random((1600, 1600, 3), dtype=np.float32)
+    lab.set_input(InputImage(big, "big.png", (1600, 1600)))   # goes to the worker thread
+    assert lab.runner.busy
+    assert lab.busy_bar.isVisibleTo(lab) and lab.busy_label.isVisibleTo(lab)
+    # the old maps are still up: so are the old name and shape
+    assert lab.input_label.text() == old_label and window.input_status.text() == old_status
+    pump(qtbot, lab)
+    assert "big.png" in lab.input_label.text() and "(1, 3, 1600, 1600)" in lab.input_label.text()
+    assert window.input_status.text() == "big.png  (1, 3, 1600, 1600)"
+    assert lab.output.result.stages[0].tensor.shape == (1, 3, 1600, 1600)
+    assert not lab.busy_bar.isVisibleTo(lab)
+
+
+def test_a_grey_picture_says_grey_and_a_colour_one_gets_the_choice_back(qtbot, window, lab):
+    from cnnviz.gui.kernel_lab.input_loader import InputImage
+
+    grey = InputImage(np.random.default_rng(1).random((40, 50), dtype=np.float32), "g", (40, 50))
+    rgb = InputImage(np.random.default_rng(2).random((40, 50, 3), dtype=np.float32), "c", (40, 50))
+    lab.set_input(rgb)
+    pump(qtbot, lab)
+    assert lab.colour_box.currentText().startswith("RGB")
+    lab.set_input(grey)
+    pump(qtbot, lab)
+    assert lab.colour_box.currentText().startswith("Grey") and not lab.colour_box.isEnabled()
+    assert window.grey_action.isChecked()
+    lab.set_input(rgb)
+    pump(qtbot, lab)
+    assert lab.colour_box.currentText().startswith("RGB") and lab.colour_box.isEnabled()
+    assert lab.output.result.stages[0].tensor.shape == (1, 3, 40, 50)
+
+
+def test_the_hover_line_fits_the_status_bar_with_twelve_maps(qtbot, window, lab):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.bank.load_bank_presets(["Sobel x", "Sobel y", "blur", "sharpen"])
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")
+    pump(qtbot, lab)
+    lab._on_hover(100.5, 100.5)
+    text = window.value_label.text()
+    assert "conv [99, 99]" in text and "max pool [49, 49]" in text and "+10 more" in text
+    label = window.value_label
+    assert label.fontMetrics().horizontalAdvance(text) <= label.width(), (text, label.width())
+    # a new input: the old input's values leave the status bar with its maps
+    lab.open_path(PHOTOS["coffee"])
+    pump(qtbot, lab)
+    assert window.value_label.text() == ""

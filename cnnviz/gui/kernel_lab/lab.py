@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                             QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                             QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+                             QWidget)
 
 from cnnviz.atomic import atomic_write_text
 from cnnviz.gui.kernel_lab import input_loader
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("input", "conv", "activation", "pool")
 SEED_EXAMPLE_SIZE = (80, 80)
+HOVER_VALUES = 2        # values per stage in the status line (all of them are in the titles)
 MIN_TILE_HEIGHT = 110   # px a row of maps keeps (title + a readable map); more rows scroll
 
 
@@ -67,6 +69,9 @@ class KernelLab(QWidget):
         self._selection: tuple[str, int, int, int] | None = None
         self._input_shape = None
         self._shown: list[str] = []
+        self._pending_label = None    # (chw, label html, name, shape) until its maps are drawn
+        self._colour_choice = True    # the user's RGB/grey choice for colour pictures
+        self._syncing_colour = False
         self.runner = PipelineRunner(self)
         self.runner.finished.connect(self._on_output)
         self.runner.failed.connect(self._on_failed)
@@ -122,6 +127,16 @@ class KernelLab(QWidget):
         pipeline_layout.setContentsMargins(0, 0, 0, 0)
         self.input_banner = Banner()
         self.compute_banner = Banner()
+        busy_row = QHBoxLayout()
+        self.busy_label = QLabel("Computing the maps…")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)          # no known length: a moving busy bar
+        self.busy_bar.setMaximumHeight(12)
+        self.busy_bar.setTextVisible(False)
+        busy_row.addWidget(self.busy_label)
+        busy_row.addWidget(self.busy_bar, 1)
+        self._show_busy(False)
+        pipeline_layout.addLayout(busy_row)
         pipeline_layout.addWidget(self.input_banner)
         pipeline_layout.addWidget(self.compute_banner)
         # stages read in Z order: input | conv, then activation | pool
@@ -230,15 +245,22 @@ class KernelLab(QWidget):
                 + ". The picture is shown as decoded.", "warning")
         self._selection = None
         self.arithmetic.show_hint()
+        # a grey picture is used as grey and the box says so; a colour one gets the
+        # user's last choice back
+        self._syncing_colour = True
+        self.colour_box.setCurrentIndex(0 if image.is_colour and self._colour_choice else 1)
+        self._syncing_colour = False
         x = input_loader.as_chw(image, self.colour)
         self._chw = x                  # computed once per input, not per edit
         self._input_shape = None       # forces a zoom reset when the maps arrive
         self.bank.set_channels(x.shape[0])
         size = f"{image.original_size[1]} x {image.original_size[0]}"
         note = f" (downscaled from {size})" if image.downscaled else ""
-        self.input_label.setText(f"<b>{image.name}</b> {(1, *x.shape)}{note}")
+        # the name and shape are shown with the first maps of this input, not before:
+        # a big photo's maps take seconds and the old ones stay up meanwhile
+        self._pending_label = (x, f"<b>{html.escape(image.name)}</b> {(1, *x.shape)}{note}",
+                               image.name, (1, *x.shape))
         self.colour_box.setEnabled(image.is_colour)
-        self.input_changed.emit(image.name, (1, *x.shape))
         self.recompute()
 
     def open_path(self, path: str | Path) -> None:
@@ -388,6 +410,10 @@ class KernelLab(QWidget):
         self.sample_box.setCurrentIndex(0)
 
     def _on_colour_mode(self) -> None:
+        if self._syncing_colour:
+            return
+        if self.image is None or self.image.is_colour:
+            self._colour_choice = self.colour
         if self.image is not None:
             self.set_input(self.image)
 
@@ -404,13 +430,19 @@ class KernelLab(QWidget):
                           shared_scale=bool(self.scale_box.currentData()),
                           rgb_input=True, submitted=time.perf_counter())
         self.runner.submit(request)
+        self._show_busy(self.runner.busy)   # on the worker thread: say so until it is drawn
 
     @property
     def busy(self) -> bool:
         """A file is being decoded or maps are being computed."""
         return self.loading or self.loader.busy or self.runner.busy
 
+    def _show_busy(self, busy: bool) -> None:
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setVisible(busy)
+
     def _on_failed(self, request: Request, message: str) -> None:
+        self._show_busy(self.runner.busy)
         self.compute_banner.show_message(
             f"Cannot compute this layer: {message}. The maps show the last settings that "
             f"worked.", "error")
@@ -439,6 +471,13 @@ class KernelLab(QWidget):
             self.compute_banner.clear()
         if rebuilt:
             self.link.set_views([v for name in shown for v in self.grids[name].views])
+        pending = self._pending_label
+        if pending is not None and output.request.image is pending[0]:
+            self._pending_label = None
+            self.input_label.setText(pending[1])
+            self.input_changed.emit(pending[2], pending[3])
+            self.hover_text.emit("")     # the old input's values are gone with its maps
+        self._show_busy(self.runner.busy)
         shape = result.stages[0].tensor.shape
         if shape != self._input_shape:
             self._input_shape = shape
@@ -470,8 +509,24 @@ class KernelLab(QWidget):
 
     # --- hover and click ------------------------------------------------------------------
     def _on_hover(self, x: float, y: float) -> None:
-        parts = [grid.show_values_at(x, y) for grid in self.grids.values() if grid.isVisible()]
-        self.hover_text.emit("   |   ".join(p for p in parts if p))
+        parts = []
+        for name, grid in self.grids.items():
+            if grid.isVisible() and grid.rendered is not None:
+                grid.show_values_at(x, y)    # every tile's title gets its value
+                parts.append(self._hover_part(name, grid, x, y))
+        self.hover_text.emit("  |  ".join(p for p in parts if p))
+
+    def _hover_part(self, name: str, grid: FeatureMapGrid, x: float, y: float) -> str:
+        """One stage's piece of the status line, short enough that the line fits: the
+        pixel and up to HOVER_VALUES values, whole; the rest are in the map titles."""
+        pixel = grid.view_to_pixel(x, y)
+        if pixel is None:
+            return ""
+        stage = grid.header.text.split(":")[0].split(" (")[0]   # "conv", not "conv (depthwise)"
+        count = 1 if grid.rendered.rgb else len(grid.tiles)
+        values = [grid.value_text(i, *pixel) for i in range(min(count, HOVER_VALUES))]
+        more = f" +{count - HOVER_VALUES} more" if count > HOVER_VALUES else ""
+        return f"{stage} [{pixel[0]}, {pixel[1]}] {', '.join(values)}{more}"
 
     def _on_hover_left(self) -> None:
         for grid in self.grids.values():
