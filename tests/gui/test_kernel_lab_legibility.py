@@ -261,3 +261,37 @@ def test_the_hover_line_fits_the_status_bar_with_twelve_maps(qtbot, window, lab)
     lab.open_path(PHOTOS["coffee"])
     pump(qtbot, lab)
     assert window.value_label.text() == ""
+
+
+def test_a_saved_bank_loads_back_as_a_bank(qtbot, window, lab, tmp_path):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.bank.load_bank_presets(["Sobel x", "Sobel y", "blur"])
+    lab.bank.select_filter(1)
+    lab.bank.bias_spin.setValue(0.25)
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")
+    pump(qtbot, lab)
+    weights, bias, names = lab.bank.weights.copy(), lab.bank.bias.copy(), list(lab.bank.names)
+    path = tmp_path / "bank.json"
+    lab.export_kernel_json(path)
+    lab.bank.load_bank_presets(["identity"])
+    lab.layer.set_choice(lab.layer.mode_box, "sum")
+    pump(qtbot, lab)
+    lab.bank.editor.load_json(path)              # what Load... does with the chosen file
+    pump(qtbot, lab)
+    np.testing.assert_array_equal(lab.bank.weights, weights)
+    np.testing.assert_array_equal(lab.bank.bias, bias)
+    assert lab.bank.names == names and lab.layer.depthwise
+    assert lab.output.result.config.weights.shape == weights.shape
+
+
+def test_sized_presets_come_at_a_sensible_size_and_blur_is_one_preset(qtbot, window, lab):
+    editor = lab.bank.editor
+    editor.apply_preset("Sobel x")
+    editor.apply_preset("Gaussian")
+    assert editor.kernel().shape == (5, 5)
+    items = [editor.preset_box.itemText(i) for i in range(editor.preset_box.count())]
+    assert "blur" in items and "box blur" not in items
+    editor.set_kernel(np.zeros((7, 7), np.float32))
+    editor.apply_preset("blur")
+    assert editor.kernel().shape == (7, 7)       # a larger size the user chose is kept

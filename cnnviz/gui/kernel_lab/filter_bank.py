@@ -24,6 +24,7 @@ EXAMPLE_BANK = ("Sobel x", "Sobel y", "blur")
 
 class FilterBank(QWidget):
     changed = pyqtSignal()
+    depthwise_loaded = pyqtSignal(bool)   # a loaded bank file says how its maps are made
 
     def __init__(self, parent=None, channels: int = 3):
         super().__init__(parent)
@@ -82,6 +83,7 @@ class FilterBank(QWidget):
 
         self.editor = KernelEditor(kernel=self.weights[0, 0])
         self.editor.kernel_changed.connect(self._on_kernel_edited)
+        self.editor.bank_loaded.connect(self._on_bank_loaded)
         layout.addWidget(self.editor)
         self._refresh_list()
         self._refresh_channels()
@@ -196,6 +198,12 @@ class FilterBank(QWidget):
     def _load_editor(self) -> None:
         self.editor.set_kernel(self.weights[self._current, self._edited_channel()], emit=False)
         self.editor.show_preset_name(self.names[self._current])
+
+    def _on_bank_loaded(self, bank: dict) -> None:
+        """Load... of a saved bank: the whole bank comes back, not its first sub-kernel."""
+        self.set_bank(bank["weights"][:MAX_FILTERS], bank["bias"][:MAX_FILTERS],
+                      bank["names"][:MAX_FILTERS])
+        self.depthwise_loaded.emit(bank["depthwise"])
 
     def _on_filter_selected(self, row: int) -> None:
         if 0 <= row < self.filter_count:

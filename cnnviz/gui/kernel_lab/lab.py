@@ -176,6 +176,8 @@ class KernelLab(QWidget):
         self.splitter.setStretchFactor(1, 1)
 
         self.bank.changed.connect(self.recompute)
+        self.bank.depthwise_loaded.connect(
+            lambda on: self.layer.set_choice(self.layer.mode_box, "depthwise" if on else "sum"))
         self.layer.changed.connect(self.recompute)
 
     def _input_group(self) -> QGroupBox:

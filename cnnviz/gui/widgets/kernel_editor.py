@@ -26,7 +26,8 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout
 from cnnviz.atomic import atomic_write_text, save_failure_message
 from cnnviz.engine import kernels as presets
 from cnnviz.gui.widgets.colormaps import colorize, scale_for
-from cnnviz.gui.widgets.kernel_json import (KernelFileError, is_incomplete_number,
+from cnnviz.gui.widgets.kernel_json import (KernelFileError, bank_from_json,
+                                            is_bank_json, is_incomplete_number,
                                             kernel_from_json, kernel_to_json, parse_cell,
                                             read_kernel_text)
 
@@ -44,6 +45,7 @@ def cell_text(value: float) -> str:
 class KernelEditor(QWidget):
     kernel_changed = pyqtSignal(object)
     problem_changed = pyqtSignal(str)
+    bank_loaded = pyqtSignal(object)     # dict from bank_from_json: a whole bank's file
 
     def __init__(self, parent=None, kernel: np.ndarray | None = None):
         super().__init__(parent)
@@ -238,14 +240,15 @@ class KernelEditor(QWidget):
             self.kernel_changed.emit(self.kernel())
 
     def apply_preset(self, name: str) -> None:
-        """Sized presets keep the current size (odd sizes for those with a centre);
-        fixed ones switch to their own 3x3."""
-        shape = self._kernel.shape if name in presets.SIZED_PRESETS else None
+        """Sized presets come at least at their own default size (Gaussian 5x5) and keep
+        a larger current size; fixed ones switch to their own 3x3."""
+        shape = None
+        if name in presets.SIZED_PRESETS:
+            default = presets.preset(name).shape
+            shape = tuple(max(a, b) for a, b in zip(self._kernel.shape, default))
         params = {}
         if name == "Gaussian":
             params["sigma"] = self.sigma_spin.value()
-            if shape == (1, 1):
-                shape = (5, 5)
         if name == "random":
             params["seed"] = next(self._random_seeds)
         self.set_kernel(presets.preset(name, shape, **params), emit=False)
@@ -280,8 +283,13 @@ class KernelEditor(QWidget):
         atomic_write_text(path, kernel_to_json(self._kernel))
 
     def load_json(self, path: str | Path) -> None:
-        """Raises KernelFileError (or OSError) with a message fit for the user."""
-        self.set_kernel(kernel_from_json(read_kernel_text(path)))
+        """Raises KernelFileError (or OSError) with a message fit for the user. A bank
+        file goes whole to ``bank_loaded`` when something listens (the filter bank)."""
+        text = read_kernel_text(path)
+        if is_bank_json(text) and self.receivers(self.bank_loaded) > 0:
+            self.bank_loaded.emit(bank_from_json(text))
+            return
+        self.set_kernel(kernel_from_json(text))
 
     def save_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path

@@ -121,6 +121,12 @@ def kernel_from_json(text: str) -> np.ndarray:
     return _checked(data, "the kernel", 2)
 
 
+def is_bank_json(text: str) -> bool:
+    """A whole bank's file (what "Export kernel bank" writes), not a single kernel's."""
+    data = _parse(text)
+    return isinstance(data, dict) and "weights" in data
+
+
 def bank_to_json(weights: np.ndarray, bias: np.ndarray, names: list[str],
                  depthwise: bool) -> str:
     return json.dumps({"format": "cnnviz-kernel-bank", "version": 1,
