@@ -295,3 +295,32 @@ def test_sized_presets_come_at_a_sensible_size_and_blur_is_one_preset(qtbot, win
     editor.set_kernel(np.zeros((7, 7), np.float32))
     editor.apply_preset("blur")
     assert editor.kernel().shape == (7, 7)       # a larger size the user chose is kept
+
+
+def test_exported_maps_get_names_from_what_they_hold(qtbot, window, lab):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.bank.load_bank_presets(["Sobel x", "Sobel y", "blur"])
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")
+    pump(qtbot, lab)
+    assert lab.grids["conv"].tile_export_name(0, "npy") == "conv_sobel_x_r_map1.npy"
+    assert lab.grids["activation"].tile_export_name(5, "png") == "relu_sobel_y_b_map6.png"
+    assert lab.grids["pool"].tile_export_name(8, "npy") == "max_pool_blur_b_map9.npy"
+    assert lab.grids["input"].tile_export_name(0, "png") == "input_rgb_map1.png"
+
+
+def test_per_channel_maps_are_named_after_each_channels_own_kernel(qtbot, window, lab):
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.bank.load_bank_presets(["horizontal edge"])
+    lab.layer.set_choice(lab.layer.mode_box, "depthwise")
+    lab.bank.select_channel(0)                    # R gets its own kernel: Sobel x
+    lab.bank.editor.apply_preset("Sobel x")
+    pump(qtbot, lab)
+    labels = lab.output.result.stage("conv").map_labels
+    assert labels == ["Sobel x \u00b7 R", "horizontal edge \u00b7 G", "horizontal edge \u00b7 B"]
+    assert lab.bank.names[0] == "Sobel x / horizontal edge"
+    lab.bank.select_channel(1)
+    assert lab.bank.editor.preset_box.currentText() == "horizontal edge"
+    lab.bank.select_channel(0)
+    assert lab.bank.editor.preset_box.currentText() == "Sobel x"

@@ -422,8 +422,10 @@ class KernelLab(QWidget):
     # --- computing -------------------------------------------------------------------------
     def config(self) -> LayerConfig:
         v = self.layer.values()
+        own = tuple(tuple(names) if not same else ()
+                    for names, same in zip(self.bank.channel_kernel_names, self.bank.same_for_all))
         return LayerConfig(weights=self.bank.weights.copy(), bias=self.bank.bias.copy(),
-                           names=tuple(self.bank.names), **v)
+                           names=tuple(self.bank.names), channel_kernel_names=own, **v)
 
     def recompute(self) -> None:
         if self.image is None:

@@ -16,6 +16,8 @@ scale shared by all tiles or one per tile (see ``render_maps``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
@@ -43,6 +45,11 @@ def _colormap(scale: Scale) -> pg.ColorMap:
 def _set_label(label: pg.LabelItem, text: str) -> None:
     if label.text != text:   # setText re-lays out HTML: skip it when nothing changed
         label.setText(text)
+
+
+def _slug(text: str) -> str:
+    """Lower-case letters, digits and single underscores: safe in any file name."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def format_value(v: float) -> str:
@@ -295,13 +302,20 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
     def save_tile_npy(self, tile: int, path: str) -> None:
         atomic_save_npy(path, self.tile_data(tile))      # exactly ``path``, atomically
 
+    def tile_export_name(self, tile: int, kind: str) -> str:
+        """A default file name saying what the file holds: the stage (from the header),
+        the map's title and its number, e.g. ``conv_sobel_x_map1.npy``, ``relu_blur_r_map6.png``."""
+        stage = self.header.text.split(":")[0].split(" (")[0]
+        title = _slug(self._titles[tile]) if tile < len(self._titles) else ""
+        parts = [_slug(stage) or "map"] + ([title] if title else []) + [f"map{tile + 1}"]
+        return "_".join(parts) + f".{kind}"
+
     def export_tile_dialog(self, tile: int, kind: str) -> None:
         from PyQt6.QtWidgets import QMessageBox
 
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        base = self._titles[tile].replace(" ", "_").replace("\u00b7", "")
-        name = f"{base}.{kind}"
+        name = self.tile_export_name(tile, kind)
         if kind == "png":
             path = ask_save_path(self, "Export map as PNG", "PNG image (*.png)", name, ".png")
         else:
