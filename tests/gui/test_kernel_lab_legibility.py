@@ -324,3 +324,16 @@ def test_per_channel_maps_are_named_after_each_channels_own_kernel(qtbot, window
     assert lab.bank.editor.preset_box.currentText() == "horizontal edge"
     lab.bank.select_channel(0)
     assert lab.bank.editor.preset_box.currentText() == "Sobel x"
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1920, 1080)])
+def test_the_arithmetic_shows_every_channels_table_without_scrolling(qtbot, window, lab, size):
+    window.resize(*size)
+    lab.open_path(PHOTOS["chelsea"])
+    pump(qtbot, lab)
+    lab.click("conv", 0, 40, 50)
+    pump(qtbot, lab)
+    text = lab.arithmetic.toPlainText()
+    assert all(f"{c}" in text for c in ("R", "G", "B")) and "products" in text
+    assert lab.arithmetic.verticalScrollBar().maximum() == 0
+    assert all(not g.isVisible() or g.height() >= 150 for g in lab.grids.values())

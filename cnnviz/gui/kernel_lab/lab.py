@@ -569,6 +569,7 @@ class KernelLab(QWidget):
                                 selected, pg.mkBrush(0, 192, 0, 90))
             self.grids["pool"].mark_cells(tile, [(row, col)], selected)
             self.arithmetic.show_pool(a, f"{st.title.split(':')[0]} \u00b7 {st.map_labels[tile]}")
+            self._fit_arithmetic()
             return
         a = explain_conv(result, tile, row, col)
         inside = [(r, c) for i, r in enumerate(a.input_rows) for j, c in enumerate(a.input_cols)
@@ -595,6 +596,20 @@ class KernelLab(QWidget):
             self.arithmetic.append(
                 f"<p style='font-size:11pt'>then {label}({fmt(a.map_value)}) = "
                 f"<b>{fmt(float(act.maps[tile, row, col]))}</b></p>")
+        self._fit_arithmetic()
+
+    def _fit_arithmetic(self) -> None:
+        """Give the arithmetic pane the height its tables need (every channel's, up to
+        two thirds of the column), taken from the maps, which scroll."""
+        panel = self.arithmetic
+        doc = panel.document()
+        doc.setTextWidth(panel.viewport().width())
+        need = int(np.ceil(doc.size().height())) + 2 * panel.frameWidth() + 2
+        sizes = self.right_splitter.sizes()
+        total = sum(sizes)
+        need = min(need, total * 2 // 3)
+        if total and sizes[1] < need:
+            self.right_splitter.setSizes([total - need, need])
 
     # --- export and state --------------------------------------------------------------------
     def export_view_png(self, path: str | Path) -> None:
