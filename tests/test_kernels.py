@@ -28,9 +28,12 @@ def test_notes_kernels_by_name_and_value(name):
 
 def test_registry_holds_the_notes_nine_and_the_wider_family():
     assert list(K.NOTES_PRESETS) == list(NOTES)
-    for name in ["Gaussian", "box blur", "Laplacian", "Prewitt x", "Prewitt y", "Scharr x",
+    for name in ["Gaussian", "Laplacian", "Prewitt x", "Prewitt y", "Scharr x",
                  "Scharr y", "outline", "motion blur", "random"]:
         assert name in K.PRESETS
+    # "blur" is the box blur: one preset, the old name still gives it
+    assert "box blur" not in K.PRESETS
+    np.testing.assert_array_equal(K.preset("box blur", (3, 5)), K.preset("blur", (3, 5)))
 
 
 @pytest.mark.parametrize("name", list(K.PRESETS))

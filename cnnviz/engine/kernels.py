@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = [
-    "PRESETS", "SIZED_PRESETS", "NOTES_PRESETS", "preset",
+    "PRESETS", "SIZED_PRESETS", "PRESET_ALIASES", "NOTES_PRESETS", "preset",
     "identity", "sharpen", "blur", "sobel_x", "sobel_y", "vertical_edge",
     "horizontal_edge", "surround", "emboss", "gaussian", "box_blur", "laplacian",
     "prewitt_x", "prewitt_y", "scharr_x", "scharr_y", "outline", "motion_blur",
@@ -157,7 +157,6 @@ NOTES_PRESETS: dict[str, Callable[..., np.ndarray]] = {
 PRESETS: dict[str, Callable[..., np.ndarray]] = {
     **NOTES_PRESETS,
     "Gaussian": gaussian,
-    "box blur": box_blur,
     "Laplacian": laplacian,
     "Prewitt x": prewitt_x,
     "Prewitt y": prewitt_y,
@@ -170,13 +169,17 @@ PRESETS: dict[str, Callable[..., np.ndarray]] = {
 
 # Presets that are meaningful at any size: an editor keeps its current size for these
 # and switches to 3x3 for the others.
-SIZED_PRESETS = frozenset({"identity", "blur", "Gaussian", "box blur", "motion blur", "random"})
+SIZED_PRESETS = frozenset({"identity", "blur", "Gaussian", "motion blur", "random"})
+
+# Older names that are one preset now ("blur" is the box blur): files and menus that
+# still say them get the same kernel.
+PRESET_ALIASES = {"box blur": "blur"}
 
 
 def preset(name: str, shape=None, **params) -> np.ndarray:
     """``preset("Gaussian", (5, 5), sigma=1.0)``; KeyError lists the known names."""
     try:
-        make = PRESETS[name]
+        make = PRESETS[PRESET_ALIASES.get(name, name)]
     except KeyError:
         raise KeyError(f"unknown kernel preset {name!r}; known: {', '.join(PRESETS)}") from None
     return make(shape, **params)

@@ -133,6 +133,7 @@ def test_typing_into_cells_valid_and_invalid(qtbot, window, lab):
                          ("1e400", "'1e400' is not a finite number"),
                          ("nan", "'nan' is not a finite number")]:
         type_into(qtbot, cell, text)
+        qtbot.keyClick(cell, Qt.Key.Key_Return)   # leaving the cell: "" is no longer unfinished
         settle(qtbot, lab)
         assert cell.styleSheet() == INVALID_STYLE
         assert reason in cell.toolTip() and "stays in use" in cell.toolTip()

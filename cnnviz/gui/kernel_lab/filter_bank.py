@@ -24,6 +24,7 @@ EXAMPLE_BANK = ("Sobel x", "Sobel y", "blur")
 
 class FilterBank(QWidget):
     changed = pyqtSignal()
+    depthwise_loaded = pyqtSignal(bool)   # a loaded bank file says how its maps are made
 
     def __init__(self, parent=None, channels: int = 3):
         super().__init__(parent)
@@ -32,6 +33,7 @@ class FilterBank(QWidget):
         self.bias = np.zeros(1, np.float32)
         self.names = ["Sobel x"]
         self.same_for_all = [True]
+        self.channel_kernel_names: list[list[str]] = [[""] * channels]   # "" = the filter's name
         self._current = 0
         self._build()
         self._show_filter(0)
@@ -82,6 +84,7 @@ class FilterBank(QWidget):
 
         self.editor = KernelEditor(kernel=self.weights[0, 0])
         self.editor.kernel_changed.connect(self._on_kernel_edited)
+        self.editor.bank_loaded.connect(self._on_bank_loaded)
         layout.addWidget(self.editor)
         self._refresh_list()
         self._refresh_channels()
@@ -101,6 +104,7 @@ class FilterBank(QWidget):
             return
         idx = np.minimum(np.arange(channels), self.channels - 1)
         self.weights = self.weights[:, idx].copy()
+        self.channel_kernel_names = [[row[i] for i in idx] for row in self.channel_kernel_names]
         self.channels = channels
         self._refresh_channels()
         self._load_editor()
@@ -114,6 +118,7 @@ class FilterBank(QWidget):
         self.bias = np.asarray(bias, np.float32).copy()
         self.names = list(names)
         self.same_for_all = [bool(np.all(w == w[:1])) for w in self.weights]
+        self.channel_kernel_names = [[""] * self.channels for _ in self.names]
         self._refresh_list()
         self._show_filter(0)
         self.changed.emit()
@@ -134,6 +139,7 @@ class FilterBank(QWidget):
         self.bias = np.append(self.bias, np.float32(0))
         self.names.append(name)
         self.same_for_all.append(True)
+        self.channel_kernel_names.append([""] * self.channels)
         self._refresh_list()
         self._show_filter(self.filter_count - 1)
         self.changed.emit()
@@ -145,6 +151,7 @@ class FilterBank(QWidget):
         self.weights, self.bias = self.weights[keep], self.bias[keep]
         self.names = [self.names[i] for i in keep]
         self.same_for_all = [self.same_for_all[i] for i in keep]
+        self.channel_kernel_names = [self.channel_kernel_names[i] for i in keep]
         self._refresh_list()
         self._show_filter(min(index, self.filter_count - 1))
         self.changed.emit()
@@ -193,9 +200,22 @@ class FilterBank(QWidget):
     def _edited_channel(self) -> int:
         return 0 if self.same_for_all[self._current] else max(self.channel_box.currentIndex(), 0)
 
+    def _rename(self, f: int, name: str) -> None:
+        if name != self.names[f]:
+            self.names[f] = name
+            self.filter_list.item(f).setText(f"{f + 1}. {name}")
+
     def _load_editor(self) -> None:
-        self.editor.set_kernel(self.weights[self._current, self._edited_channel()], emit=False)
-        self.editor.show_preset_name(self.names[self._current])
+        f, c = self._current, self._edited_channel()
+        self.editor.set_kernel(self.weights[f, c], emit=False)
+        own = "" if self.same_for_all[f] else self.channel_kernel_names[f][c]
+        self.editor.show_preset_name(own or self.names[f])
+
+    def _on_bank_loaded(self, bank: dict) -> None:
+        """Load... of a saved bank: the whole bank comes back, not its first sub-kernel."""
+        self.set_bank(bank["weights"][:MAX_FILTERS], bank["bias"][:MAX_FILTERS],
+                      bank["names"][:MAX_FILTERS])
+        self.depthwise_loaded.emit(bank["depthwise"])
 
     def _on_filter_selected(self, row: int) -> None:
         if 0 <= row < self.filter_count:
@@ -207,7 +227,10 @@ class FilterBank(QWidget):
         self.channel_box.setEnabled(not same and self.channels > 1)
         if same:   # every channel takes the kernel shown now
             self.weights[f, :] = self.weights[f, self._edited_channel_before_same()]
+            self.channel_kernel_names[f] = [""] * self.channels
             self.changed.emit()
+        else:      # until edited, every channel's kernel is the filter's
+            self.channel_kernel_names[f] = [self.names[f]] * self.channels
         self._load_editor()
 
     def _edited_channel_before_same(self) -> int:
@@ -225,11 +248,19 @@ class FilterBank(QWidget):
                     resized[f, c] = resize_kernel(self.weights[f, c], kernel.shape)
             self.weights = resized
         f = self._current
-        if self.same_for_all[f]:
-            self.weights[f, :] = kernel
-        else:
-            self.weights[f, self._edited_channel()] = kernel
         chosen = self.editor.preset_name
+        if not self.same_for_all[f]:
+            c = self._edited_channel()
+            self.weights[f, c] = kernel
+            own = self.channel_kernel_names[f]
+            own[c] = chosen or (own[c] if own[c].endswith(" (edited)") or not own[c]
+                                else f"{own[c]} (edited)")
+            # the filter is named after its channels' kernels, not after the last one edited
+            kinds = list(dict.fromkeys(n or self.names[f] for n in own))
+            self._rename(f, kinds[0] if len(kinds) == 1 else " / ".join(kinds))
+            self.changed.emit()
+            return
+        self.weights[f, :] = kernel
         name = chosen or (self.names[f] if self.names[f].endswith(" (edited)")
                           else f"{self.names[f]} (edited)")
         if name != self.names[f]:

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                             QScrollArea, QSplitter, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                             QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
+                             QWidget)
 
 from cnnviz.atomic import atomic_write_text
 from cnnviz.gui.kernel_lab import input_loader
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 STAGES = ("input", "conv", "activation", "pool")
 SEED_EXAMPLE_SIZE = (80, 80)
+HOVER_VALUES = 2        # values per stage in the status line (all of them are in the titles)
+MIN_TILE_HEIGHT = 110   # px a row of maps keeps (title + a readable map); more rows scroll
 
 
 def _full_or_too_large(path: Path):
@@ -66,6 +69,9 @@ class KernelLab(QWidget):
         self._selection: tuple[str, int, int, int] | None = None
         self._input_shape = None
         self._shown: list[str] = []
+        self._pending_label = None    # (chw, label html, name, shape) until its maps are drawn
+        self._colour_choice = True    # the user's RGB/grey choice for colour pictures
+        self._syncing_colour = False
         self.runner = PipelineRunner(self)
         self.runner.finished.connect(self._on_output)
         self.runner.failed.connect(self._on_failed)
@@ -101,9 +107,17 @@ class KernelLab(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(controls)
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(controls.sizeHint().width() + 24)
+        # wide kernels (7+ columns) make the panel wider than its share: scroll, never clip
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        scroll.setMinimumWidth(min(controls.sizeHint().width() + 24, 520))
+        self.controls = controls
+        self.controls_scroll = scroll
         self.splitter.addWidget(scroll)
+        # a handle the user can see and grab, not an unmarked 4-px gap
+        self.splitter.setHandleWidth(8)
+        self.splitter.setStyleSheet(
+            "QSplitter#kernel_lab_splitter::handle { background: #c8c8c8; "
+            "border-left: 1px solid #a0a0a0; border-right: 1px solid #a0a0a0; }")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.setObjectName("kernel_lab_right_splitter")
@@ -113,14 +127,27 @@ class KernelLab(QWidget):
         pipeline_layout.setContentsMargins(0, 0, 0, 0)
         self.input_banner = Banner()
         self.compute_banner = Banner()
+        busy_row = QHBoxLayout()
+        self.busy_label = QLabel("Computing the maps…")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setRange(0, 0)          # no known length: a moving busy bar
+        self.busy_bar.setMaximumHeight(12)
+        self.busy_bar.setTextVisible(False)
+        busy_row.addWidget(self.busy_label)
+        busy_row.addWidget(self.busy_bar, 1)
+        self._show_busy(False)
+        pipeline_layout.addLayout(busy_row)
         pipeline_layout.addWidget(self.input_banner)
         pipeline_layout.addWidget(self.compute_banner)
         # stages read in Z order: input | conv, then activation | pool
-        self.maps_layout = QGridLayout()
+        maps_host = QWidget()
+        self.maps_layout = QGridLayout(maps_host)
+        self.maps_layout.setContentsMargins(0, 0, 0, 0)
         self.maps_layout.setSpacing(2)
         self.grids: dict[str, FeatureMapGrid] = {}
         for i, name in enumerate(STAGES):
-            grid = FeatureMapGrid(max_columns=1 if name == "input" else 3)
+            grid = FeatureMapGrid(max_columns=1 if name == "input" else 3,
+                                  min_tile_height=MIN_TILE_HEIGHT)
             grid.setObjectName(f"{name}_grid")
             grid.tile_clicked.connect(lambda t, r, c, n=name: self.click(n, t, r, c))
             grid.hovered.connect(self._on_hover)
@@ -130,7 +157,14 @@ class KernelLab(QWidget):
         for k in range(2):
             self.maps_layout.setRowStretch(k, 1)
             self.maps_layout.setColumnStretch(k, 1)
-        pipeline_layout.addLayout(self.maps_layout, 1)
+        # 12 maps need more rows than fit: the stages scroll instead of squeezing or clipping
+        self.maps_scroll = QScrollArea()
+        self.maps_scroll.setObjectName("kernel_lab_maps_scroll")
+        self.maps_scroll.setWidget(maps_host)
+        self.maps_scroll.setWidgetResizable(True)
+        self.maps_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.maps_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        pipeline_layout.addWidget(self.maps_scroll, 1)
         self.pipeline_view = pipeline
         right.addWidget(pipeline)
         self.arithmetic = ArithmeticPanel()
@@ -142,6 +176,8 @@ class KernelLab(QWidget):
         self.splitter.setStretchFactor(1, 1)
 
         self.bank.changed.connect(self.recompute)
+        self.bank.depthwise_loaded.connect(
+            lambda on: self.layer.set_choice(self.layer.mode_box, "depthwise" if on else "sum"))
         self.layer.changed.connect(self.recompute)
 
     def _input_group(self) -> QGroupBox:
@@ -211,15 +247,22 @@ class KernelLab(QWidget):
                 + ". The picture is shown as decoded.", "warning")
         self._selection = None
         self.arithmetic.show_hint()
+        # a grey picture is used as grey and the box says so; a colour one gets the
+        # user's last choice back
+        self._syncing_colour = True
+        self.colour_box.setCurrentIndex(0 if image.is_colour and self._colour_choice else 1)
+        self._syncing_colour = False
         x = input_loader.as_chw(image, self.colour)
         self._chw = x                  # computed once per input, not per edit
         self._input_shape = None       # forces a zoom reset when the maps arrive
         self.bank.set_channels(x.shape[0])
         size = f"{image.original_size[1]} x {image.original_size[0]}"
         note = f" (downscaled from {size})" if image.downscaled else ""
-        self.input_label.setText(f"<b>{image.name}</b> {(1, *x.shape)}{note}")
+        # the name and shape are shown with the first maps of this input, not before:
+        # a big photo's maps take seconds and the old ones stay up meanwhile
+        self._pending_label = (x, f"<b>{html.escape(image.name)}</b> {(1, *x.shape)}{note}",
+                               image.name, (1, *x.shape))
         self.colour_box.setEnabled(image.is_colour)
-        self.input_changed.emit(image.name, (1, *x.shape))
         self.recompute()
 
     def open_path(self, path: str | Path) -> None:
@@ -369,14 +412,20 @@ class KernelLab(QWidget):
         self.sample_box.setCurrentIndex(0)
 
     def _on_colour_mode(self) -> None:
+        if self._syncing_colour:
+            return
+        if self.image is None or self.image.is_colour:
+            self._colour_choice = self.colour
         if self.image is not None:
             self.set_input(self.image)
 
     # --- computing -------------------------------------------------------------------------
     def config(self) -> LayerConfig:
         v = self.layer.values()
+        own = tuple(tuple(names) if not same else ()
+                    for names, same in zip(self.bank.channel_kernel_names, self.bank.same_for_all))
         return LayerConfig(weights=self.bank.weights.copy(), bias=self.bank.bias.copy(),
-                           names=tuple(self.bank.names), **v)
+                           names=tuple(self.bank.names), channel_kernel_names=own, **v)
 
     def recompute(self) -> None:
         if self.image is None:
@@ -385,13 +434,19 @@ class KernelLab(QWidget):
                           shared_scale=bool(self.scale_box.currentData()),
                           rgb_input=True, submitted=time.perf_counter())
         self.runner.submit(request)
+        self._show_busy(self.runner.busy)   # on the worker thread: say so until it is drawn
 
     @property
     def busy(self) -> bool:
         """A file is being decoded or maps are being computed."""
         return self.loading or self.loader.busy or self.runner.busy
 
+    def _show_busy(self, busy: bool) -> None:
+        self.busy_bar.setVisible(busy)
+        self.busy_label.setVisible(busy)
+
     def _on_failed(self, request: Request, message: str) -> None:
+        self._show_busy(self.runner.busy)
         self.compute_banner.show_message(
             f"Cannot compute this layer: {message}. The maps show the last settings that "
             f"worked.", "error")
@@ -420,6 +475,13 @@ class KernelLab(QWidget):
             self.compute_banner.clear()
         if rebuilt:
             self.link.set_views([v for name in shown for v in self.grids[name].views])
+        pending = self._pending_label
+        if pending is not None and output.request.image is pending[0]:
+            self._pending_label = None
+            self.input_label.setText(pending[1])
+            self.input_changed.emit(pending[2], pending[3])
+            self.hover_text.emit("")     # the old input's values are gone with its maps
+        self._show_busy(self.runner.busy)
         shape = result.stages[0].tensor.shape
         if shape != self._input_shape:
             self._input_shape = shape
@@ -431,11 +493,17 @@ class KernelLab(QWidget):
         self.computed.emit(output)
 
     def _place_grids(self, visible: list[str]) -> None:
+        """Visible stages in Z order, two a row; a lone last stage spans the row, so
+        a hidden stage gives its space to the others."""
         for name, grid in self.grids.items():
             self.maps_layout.removeWidget(grid)
             grid.setVisible(name in visible)
+        rows = (len(visible) + 1) // 2
         for i, name in enumerate(visible):
-            self.maps_layout.addWidget(self.grids[name], i // 2, i % 2)
+            span = 2 if i == len(visible) - 1 and i % 2 == 0 else 1
+            self.maps_layout.addWidget(self.grids[name], i // 2, i % 2, 1, span)
+        for k in range(2):
+            self.maps_layout.setRowStretch(k, 1 if k < rows else 0)
 
     def reset_zoom(self) -> None:
         grid = self.grids["input"]
@@ -445,8 +513,24 @@ class KernelLab(QWidget):
 
     # --- hover and click ------------------------------------------------------------------
     def _on_hover(self, x: float, y: float) -> None:
-        parts = [grid.show_values_at(x, y) for grid in self.grids.values() if grid.isVisible()]
-        self.hover_text.emit("   |   ".join(p for p in parts if p))
+        parts = []
+        for name, grid in self.grids.items():
+            if grid.isVisible() and grid.rendered is not None:
+                grid.show_values_at(x, y)    # every tile's title gets its value
+                parts.append(self._hover_part(name, grid, x, y))
+        self.hover_text.emit("  |  ".join(p for p in parts if p))
+
+    def _hover_part(self, name: str, grid: FeatureMapGrid, x: float, y: float) -> str:
+        """One stage's piece of the status line, short enough that the line fits: the
+        pixel and up to HOVER_VALUES values, whole; the rest are in the map titles."""
+        pixel = grid.view_to_pixel(x, y)
+        if pixel is None:
+            return ""
+        stage = grid.header.text.split(":")[0].split(" (")[0]   # "conv", not "conv (depthwise)"
+        count = 1 if grid.rendered.rgb else len(grid.tiles)
+        values = [grid.value_text(i, *pixel) for i in range(min(count, HOVER_VALUES))]
+        more = f" +{count - HOVER_VALUES} more" if count > HOVER_VALUES else ""
+        return f"{stage} [{pixel[0]}, {pixel[1]}] {', '.join(values)}{more}"
 
     def _on_hover_left(self) -> None:
         for grid in self.grids.values():
@@ -485,6 +569,7 @@ class KernelLab(QWidget):
                                 selected, pg.mkBrush(0, 192, 0, 90))
             self.grids["pool"].mark_cells(tile, [(row, col)], selected)
             self.arithmetic.show_pool(a, f"{st.title.split(':')[0]} \u00b7 {st.map_labels[tile]}")
+            self._fit_arithmetic()
             return
         a = explain_conv(result, tile, row, col)
         inside = [(r, c) for i, r in enumerate(a.input_rows) for j, c in enumerate(a.input_cols)
@@ -511,6 +596,20 @@ class KernelLab(QWidget):
             self.arithmetic.append(
                 f"<p style='font-size:11pt'>then {label}({fmt(a.map_value)}) = "
                 f"<b>{fmt(float(act.maps[tile, row, col]))}</b></p>")
+        self._fit_arithmetic()
+
+    def _fit_arithmetic(self) -> None:
+        """Give the arithmetic pane the height its tables need (every channel's, up to
+        two thirds of the column), taken from the maps, which scroll."""
+        panel = self.arithmetic
+        doc = panel.document()
+        doc.setTextWidth(panel.viewport().width())
+        need = int(np.ceil(doc.size().height())) + 2 * panel.frameWidth() + 2
+        sizes = self.right_splitter.sizes()
+        total = sum(sizes)
+        need = min(need, total * 2 // 3)
+        if total and sizes[1] < need:
+            self.right_splitter.setSizes([total - need, need])
 
     # --- export and state --------------------------------------------------------------------
     def export_view_png(self, path: str | Path) -> None:

@@ -55,6 +55,8 @@ class LayerConfig:
     pool_size: tuple[int, int] = (2, 2)
     pool_stride: tuple[int, int] = (2, 2)
     names: tuple[str, ...] = ()             # one per filter, for the map titles
+    # per filter, one name per input channel when its sub-kernels differ (else empty)
+    channel_kernel_names: tuple[tuple[str, ...], ...] = ()
 
     def __post_init__(self):
         # ints are accepted for the spatial settings, stored as (rows, cols) pairs
@@ -119,7 +121,14 @@ def conv_map_labels(config: LayerConfig, channels: int) -> list[str]:
     if not config.depthwise:
         return filters
     names = channel_names(channels)
-    return [f"{filters[i]} \u00b7 {names[c]}" for i in range(f) for c in range(channels)]
+
+    def kernel_name(i: int, c: int) -> str:   # each channel's map is named after its own kernel
+        own = config.channel_kernel_names
+        if i < len(own) and c < len(own[i]) and own[i][c]:
+            return own[i][c]
+        return filters[i]
+
+    return [f"{kernel_name(i, c)} \u00b7 {names[c]}" for i in range(f) for c in range(channels)]
 
 
 def depthwise_indices(config: LayerConfig, channels: int, map_index: int) -> tuple[int, list[int]]:

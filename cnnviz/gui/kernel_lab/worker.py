@@ -149,19 +149,23 @@ class PipelineRunner(QObject):
         self._busy = True
         self._start.emit(request)
 
-    def _next(self) -> None:
+    def _next(self) -> bool:
+        """Run the waiting request; False when it already ran inline (its result is
+        out): the finished one is then older than what is shown and must not replace it."""
         self._busy = False
         if self._pending is not None:
             request, self._pending = self._pending, None
             self.submit(request)
+            return self._busy
+        return True
 
     def _on_finished(self, output: Output) -> None:
-        self._next()   # start the newest waiting edit first, then draw this result
-        self.finished.emit(output)
+        if self._next():   # start the newest waiting edit first, then draw this result
+            self.finished.emit(output)
 
     def _on_failed(self, request: Request, message: str) -> None:
-        self._next()
-        self.failed.emit(request, message)
+        if self._next():
+            self.failed.emit(request, message)
 
     def stop(self) -> None:
         """Finish the running job, drop the waiting one, join the thread."""

@@ -16,6 +16,8 @@ scale shared by all tiles or one per tile (see ``render_maps``).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
@@ -29,6 +31,7 @@ from cnnviz.gui.widgets import theme
 
 
 _COLORMAPS: dict[str, pg.ColorMap] = {}
+HEADER_HEIGHT = 40      # the grid's header line and margins, px
 
 
 def _colormap(scale: Scale) -> pg.ColorMap:
@@ -42,6 +45,11 @@ def _colormap(scale: Scale) -> pg.ColorMap:
 def _set_label(label: pg.LabelItem, text: str) -> None:
     if label.text != text:   # setText re-lays out HTML: skip it when nothing changed
         label.setText(text)
+
+
+def _slug(text: str) -> str:
+    """Lower-case letters, digits and single underscores: safe in any file name."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def format_value(v: float) -> str:
@@ -77,8 +85,12 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
     hovered = pyqtSignal(float, float)              # cursor in view coordinates (x, y)
     hover_left = pyqtSignal()
 
-    def __init__(self, parent=None, max_columns: int = 2, show_bars: bool = True):
+    def __init__(self, parent=None, max_columns: int = 2, show_bars: bool = True,
+                 min_tile_height: int = 0):
+        """min_tile_height: the grid asks for that much height per row of tiles
+        (for a parent that scrolls); 0 lets tiles shrink with the widget."""
         super().__init__(parent)
+        self.min_tile_height = min_tile_height
         self.setBackground(theme.BACKGROUND)
         self.max_columns = max_columns
         self.show_bars = show_bars
@@ -140,9 +152,15 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         self.header.setText(header)
 
     def _build(self, count: int, per_tile_bars: bool) -> None:
-        self.body.clear()
         self.clear_overlays()
+        # a fresh body: clear() leaves the old rows' heights in the grid layout, so
+        # after 12 maps one map sat pushed down and clipped
+        self.ci.removeItem(self.body)
+        self.body = self.ci.addLayout(row=1, col=0)
         columns = max(1, min(self.max_columns, count))
+        rows = max(1, (count + columns - 1) // columns)
+        if self.min_tile_height:   # every row readable; the parent scrolls when needed
+            self.setMinimumHeight(HEADER_HEIGHT + rows * self.min_tile_height)
         self.tiles = []
         for i in range(count):
             tile = _Tile(self, i, with_bar=self.show_bars and per_tile_bars)
@@ -151,7 +169,6 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         self.shared_bar = None
         if self.show_bars and not per_tile_bars and count:
             self.shared_bar = self.make_bar()
-            rows = (count + columns - 1) // columns
             self.body.addItem(self.shared_bar, row=0, col=columns, rowspan=rows)
         if count > 1:
             first = self.tiles[0].view
@@ -285,13 +302,20 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
     def save_tile_npy(self, tile: int, path: str) -> None:
         atomic_save_npy(path, self.tile_data(tile))      # exactly ``path``, atomically
 
+    def tile_export_name(self, tile: int, kind: str) -> str:
+        """A default file name saying what the file holds: the stage (from the header),
+        the map's title and its number, e.g. ``conv_sobel_x_map1.npy``, ``relu_blur_r_map6.png``."""
+        stage = self.header.text.split(":")[0].split(" (")[0]
+        title = _slug(self._titles[tile]) if tile < len(self._titles) else ""
+        parts = [_slug(stage) or "map"] + ([title] if title else []) + [f"map{tile + 1}"]
+        return "_".join(parts) + f".{kind}"
+
     def export_tile_dialog(self, tile: int, kind: str) -> None:
         from PyQt6.QtWidgets import QMessageBox
 
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        base = self._titles[tile].replace(" ", "_").replace("\u00b7", "")
-        name = f"{base}.{kind}"
+        name = self.tile_export_name(tile, kind)
         if kind == "png":
             path = ask_save_path(self, "Export map as PNG", "PNG image (*.png)", name, ".png")
         else:

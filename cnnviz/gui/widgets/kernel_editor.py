@@ -26,11 +26,15 @@ from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QGridLayout, QHBoxLayout
 from cnnviz.atomic import atomic_write_text, save_failure_message
 from cnnviz.engine import kernels as presets
 from cnnviz.gui.widgets.colormaps import colorize, scale_for
-from cnnviz.gui.widgets.kernel_json import (KernelFileError, kernel_from_json, kernel_to_json,
-                                            parse_cell, read_kernel_text)
+from cnnviz.gui.widgets.kernel_json import (KernelFileError, bank_from_json,
+                                            is_bank_json, is_incomplete_number,
+                                            kernel_from_json, kernel_to_json, parse_cell,
+                                            read_kernel_text)
 
 INVALID_STYLE = "QLineEdit { background: #ffb3b3; border: 1px solid #d00000; }"
 HEAT_SIZE = 88
+MIN_CELL_WIDTH = 34
+CELL_PADDING = 12   # the line edit's frame and inner margin (QLineEdit's 2 px + frame + caret)
 
 
 def cell_text(value: float) -> str:
@@ -41,6 +45,7 @@ def cell_text(value: float) -> str:
 class KernelEditor(QWidget):
     kernel_changed = pyqtSignal(object)
     problem_changed = pyqtSignal(str)
+    bank_loaded = pyqtSignal(object)     # dict from bank_from_json: a whole bank's file
 
     def __init__(self, parent=None, kernel: np.ndarray | None = None):
         super().__init__(parent)
@@ -134,18 +139,18 @@ class KernelEditor(QWidget):
         for row in self._cells:
             for cell in row:
                 self.grid_layout.removeWidget(cell)
+                cell.hide()          # gone now, not at the next event loop turn
                 cell.deleteLater()
         kh, kw = self._kernel.shape
-        width = max(34, min(54, 330 // kw))
         self._cells = []
         for r in range(kh):
             row = []
             for c in range(kw):
                 cell = QLineEdit()
-                cell.setFixedWidth(width)
                 cell.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 cell.setAccessibleName(f"kernel cell {r},{c}")
                 cell.textEdited.connect(lambda text, r=r, c=c: self._on_cell_edited(r, c, text))
+                cell.editingFinished.connect(lambda r=r, c=c: self._on_cell_left(r, c))
                 self.grid_layout.addWidget(cell, r, c)
                 row.append(cell)
             self._cells.append(row)
@@ -158,9 +163,35 @@ class KernelEditor(QWidget):
                 cell.setText(cell_text(float(self._kernel[r, c])))
                 cell.setStyleSheet("")
                 cell.setToolTip("")
+        self._fit_cells()
         self._invalid.clear()
         self._report_problem()
         self._draw_heat()
+
+    def _text_room(self, cell: QLineEdit) -> int:
+        """Pixels a cell's frame and margins take from its width."""
+        margins = cell.textMargins()
+        return margins.left() + margins.right() + CELL_PADDING
+
+    def _fit_cells(self) -> None:
+        """One width for all cells, wide enough for the widest number: a value is
+        shown whole (0.02393, 1.965e-05), never cut to "2393" or "65e-05"."""
+        if not self._cells:
+            return
+        metrics = self._cells[0][0].fontMetrics()
+        widest = max(metrics.horizontalAdvance(cell.text()) for row in self._cells for cell in row)
+        width = max(MIN_CELL_WIDTH, widest + self._text_room(self._cells[0][0]))
+        for row in self._cells:
+            for cell in row:
+                cell.setFixedWidth(width)
+
+    def _widen_for(self, cell: QLineEdit, text: str) -> None:
+        """While typing: widen the cells if the typed text no longer fits (cheap check)."""
+        need = cell.fontMetrics().horizontalAdvance(text) + self._text_room(cell)
+        if need > cell.width():
+            for row in self._cells:
+                for other in row:
+                    other.setFixedWidth(need)
 
     def _draw_heat(self) -> None:
         rgba = np.ascontiguousarray(colorize(self._kernel, scale_for(self._kernel, signed=True)))
@@ -209,14 +240,15 @@ class KernelEditor(QWidget):
             self.kernel_changed.emit(self.kernel())
 
     def apply_preset(self, name: str) -> None:
-        """Sized presets keep the current size (odd sizes for those with a centre);
-        fixed ones switch to their own 3x3."""
-        shape = self._kernel.shape if name in presets.SIZED_PRESETS else None
+        """Sized presets come at least at their own default size (Gaussian 5x5) and keep
+        a larger current size; fixed ones switch to their own 3x3."""
+        shape = None
+        if name in presets.SIZED_PRESETS:
+            default = presets.preset(name).shape
+            shape = tuple(max(a, b) for a, b in zip(self._kernel.shape, default))
         params = {}
         if name == "Gaussian":
             params["sigma"] = self.sigma_spin.value()
-            if shape == (1, 1):
-                shape = (5, 5)
         if name == "random":
             params["seed"] = next(self._random_seeds)
         self.set_kernel(presets.preset(name, shape, **params), emit=False)
@@ -251,8 +283,13 @@ class KernelEditor(QWidget):
         atomic_write_text(path, kernel_to_json(self._kernel))
 
     def load_json(self, path: str | Path) -> None:
-        """Raises KernelFileError (or OSError) with a message fit for the user."""
-        self.set_kernel(kernel_from_json(read_kernel_text(path)))
+        """Raises KernelFileError (or OSError) with a message fit for the user. A bank
+        file goes whole to ``bank_loaded`` when something listens (the filter bank)."""
+        text = read_kernel_text(path)
+        if is_bank_json(text) and self.receivers(self.bank_loaded) > 0:
+            self.bank_loaded.emit(bank_from_json(text))
+            return
+        self.set_kernel(kernel_from_json(text))
 
     def save_dialog(self) -> None:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
@@ -291,15 +328,14 @@ class KernelEditor(QWidget):
 
     def _on_cell_edited(self, row: int, col: int, text: str) -> None:
         cell = self._cells[row][col]
+        self._widen_for(cell, text)
         try:
             value = parse_cell(text)
         except ValueError as exc:
-            message = (f"Cell ({row}, {col}): {exc}. The last valid value "
-                       f"{cell_text(float(self._kernel[row, col]))} stays in use.")
-            self._invalid[(row, col)] = message
-            cell.setStyleSheet(INVALID_STYLE)
-            cell.setToolTip(message)
-            self._report_problem()
+            if is_incomplete_number(text):   # "-", "1e", ".": still being typed, no error yet
+                self._clear_invalid(row, col)
+                return
+            self._mark_invalid(row, col, exc)
             return
         if (row, col) in self._invalid:
             del self._invalid[(row, col)]
@@ -310,6 +346,31 @@ class KernelEditor(QWidget):
         self.preset_box.setCurrentIndex(0)
         self._draw_heat()
         self.kernel_changed.emit(self.kernel())
+
+    def _on_cell_left(self, row: int, col: int) -> None:
+        """Leaving a cell (Enter, Tab, a click elsewhere): an unfinished number is now an error."""
+        if row >= len(self._cells) or col >= len(self._cells[row]):
+            return
+        try:
+            parse_cell(self._cells[row][col].text())
+        except ValueError as exc:
+            self._mark_invalid(row, col, exc)
+
+    def _mark_invalid(self, row: int, col: int, exc: ValueError) -> None:
+        cell = self._cells[row][col]
+        message = (f"Cell ({row}, {col}): {exc}. The last valid value "
+                   f"{cell_text(float(self._kernel[row, col]))} stays in use.")
+        self._invalid[(row, col)] = message
+        cell.setStyleSheet(INVALID_STYLE)
+        cell.setToolTip(message)
+        self._report_problem()
+
+    def _clear_invalid(self, row: int, col: int) -> None:
+        if (row, col) in self._invalid:
+            del self._invalid[(row, col)]
+            self._cells[row][col].setStyleSheet("")
+            self._cells[row][col].setToolTip("")
+            self._report_problem()
 
     def _report_problem(self, extra: str = "") -> None:
         message = extra or next(iter(self._invalid.values()), "")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,12 @@ def kernel_from_json(text: str) -> np.ndarray:
     return _checked(data, "the kernel", 2)
 
 
+def is_bank_json(text: str) -> bool:
+    """A whole bank's file (what "Export kernel bank" writes), not a single kernel's."""
+    data = _parse(text)
+    return isinstance(data, dict) and "weights" in data
+
+
 def bank_to_json(weights: np.ndarray, bias: np.ndarray, names: list[str],
                  depthwise: bool) -> str:
     return json.dumps({"format": "cnnviz-kernel-bank", "version": 1,
@@ -171,3 +178,19 @@ def parse_cell(text: str) -> float:
     if abs(value) > FLOAT32_MAX:   # the engine computes in float32: it would become inf
         raise ValueError(f"'{s}' is too large (float32 holds up to 3.4e38)")
     return value
+
+
+# a number still being typed: "-", "1e", "-.", "1e-", "1/" (and the empty cell)
+_INCOMPLETE = re.compile(r"^[+-]?(\d*\.?\d*)([eE][+-]?)?$|^[+-]?\d*\.?\d*/[+-]?$")
+
+
+def is_incomplete_number(text: str) -> bool:
+    """True for a prefix of a number the user is still typing, which is no error yet."""
+    s = text.strip()
+    if not s:
+        return True
+    try:
+        parse_cell(s)
+        return False
+    except ValueError:
+        return bool(_INCOMPLETE.match(s))
