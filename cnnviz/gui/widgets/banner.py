@@ -24,7 +24,9 @@ class Banner(QFrame):
         layout.setContentsMargins(8, 4, 8, 4)
         self.label = QLabel()
         self.label.setWordWrap(True)
-        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        # Ignored: a word longer than the window (a path, a 4,000-digit
+        # number) wraps where it must instead of widening the window for good
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.label, 1)
         self._layout = layout
         self.buttons: dict[str, QPushButton] = {}
