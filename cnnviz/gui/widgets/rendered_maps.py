@@ -54,4 +54,12 @@ def render_maps(maps: np.ndarray, titles: list[str] | None = None, *, shared_sca
     else:
         scales = [scale_for(maps[i], signed) for i in range(m)]
     images = [colorize(maps[i], scales[i]) for i in range(m)]
-    return RenderedMaps(maps, images, scales, titles, False, shared_scale)
+    return RenderedMaps(maps, images, scales, _say_constant(maps, titles), False, shared_scale)
+
+
+def _say_constant(maps: np.ndarray, titles: list[str]) -> list[str]:
+    """A map of one value (a ReLU that let nothing through) says so in its
+    title: its colour bar alone (0..1 for an all-zero map) would suggest a range."""
+    flat = maps.reshape(len(maps), -1)
+    lo, hi = flat.min(axis=1), flat.max(axis=1)        # NaN: never equal, never "constant"
+    return [f"{t} (all {lo[i]:.4g})" if lo[i] == hi[i] else t for i, t in enumerate(titles)]

@@ -1,4 +1,5 @@
-"""The message banner wraps; it never widens the window it sits in."""
+"""Messages and titles say what is there: the banner wraps without widening
+the window; a map of one value says so."""
 
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
@@ -24,3 +25,15 @@ def test_a_word_longer_than_the_window_does_not_widen_it(qtbot):
     banner.show_message("a short one", "error")
     qtbot.wait(20)
     assert window.width() == 800
+
+
+def test_a_map_of_one_value_says_so_in_its_title():
+    import numpy as np
+
+    from cnnviz.gui.widgets.rendered_maps import render_maps
+
+    maps = np.zeros((3, 4, 5), np.float32)
+    maps[1, 0, 0] = 2.0
+    maps[2] = -0.5
+    r = render_maps(maps, ["relu 0", "relu 1", "conv 2"])
+    assert r.titles == ["relu 0 (all 0)", "relu 1", "conv 2 (all -0.5)"]
