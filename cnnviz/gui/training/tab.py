@@ -604,6 +604,22 @@ class TrainingTab(QWidget):
             self._requests.put(job)
         return True
 
+    def _run_queued_requests(self) -> None:
+        """Run here what was queued for the training thread's next snapshot
+        but came after the snapshot it paused at: it would wait for a batch
+        that a paused run never takes."""
+        if not self.trainer.paused:
+            return
+        while True:
+            try:
+                job = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self.message.emit(job())
+            except Exception as e:
+                self._show_error(f"{type(e).__name__}: {one_line(e)}")
+
     def _on_snapshot(self, snap) -> None:
         """File a snapshot (cheap); drawing waits for the frame timer."""
         self._file_batches(snap.batches)
@@ -639,6 +655,7 @@ class TrainingTab(QWidget):
             self.setup.lr.setStyleSheet("background: #ffd7d7;")
         elif snap.kind in ("paused", "batch") and snap.paused:
             self._step_in_flight = False
+            self._run_queued_requests()     # queued while a step was still in flight
             self._set_state()
             if self._step_when_paused:
                 self._step_when_paused = False
