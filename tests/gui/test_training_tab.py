@@ -505,3 +505,42 @@ def test_continue_keeps_the_runs_rate_and_epochs_replan_the_run(qtbot, make_tab)
     assert tab.trainer is trainer and trainer.history.lr[step] == pytest.approx(lr)
     tab.stop()
     wait_state(qtbot, tab, "stopped")
+
+
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def test_every_view_names_the_classes_of_the_dataset(qtbot, make_tab, subset_dir, tmp_path):
+    named = tmp_path / "named"
+    named.mkdir()
+    for f in subset_dir.iterdir():
+        (named / f.name).write_bytes(f.read_bytes())
+    (named / "classes.txt").write_text("\n".join(FASHION) + "\n")
+    tab = make_tab(epochs=1)
+    tab.setup.set_data_dir(str(named))
+    label = int(load_mnist(named, "test").labels[0])
+    tab.sample_index.setValue(0)
+    tab._choose_sample(0)
+    assert tab.sample_caption.text() == f"label {label} ({FASHION[label]})"
+    tab.start()
+    wait_state(qtbot, tab, "finished", timeout=60_000)
+    for page in (tab.evaluation, tab.views.widget(1), tab.digit):
+        tab.views.setCurrentWidget(page)
+        qtbot.wait(150)
+    matrix = tab.evaluation.matrix
+    ticks = matrix.getPlotItem().getAxis("left")._tickLevels[0]
+    assert [t[1] for t in ticks] == FASHION                       # rows: full names
+    bottom = [t[1] for t in matrix.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert bottom[1] == "Trouser" and bottom[0] == "T-shirt\u2026"   # columns: short
+    tab.evaluation.show_cell(7, 7)
+    assert tab.evaluation.gallery.title.text().startswith("True Sneaker, predicted Sneaker: ")
+    captions = [w.text() for w in tab.evaluation.gallery._inner.findChildren(QLabel)
+                if w.text().startswith("#") and w.isVisibleTo(tab.evaluation.gallery._inner)]
+    assert captions and all("Sneaker\n→ Sneaker " in c for c in captions)
+    assert f"label {label} ({FASHION[label]})" in tab.maps.caption
+    tab.views.setCurrentWidget(tab.digit)
+    tab.digit.canvas.draw_stroke([(140, 50), (140, 230)])
+    tab.digit.refresh()
+    best = int(np.argmax(tab.digit.probs))
+    assert tab.digit.answer.text().startswith(f"It sees: <b>{FASHION[best]}</b>")

@@ -34,6 +34,7 @@ class MapsView(pg.GraphicsLayoutWidget):
         self.input_view: MosaicView | None = None
         self._names = None
         self._pending = None
+        self.caption = ""
 
     def set_maps(self, sample: np.ndarray, maps: list, caption: str) -> None:
         names = [m[0] for m in maps]
@@ -48,6 +49,7 @@ class MapsView(pg.GraphicsLayoutWidget):
             self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
                             for j in range(len(names))]
             self._names = names
+        self.caption = caption          # what the input is said to be (read by tests)
         self.input_view.show(sample, caption, signed=False)
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")

@@ -118,6 +118,7 @@ class TrainingSession:
         self.initial_weights = None
         self.initial_settings = None
         self._data_cache: dict = {}
+        self._class_names: tuple[str, ...] = ()
 
     # --- queries ----------------------------------------------------------------------
     @property
@@ -186,7 +187,14 @@ class TrainingSession:
             train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
             self._data_cache = {data_dir: ((train.images, train.labels),
                                            (test.images, test.labels))}
+            self._class_names = test.class_names
         return self._data_cache[data_dir]
+
+    def class_names(self, data_dir=None) -> tuple[str, ...]:
+        """The names of the classes of the run's dataset, else ``data_dir``'s
+        (label i is called names[i]); OSError / ValueError as ``data``."""
+        self.test_set(data_dir)
+        return self._class_names
 
     @staticmethod
     def new_model(s):

@@ -19,6 +19,7 @@ it runs, or directly while the thread is blocked in a pause or gone.
 
 from __future__ import annotations
 
+import html
 import queue
 import sys
 import time
@@ -31,6 +32,7 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHB
                              QSizePolicy, QSlider, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
                              QWidget)
 
+from cnnviz.data.classes import name_of
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
@@ -290,6 +292,13 @@ class TrainingTab(QWidget):
         """The run's test set (its evaluation refers to it), else the chosen dataset's."""
         return self.session.test_set(self.setup.settings().data_dir)
 
+    def class_names(self) -> tuple[str, ...]:
+        """The class names of the run's dataset (else the chosen one's)."""
+        try:
+            return self.session.class_names(self.setup.settings().data_dir)
+        except (OSError, ValueError):
+            return tuple(str(i) for i in range(10))
+
     def _choose_sample(self, index: int) -> None:
         try:
             images, labels = self.test_set()
@@ -299,7 +308,7 @@ class TrainingTab(QWidget):
         index = min(index, len(labels) - 1)
         self.sample_index.setMaximum(len(labels) - 1)
         self._sample = (images[index] / np.float32(255), int(labels[index]))
-        self.sample_caption.setText(f"label {labels[index]}")
+        self.sample_caption.setText(f"label {self._label_text(int(labels[index]))}")
         if self.trainer is not None and isinstance(self.trainer.probe, Probe):
             self.trainer.probe.set_sample(*self._sample)
 
@@ -720,7 +729,8 @@ class TrainingTab(QWidget):
             probs = ex["sample_probs"]
             pred = int(np.argmax(probs))
             self.maps.set_maps(ex["sample_input"], ex["maps"],
-                               f"input: label {self._sample[1]}<br>predicted {pred} "
+                               f"input: label {html.escape(self._label_text(self._sample[1]))}"
+                               f"<br>predicted {html.escape(self._label_text(pred))} "
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
             self.weights_view.redraw()
@@ -728,10 +738,18 @@ class TrainingTab(QWidget):
             self._eval_dirty = False
             images, labels = self.test_set()
             probs, caption = self._latest_eval
-            self.evaluation.set_results(images, labels, probs, caption)
+            self.evaluation.set_results(images, labels, probs, caption, self.class_names())
         if (page is self.digit or all_views) and self._weights_dirty:
             self._weights_dirty = False
+            names = self.class_names()
+            if names != self.digit.class_names:
+                self.digit.set_class_names(names)
             self.digit.set_weights(self._latest_weights)
+
+    def _label_text(self, label: int) -> str:
+        """"7", or "7 (Sneaker)" when the class has a name of its own."""
+        name = name_of(self.class_names(), label)
+        return name if name == str(label) else f"{label} ({name})"
 
     def _update_status(self, snap) -> None:
         acc = "" if snap.test_accuracy is None else f" · test accuracy {snap.test_accuracy:.2%}"
