@@ -83,7 +83,21 @@ class ConfusionMatrixView(pg.PlotWidget):
                 row.append(t)
             self.texts.append(row)
         p.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
+        # the clicked cell's outline: which cell the gallery shows
+        self.selected: tuple[int, int] | None = None
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#d9822b", width=3))
+        self.outline.setZValue(10)
+        p.addItem(self.outline)
         self.scene().sigMouseClicked.connect(self._clicked)
+
+    def select(self, cell: tuple[int, int] | None) -> None:
+        """Outline the cell (true, predicted); None: no outline."""
+        self.selected = cell
+        if cell is None:
+            self.outline.setData([], [])
+            return
+        r, c = cell
+        self.outline.setData([c, c + 1, c + 1, c, c], [r, r, r + 1, r + 1, r])
 
     def set_class_names(self, names) -> None:
         """Rows are labelled with the full names, columns (narrow) with short ones."""
@@ -91,7 +105,8 @@ class ConfusionMatrixView(pg.PlotWidget):
         p = self.getPlotItem()
         n = range(self.classes)
         p.getAxis("left").setTicks([[(i + 0.5, name_of(names, i)) for i in n]])
-        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i))) for i in n]])
+        # about 40 px a column: six characters fit side by side
+        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), 6)) for i in n]])
 
     def set_counts(self, counts: np.ndarray) -> None:
         self.counts = counts
@@ -227,6 +242,7 @@ class EvaluationPanel(QWidget):
     def show_most_wrong(self) -> None:
         if self.probs is None:
             return
+        self.matrix.select(None)
         idx = most_confidently_wrong(self.labels, self.probs)
         self.gallery.show_images(f"The {len(idx)} most confidently wrong test images "
                                  f"(caption: true → predicted, confidence; bars: "
@@ -240,6 +256,7 @@ class EvaluationPanel(QWidget):
     def show_cell(self, true: int, pred: int) -> None:
         if self.probs is None:
             return
+        self.matrix.select((true, pred))
         idx = cell_indices(self.labels, self.probs, true, pred)
         n = int(self.matrix.counts[true, pred])
         self.gallery.show_images(f"True {name_of(self.names, true)}, predicted "
