@@ -551,3 +551,25 @@ def test_every_view_names_the_classes_of_the_dataset(qtbot, make_tab, subset_dir
     tab.digit.refresh()
     best = int(np.argmax(tab.digit.probs))
     assert tab.digit.answer.text().startswith(f"It sees: <b>{FASHION[best]}</b>")
+
+
+def test_saves_exports_and_rate_changes_are_acknowledged_on_the_status_line(qtbot, make_tab,
+                                                                           tmp_path):
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=3)
+    heard = []
+    tab.message.connect(heard.append)
+    checks = [
+        (lambda: tab.save_checkpoint(tmp_path / "c.npz"),
+         f"checkpoint saved to {tmp_path / 'c.npz'} (step {tab.trainer.step})"),
+        (lambda: tab.export_csv(tmp_path / "h.csv"), f"history written to {tmp_path / 'h.csv'}"),
+        (lambda: tab.export_curves_png(tmp_path / "c.png"),
+         f"curves written to {tmp_path / 'c.png'}"),
+        (lambda: tab.setup.lr.setValue(0.0125), "learning rate 0.0125 from the next batch"),
+        (lambda: tab.setup.momentum.setValue(0.5), "momentum 0.5 from the next batch"),
+    ]
+    for act, said in checks:
+        act()
+        assert tab.status.text().split("\n")[-1].endswith(said)    # in the tab itself
+        assert heard[-1] == said                                    # and the status bar
+    assert (tmp_path / "c.npz").is_file() and (tmp_path / "h.csv").is_file()

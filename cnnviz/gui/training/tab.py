@@ -605,7 +605,7 @@ class TrainingTab(QWidget):
         blocked = self.trainer.paused and not self._step_in_flight
         if self.runner is None or not self.runner.is_running() or blocked:
             try:
-                self.message.emit(job())
+                self._note(job())
             except Exception as e:
                 self._show_error(f"{type(e).__name__}: {one_line(e)}")
                 return False
@@ -628,7 +628,7 @@ class TrainingTab(QWidget):
                 self._latest_weights = ex["weights"]
                 self._weights_dirty = True
             for msg in ex.get("done", ()):
-                self.message.emit(msg)
+                self._note(msg)
             if "saved_step" in ex:
                 self.session.mark_saved(self.trainer, ex["saved_step"])
             if "error" in ex:
@@ -859,7 +859,7 @@ class TrainingTab(QWidget):
     def export_curves_png(self, path) -> None:
         self.curves.redraw(force=True)
         save_widget_png(self.curves, path)
-        self.message.emit(f"curves written to {path}")
+        self._note(f"curves written to {path}")
 
     def _ask_save_checkpoint(self) -> bool:
         if self.trainer is None:
