@@ -294,3 +294,24 @@ def test_restart_uses_the_same_initial_weights(data_dir):
         assert np.array_equal(v, initial[k])
     session.install(again)
     assert session.state == "idle" and session.trainer.step == 0 and session.run_count == 2
+
+
+def test_the_curves_smoothed_loss_is_the_status_lines_number():
+    """Each snapshot's smoothed loss (the status line's) equals the curve's
+    last point computed from the history rows, from the very first batches."""
+    from cnnviz.engine import lenet5
+    from cnnviz.engine.trainer import TrainConfig, Trainer
+    from cnnviz.gui.training.smoothing import smoothed_losses
+
+    train = load_mnist(split="train")
+    trainer = Trainer(lenet5(seed=0), (train.images[:640], train.labels[:640]), None,
+                      TrainConfig(epochs=2, batch_size=32, limit=640, snapshot_every=3))
+    ema, checked = 0.0, 0
+    for snap in trainer.run():
+        b = snap.batches
+        if not len(b.get("loss", ())):
+            continue
+        smooth, ema = smoothed_losses(b["loss"], b["step"], ema)
+        assert smooth[-1] == pytest.approx(snap.smoothed_loss, rel=1e-9)
+        checked += 1
+    assert checked >= 10

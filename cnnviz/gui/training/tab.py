@@ -40,6 +40,7 @@ from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.session import RunError, TrainingSession, one_line
 from cnnviz.gui.training.setup_panel import SetupPanel
+from cnnviz.gui.training.smoothing import smoothed_losses
 from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
 from cnnviz.gui.widgets.png_export import save_widget_png
@@ -663,13 +664,7 @@ class TrainingTab(QWidget):
         if not len(b.get("loss", ())):
             return
         loss = b["loss"]
-        smooth = np.empty(len(loss))
-        ema = self._ema
-        for i, v in enumerate(loss.tolist()):
-            if np.isfinite(v):
-                ema = v if ema is None else 0.98 * ema + 0.02 * v
-            smooth[i] = np.nan if ema is None else ema
-        self._ema = ema
+        smooth, self._ema = smoothed_losses(loss, b["step"], self._ema or 0.0)
         self.curves.add_batches(b["samples_seen"], {"loss": loss, "smoothed_loss": smooth,
                                                     "accuracy": b["accuracy"], "lr": b["lr"]})
 
