@@ -193,6 +193,15 @@ def test_a_huge_learning_rate_pauses_itself_with_finite_weights(qtbot, make_tab)
     # Paused: the training thread is blocked, the weights can be read.
     for p in tab.trainer.model.parameters():
         assert np.isfinite(p.value).all(), p.name
+    # The maps and the drawing canvas show the restored weights: a pass of
+    # the monitored sample with the model as it is now gives the shown numbers.
+    tab.views.setCurrentIndex(1)
+    qtbot.wait(100)
+    now = tab.trainer.probe.sample_pass(tab.trainer.model.state_dict())
+    pred = int(np.argmax(now["sample_probs"]))
+    assert tab.maps.caption.endswith(f"predicted {pred} ({now['sample_probs'][pred]:.0%})")
+    for name, value in tab.trainer.model.state_dict().items():
+        np.testing.assert_array_equal(tab._latest_weights[name], value)
     # The user lowers the rate and resumes; training goes on with finite losses.
     bad_step = tab.trainer.step
     tab.setup.lr.setValue(0.01)
@@ -573,3 +582,17 @@ def test_saves_exports_and_rate_changes_are_acknowledged_on_the_status_line(qtbo
         assert tab.status.text().split("\n")[-1].endswith(said)    # in the tab itself
         assert heard[-1] == said                                    # and the status bar
     assert (tmp_path / "c.npz").is_file() and (tmp_path / "h.csv").is_file()
+
+
+def test_a_new_sample_shows_its_maps_at_once_when_not_running(qtbot, make_tab):
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=3)
+    tab.views.setCurrentIndex(1)
+    qtbot.wait(100)
+    test = load_mnist(tab.setup.settings().data_dir, "test")
+    for index in (11, 4):              # a 6, then a 4: no snapshot comes while stopped
+        tab.sample_index.setValue(index)
+        label = int(test.labels[index])
+        assert tab.maps.caption.startswith(f"input: label {label}<br>")
+        assert tab.sample_caption.text() == f"label {label}"
+        np.testing.assert_allclose(tab.maps.input_view.data[0], test.images[index] / np.float32(255))

@@ -16,6 +16,7 @@ Returned keys:
                   sample, arrays without the batch axis
                   (maps, sample_* and hist come at most every heavy_interval s)
     sample_probs  (classes,) softmax of the monitored sample
+    sample_label  the monitored sample's label (the one these maps are of)
     conv1         (weights, weight gradients of the last batch) of the first conv
     grad_norms    {layer: ||dL/dW||} of the last batch (weights and bias together)
     update_ratios {layer: ||W_now - W_prev|| / ||W_now|| per step since the last probe}
@@ -57,6 +58,7 @@ class Probe:
         self.param_layers = [l.name for l in model.layers if l.params]
         self.shown = shown_layers(model)
         self._lock = threading.Lock()
+        self._pass_lock = threading.Lock()    # the shadow model: one pass at a time
         self.set_sample(sample, label)
         self._prev: dict[str, np.ndarray] | None = None
         self._prev_step = None
@@ -89,7 +91,7 @@ class Probe:
                             None if g is None else g.copy())
         if heavy:
             self._last_heavy, self._force = now, False
-            out.update(self._sample_pass(weights))
+            out.update(self.sample_pass(weights))
         return out
 
     def _layer_stats(self, model, weights, step, with_hist: bool) -> dict:
@@ -127,6 +129,12 @@ class Probe:
             out.update(hist=hist, hist_edges=dict(self.hist_edges))
         return out
 
+    def sample_pass(self, weights) -> dict:
+        """maps, sample_probs, sample_label, sample_loss, sample_input of the
+        monitored sample under ``weights`` (any thread; one pass at a time)."""
+        with self._pass_lock:
+            return self._sample_pass(weights)
+
     def _sample_pass(self, weights) -> dict:
         with self._lock:
             x, y = self._sample, self._label
@@ -141,5 +149,5 @@ class Probe:
             maps.append((t.name, np.ascontiguousarray(t.output[0]),
                          np.ascontiguousarray(t.grad_output[0])))
         return {"maps": maps, "sample_probs": self.loss_fn.probs[0].copy(),
-                "sample_loss": float(loss),
+                "sample_loss": float(loss), "sample_label": int(y[0]),
                 "sample_input": np.ascontiguousarray(x[0, 0])}

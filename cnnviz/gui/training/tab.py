@@ -312,6 +312,28 @@ class TrainingTab(QWidget):
         self.sample_caption.setText(f"label {self._label_text(int(labels[index]))}")
         if self.trainer is not None and isinstance(self.trainer.probe, Probe):
             self.trainer.probe.set_sample(*self._sample)
+            self._show_current_sample()
+
+    def _trainer_idle(self) -> bool:
+        """The training thread is not in a batch or an evaluation (gone, or
+        blocked in a pause): its model may be read now without waiting."""
+        return (self.runner is None or not self.runner.is_running()
+                or (self.trainer.paused and not self._step_in_flight))
+
+    def _show_current_sample(self, force: bool = False) -> None:
+        """Draw the monitored sample's maps from the model's weights of now,
+        when the trainer will not send them soon (paused, stopped, finished,
+        diverged); a running trainer sends them with its next snapshot.
+        ``force``: also for a trainer just pausing itself (divergence)."""
+        t = self.trainer
+        if t is None or not isinstance(t.probe, Probe) or not (force or self._trainer_idle()):
+            return
+        with t.model_lock:
+            weights = t.model.state_dict()
+        self._latest_maps = t.probe.sample_pass(weights)
+        self._latest_weights, self._weights_dirty = weights, True
+        self._last_plot = 0.0
+        self._on_frame(force=True)
 
     def _gui_config(self) -> dict:
         """The TrainConfig fields the window decides."""
@@ -644,6 +666,8 @@ class TrainingTab(QWidget):
                 self._eval_dirty = True
         self.session.on_snapshot(snap)
         if snap.kind == "diverged":
+            # the maps and the prediction: the restored weights, not a stale pass
+            self._show_current_sample(force=True)
             self._show_error(snap.message + " (The run paused itself.)")
             self._set_state()
             self.setup.lr.setStyleSheet("background: #ffd7d7;")
@@ -723,8 +747,9 @@ class TrainingTab(QWidget):
             ex, self._latest_maps = self._latest_maps, None
             probs = ex["sample_probs"]
             pred = int(np.argmax(probs))
+            label = ex.get("sample_label", self._sample[1])    # the label of these maps
             self.maps.set_maps(ex["sample_input"], ex["maps"],
-                               f"input: label {html.escape(self._label_text(self._sample[1]))}"
+                               f"input: label {html.escape(self._label_text(label))}"
                                f"<br>predicted {html.escape(self._label_text(pred))} "
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
