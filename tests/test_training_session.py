@@ -315,3 +315,18 @@ def test_the_curves_smoothed_loss_is_the_status_lines_number():
         assert smooth[-1] == pytest.approx(snap.smoothed_loss, rel=1e-9)
         checked += 1
     assert checked >= 10
+
+
+def test_an_overlays_label_records_mid_run_changes(data_dir):
+    session, s, run = started(data_dir, lr=0.05, momentum=0.9)
+    assert session.overlay_label == session.run_label
+    feed(session, run, 3)
+    seen, lr = session.trainer.samples_seen, session.trainer.lr    # warm-up: below 0.05
+    session.set_lr(0.01)               # typed 0.01, then 0.001, before the next batch: one change
+    session.set_momentum(0.5)
+    session.set_lr(0.001)
+    session.set_momentum(0.5)          # no change: not recorded again
+    assert session.overlay_label == (f"{session.run_label}; lr {lr:.3g} -> 0.001 at {seen}; "
+                                     f"m 0.9 -> 0.5 at {seen}")
+    from cnnviz.gui.training.session import _samples_text
+    assert (_samples_text(12_000), _samples_text(1_536), _samples_text(640)) == ("12k", "1.54k", "640")

@@ -100,3 +100,24 @@ def test_history_image_keeps_every_other_column_when_full_and_draws_rgba():
     assert rgba[2, 2, 0] == rgba.min() and rgba[1, 0, 0] == rgba.max()   # darker: more weights
     h.clear()
     assert h.count == 0 and h.samples == 0
+
+
+def test_overlays_have_distinct_colours_and_clear_takes_their_legend_entries(qtbot):
+    from cnnviz.gui.training.curves import CurvesPanel
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+
+    def legend(plot):
+        return [label.text for _, label in plot.legend.items]
+
+    before = legend(panel.loss_plot), legend(panel.acc_plot)
+    for run in range(8):
+        panel.add_batches(np.array([10.0, 20.0]), {"loss": [2.0, 1.0], "smoothed_loss": [2.0, 1.5]})
+        panel.add_epoch(20.0, {"test_accuracy": 0.5})
+        panel.freeze_run(f"run {run + 1}")
+    colours = [g["items"][0].opts["pen"].color().name() for g in panel.ghosts]
+    assert len(set(colours)) == 8
+    assert legend(panel.loss_plot)[-1] == "run 8" and len(legend(panel.acc_plot)) == 3 + 8
+    panel.clear_overlays()
+    assert (legend(panel.loss_plot), legend(panel.acc_plot)) == before
+    assert not [i for i in panel.loss_plot.items if getattr(i, "_raw", None) is not None]

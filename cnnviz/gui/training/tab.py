@@ -372,7 +372,7 @@ class TrainingTab(QWidget):
     def _install(self, run, keep_overlay: bool) -> None:
         """Make a prepared run the current one and reset the views to it."""
         if keep_overlay and self.curves.batch["loss"].total:
-            self.curves.freeze_run(self.session.run_label)
+            self.curves.freeze_run(self.session.overlay_label)
         else:
             self.curves.reset()
         self.weights_view.reset()
@@ -383,7 +383,7 @@ class TrainingTab(QWidget):
         with QSignalBlocker(self.sample_index):
             self.sample_index.setMaximum(len(t.test[1]) - 1 if t.test is not None else 0)
             self.sample_index.setValue(index)
-        self.sample_caption.setText(f"label {label}")
+        self.sample_caption.setText(f"label {self._label_text(label)}")
         self.curves.samples_per_epoch = t.n_train
         self._set_run_length()
         self.curves.set_lr_range(max(t.config.lr, t.lr))
