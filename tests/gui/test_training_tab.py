@@ -596,3 +596,29 @@ def test_a_new_sample_shows_its_maps_at_once_when_not_running(qtbot, make_tab):
         assert tab.maps.caption.startswith(f"input: label {label}<br>")
         assert tab.sample_caption.text() == f"label {label}"
         np.testing.assert_allclose(tab.maps.input_view.data[0], test.images[index] / np.float32(255))
+
+
+def test_the_status_says_while_the_test_set_is_evaluated(qtbot, tmp_path):
+    """10,000 test images: the evaluation lasts long enough to be seen."""
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    d = tmp_path / "big-test"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte", train.images[:256])
+    write_idx(d / "train-labels-idx1-ubyte", train.labels[:256])
+    write_idx(d / "t10k-images-idx3-ubyte", test.images)
+    write_idx(d / "t10k-labels-idx1-ubyte", test.labels)
+    tab = TrainingTab(data_dir=str(d))
+    qtbot.addWidget(tab)
+    tab.setup.epochs.setValue(2)
+    tab.show()
+    seen = []
+    tab.start()
+    try:
+        qtbot.waitUntil(lambda: seen.append(tab.status.text()) or
+                        "evaluating the test set (10,000 images) at the end of epoch 1: "
+                        in tab.status.text(), timeout=30_000)
+        qtbot.waitUntil(lambda: tab.trainer.epoch >= 1 and tab.trainer.batch >= 1, timeout=30_000)
+        qtbot.waitUntil(lambda: "evaluating" not in tab.status.text(), timeout=5_000)
+    finally:
+        tab.session.mark_saved(tab.trainer, tab.trainer.step)
+        tab.shutdown(5.0)

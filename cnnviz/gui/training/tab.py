@@ -109,6 +109,7 @@ class TrainingTab(QWidget):
         self._step_when_paused = False
         self._old_runners: list[TrainingRunner] = []   # stopped late: keep until finished
         self._sample = None
+        self._eval_started = None         # when the current test-set evaluation was seen to begin
         self._switch_interval = None      # the interpreter's, while a run changes it
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
@@ -727,9 +728,30 @@ class TrainingTab(QWidget):
         else:
             self._on_frame(force=True)
 
+    def _evaluating(self) -> bool:
+        """The training thread is evaluating the test set at an epoch's end
+        (its batch count stands at the epoch's last batch until that is done)."""
+        t, r = self.trainer, self.runner
+        return (t is not None and t.test is not None and r is not None and r.is_running()
+                and not t.paused and t.batch == t.batches_per_epoch)
+
+    def _show_evaluation_progress(self, now: float) -> None:
+        """No snapshot comes while the test set is evaluated: say so, with the
+        time it has taken, so a status line that stands still is explained."""
+        if not self._evaluating():
+            self._eval_started = None
+            return
+        if self._eval_started is None:
+            self._eval_started = now
+        n = len(self.trainer.test[1])
+        first = self.status.text().split("\n")[0]
+        self.status.setText(f"{first}\nevaluating the test set ({n:,} images) at the end of "
+                            f"epoch {self.trainer.epoch + 1}: {now - self._eval_started:.1f} s")
+
     def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
         now = time.perf_counter()
+        self._show_evaluation_progress(now)
         # Half a tick of slack: ticks are FRAME_MS apart give or take a little.
         if snap is not None and (force or now - self._last_status >= STATUS_INTERVAL - 0.05):
             self._latest = None
