@@ -622,3 +622,29 @@ def test_the_status_says_while_the_test_set_is_evaluated(qtbot, tmp_path):
     finally:
         tab.session.mark_saved(tab.trainer, tab.trainer.step)
         tab.shutdown(5.0)
+
+
+def test_after_a_dataset_change_the_monitored_image_comes_from_the_new_dataset(
+        qtbot, make_tab, subset_dir, tmp_path):
+    other = tmp_path / "reversed"
+    other.mkdir()
+    test = load_mnist(subset_dir, "test")
+    for f in subset_dir.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    write_idx(other / "t10k-images-idx3-ubyte", test.images[::-1].copy())
+    write_idx(other / "t10k-labels-idx1-ubyte", test.labels[::-1].copy())
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=2)
+    tab.views.setCurrentIndex(1)
+    tab.setup.set_data_dir(str(other))
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    tab.start()                                   # a new run on the other dataset
+    discard.stop()
+    index = tab.sample_index.value()
+    new = test.images[::-1][index] / np.float32(255)
+    np.testing.assert_array_equal(tab._sample[0], new)
+    assert tab.sample_caption.text() == f"label {int(test.labels[::-1][index])}"
+    qtbot.waitUntil(lambda: tab.maps.input_view is not None and
+                    np.array_equal(tab.maps.input_view.data[0], new), timeout=20_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
