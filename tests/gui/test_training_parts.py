@@ -121,3 +121,30 @@ def test_overlays_have_distinct_colours_and_clear_takes_their_legend_entries(qtb
     panel.clear_overlays()
     assert (legend(panel.loss_plot), legend(panel.acc_plot)) == before
     assert not [i for i in panel.loss_plot.items if getattr(i, "_raw", None) is not None]
+
+
+def test_weights_beyond_a_histograms_range_are_counted_and_said(qtbot):
+    from cnnviz.gui.training.inside import WeightsView
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    model = lenet5(seed=0)
+    probe = Probe(model, test.images[0] / np.float32(255), int(test.labels[0]), heavy_interval=0)
+    trainer = Trainer(model, (train.images[:64], train.labels[:64]), None,
+                      TrainConfig(epochs=1, limit=64, batch_size=32))
+    first = probe(trainer)
+    assert first["hist_outside"]["fc1"] == (0, 0)        # the range: twice the initial one
+    hi = float(first["hist_edges"]["fc1"][-1])
+    w = model["fc1"].params["weight"]
+    w.ravel()[:3] = 5 * hi                                # three weights beyond the top
+    w.ravel()[3] = -5 * hi                                # one below the bottom
+    ex = probe(trainer)
+    assert ex["hist_outside"]["fc1"] == (1, 3)
+    assert ex["hist"]["fc1"].sum() == w.size             # still counted, in the end bins
+    view = WeightsView()
+    qtbot.addWidget(view)
+    view.prepare(["conv1", "conv2", "fc1", "fc2", "fc3"])
+    view.add(0, first)
+    view.add(64, ex)
+    view.redraw()
+    title = view.hist_titles["fc1"]
+    assert f"3 above {hi:.3g}, 1 below {-hi:.3g} (in the end row)" in title
+    assert view.hist_titles["conv1"] == "conv1"

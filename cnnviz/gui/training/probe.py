@@ -20,7 +20,9 @@ Returned keys:
     conv1         (weights, weight gradients of the last batch) of the first conv
     grad_norms    {layer: ||dL/dW||} of the last batch (weights and bias together)
     update_ratios {layer: ||W_now - W_prev|| / ||W_now|| per step since the last probe}
-    hist          {layer: counts}: weight histogram on fixed bins (``hist_edges``)
+    hist          {layer: counts}: weight histogram on fixed bins (``hist_edges``);
+                  weights beyond the bins are counted in the end bins
+    hist_outside  {layer: (below, above)}: how many weights lie beyond the bins
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class Probe:
         return out
 
     def _layer_stats(self, model, weights, step, with_hist: bool) -> dict:
-        norms, ratios, hist = {}, {}, {}
+        norms, ratios, hist, outside = {}, {}, {}, {}
         steps = None if self._prev is None else step - self._prev_step
         for layer in model.layers:
             if not layer.params:
@@ -120,13 +122,15 @@ class Probe:
             # Uniform bins: an index computation and a bincount, several
             # times cheaper than np.histogram; outliers land in the end bins.
             idx = ((w.ravel() - edges[0]) * (HIST_BINS / (edges[-1] - edges[0]))).astype(np.int64)
+            outside[layer.name] = (int(np.count_nonzero(idx < 0)),
+                                   int(np.count_nonzero(idx >= HIST_BINS)))
             np.clip(idx, 0, HIST_BINS - 1, out=idx)
             hist[layer.name] = np.bincount(idx, minlength=HIST_BINS)
         if steps != 0:
             self._prev, self._prev_step = weights, step
         out = {"grad_norms": norms, "update_ratios": ratios}
         if with_hist:
-            out.update(hist=hist, hist_edges=dict(self.hist_edges))
+            out.update(hist=hist, hist_edges=dict(self.hist_edges), hist_outside=outside)
         return out
 
     def sample_pass(self, weights) -> dict:
