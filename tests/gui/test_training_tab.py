@@ -648,3 +648,19 @@ def test_after_a_dataset_change_the_monitored_image_comes_from_the_new_dataset(
                     np.array_equal(tab.maps.input_view.data[0], new), timeout=20_000)
     tab.stop()
     wait_state(qtbot, tab, "stopped")
+
+
+def test_the_banner_does_not_push_the_page_down_nor_the_state_the_status_sideways(qtbot,
+                                                                                  make_tab):
+    tab = make_tab()
+    qtbot.waitExposed(tab)
+    page_y, status_x = tab.views.mapTo(tab, tab.views.rect().topLeft()).y(), tab.status.x()
+    tab._show_error("Cannot train on this dataset: a message of some length, "
+                    "long enough to wrap onto a second line in a narrower window. " * 2)
+    qtbot.wait(50)
+    assert tab.banner.isVisible()
+    assert tab.views.mapTo(tab, tab.views.rect().topLeft()).y() == page_y
+    for label in ("running", "paused (diverged)", "finished", "idle"):
+        tab.state_label.setText(label)
+        qtbot.wait(20)
+        assert tab.status.x() == status_x

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QFontMetrics
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
                              QSizePolicy, QSlider, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
@@ -164,6 +165,10 @@ class TrainingTab(QWidget):
         # width: a long line is cut at the edge instead of widening the window.
         self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 6)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # As wide as its longest text: the status beside it never moves sideways.
+        self.state_label.setFixedWidth(max(
+            self.state_label.fontMetrics().horizontalAdvance(t) for t in (
+                "idle", "running", "paused", "paused (diverged)", "stopped", "finished")) + 12)
         status_row = QHBoxLayout()
         status_row.addWidget(self.state_label)
         status_row.addWidget(self.status, 1)
@@ -171,8 +176,17 @@ class TrainingTab(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020; font-weight: bold;")
         self.banner.hide()
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignTop)
+        # Its room is kept when it is hidden (three lines): showing a message
+        # does not push the status line and the pages down.
+        self.banner_room = QWidget()
+        room = QVBoxLayout(self.banner_room)
+        room.setContentsMargins(0, 0, 0, 0)
+        room.addWidget(self.banner)
+        bold_metrics = QFontMetrics(self.state_label.font())
+        self.banner_room.setFixedHeight(3 * bold_metrics.lineSpacing() + 4)
         right = QVBoxLayout()
-        right.addWidget(self.banner)
+        right.addWidget(self.banner_room)
         right.addLayout(status_row)
         right.addWidget(self.views, 1)
         right_widget = QWidget()
@@ -716,6 +730,7 @@ class TrainingTab(QWidget):
     def _show_error(self, text: str) -> None:
         self.last_error = text
         self.banner.setText(text)
+        self.banner.setToolTip(text)      # a message longer than its three lines
         self.banner.show()
         self.message.emit(text)
 
