@@ -477,7 +477,8 @@ def _cmd_train(args) -> int:
         last = _run_with_progress(trainer, config, args, tqdm)
         if trainer.step_engine.failure:      # a worker died: the run went on in one process
             print(f"{PROG}: warning: {trainer.step_engine.failure}", file=sys.stderr)
-        return _finish(args, trainer, config, model, last, interrupted, target, source, save)
+        return _finish(args, trainer, config, model, last, interrupted, target, source, save,
+                       train.class_names)
     except KeyboardInterrupt:
         if not interrupted.is_set():
             raise
@@ -529,7 +530,8 @@ def _run_with_progress(trainer, config, args, tqdm):
     return last
 
 
-def _finish(args, trainer, config, model, last, interrupted, target, source, save) -> int:
+def _finish(args, trainer, config, model, last, interrupted, target, source, save,
+            class_names=()) -> int:
     """After the run: report, and save where the outcome says (never over
     the user's file unless the run completed)."""
     finished = last is not None and last.kind == "finished"
@@ -547,6 +549,7 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
     meta = {"model": args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
             "config": {k: v for k, v in vars(config).items()},
             "test_accuracy": trainer.test_accuracy, "dataset": str(source),
+            "class_names": list(class_names),
             "interrupted": not finished}
     _save_somewhere(save, model, path, meta)
     if finished:
@@ -590,10 +593,43 @@ def _cmd_eval(args) -> int:
     test = _load_data(args.data_dir, "test")
     table = _check_fits(model, test, str(args.model))
     batch = _check_batch(model, table, args.batch_size, len(test), str(args.model))
+    mismatch = _dataset_mismatch(model.metadata, test.class_names, args.data_dir)
+    if mismatch:
+        print(f"{PROG}: warning: {args.model} {mismatch}", file=sys.stderr)
     loss, acc, preds, _ = evaluate_model(model, test.images, test.labels, batch)
     correct = int((preds == test.labels).sum())
     print(f"test accuracy: {100 * acc:.2f}% ({correct}/{len(test.labels)}), loss {loss:.4f}")
     return 0
+
+
+def _dataset_mismatch(metadata, class_names, data_dir) -> str:
+    """Why a model's metadata says it was trained on another dataset than
+    the one given ("" if it does not, or does not say): its class names
+    differ (files since class names were recorded), else its dataset path."""
+    from cnnviz.data.paths import MNIST_DIR
+
+    given = "the bundled MNIST" if data_dir is None else str(data_dir)
+    names = metadata.get("class_names")
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+        if tuple(names) == tuple(class_names[:len(names)]) and len(names) == len(class_names):
+            return ""
+        return (f"was trained on classes {_names_text(names)}, but {given} has classes "
+                f"{_names_text(class_names)}: the accuracy compares different classes")
+    trained = metadata.get("dataset")
+    if not isinstance(trained, str) or not trained:
+        return ""
+
+    def where(d):
+        return Path(MNIST_DIR if d in (None, "bundled MNIST") else d).expanduser().resolve()
+    if where(trained) == where(data_dir):
+        return ""
+    return (f"was trained on {trained}, not on {given}: if their classes differ, the "
+            f"accuracy compares different classes")
+
+
+def _names_text(names, shown: int = 4) -> str:
+    text = ", ".join(names[:shown])
+    return text + (f", ... ({len(names)})" if len(names) > shown else "")
 
 
 def _cmd_bench(args) -> int:

@@ -214,3 +214,36 @@ def test_more_workers_than_cores_is_refused_before_any_process_starts(capsys, da
     assert err.strip() == (f"cnnviz: error: --workers 1000: cnnviz may use {cores} "
                            f"core{'s' * (cores != 1)} here, and processes beyond one per core "
                            f"only slow each other down; use --workers {cores} or fewer")
+
+
+def test_eval_warns_when_the_model_was_trained_on_other_classes(capsys, data_dir, tmp_path):
+    named = tmp_path / "named"
+    named.mkdir()
+    for f in data_dir.iterdir():
+        (named / f.name).write_bytes(f.read_bytes())
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    (named / "classes.txt").write_text("\n".join(names) + "\n")
+    path = tmp_path / "fashion.npz"
+    code, _, err = run(capsys, "train", "--data-dir", named, "--epochs", "1", "--limit", "64",
+                       "--batch-size", "32", "--no-progress", "--save", path)
+    assert code == 0, err
+    assert load(path).metadata["class_names"] == names
+    code, out, err = run(capsys, "eval", path, "--data-dir", data_dir)
+    assert code == 0 and out.startswith("test accuracy: ")
+    assert err == (f"cnnviz: warning: {path} was trained on classes T-shirt/top, Trouser, "
+                   f"Pullover, Dress, ... (10), but {data_dir} has classes 0, 1, 2, 3, ... (10): "
+                   f"the accuracy compares different classes\n")
+    code, out, err = run(capsys, "eval", path, "--data-dir", named)        # its own: quiet
+    assert code == 0 and err == ""
+
+
+def test_eval_warns_for_an_older_file_that_names_only_its_dataset(capsys, data_dir, tmp_path):
+    path = tmp_path / "old.npz"
+    save(lenet5(seed=0), path, metadata={"dataset": str(data_dir)})
+    code, out, err = run(capsys, "eval", path)
+    assert code == 0 and err == (
+        f"cnnviz: warning: {path} was trained on {data_dir}, not on the bundled MNIST: if "
+        f"their classes differ, the accuracy compares different classes\n")
+    code, out, err = run(capsys, "eval", path, "--data-dir", data_dir)
+    assert code == 0 and err == ""

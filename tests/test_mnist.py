@@ -201,3 +201,52 @@ def test_splits_of_different_sizes_are_refused_together(tmp_path):
     msg = str(e.value)
     assert msg.startswith(str(tmp_path / SPLIT_FILES["test"][0]))
     assert "test images are 20x20 but the training images" in msg and "are 20x24" in msg
+
+
+# --- class names -------------------------------------------------------------------
+def test_mnist_is_named_by_its_digits():
+    assert load_mnist().class_names == tuple("0123456789")
+    assert load_mnist(split="test").class_names == tuple("0123456789")
+
+
+def test_a_classes_file_names_the_classes_in_label_order(tmp_path):
+    _write_set(tmp_path / "set")
+    names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+    (tmp_path / "set" / "classes.txt").write_text(
+        "\ufeff" + "\n".join(f"  {n} " for n in names) + "\n\n", encoding="utf-8")
+    for split in ("train", "test"):
+        assert load_mnist(tmp_path / "set", split).class_names == tuple(names)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a\n\nc\nd\ne\nf\ng\nh\ni\nj\n", "classes.txt, line 2: blank"),
+    ("a\nb\nc\n", "names 3 classes but the dataset's labels go up to 9"),
+    (b"a\n\xff\n", "not UTF-8 text (byte 2)"),
+])
+def test_a_bad_classes_file_is_one_line_naming_it(tmp_path, text, message):
+    _write_set(tmp_path / "set", seed=1)       # labels up to 9
+    path = tmp_path / "set" / "classes.txt"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(IdxError) as e:
+        load_mnist(tmp_path / "set", "train")
+    assert str(path) in str(e.value) and message in str(e.value)
+
+
+def test_without_a_classes_file_labels_are_their_own_names(tmp_path):
+    _write_set(tmp_path / "set")
+    assert load_mnist(tmp_path / "set").class_names == tuple("0123456789")
+
+
+def test_fashion_mnist_is_recognised_by_its_test_labels_md5(tmp_path):
+    """Needs the real Fashion-MNIST test labels (set FASHION_MNIST_DIR to a
+    directory holding t10k-labels-idx1-ubyte[.gz]); MNIST's are not Fashion."""
+    from cnnviz.data.classes import FASHION_MNIST_NAMES, class_names
+    assert class_names(tmp_path, load_mnist(split="test").labels) == tuple("0123456789")
+    source = os.environ.get("FASHION_MNIST_DIR")
+    if not source:
+        pytest.skip("FASHION_MNIST_DIR not set")
+    labels = load_mnist(source, "test").labels
+    assert labels[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+    assert class_names(tmp_path, labels) == FASHION_MNIST_NAMES
+    assert load_mnist(source, "train").class_names == FASHION_MNIST_NAMES

@@ -293,3 +293,39 @@ def test_restart_uses_the_same_initial_weights(data_dir):
         assert np.array_equal(v, initial[k])
     session.install(again)
     assert session.state == "idle" and session.trainer.step == 0 and session.run_count == 2
+
+
+def test_the_curves_smoothed_loss_is_the_status_lines_number():
+    """Each snapshot's smoothed loss (the status line's) equals the curve's
+    last point computed from the history rows, from the very first batches."""
+    from cnnviz.engine import lenet5
+    from cnnviz.engine.trainer import TrainConfig, Trainer
+    from cnnviz.gui.training.smoothing import smoothed_losses
+
+    train = load_mnist(split="train")
+    trainer = Trainer(lenet5(seed=0), (train.images[:640], train.labels[:640]), None,
+                      TrainConfig(epochs=2, batch_size=32, limit=640, snapshot_every=3))
+    ema, checked = 0.0, 0
+    for snap in trainer.run():
+        b = snap.batches
+        if not len(b.get("loss", ())):
+            continue
+        smooth, ema = smoothed_losses(b["loss"], b["step"], ema)
+        assert smooth[-1] == pytest.approx(snap.smoothed_loss, rel=1e-9)
+        checked += 1
+    assert checked >= 10
+
+
+def test_an_overlays_label_records_mid_run_changes(data_dir):
+    session, s, run = started(data_dir, lr=0.05, momentum=0.9)
+    assert session.overlay_label == session.run_label
+    feed(session, run, 3)
+    seen, lr = session.trainer.samples_seen, session.trainer.lr    # warm-up: below 0.05
+    session.set_lr(0.01)               # typed 0.01, then 0.001, before the next batch: one change
+    session.set_momentum(0.5)
+    session.set_lr(0.001)
+    session.set_momentum(0.5)          # no change: not recorded again
+    assert session.overlay_label == (f"{session.run_label}; lr {lr:.3g} -> 0.001 at {seen}; "
+                                     f"m 0.9 -> 0.5 at {seen}")
+    from cnnviz.gui.training.session import _samples_text
+    assert (_samples_text(12_000), _samples_text(1_536), _samples_text(640)) == ("12k", "1.54k", "640")

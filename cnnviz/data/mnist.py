@@ -6,7 +6,9 @@ A directory qualifies if it holds
     t10k-images-idx3-ubyte    t10k-labels-idx1-ubyte
 
 each optionally gzipped (`.gz`), which is how MNIST, Fashion-MNIST and KMNIST
-are all distributed, so any of them loads unchanged.
+are all distributed, so any of them loads unchanged. It may also hold a
+``classes.txt`` naming the classes, one name a line in label order (see
+cnnviz/data/classes.py); Fashion-MNIST is recognised without one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnviz.data.classes import class_names
 from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx, read_idx_header
 from cnnviz.data.paths import MNIST_DIR
 
@@ -40,6 +43,8 @@ class MnistSplit:
         labels: uint8 (N,), read-only.
         split: "train" or "test".
         images_path, labels_path: the files it came from.
+        class_names: the dataset's class names, one per label at least
+            (label i is called class_names[i]); "0".."9" for MNIST.
     """
 
     images: np.ndarray
@@ -47,6 +52,7 @@ class MnistSplit:
     split: str
     images_path: Path
     labels_path: Path
+    class_names: tuple[str, ...] = tuple(str(i) for i in range(10))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -109,7 +115,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train") 
         larger than MAX_IDX_BYTES, if images and labels disagree on the
         count, or if the split holds no images or images with no pixels
         (the headers are checked before the data is read); ValueError for a
-        bad split.
+        bad split; ValueError naming the file and line for a bad classes.txt.
     """
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_FILES)}")
@@ -120,7 +126,28 @@ def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train") 
     images_path = _find(directory, images_name).resolve()
     labels_path = _find(directory, labels_name).resolve()
     images, labels = _load_pair(images_path, labels_path, _stamp(images_path), _stamp(labels_path))
-    return MnistSplit(images, labels, split, images_path, labels_path)
+    if split == "test":
+        names = class_names(directory, labels)
+    else:
+        names = class_names(directory, _test_labels(directory), labels)
+    return MnistSplit(images, labels, split, images_path, labels_path, names)
+
+
+def _test_labels(directory: Path) -> np.ndarray:
+    """The test labels (they identify Fashion-MNIST), or none if unreadable:
+    the test split's own load says what is wrong with them."""
+    try:
+        path = _find(directory, SPLIT_FILES["test"][1]).resolve()
+        return _load_labels(path, _stamp(path))
+    except (OSError, ValueError):
+        return np.empty(0, np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_labels(path: Path, _stamp) -> np.ndarray:
+    labels = read_idx(path, LABELS_MAGIC)
+    labels.flags.writeable = False
+    return labels
 
 
 def _stamp(path: Path) -> tuple[int, int]:

@@ -100,3 +100,51 @@ def test_history_image_keeps_every_other_column_when_full_and_draws_rgba():
     assert rgba[2, 2, 0] == rgba.min() and rgba[1, 0, 0] == rgba.max()   # darker: more weights
     h.clear()
     assert h.count == 0 and h.samples == 0
+
+
+def test_overlays_have_distinct_colours_and_clear_takes_their_legend_entries(qtbot):
+    from cnnviz.gui.training.curves import CurvesPanel
+    panel = CurvesPanel()
+    qtbot.addWidget(panel)
+
+    def legend(plot):
+        return [label.text for _, label in plot.legend.items]
+
+    before = legend(panel.loss_plot), legend(panel.acc_plot)
+    for run in range(8):
+        panel.add_batches(np.array([10.0, 20.0]), {"loss": [2.0, 1.0], "smoothed_loss": [2.0, 1.5]})
+        panel.add_epoch(20.0, {"test_accuracy": 0.5})
+        panel.freeze_run(f"run {run + 1}")
+    colours = [g["items"][0].opts["pen"].color().name() for g in panel.ghosts]
+    assert len(set(colours)) == 8
+    assert legend(panel.loss_plot)[-1] == "run 8" and len(legend(panel.acc_plot)) == 3 + 8
+    panel.clear_overlays()
+    assert (legend(panel.loss_plot), legend(panel.acc_plot)) == before
+    assert not [i for i in panel.loss_plot.items if getattr(i, "_raw", None) is not None]
+
+
+def test_weights_beyond_a_histograms_range_are_counted_and_said(qtbot):
+    from cnnviz.gui.training.inside import WeightsView
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    model = lenet5(seed=0)
+    probe = Probe(model, test.images[0] / np.float32(255), int(test.labels[0]), heavy_interval=0)
+    trainer = Trainer(model, (train.images[:64], train.labels[:64]), None,
+                      TrainConfig(epochs=1, limit=64, batch_size=32))
+    first = probe(trainer)
+    assert first["hist_outside"]["fc1"] == (0, 0)        # the range: twice the initial one
+    hi = float(first["hist_edges"]["fc1"][-1])
+    w = model["fc1"].params["weight"]
+    w.ravel()[:3] = 5 * hi                                # three weights beyond the top
+    w.ravel()[3] = -5 * hi                                # one below the bottom
+    ex = probe(trainer)
+    assert ex["hist_outside"]["fc1"] == (1, 3)
+    assert ex["hist"]["fc1"].sum() == w.size             # still counted, in the end bins
+    view = WeightsView()
+    qtbot.addWidget(view)
+    view.prepare(["conv1", "conv2", "fc1", "fc2", "fc3"])
+    view.add(0, first)
+    view.add(64, ex)
+    view.redraw()
+    title = view.hist_titles["fc1"]
+    assert f"3 above {hi:.3g}, 1 below {-hi:.3g} (in the end row)" in title
+    assert view.hist_titles["conv1"] == "conv1"

@@ -193,6 +193,15 @@ def test_a_huge_learning_rate_pauses_itself_with_finite_weights(qtbot, make_tab)
     # Paused: the training thread is blocked, the weights can be read.
     for p in tab.trainer.model.parameters():
         assert np.isfinite(p.value).all(), p.name
+    # The maps and the drawing canvas show the restored weights: a pass of
+    # the monitored sample with the model as it is now gives the shown numbers.
+    tab.views.setCurrentIndex(1)
+    qtbot.wait(100)
+    now = tab.trainer.probe.sample_pass(tab.trainer.model.state_dict())
+    pred = int(np.argmax(now["sample_probs"]))
+    assert tab.maps.caption.endswith(f"predicted {pred} ({now['sample_probs'][pred]:.0%})")
+    for name, value in tab.trainer.model.state_dict().items():
+        np.testing.assert_array_equal(tab._latest_weights[name], value)
     # The user lowers the rate and resumes; training goes on with finite losses.
     bad_step = tab.trainer.step
     tab.setup.lr.setValue(0.01)
@@ -259,6 +268,13 @@ def test_epoch_end_fills_the_views_and_restart_overlays(qtbot, make_tab):
     centre = matrix.mapFromScene(matrix.getPlotItem().vb.mapViewToScene(QPointF(7.5, 7.5)))
     qtbot.mouseClick(matrix.viewport(), Qt.MouseButton.LeftButton, pos=centre)   # a real click
     assert len(tab.evaluation.gallery.indices) == min(48, cm[7, 7])
+    # the clicked cell is outlined; the most-wrong gallery takes the outline away
+    assert matrix.selected == (7, 7)
+    xs, ys = matrix.outline.getData()
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (7, 8, 7, 8)
+    tab.evaluation.wrong_button.click()
+    assert matrix.selected is None and len(matrix.outline.getData()[0]) == 0
+    tab.evaluation.show_cell(7, 7)
     gallery = tab.evaluation.gallery
 
     def shown():
@@ -506,3 +522,146 @@ def test_continue_keeps_the_runs_rate_and_epochs_replan_the_run(qtbot, make_tab)
     assert tab.trainer is trainer and trainer.history.lr[step] == pytest.approx(lr)
     tab.stop()
     wait_state(qtbot, tab, "stopped")
+
+
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def test_every_view_names_the_classes_of_the_dataset(qtbot, make_tab, subset_dir, tmp_path):
+    named = tmp_path / "named"
+    named.mkdir()
+    for f in subset_dir.iterdir():
+        (named / f.name).write_bytes(f.read_bytes())
+    (named / "classes.txt").write_text("\n".join(FASHION) + "\n")
+    tab = make_tab(epochs=1)
+    tab.setup.set_data_dir(str(named))
+    label = int(load_mnist(named, "test").labels[0])
+    tab.sample_index.setValue(0)
+    tab._choose_sample(0)
+    assert tab.sample_caption.text() == f"label {label} ({FASHION[label]})"
+    tab.start()
+    wait_state(qtbot, tab, "finished", timeout=60_000)
+    for page in (tab.evaluation, tab.views.widget(1), tab.digit):
+        tab.views.setCurrentWidget(page)
+        qtbot.wait(150)
+    matrix = tab.evaluation.matrix
+    ticks = matrix.getPlotItem().getAxis("left")._tickLevels[0]
+    assert [t[1] for t in ticks] == FASHION                       # rows: full names
+    bottom = [t[1] for t in matrix.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert bottom[3] == "Dress" and bottom[0] == "T-shi\u2026"     # columns: short
+    tab.evaluation.show_cell(7, 7)
+    assert tab.evaluation.gallery.title.text().startswith("True Sneaker, predicted Sneaker: ")
+    captions = [w.text() for w in tab.evaluation.gallery._inner.findChildren(QLabel)
+                if w.text().startswith("#") and w.isVisibleTo(tab.evaluation.gallery._inner)]
+    assert captions and all("Sneaker\n→ Sneaker " in c for c in captions)
+    assert f"label {label} ({FASHION[label]})" in tab.maps.caption
+    tab.views.setCurrentWidget(tab.digit)
+    tab.digit.canvas.draw_stroke([(140, 50), (140, 230)])
+    tab.digit.refresh()
+    best = int(np.argmax(tab.digit.probs))
+    assert tab.digit.answer.text().startswith(f"It sees: <b>{FASHION[best]}</b>")
+
+
+def test_saves_exports_and_rate_changes_are_acknowledged_on_the_status_line(qtbot, make_tab,
+                                                                           tmp_path):
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=3)
+    heard = []
+    tab.message.connect(heard.append)
+    checks = [
+        (lambda: tab.save_checkpoint(tmp_path / "c.npz"),
+         f"checkpoint saved to {tmp_path / 'c.npz'} (step {tab.trainer.step})"),
+        (lambda: tab.export_csv(tmp_path / "h.csv"), f"history written to {tmp_path / 'h.csv'}"),
+        (lambda: tab.export_curves_png(tmp_path / "c.png"),
+         f"curves written to {tmp_path / 'c.png'}"),
+        (lambda: tab.setup.lr.setValue(0.0125), "learning rate 0.0125 from the next batch"),
+        (lambda: tab.setup.momentum.setValue(0.5), "momentum 0.5 from the next batch"),
+    ]
+    for act, said in checks:
+        act()
+        assert tab.status.text().split("\n")[-1].endswith(said)    # in the tab itself
+        assert heard[-1] == said                                    # and the status bar
+    assert (tmp_path / "c.npz").is_file() and (tmp_path / "h.csv").is_file()
+
+
+def test_a_new_sample_shows_its_maps_at_once_when_not_running(qtbot, make_tab):
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=3)
+    tab.views.setCurrentIndex(1)
+    qtbot.wait(100)
+    test = load_mnist(tab.setup.settings().data_dir, "test")
+    for index in (11, 4):              # a 6, then a 4: no snapshot comes while stopped
+        tab.sample_index.setValue(index)
+        label = int(test.labels[index])
+        assert tab.maps.caption.startswith(f"input: label {label}<br>")
+        assert tab.sample_caption.text() == f"label {label}"
+        np.testing.assert_allclose(tab.maps.input_view.data[0], test.images[index] / np.float32(255))
+
+
+def test_the_status_says_while_the_test_set_is_evaluated(qtbot, tmp_path):
+    """10,000 test images: the evaluation lasts long enough to be seen."""
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    d = tmp_path / "big-test"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte", train.images[:256])
+    write_idx(d / "train-labels-idx1-ubyte", train.labels[:256])
+    write_idx(d / "t10k-images-idx3-ubyte", test.images)
+    write_idx(d / "t10k-labels-idx1-ubyte", test.labels)
+    tab = TrainingTab(data_dir=str(d))
+    qtbot.addWidget(tab)
+    tab.setup.epochs.setValue(2)
+    tab.show()
+    seen = []
+    tab.start()
+    try:
+        qtbot.waitUntil(lambda: seen.append(tab.status.text()) or
+                        "evaluating the test set (10,000 images) at the end of epoch 1: "
+                        in tab.status.text(), timeout=30_000)
+        qtbot.waitUntil(lambda: tab.trainer.epoch >= 1 and tab.trainer.batch >= 1, timeout=30_000)
+        qtbot.waitUntil(lambda: "evaluating" not in tab.status.text(), timeout=5_000)
+    finally:
+        tab.session.mark_saved(tab.trainer, tab.trainer.step)
+        tab.shutdown(5.0)
+
+
+def test_after_a_dataset_change_the_monitored_image_comes_from_the_new_dataset(
+        qtbot, make_tab, subset_dir, tmp_path):
+    other = tmp_path / "reversed"
+    other.mkdir()
+    test = load_mnist(subset_dir, "test")
+    for f in subset_dir.iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    write_idx(other / "t10k-images-idx3-ubyte", test.images[::-1].copy())
+    write_idx(other / "t10k-labels-idx1-ubyte", test.labels[::-1].copy())
+    tab = make_tab(epochs=3)
+    stopped_unsaved_run(qtbot, tab, steps=2)
+    tab.views.setCurrentIndex(1)
+    tab.setup.set_data_dir(str(other))
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    tab.start()                                   # a new run on the other dataset
+    discard.stop()
+    index = tab.sample_index.value()
+    new = test.images[::-1][index] / np.float32(255)
+    np.testing.assert_array_equal(tab._sample[0], new)
+    assert tab.sample_caption.text() == f"label {int(test.labels[::-1][index])}"
+    qtbot.waitUntil(lambda: tab.maps.input_view is not None and
+                    np.array_equal(tab.maps.input_view.data[0], new), timeout=20_000)
+    tab.stop()
+    wait_state(qtbot, tab, "stopped")
+
+
+def test_the_banner_does_not_push_the_page_down_nor_the_state_the_status_sideways(qtbot,
+                                                                                  make_tab):
+    tab = make_tab()
+    qtbot.waitExposed(tab)
+    page_y, status_x = tab.views.mapTo(tab, tab.views.rect().topLeft()).y(), tab.status.x()
+    tab._show_error("Cannot train on this dataset: a message of some length, "
+                    "long enough to wrap onto a second line in a narrower window. " * 2)
+    qtbot.wait(50)
+    assert tab.banner.isVisible()
+    assert tab.views.mapTo(tab, tab.views.rect().topLeft()).y() == page_y
+    for label in ("running", "paused (diverged)", "finished", "idle"):
+        tab.state_label.setText(label)
+        qtbot.wait(20)
+        assert tab.status.x() == status_x

@@ -6,6 +6,9 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+import html
+
+from cnnviz.data.classes import name_of
 from cnnviz.gui.widgets import theme
 
 BAR = (120, 150, 190)
@@ -39,6 +42,15 @@ class ProbabilityChart(QWidget):
         self.plot.addItem(self.bars)
         layout.addWidget(self.plot)
         self.probs = None
+        self.class_names: tuple[str, ...] = ()   # label i is called class_names[i]
+
+    def set_class_names(self, names) -> None:
+        """The names of the classes (the dataset's); the numbers if none."""
+        self.class_names = tuple(names)
+
+    def _name(self, label: int) -> str:
+        name = name_of(self.class_names, label)
+        return name if name == str(label) else f"{label} {html.escape(name)}"
 
     def clear(self, message: str) -> None:
         self.probs = None
@@ -54,11 +66,13 @@ class ProbabilityChart(QWidget):
         brushes = [pg.mkBrush(PREDICTED if i == pred else TARGET if i == target else BAR)
                    for i in range(k)]
         self.bars.setOpts(x=np.arange(k), height=self.probs, brushes=brushes)
-        self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(k)]])
+        from cnnviz.gui.training.evaluation import short_name
+        self.plot.getAxis("bottom").setTicks(
+            [[(i, short_name(name_of(self.class_names, i), 7)) for i in range(k)]])
         self.plot.setXRange(-0.6, k - 0.4, padding=0)
         loss_part = (f"Loss <b>{loss_text(loss)}</b>" if loss_before is None else
                      f"Loss before the update {loss_text(loss_before)}, after it "
                      f"<b>{loss_text(loss)}</b>")
         self.label.setText(
-            f"{loss_part} (target {target}, p = {self.probs[target]:.3f}); "
-            f"prediction <b>{pred}</b> (p = {self.probs[pred]:.3f})")
+            f"{loss_part} (target {self._name(target)}, p = {self.probs[target]:.3f}); "
+            f"prediction <b>{self._name(pred)}</b> (p = {self.probs[pred]:.3f})")

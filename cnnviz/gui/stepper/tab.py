@@ -533,6 +533,7 @@ class StepperTab(QWidget):
             from cnnviz.data.mnist import load_mnist
 
             self._mnist = load_mnist(self.mnist_dir, split="test")
+            self.chart.set_class_names(self._mnist.class_names)
         image = self._mnist.images[index]
         return (image[None, None] / np.float32(255)).astype(np.float32), int(self._mnist.labels[index])
 

@@ -25,6 +25,15 @@ BATCH_KEYS = ("loss", "smoothed_loss", "accuracy", "lr", "samples_per_sec")
 EPOCH_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
+def ghost_colour(n: int) -> str:
+    """The n-th overlay's colour: the five chosen ones, then hues a golden
+    angle apart (never the same twice)."""
+    if n < len(GHOSTS):
+        return GHOSTS[n]
+    hue = (0.1 + (n - len(GHOSTS)) * 0.6180339887) % 1.0
+    return pg.hsvColor(hue, 0.75, 0.75).name()
+
+
 class CurvesPanel(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None, capacity: int = 2000):
         super().__init__(parent)
@@ -156,7 +165,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
     # --- overlays ----------------------------------------------------------------------
     def freeze_run(self, label: str) -> None:
         """Keep the current run as a faint overlay, then start empty."""
-        colour = GHOSTS[len(self.ghosts) % len(GHOSTS)]
+        colour = ghost_colour(len(self.ghosts))
         style = pg.mkPen(colour, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine)
         s = self.batch["smoothed_loss"]
         ghost = {"label": label, "items": []}
@@ -173,7 +182,9 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
     def clear_overlays(self) -> None:
         for g in self.ghosts:
             for item in g["items"]:
-                item.getViewBox().removeItem(item) if item.getViewBox() else None
+                for plot in (self.loss_plot, self.acc_plot):
+                    if item in plot.items:
+                        plot.removeItem(item)       # PlotItem's: its legend entry too
         self.ghosts = []
         self._dirty = True
 

@@ -9,12 +9,15 @@ snapshot, so predicting never reads arrays the training thread is changing.
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPoint, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from cnnviz.data.classes import name_of
 from cnnviz.engine.serialization import architecture, build
 from cnnviz.gui.training.preprocess import mnist_preprocess
 from cnnviz.gui.widgets import theme
@@ -151,7 +154,8 @@ class DigitPanel(QWidget):
         self.bar_plot.setYRange(0, 1, padding=0.02)
         self.bar_plot.setXRange(-0.6, 9.6, padding=0)
         self.bar_plot.setMouseEnabled(False, False)
-        self.bar_plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(10)]])
+        self.class_names: tuple[str, ...] = ()
+        self.set_class_names(tuple(str(i) for i in range(10)))
         self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7,
                                     brush="#4a7ab8")
         self.bar_plot.addItem(self.bars)
@@ -170,6 +174,15 @@ class DigitPanel(QWidget):
         self._timer.timeout.connect(self.refresh)
         self.canvas.changed.connect(self._timer.start)
         self.refresh()
+
+    def set_class_names(self, names) -> None:
+        """The dataset's class names: the bars and the answer use them."""
+        from cnnviz.gui.training.evaluation import short_name
+        self.class_names = tuple(names)
+        self.bar_plot.getAxis("bottom").setTicks(
+            [[(i, short_name(name_of(self.class_names, i))) for i in range(10)]])
+        if hasattr(self, "answer"):
+            self.refresh()
 
     def set_model(self, model) -> None:
         self.predictor.set_model(model)
@@ -195,4 +208,5 @@ class DigitPanel(QWidget):
         elif self.probs is None:
             self.answer.setText("Draw a digit on the left.")
         else:
-            self.answer.setText(f"It sees a <b>{best}</b> ({self.probs[best]:.0%})")
+            name = name_of(self.class_names, best)
+            self.answer.setText(f"It sees: <b>{html.escape(name)}</b> ({self.probs[best]:.0%})")

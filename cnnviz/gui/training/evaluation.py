@@ -14,12 +14,18 @@ from PyQt6.QtGui import QColor, QImage, QPainter, QPixmap
 from PyQt6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                              QSplitter, QVBoxLayout, QWidget)
 
+from cnnviz.data.classes import name_of
 from cnnviz.gui.widgets import theme
 
 # White -> deep blue, for row-normalised counts.
 _BLUES = np.stack([np.interp(np.linspace(0, 1, 256), [0, 1], [a, b])
                    for a, b in ((255, 8), (255, 48), (255, 107))] + [np.full(256, 255)],
                   axis=1).astype(np.uint8)
+
+
+def short_name(name: str, length: int = 8) -> str:
+    """A class name cut to fit under a narrow column ("T-shirt/top" -> "T-shirt…")."""
+    return name if len(name) <= length else name[:length - 1] + "\u2026"
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.ndarray:
@@ -58,12 +64,12 @@ class ConfusionMatrixView(pg.PlotWidget):
         p.setAspectLocked(True)
         p.setMouseEnabled(False, False)
         p.hideButtons()
-        ticks = [[(i + 0.5, str(i)) for i in range(classes)]]
         for side, label in (("left", "true"), ("bottom", "predicted")):
             ax = p.getAxis(side)
-            ax.setTicks(ticks)
             ax.setTextPen(theme.FOREGROUND)
             p.setLabel(side, label, color=theme.FOREGROUND)
+        self.class_names: tuple[str, ...] = ()
+        self.set_class_names(tuple(str(i) for i in range(classes)))
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(_BLUES)
         p.addItem(self.image)
@@ -77,7 +83,30 @@ class ConfusionMatrixView(pg.PlotWidget):
                 row.append(t)
             self.texts.append(row)
         p.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
+        # the clicked cell's outline: which cell the gallery shows
+        self.selected: tuple[int, int] | None = None
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#d9822b", width=3))
+        self.outline.setZValue(10)
+        p.addItem(self.outline)
         self.scene().sigMouseClicked.connect(self._clicked)
+
+    def select(self, cell: tuple[int, int] | None) -> None:
+        """Outline the cell (true, predicted); None: no outline."""
+        self.selected = cell
+        if cell is None:
+            self.outline.setData([], [])
+            return
+        r, c = cell
+        self.outline.setData([c, c + 1, c + 1, c, c], [r, r, r + 1, r + 1, r])
+
+    def set_class_names(self, names) -> None:
+        """Rows are labelled with the full names, columns (narrow) with short ones."""
+        self.class_names = tuple(names)
+        p = self.getPlotItem()
+        n = range(self.classes)
+        p.getAxis("left").setTicks([[(i + 0.5, name_of(names, i)) for i in n]])
+        # about 40 px a column: six characters fit side by side
+        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), 6)) for i in n]])
 
     def set_counts(self, counts: np.ndarray) -> None:
         self.counts = counts
@@ -141,7 +170,8 @@ class Gallery(QScrollArea):
         self.setWidget(self._inner)
         self.indices: np.ndarray = np.empty(0, np.int64)
 
-    def show_images(self, title: str, images, labels, probs, indices) -> None:
+    def show_images(self, title: str, images, labels, probs, indices, names=()) -> None:
+        """names: the class names (label i is names[i]); the number if none."""
         while self._grid.count():
             item = self._grid.takeAt(0)
             if item.widget() is not None:
@@ -156,9 +186,11 @@ class Gallery(QScrollArea):
             pred = int(np.argmax(probs[i]))
             cell = QLabel()
             cell.setPixmap(thumbnail(images[i], probs[i], int(labels[i])))
-            caption = QLabel(f"#{i}: {labels[i]} → {pred}\n{probs[i, pred]:.0%}")
+            true = name_of(names, int(labels[i]))
+            caption = QLabel(f"#{i}: {true}\n→ {name_of(names, pred)} {probs[i, pred]:.0%}")
             caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-            cell.setToolTip(" ".join(f"{k}:{p:.2f}" for k, p in enumerate(probs[i])))
+            cell.setToolTip(" · ".join(f"{name_of(names, k)}: {p:.2f}"
+                                       for k, p in enumerate(probs[i])))
             box = QVBoxLayout()
             box.setSpacing(0)
             box.addWidget(cell, alignment=Qt.AlignmentFlag.AlignHCenter)
@@ -190,11 +222,15 @@ class EvaluationPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(split)
         self.images = self.labels = self.probs = None
+        self.names: tuple[str, ...] = ()
         self.matrix.cell_clicked.connect(self.show_cell)
 
     def set_results(self, images: np.ndarray, labels: np.ndarray, probs: np.ndarray,
-                    caption: str = "") -> None:
+                    caption: str = "", names=()) -> None:
+        """names: the dataset's class names (label i is names[i])."""
         self.images, self.labels, self.probs = images, np.asarray(labels), probs
+        self.names = tuple(names) or tuple(str(i) for i in range(probs.shape[1]))
+        self.matrix.set_class_names(self.names)
         preds = probs.argmax(axis=1)
         classes = probs.shape[1]
         self.matrix.set_counts(confusion_matrix(self.labels, preds, classes))
@@ -206,17 +242,24 @@ class EvaluationPanel(QWidget):
     def show_most_wrong(self) -> None:
         if self.probs is None:
             return
+        self.matrix.select(None)
         idx = most_confidently_wrong(self.labels, self.probs)
         self.gallery.show_images(f"The {len(idx)} most confidently wrong test images "
                                  f"(caption: true → predicted, confidence; bars: "
-                                 f"probabilities 0-9, green = true class)",
-                                 self.images, self.labels, self.probs, idx)
+                                 f"probabilities of {self._range_text()}, green = true class)",
+                                 self.images, self.labels, self.probs, idx, self.names)
+
+    def _range_text(self) -> str:
+        first, last = self.names[0], name_of(self.names, self.probs.shape[1] - 1)
+        return f"{first} … {last}"
 
     def show_cell(self, true: int, pred: int) -> None:
         if self.probs is None:
             return
+        self.matrix.select((true, pred))
         idx = cell_indices(self.labels, self.probs, true, pred)
         n = int(self.matrix.counts[true, pred])
-        self.gallery.show_images(f"True {true}, predicted {pred}: {n} test images"
+        self.gallery.show_images(f"True {name_of(self.names, true)}, predicted "
+                                 f"{name_of(self.names, pred)}: {n} test images"
                                  f"{' (the 48 most confident shown)' if n > len(idx) else ''}",
-                                 self.images, self.labels, self.probs, idx)
+                                 self.images, self.labels, self.probs, idx, self.names)

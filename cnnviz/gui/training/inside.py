@@ -34,6 +34,7 @@ class MapsView(pg.GraphicsLayoutWidget):
         self.input_view: MosaicView | None = None
         self._names = None
         self._pending = None
+        self.caption = ""
 
     def set_maps(self, sample: np.ndarray, maps: list, caption: str) -> None:
         names = [m[0] for m in maps]
@@ -48,6 +49,7 @@ class MapsView(pg.GraphicsLayoutWidget):
             self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
                             for j in range(len(names))]
             self._names = names
+        self.caption = caption          # what the input is said to be (read by tests)
         self.input_view.show(sample, caption, signed=False)
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")
@@ -120,6 +122,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self.ratios: dict[str, DecimatedSeries] = {}
         self.curves: dict[str, tuple] = {}
         self.hists: dict[str, HistoryImage] = {}
+        self.outside: dict[str, tuple[int, int]] = {}    # weights beyond each histogram
+        self.hist_titles: dict[str, str] = {}
         self.hist_items: dict[str, tuple] = {}
         self._decades: dict[pg.PlotItem, tuple[int, int]] = {}
         self._hist_ranges: dict[str, tuple[float, float]] = {}
@@ -149,6 +153,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
             h.clear()
         self._decades.clear()
         self._hist_ranges.clear()
+        self.outside.clear()
         self._dirty = True
 
     # Fixed ranges, as in the curves panel: an axis whose range changes is
@@ -195,6 +200,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
         edges = extra.get("hist_edges", {})
         for name, counts in extra.get("hist", {}).items():
             self.hists.setdefault(name, HistoryImage()).add(counts, edges[name], samples)
+        self.outside.update(extra.get("hist_outside", {}))
         if "conv1" in extra:
             self._conv1 = extra["conv1"]
         self._dirty = True
@@ -234,6 +240,10 @@ class WeightsView(pg.GraphicsLayoutWidget):
                 continue
             item.setImage(h.rgba(), autoLevels=False, levels=(0, 255))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
+            title = hist_title(name, lo, hi, *self.outside.get(name, (0, 0)))
+            if self.hist_titles.get(name) != title:     # a re-layout: only on a change
+                self.hist_titles[name] = title
+                view.setTitle(title, color=theme.FOREGROUND)
             item.setRect(pg.QtCore.QRectF(0, lo, max(h.samples, 1), hi - lo))
             # Fixed ranges, set here only when they change: a range change
             # re-lays out the axis (and auto-range would run mid-paint).
@@ -256,6 +266,17 @@ class WeightsView(pg.GraphicsLayoutWidget):
             view.addItem(item)
             self.hist_items[name] = (view, item)
         return self.hist_items[name]
+
+
+def hist_title(name: str, lo: float, hi: float, below: int, above: int) -> str:
+    """A histogram's title; weights beyond its range (counted in its top or
+    bottom row) are said, with how many and where the range ends."""
+    beyond = [f"{above:,} above {hi:.3g}" if above else "",
+              f"{below:,} below {lo:.3g}" if below else ""]
+    beyond = [b for b in beyond if b]
+    if not beyond:
+        return name
+    return f"{name}<br><span style='color:#c0392b'>{', '.join(beyond)} (in the end row)</span>"
 
 
 _INV_GREY = np.stack([np.linspace(255, 20, 256)] * 3 + [np.full(256, 255)], axis=1).astype(np.uint8)

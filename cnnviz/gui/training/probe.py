@@ -16,10 +16,13 @@ Returned keys:
                   sample, arrays without the batch axis
                   (maps, sample_* and hist come at most every heavy_interval s)
     sample_probs  (classes,) softmax of the monitored sample
+    sample_label  the monitored sample's label (the one these maps are of)
     conv1         (weights, weight gradients of the last batch) of the first conv
     grad_norms    {layer: ||dL/dW||} of the last batch (weights and bias together)
     update_ratios {layer: ||W_now - W_prev|| / ||W_now|| per step since the last probe}
-    hist          {layer: counts}: weight histogram on fixed bins (``hist_edges``)
+    hist          {layer: counts}: weight histogram on fixed bins (``hist_edges``);
+                  weights beyond the bins are counted in the end bins
+    hist_outside  {layer: (below, above)}: how many weights lie beyond the bins
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ class Probe:
         self.param_layers = [l.name for l in model.layers if l.params]
         self.shown = shown_layers(model)
         self._lock = threading.Lock()
+        self._pass_lock = threading.Lock()    # the shadow model: one pass at a time
         self.set_sample(sample, label)
         self._prev: dict[str, np.ndarray] | None = None
         self._prev_step = None
@@ -89,11 +93,11 @@ class Probe:
                             None if g is None else g.copy())
         if heavy:
             self._last_heavy, self._force = now, False
-            out.update(self._sample_pass(weights))
+            out.update(self.sample_pass(weights))
         return out
 
     def _layer_stats(self, model, weights, step, with_hist: bool) -> dict:
-        norms, ratios, hist = {}, {}, {}
+        norms, ratios, hist, outside = {}, {}, {}, {}
         steps = None if self._prev is None else step - self._prev_step
         for layer in model.layers:
             if not layer.params:
@@ -118,14 +122,22 @@ class Probe:
             # Uniform bins: an index computation and a bincount, several
             # times cheaper than np.histogram; outliers land in the end bins.
             idx = ((w.ravel() - edges[0]) * (HIST_BINS / (edges[-1] - edges[0]))).astype(np.int64)
+            outside[layer.name] = (int(np.count_nonzero(idx < 0)),
+                                   int(np.count_nonzero(idx >= HIST_BINS)))
             np.clip(idx, 0, HIST_BINS - 1, out=idx)
             hist[layer.name] = np.bincount(idx, minlength=HIST_BINS)
         if steps != 0:
             self._prev, self._prev_step = weights, step
         out = {"grad_norms": norms, "update_ratios": ratios}
         if with_hist:
-            out.update(hist=hist, hist_edges=dict(self.hist_edges))
+            out.update(hist=hist, hist_edges=dict(self.hist_edges), hist_outside=outside)
         return out
+
+    def sample_pass(self, weights) -> dict:
+        """maps, sample_probs, sample_label, sample_loss, sample_input of the
+        monitored sample under ``weights`` (any thread; one pass at a time)."""
+        with self._pass_lock:
+            return self._sample_pass(weights)
 
     def _sample_pass(self, weights) -> dict:
         with self._lock:
@@ -141,5 +153,5 @@ class Probe:
             maps.append((t.name, np.ascontiguousarray(t.output[0]),
                          np.ascontiguousarray(t.grad_output[0])))
         return {"maps": maps, "sample_probs": self.loss_fn.probs[0].copy(),
-                "sample_loss": float(loss),
+                "sample_loss": float(loss), "sample_label": int(y[0]),
                 "sample_input": np.ascontiguousarray(x[0, 0])}

@@ -115,9 +115,12 @@ class TrainingSession:
         self.saved_step = 0
         self.run_count = 0
         self.run_label = ""
+        self.run_changes: list[str] = []
+        self._changes: list[tuple] = []
         self.initial_weights = None
         self.initial_settings = None
         self._data_cache: dict = {}
+        self._class_names: tuple[str, ...] = ()
 
     # --- queries ----------------------------------------------------------------------
     @property
@@ -186,7 +189,14 @@ class TrainingSession:
             train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
             self._data_cache = {data_dir: ((train.images, train.labels),
                                            (test.images, test.labels))}
+            self._class_names = test.class_names
         return self._data_cache[data_dir]
+
+    def class_names(self, data_dir=None) -> tuple[str, ...]:
+        """The names of the classes of the run's dataset, else ``data_dir``'s
+        (label i is called names[i]); OSError / ValueError as ``data``."""
+        self.test_set(data_dir)
+        return self._class_names
 
     @staticmethod
     def new_model(s):
@@ -276,6 +286,8 @@ class TrainingSession:
         self.settings = run.settings
         self.run_count += 1
         self.run_label = run.label
+        self.run_changes: list[str] = []    # mid-run lr / momentum edits, for the overlay
+        self._changes: list[tuple] = []     # (what, samples seen, old, new)
         self.initial_weights, self.initial_settings = run.initial_weights, run.settings
         self.diverged = False
         if run.source is not None:
@@ -326,14 +338,38 @@ class TrainingSession:
         """The next batch trains at exactly ``lr``. None without a run."""
         if self.trainer is None:
             return None
+        old = self.trainer.lr
         self.trainer.set_lr(lr)
+        self._record_change("lr", old, lr)
         return f"learning rate {lr:g} from the next batch"
 
     def set_momentum(self, m: float) -> str | None:
         if self.trainer is None:
             return None
+        old = self.trainer.momentum
         self.trainer.set_momentum(m)
+        self._record_change("m", old, m)
         return f"momentum {m:g} from the next batch"
+
+    def _record_change(self, what: str, old: float, new: float) -> None:
+        """Edits at the same point of the run (keystrokes in a box, before
+        the next batch) merge into one: from the first old to the last new."""
+        at = self.trainer.samples_seen
+        if self._changes and self._changes[-1][:2] == (what, at):
+            old = self._changes.pop()[2]
+        elif self._changes and any(c[0] == what and c[1] == at for c in self._changes):
+            i = max(i for i, c in enumerate(self._changes) if c[0] == what and c[1] == at)
+            old = self._changes.pop(i)[2]
+        if f"{old:.3g}" != f"{new:.3g}":
+            self._changes.append((what, at, old, new))
+        self.run_changes = [f"{w} {o:.3g} -> {n:.3g} at {_samples_text(a)}"
+                            for w, a, o, n in self._changes]
+
+    @property
+    def overlay_label(self) -> str:
+        """The run's label with its mid-run changes, e.g. "run 1: sgd lr 0.05
+        m 0.9 bs 64; lr 0.05 -> 0.001 at 12k" (what its overlay is called)."""
+        return "; ".join([self.run_label, *self.run_changes])
 
     def set_epochs(self, epochs: int) -> str | None:
         """Re-plan the run for ``epochs`` (its schedule now ends there). A
@@ -353,6 +389,11 @@ class TrainingSession:
         when = "from the next batch" if self.alive else "now"
         return (f"the run now lasts {epochs} epochs: its learning-rate schedule was "
                 f"re-planned to end there ({when})")
+
+
+def _samples_text(n: int) -> str:
+    """12000 -> "12k", 1500 -> "1.5k", 640 -> "640" samples."""
+    return f"{n / 1000:.3g}k" if n >= 1000 else str(n)
 
 
 def check_labels(model, train, test) -> None:

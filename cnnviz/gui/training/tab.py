@@ -19,6 +19,7 @@ it runs, or directly while the thread is blocked in a pause or gone.
 
 from __future__ import annotations
 
+import html
 import queue
 import sys
 import time
@@ -26,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 from PyQt6.QtCore import QSignalBlocker, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QFontMetrics
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QMessageBox, QPushButton, QScrollArea,
                              QSizePolicy, QSlider, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
                              QWidget)
 
+from cnnviz.data.classes import name_of
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
@@ -38,6 +41,7 @@ from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.probe import Probe
 from cnnviz.gui.training.session import RunError, TrainingSession, one_line
 from cnnviz.gui.training.setup_panel import SetupPanel
+from cnnviz.gui.training.smoothing import smoothed_losses
 from cnnviz.gui.training.worker import TrainingRunner
 from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
 from cnnviz.gui.widgets.png_export import save_widget_png
@@ -106,6 +110,7 @@ class TrainingTab(QWidget):
         self._step_when_paused = False
         self._old_runners: list[TrainingRunner] = []   # stopped late: keep until finished
         self._sample = None
+        self._eval_started = None         # when the current test-set evaluation was seen to begin
         self._switch_interval = None      # the interpreter's, while a run changes it
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
@@ -160,6 +165,10 @@ class TrainingTab(QWidget):
         # width: a long line is cut at the edge instead of widening the window.
         self.status.setFixedHeight(2 * self.status.fontMetrics().lineSpacing() + 6)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        # As wide as its longest text: the status beside it never moves sideways.
+        self.state_label.setFixedWidth(max(
+            self.state_label.fontMetrics().horizontalAdvance(t) for t in (
+                "idle", "running", "paused", "paused (diverged)", "stopped", "finished")) + 12)
         status_row = QHBoxLayout()
         status_row.addWidget(self.state_label)
         status_row.addWidget(self.status, 1)
@@ -167,8 +176,17 @@ class TrainingTab(QWidget):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("color: #b00020; font-weight: bold;")
         self.banner.hide()
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignTop)
+        # Its room is kept when it is hidden (three lines): showing a message
+        # does not push the status line and the pages down.
+        self.banner_room = QWidget()
+        room = QVBoxLayout(self.banner_room)
+        room.setContentsMargins(0, 0, 0, 0)
+        room.addWidget(self.banner)
+        bold_metrics = QFontMetrics(self.state_label.font())
+        self.banner_room.setFixedHeight(3 * bold_metrics.lineSpacing() + 4)
         right = QVBoxLayout()
-        right.addWidget(self.banner)
+        right.addWidget(self.banner_room)
         right.addLayout(status_row)
         right.addWidget(self.views, 1)
         right_widget = QWidget()
@@ -290,6 +308,13 @@ class TrainingTab(QWidget):
         """The run's test set (its evaluation refers to it), else the chosen dataset's."""
         return self.session.test_set(self.setup.settings().data_dir)
 
+    def class_names(self) -> tuple[str, ...]:
+        """The class names of the run's dataset (else the chosen one's)."""
+        try:
+            return self.session.class_names(self.setup.settings().data_dir)
+        except (OSError, ValueError):
+            return tuple(str(i) for i in range(10))
+
     def _choose_sample(self, index: int) -> None:
         try:
             images, labels = self.test_set()
@@ -299,9 +324,31 @@ class TrainingTab(QWidget):
         index = min(index, len(labels) - 1)
         self.sample_index.setMaximum(len(labels) - 1)
         self._sample = (images[index] / np.float32(255), int(labels[index]))
-        self.sample_caption.setText(f"label {labels[index]}")
+        self.sample_caption.setText(f"label {self._label_text(int(labels[index]))}")
         if self.trainer is not None and isinstance(self.trainer.probe, Probe):
             self.trainer.probe.set_sample(*self._sample)
+            self._show_current_sample()
+
+    def _trainer_idle(self) -> bool:
+        """The training thread is not in a batch or an evaluation (gone, or
+        blocked in a pause): its model may be read now without waiting."""
+        return (self.runner is None or not self.runner.is_running()
+                or (self.trainer.paused and not self._step_in_flight))
+
+    def _show_current_sample(self, force: bool = False) -> None:
+        """Draw the monitored sample's maps from the model's weights of now,
+        when the trainer will not send them soon (paused, stopped, finished,
+        diverged); a running trainer sends them with its next snapshot.
+        ``force``: also for a trainer just pausing itself (divergence)."""
+        t = self.trainer
+        if t is None or not isinstance(t.probe, Probe) or not (force or self._trainer_idle()):
+            return
+        with t.model_lock:
+            weights = t.model.state_dict()
+        self._latest_maps = t.probe.sample_pass(weights)
+        self._latest_weights, self._weights_dirty = weights, True
+        self._last_plot = 0.0
+        self._on_frame(force=True)
 
     def _gui_config(self) -> dict:
         """The TrainConfig fields the window decides."""
@@ -340,7 +387,7 @@ class TrainingTab(QWidget):
     def _install(self, run, keep_overlay: bool) -> None:
         """Make a prepared run the current one and reset the views to it."""
         if keep_overlay and self.curves.batch["loss"].total:
-            self.curves.freeze_run(self.session.run_label)
+            self.curves.freeze_run(self.session.overlay_label)
         else:
             self.curves.reset()
         self.weights_view.reset()
@@ -351,7 +398,7 @@ class TrainingTab(QWidget):
         with QSignalBlocker(self.sample_index):
             self.sample_index.setMaximum(len(t.test[1]) - 1 if t.test is not None else 0)
             self.sample_index.setValue(index)
-        self.sample_caption.setText(f"label {label}")
+        self.sample_caption.setText(f"label {self._label_text(label)}")
         self.curves.samples_per_epoch = t.n_train
         self._set_run_length()
         self.curves.set_lr_range(max(t.config.lr, t.lr))
@@ -596,7 +643,7 @@ class TrainingTab(QWidget):
         blocked = self.trainer.paused and not self._step_in_flight
         if self.runner is None or not self.runner.is_running() or blocked:
             try:
-                self.message.emit(job())
+                self._note(job())
             except Exception as e:
                 self._show_error(f"{type(e).__name__}: {one_line(e)}")
                 return False
@@ -635,7 +682,7 @@ class TrainingTab(QWidget):
                 self._latest_weights = ex["weights"]
                 self._weights_dirty = True
             for msg in ex.get("done", ()):
-                self.message.emit(msg)
+                self._note(msg)
             if "saved_step" in ex:
                 self.session.mark_saved(self.trainer, ex["saved_step"])
             if "error" in ex:
@@ -650,6 +697,8 @@ class TrainingTab(QWidget):
                 self._eval_dirty = True
         self.session.on_snapshot(snap)
         if snap.kind == "diverged":
+            # the maps and the prediction: the restored weights, not a stale pass
+            self._show_current_sample(force=True)
             self._show_error(snap.message + " (The run paused itself.)")
             self._set_state()
             self.setup.lr.setStyleSheet("background: #ffd7d7;")
@@ -671,13 +720,7 @@ class TrainingTab(QWidget):
         if not len(b.get("loss", ())):
             return
         loss = b["loss"]
-        smooth = np.empty(len(loss))
-        ema = self._ema
-        for i, v in enumerate(loss.tolist()):
-            if np.isfinite(v):
-                ema = v if ema is None else 0.98 * ema + 0.02 * v
-            smooth[i] = np.nan if ema is None else ema
-        self._ema = ema
+        smooth, self._ema = smoothed_losses(loss, b["step"], self._ema or 0.0)
         self.curves.add_batches(b["samples_seen"], {"loss": loss, "smoothed_loss": smooth,
                                                     "accuracy": b["accuracy"], "lr": b["lr"]})
 
@@ -704,6 +747,7 @@ class TrainingTab(QWidget):
     def _show_error(self, text: str) -> None:
         self.last_error = text
         self.banner.setText(text)
+        self.banner.setToolTip(text)      # a message longer than its three lines
         self.banner.show()
         self.message.emit(text)
 
@@ -716,9 +760,30 @@ class TrainingTab(QWidget):
         else:
             self._on_frame(force=True)
 
+    def _evaluating(self) -> bool:
+        """The training thread is evaluating the test set at an epoch's end
+        (its batch count stands at the epoch's last batch until that is done)."""
+        t, r = self.trainer, self.runner
+        return (t is not None and t.test is not None and r is not None and r.is_running()
+                and not t.paused and t.batch == t.batches_per_epoch)
+
+    def _show_evaluation_progress(self, now: float) -> None:
+        """No snapshot comes while the test set is evaluated: say so, with the
+        time it has taken, so a status line that stands still is explained."""
+        if not self._evaluating():
+            self._eval_started = None
+            return
+        if self._eval_started is None:
+            self._eval_started = now
+        n = len(self.trainer.test[1])
+        first = self.status.text().split("\n")[0]
+        self.status.setText(f"{first}\nevaluating the test set ({n:,} images) at the end of "
+                            f"epoch {self.trainer.epoch + 1}: {now - self._eval_started:.1f} s")
+
     def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
         now = time.perf_counter()
+        self._show_evaluation_progress(now)
         # Half a tick of slack: ticks are FRAME_MS apart give or take a little.
         if snap is not None and (force or now - self._last_status >= STATUS_INTERVAL - 0.05):
             self._latest = None
@@ -736,8 +801,10 @@ class TrainingTab(QWidget):
             ex, self._latest_maps = self._latest_maps, None
             probs = ex["sample_probs"]
             pred = int(np.argmax(probs))
+            label = ex.get("sample_label", self._sample[1])    # the label of these maps
             self.maps.set_maps(ex["sample_input"], ex["maps"],
-                               f"input: label {self._sample[1]}<br>predicted {pred} "
+                               f"input: label {html.escape(self._label_text(label))}"
+                               f"<br>predicted {html.escape(self._label_text(pred))} "
                                f"({probs[pred]:.0%})")
         if page is self.weights_view or all_views:
             self.weights_view.redraw()
@@ -745,10 +812,18 @@ class TrainingTab(QWidget):
             self._eval_dirty = False
             images, labels = self.test_set()
             probs, caption = self._latest_eval
-            self.evaluation.set_results(images, labels, probs, caption)
+            self.evaluation.set_results(images, labels, probs, caption, self.class_names())
         if (page is self.digit or all_views) and self._weights_dirty:
             self._weights_dirty = False
+            names = self.class_names()
+            if names != self.digit.class_names:
+                self.digit.set_class_names(names)
             self.digit.set_weights(self._latest_weights)
+
+    def _label_text(self, label: int) -> str:
+        """"7", or "7 (Sneaker)" when the class has a name of its own."""
+        name = name_of(self.class_names(), label)
+        return name if name == str(label) else f"{label} ({name})"
 
     def _update_status(self, snap) -> None:
         acc = "" if snap.test_accuracy is None else f" · test accuracy {snap.test_accuracy:.2%}"
@@ -858,7 +933,7 @@ class TrainingTab(QWidget):
     def export_curves_png(self, path) -> None:
         self.curves.redraw(force=True)
         save_widget_png(self.curves, path)
-        self.message.emit(f"curves written to {path}")
+        self._note(f"curves written to {path}")
 
     def _ask_save_checkpoint(self) -> bool:
         if self.trainer is None:
