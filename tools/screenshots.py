@@ -1,6 +1,7 @@
 """Screenshots of the real main window, as a user sees it, for the README.
 
     xvfb-run -s "-screen 0 1400x900x24" python tools/screenshots.py docs/screenshots
+    xvfb-run -s "-screen 0 1920x1080x24" python tools/screenshots.py docs/screenshots/1920x1080 1920x1080
 
 Runs the same window `cnnviz` opens (1400x900) on the current display, drives
 it through a short tour and saves what the screen shows (QScreen.grabWindow:
@@ -26,6 +27,7 @@ from pathlib import Path
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "docs/screenshots")
+    width, height = (int(v) for v in (argv[1] if len(argv) > 1 else "1400x900").split("x"))
     out.mkdir(parents=True, exist_ok=True)
     if not os.environ.get("DISPLAY"):
         print("no DISPLAY: run under xvfb-run (see the docstring)", file=sys.stderr)
@@ -41,7 +43,7 @@ def main(argv=None) -> int:
     configure_pyqtgraph()
     window = MainWindow(load_default_input=True)
     window.add_standard_tabs()
-    window.resize(1400, 900)
+    window.resize(width, height)
     window.move(0, 0)
     window.show()
 
