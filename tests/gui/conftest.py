@@ -17,3 +17,21 @@ def stepper_tab(qtbot, tmp_path, monkeypatch):
     qtbot.waitExposed(tab)
     yield tab
     tab.shutdown()
+
+
+@pytest.fixture
+def lab_window(qtbot, tmp_path, monkeypatch):
+    """The main window at 1400x900 with no default picture, its own settings
+    folder, closed afterwards: the Kernel Lab tests' window."""
+    from cnnviz.gui.app import configure_pyqtgraph
+    from cnnviz.gui.main_window import MainWindow
+
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    configure_pyqtgraph()
+    window = MainWindow(load_default_input=False)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    qtbot.waitExposed(window)
+    yield window
+    window.close()

@@ -19,19 +19,8 @@ PHOTOS = sample_images()
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
-    from cnnviz.gui.app import configure_pyqtgraph
-    from cnnviz.gui.main_window import MainWindow
-
-    configure_pyqtgraph()
-    w = MainWindow(load_default_input=False)
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+def window(lab_window):
+    return lab_window
 
 
 @pytest.fixture
