@@ -35,3 +35,9 @@ def lab_window(qtbot, tmp_path, monkeypatch):
     qtbot.waitExposed(window)
     yield window
     window.close()
+
+
+@pytest.fixture
+def lab(window):
+    """The Kernel Lab of the test module's ``window`` fixture."""
+    return window.kernel_lab

@@ -25,11 +25,6 @@ def window(lab_window):
     return lab_window
 
 
-@pytest.fixture
-def lab(window):
-    return window.kernel_lab
-
-
 def settle(qtbot, lab):
     """Wait until every submitted computation has been drawn."""
     qtbot.waitUntil(lambda: not lab.busy, timeout=20000)

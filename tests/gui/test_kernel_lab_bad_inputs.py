@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from cnnviz.data.images import sample_images
 from dialogs import Answer
+from test_images import big_png_bytes
 
 PHOTOS = sample_images()
 
@@ -21,11 +22,6 @@ PHOTOS = sample_images()
 @pytest.fixture
 def window(lab_window):
     return lab_window
-
-
-@pytest.fixture
-def lab(window):
-    return window.kernel_lab
 
 
 def settle(qtbot, lab, timeout=30_000):
@@ -72,20 +68,7 @@ def jpeg_bytes(img):
 
 def png_file(path, width, height, channels=1):
     """An 8-bit black PNG compressed block by block (20000 x 20000 grey: 1.7 MB, < 1 s)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = bytes(1 + width * channels)
-    per_block = max(1, (8 << 20) // len(row))
-    comp, parts, left = zlib.compressobj(1), [], height
-    while left:
-        n = min(left, per_block)
-        parts.append(comp.compress(row * n))
-        left -= n
-    parts.append(comp.flush())
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, {1: 0, 3: 2, 4: 6}[channels], 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(big_png_bytes(width, height, channels))
     return path
 
 

@@ -18,11 +18,6 @@ def window(lab_window):
     return lab_window
 
 
-@pytest.fixture
-def lab(window):
-    return window.kernel_lab
-
-
 def settle(qtbot, lab):
     qtbot.waitUntil(lambda: not lab.busy, timeout=20000)
     QApplication.processEvents()
