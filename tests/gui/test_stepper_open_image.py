@@ -76,3 +76,15 @@ def test_a_huge_png_decodes_without_freezing_the_window(qtbot, tab, tmp_path):
     timer.stop()
     assert len(gaps) > 20                       # the event loop ran while it decoded
     assert max(gaps[1:]) < 500, max(gaps)       # the decode itself blocked nothing
+
+
+def test_a_model_file_with_nan_weights_is_shown_with_its_note(tab, tmp_path):
+    from cnnviz.engine import lenet5, save
+
+    model = lenet5(seed=0)
+    model["fc2"].params["weight"][0, 0] = np.nan
+    path = tmp_path / "nan.npz"
+    save(model, path)
+    assert tab.load_model_file(path)
+    assert tab.banner.kind == "warning"
+    assert "NaN or infinite weights in fc2.weight (1)" in tab.banner.text, tab.banner.text

@@ -343,6 +343,9 @@ class StepperTab(QWidget):
         self._source_is_file = True          # "digits.v2.npz" -> "digits.v2" in export names
         self._current_key = str(path)
         self._show_file_in_box(Path(path))
+        notes = getattr(model, "load_notes", [])     # converted or NaN weights: said, not silent
+        if notes:
+            self.banner.show_message(" ".join(notes), "warning")
         return True
 
     def _show_file_in_box(self, path: Path) -> None:
