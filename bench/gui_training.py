@@ -3,6 +3,7 @@
     python bench/gui_training.py                    # LeNet-5, full MNIST, GUI defaults, 5 epochs
     python bench/gui_training.py --epochs 20        # the memory check (peak RSS)
     python bench/gui_training.py --limit 6000 --epochs 1   # a quick look
+    python bench/gui_training.py --workers 1        # on one core (default: one process per core)
 
 One run measures, in one process:
   * the test accuracy the Training tab reaches with its defaults;
@@ -37,31 +38,36 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 
 
-def headless_throughput_in_new_process(epochs: int, limit: int | None) -> float:
+def headless_throughput_in_new_process(epochs: int, limit: int | None, workers=None) -> float:
     """Not in this process: the GUI run leaves threads, niceness and heap
     behind that slowed a later in-process reference by up to 20%."""
     cmd = [sys.executable, __file__, "--headless-only", "--headless-epochs", str(epochs)]
     if limit:
         cmd += ["--limit", str(limit)]
+    if workers:
+        cmd += ["--workers", str(workers)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return float(out.strip().splitlines()[-1])
 
 
-def headless_throughput(epochs: int, limit: int | None) -> float:
+def headless_throughput(epochs: int, limit: int | None, workers=None) -> float:
     from cnnviz.data.mnist import load_mnist
     from cnnviz.engine import lenet5
     from cnnviz.engine.trainer import TrainConfig, Trainer
     train, test = load_mnist(split="train"), load_mnist(split="test")
-    # As `cnnviz train` runs it: defaults, throttled snapshots, no probe.
+    # As `cnnviz train` runs it: defaults (one process per core), throttled
+    # snapshots, no probe.
     trainer = Trainer(lenet5(seed=0), (train.images, train.labels), (test.images, test.labels),
-                      TrainConfig(epochs=epochs, limit=limit, snapshot_interval=0.1))
+                      TrainConfig(epochs=epochs, limit=limit, snapshot_interval=0.1,
+                                  workers=workers))
     for snap in trainer.run():
         pass
     # The last snapshot's elapsed: training seconds, pauses excluded.
     return snap.samples_seen / snap.elapsed
 
 
-def gui_run(epochs: int, limit: int | None, cycle_seconds: float, reference=None) -> dict:
+def gui_run(epochs: int, limit: int | None, cycle_seconds: float, reference=None,
+            workers=None) -> dict:
     """The Training tab's run. With ``reference`` (a function returning a
     headless throughput), the run pauses after each epoch but the last,
     calls it, and resumes: every GUI epoch is compared with headless epochs
@@ -72,7 +78,7 @@ def gui_run(epochs: int, limit: int | None, cycle_seconds: float, reference=None
     from cnnviz.gui.training import TrainingTab
 
     app = QApplication.instance() or QApplication(sys.argv)   # noqa: F841 (must exist)
-    tab = TrainingTab()
+    tab = TrainingTab(workers=workers)
     tab.setup.epochs.setValue(epochs)
     if limit:
         tab.setup.limit.setValue(limit)
@@ -173,22 +179,26 @@ def main(argv=None) -> int:
                     help="epochs of each headless reference run, before, between and after "
                          "the GUI's epochs (0: skip the comparison)")
     ap.add_argument("--cycle", type=float, default=4.0, help="seconds per view while training (0: keep the curves page)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes per batch, GUI and headless alike (default: one per core)")
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     ap.add_argument("--headless-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.headless_only:
-        print(headless_throughput(args.headless_epochs, args.limit))
+        print(headless_throughput(args.headless_epochs, args.limit, args.workers))
         return 0
 
-    figures = {"epochs": args.epochs, "limit": args.limit, "cpus": os.cpu_count()}
+    figures = {"epochs": args.epochs, "limit": args.limit, "cpus": os.cpu_count(),
+               "workers": args.workers}
 
     def reference():
-        return headless_throughput_in_new_process(args.headless_epochs, args.limit)
+        return headless_throughput_in_new_process(args.headless_epochs, args.limit, args.workers)
 
     if args.headless_epochs:
         before = reference()
         print(f"headless before: {before:,.0f} images/s", flush=True)
-    gui = gui_run(args.epochs, args.limit, args.cycle, reference if args.headless_epochs else None)
+    gui = gui_run(args.epochs, args.limit, args.cycle, reference if args.headless_epochs else None,
+                  args.workers)
     figures.update(gui)
     if args.headless_epochs:
         after = reference()

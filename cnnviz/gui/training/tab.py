@@ -89,10 +89,16 @@ class TrainingTab(QWidget):
     message = pyqtSignal(str)                # for a status bar
     open_in_stepper_requested = pyqtSignal()  # the main window hands the model to the Stepper
 
-    def __init__(self, parent=None, data_dir: str | None = None):
+    def __init__(self, parent=None, data_dir: str | None = None, workers: int | None = None):
         super().__init__(parent)
         self.session = TrainingSession()  # the run, its state and its rules
         self.runner: TrainingRunner | None = None
+        # Processes that compute each batch (engine/parallel.py): None, one
+        # per core, as `cnnviz train`. The workers are spawned (never forked
+        # from a process that runs Qt) from the niced training thread, whose
+        # niceness they inherit, so the GUI thread still comes first.
+        self.workers = workers
+        self._worker_failure_noted = ""
         self._after_stop = None           # an action waiting for the training thread to end
         self._showing_run = False         # the lr/momentum/epochs boxes show the run's values
         self._emitted_state = None
@@ -353,7 +359,7 @@ class TrainingTab(QWidget):
     def _gui_config(self) -> dict:
         """The TrainConfig fields the window decides."""
         return dict(snapshot_interval=SNAPSHOT_INTERVAL, delay=self.slow.value() / 1000,
-                    pause_on_divergence=True)
+                    pause_on_divergence=True, workers=self.workers)
 
     # --- the run (the session decides, the tab draws) ----------------------------------
     trainer = property(lambda self: self.session.trainer)
@@ -826,14 +832,26 @@ class TrainingTab(QWidget):
         return name if name == str(label) else f"{label} ({name})"
 
     def _update_status(self, snap) -> None:
+        failure = getattr(self.trainer.step_engine, "failure", "") if self.trainer else ""
+        if failure and failure != self._worker_failure_noted:
+            self._worker_failure_noted = failure
+            self._note(failure)      # "training worker 1 failed: ...; training goes on in one process"
         acc = "" if snap.test_accuracy is None else f" · test accuracy {snap.test_accuracy:.2%}"
         self.status.setText(
             f"epoch {snap.epoch}/{snap.epochs} · batch {snap.batch}/{snap.batches_per_epoch} · "
-            f"{snap.samples_seen:,} samples · {snap.samples_per_sec:,.0f} samples/s · "
+            f"{snap.samples_seen:,} samples · {snap.samples_per_sec:,.0f} samples/s"
+            f"{self._cores_text()} · "
             f"elapsed {_fmt_time(snap.elapsed)} · ETA {_fmt_time(snap.eta)}\n"
             f"loss {snap.loss:.4f} (smoothed {snap.smoothed_loss:.4f}){acc} · lr {snap.lr:.4g}"
             + (f" · {self._note_text}" if time.perf_counter() < self._note_until else ""))
         self._show_run_values()
+
+    def _cores_text(self) -> str:
+        """" on 2 cores" once batches are split over worker processes."""
+        engine = self.trainer.step_engine if self.trainer is not None else None
+        if engine is None or not getattr(engine, "parallel_batches", 0) or not engine.running:
+            return ""
+        return f" on {engine.workers} cores"
 
     def _show_run_values(self) -> None:
         """The lr, momentum and epochs boxes show the run's own values while
