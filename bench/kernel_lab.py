@@ -13,7 +13,8 @@ input in [0, 1]):
 Per layer: the conv alone (filter_conv.conv2d_maps, or the engine's conv2d on a
 checkout without it), the lab's pipeline (conv, ReLU, pool: run_pipeline) and
 the worker's whole job (pipeline + colour maps: worker.compute), median and
-min over --reps runs. Peak extra memory: a fresh subprocess per layer resets
+min over --reps runs, and the process's CPU time (all threads): on a shared
+machine the wall time also holds other processes' turns. Peak extra memory: a fresh subprocess per layer resets
 its peak RSS (/proc/self/clear_refs 5), runs worker.compute once, and reports
 VmHWM minus the RSS before (OpenCV's and NumPy's allocations alike).
 
@@ -92,13 +93,15 @@ def conv_only(request):
 
 
 def timed(fn, reps):
+    """(wall times, CPU times of the whole process: every thread's)."""
     fn()   # warm-up: thread pool, caches
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return times
+        cpu.append(time.process_time() - c0)
+    return times, cpu
 
 
 def ms(seconds: float) -> str:
@@ -118,11 +121,12 @@ def bench_compute(name: str, reps: int) -> None:
              ("pipeline + colour maps", lambda: compute(request))]
     for what, fn in parts:
         try:
-            times = timed(fn, reps)
+            times, cpu = timed(fn, reps)
         except (pipeline.PipelineError, MemoryError) as exc:
             print(f"  {what:30s} refused: {exc}")
             return
-        print(f"  {what:30s} median {ms(statistics.median(times))}   min {ms(min(times))}")
+        print(f"  {what:30s} median {ms(statistics.median(times))}   min {ms(min(times))}"
+              f"   CPU (all threads) median {ms(statistics.median(cpu))}")
 
 
 def status_kb(field: str) -> int:
@@ -187,6 +191,7 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
     lab.bank.editor.apply_preset("Sobel x")
 
     paints: dict[str, list[float]] = {}
+    cpu_at: dict[str, float] = {}
 
     class PaintClock(QObject):
         def __init__(self, name):
@@ -196,6 +201,7 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
         def eventFilter(self, obj, event):
             if event.type() == QEvent.Type.Paint:
                 paints[self.name].append(time.perf_counter())
+                cpu_at[self.name] = time.thread_time()
             return False
 
     def settle(quiet: float, limit: float = 10.0) -> None:
@@ -219,11 +225,12 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
     changing = [n for n in ("conv", "activation", "pool") if lab.grids[n].isVisible()]
     cell = lab.bank.editor.cell(1, 1)
     cell.setFocus()
-    lat, compute_s, missed = [], [], 0
+    lat, compute_s, cpu, counts, missed = [], [], [], [], 0
     for i in range(reps):
         cell.selectAll()
         for t in paints.values():
             t.clear()
+        cpu0 = time.thread_time()
         start = time.perf_counter()
         QTest.keyClick(cell, Qt.Key(Qt.Key.Key_1 + i % 9))
         settle(quiet_ms / 1000)
@@ -232,12 +239,17 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
             continue
         lat.append(max(paints[n][-1] for n in changing) - start)
         compute_s.append(lab.output.compute_seconds)
+        cpu.append(max(cpu_at[n] for n in changing) - cpu0)
+        counts.append(max(len(paints[n]) for n in changing))
     print(f"\n{TITLES['512']}, key press -> last repaint of {', '.join(changing)} "
           f"({app.platformName()}, {reps} keys, quiet period {quiet_ms:.0f} ms):")
     if lat:
         print(f"  median {ms(statistics.median(lat))}   p95 "
               f"{ms(float(np.percentile(lat, 95)))}   max {ms(max(lat))}")
-        print(f"  of which the worker's compute (pipeline + colour maps): median "
+        print(f"  GUI-thread CPU time over the same interval: median "
+              f"{ms(statistics.median(cpu))}; paints per grid per key: at most "
+              f"{max(counts)}")
+        print(f"  of which the compute (pipeline + colour maps, inline for this size): median "
               f"{ms(statistics.median(compute_s))}")
     if missed:
         print(f"  {missed} key presses left a grid unpainted (not counted)")

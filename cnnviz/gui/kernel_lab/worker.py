@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from PyQt6.QtCore import QCoreApplication, QObject, QThread, pyqtSignal, pyqtSlot
 
-from cnnviz.gui.kernel_lab.filter_conv import conv_threads
+from cnnviz.gui.kernel_lab.fast_render import render_fast
+from cnnviz.gui.kernel_lab.filter_conv import conv_threads, opencv_single_threaded
 from cnnviz.gui.kernel_lab.pipeline import LayerConfig, PipelineError, PipelineResult, run_pipeline
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 
@@ -52,14 +53,20 @@ PARALLEL_RENDER_PIXELS = 1_000_000
 
 
 def compute(request: Request) -> Output:
-    """The whole job: the pipeline, then colour-mapping (any thread)."""
+    """The whole job: the pipeline, then colour-mapping (any thread; OpenCV's
+    for the maps, fast_render; the input keeps render_maps, cached)."""
     start = time.perf_counter()
+    with opencv_single_threaded():      # the lab's threads split the work
+        return _compute(request, start)
+
+
+def _compute(request: Request, start: float) -> Output:
     result = run_pipeline(request.image, request.config)
 
     def render(stage) -> RenderedMaps:
         if stage.name == "input":
             return _render_input(request, stage)
-        return render_maps(stage.maps, stage.map_labels, shared_scale=request.shared_scale)
+        return render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale)
 
     if sum(s.tensor.size for s in result.stages[1:]) < PARALLEL_RENDER_PIXELS:
         rendered = [render(stage) for stage in result.stages]
