@@ -138,7 +138,10 @@ def status_kb(field: str) -> int:
 
 def memory_child(name: str) -> None:
     """In a fresh process: peak RSS growth of one worker.compute (prints JSON)."""
-    from cnnviz.gui.kernel_lab import filter_conv  # noqa: F401  (imports outside the peak)
+    try:
+        from cnnviz.gui.kernel_lab import filter_conv  # noqa: F401  (imports outside the peak)
+    except ImportError:      # an older checkout
+        pass
     from cnnviz.gui.kernel_lab.pipeline import PipelineError
     from cnnviz.gui.kernel_lab.worker import compute
 

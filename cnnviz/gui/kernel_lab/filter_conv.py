@@ -171,8 +171,9 @@ def conv2d_maps(x: np.ndarray, weights: np.ndarray, bias: np.ndarray, stride=1, 
         for m in range(len(jobs)):
             run(m)
     else:
-        for future in [conv_threads().submit(run, m) for m in range(len(jobs))]:
-            future.result()
+        with opencv_single_threaded():
+            for future in [conv_threads().submit(run, m) for m in range(len(jobs))]:
+                future.result()
     return out
 
 

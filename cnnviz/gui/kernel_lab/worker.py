@@ -47,8 +47,8 @@ class Output:
     compute_seconds: float
 
 
-# Past this many map pixels the stages are colour-mapped in parallel threads
-# (NumPy releases the interpreter lock); below it a thread hop costs more.
+# Past this many map pixels the maps are colour-mapped in parallel threads
+# (OpenCV and NumPy release the interpreter lock); below it a hop costs more.
 PARALLEL_RENDER_PIXELS = 1_000_000
 
 
@@ -63,15 +63,12 @@ def compute(request: Request) -> Output:
 def _compute(request: Request, start: float) -> Output:
     result = run_pipeline(request.image, request.config)
 
-    def render(stage) -> RenderedMaps:
-        if stage.name == "input":
-            return _render_input(request, stage)
-        return render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale)
-
-    if sum(s.tensor.size for s in result.stages[1:]) < PARALLEL_RENDER_PIXELS:
-        rendered = [render(stage) for stage in result.stages]
-    else:
-        rendered = list(conv_threads().map(render, result.stages))
+    big = sum(s.tensor.size for s in result.stages[1:]) >= PARALLEL_RENDER_PIXELS
+    colour = conv_threads().map if big else None     # each map's colours in a thread
+    rendered = [_render_input(request, stage) if stage.name == "input" else
+                render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale,
+                            colour=colour)
+                for stage in result.stages]
     return Output(request, result, rendered, time.perf_counter() - start)
 
 
