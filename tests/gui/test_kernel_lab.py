@@ -322,7 +322,7 @@ def test_clicking_a_conv_pixel_shows_arithmetic_equal_to_the_map(qtbot, window, 
         assert (a.row, a.col) == (row, col)
         assert a.total == pytest.approx(conv(lab)[row, col], abs=1e-4)
         assert a.total == pytest.approx(a.products.sum() + 0.25, abs=1e-9)
-        assert "engine's map value" in lab.arithmetic.toPlainText()
+        assert "the engine's conv2d here" in lab.arithmetic.toPlainText()
         assert "\u2713 equal" in lab.arithmetic.toPlainText()
     # the corner pixel reaches into the padding: marked on the input
     lab.click("conv", 0, 0, 0)

@@ -131,9 +131,9 @@ def test_no_output_pixels_is_a_clear_error_and_a_bad_pool_keeps_the_conv():
 
 
 def test_a_layer_too_big_for_memory_is_refused_with_the_figure():
-    x = np.zeros((3, 6000, 6000), np.float32)
-    with pytest.raises(PipelineError, match="GB of memory"):
-        run_pipeline(x, config(np.ones((1, 3, 11, 11))))
+    x = np.zeros((3, 6000, 6000), np.float32)   # 16 maps of 144 MB per stage
+    with pytest.raises(PipelineError, match="needs about 11.5 GB of memory"):
+        run_pipeline(x, config(np.ones((16, 3, 11, 11))))
 
 
 SETTINGS = [
@@ -156,6 +156,7 @@ def test_arithmetic_sum_plus_bias_is_the_map_value(settings):
         a = explain_conv(result, m, r, c)
         assert a.total == pytest.approx(a.map_value, abs=TOL)
         assert a.map_value == conv[m, r, c]
+        assert a.engine_value == pytest.approx(a.map_value, abs=TOL)   # the reference agrees
         assert a.products.sum() + a.bias == pytest.approx(a.total)
         assert (a.patch[:, a.is_padding] == 0).all()
 

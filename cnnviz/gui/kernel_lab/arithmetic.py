@@ -2,8 +2,10 @@
 
 For a conv pixel: the input patch its receptive field covers (padding cells
 marked), the kernel, their element-wise products, the sum and the bias. The
-total is what the engine's map holds at that pixel; ``ConvArithmetic.map_value``
-carries the engine's number so the panel (and the tests) can show they agree.
+total is what the map holds at that pixel (``ConvArithmetic.map_value``, from
+filter2D) and what the engine's ``conv2d`` gives on the pixel's receptive
+field (``engine_value``, the reference), so the panel (and the tests) can show
+the three agree.
 For a pool pixel: the window in the pooled map, its winner or its mean.
 Pure NumPy, no Qt.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnviz.engine import functional as F
 from cnnviz.gui.kernel_lab.pipeline import PipelineResult, channel_names, depthwise_indices
 
 
@@ -33,7 +36,8 @@ class ConvArithmetic:
     channel_sums: np.ndarray    # (C',)
     bias: float
     total: float                # sum of products + bias
-    map_value: float            # the engine's conv output at (row, col)
+    map_value: float            # the conv map's value at (row, col) (filter2D)
+    engine_value: float         # the engine's conv2d on the receptive field, the reference
 
 
 @dataclass
@@ -45,7 +49,7 @@ class PoolArithmetic:
     window_rows: np.ndarray     # rows of the pooled (activation) map
     window_cols: np.ndarray
     window: np.ndarray          # (ph, pw) values
-    winner: tuple[int, int] | None  # (i, j) inside the window for max
+    winner: tuple[int, int] | None  # (i, j) inside the window for max (the engine's argmax)
     result: float               # max or mean, computed here from the window
     map_value: float            # the engine's pooled value
 
@@ -70,9 +74,14 @@ def explain_conv(result: PipelineResult, map_index: int, row: int, col: int) -> 
     sums = products.sum(axis=(1, 2))
     bias = float(config.bias[f])
     names = channel_names(c)
+    # the engine on this one window (exact float32 inputs): one output pixel
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow: the banner says so
+        engine = F.conv2d(patch.astype(np.float32)[None], config.weights[f:f + 1, chans],
+                          config.bias[f:f + 1])
     return ConvArithmetic(map_index, row, col, f, [names[k] for k in chans], rows, cols,
                           ~inside, patch, kernel, products, sums, bias,
-                          float(sums.sum() + bias), float(conv[map_index, row, col]))
+                          float(sums.sum() + bias), float(conv[map_index, row, col]),
+                          float(engine[0, 0, 0, 0]))
 
 
 def explain_pool(result: PipelineResult, map_index: int, row: int, col: int) -> PoolArithmetic:
@@ -83,7 +92,9 @@ def explain_pool(result: PipelineResult, map_index: int, row: int, col: int) -> 
     rows, cols = row * sh + np.arange(ph), col * sw + np.arange(pw)
     window = pooled_in[rows][:, cols].astype(np.float64)
     if config.pool == "max":
-        flat = int(result.pool_argmax[0, map_index, row, col])
+        # the engine's winner (first maximum on ties), found on this window alone
+        _, cache = F.max_pool2d_forward(window.astype(np.float32)[None, None], (ph, pw))
+        flat = int(F.max_pool2d_argmax(cache)[0, 0, 0, 0])
         winner = (flat // pw, flat % pw)
         value = float(window[winner])
     else:

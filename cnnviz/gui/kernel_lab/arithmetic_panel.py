@@ -68,14 +68,15 @@ class ArithmeticPanel(QTextBrowser):
                 + f"<td valign='middle'>\u03a3 = <b>{fmt(a.channel_sums[k])}</b></td>"
                 + "</tr></table>")
         sums = " + ".join(fmt(s) for s in a.channel_sums)
-        agree = abs(a.total - a.map_value) <= 1e-4 * max(1.0, abs(a.map_value))
+        agree = all(abs(v - a.engine_value) <= 1e-4 * max(1.0, abs(a.engine_value))
+                    for v in (a.total, a.map_value))
         mark = ("<span style='color:#007000'>\u2713 equal</span>" if agree
                 else "<span style='color:#b00000'>\u2717 differs</span>")
         # the result first, the per-channel tables after it
         parts.insert(1,
             f"<p style='font-size:11pt'>sum of products {sums} + bias {fmt(a.bias)} = "
-            f"<b>{a.total:.6g}</b> &nbsp; | &nbsp; engine's map value: "
-            f"<b>{a.map_value:.6g}</b> {mark}</p>")
+            f"<b>{a.total:.6g}</b> &nbsp; | &nbsp; map value: <b>{a.map_value:.6g}</b>"
+            f" &nbsp; | &nbsp; the engine's conv2d here: <b>{a.engine_value:.6g}</b> {mark}</p>")
         self.setHtml("".join(parts))
 
     def show_pool(self, a: PoolArithmetic, map_title: str) -> None:

@@ -1,10 +1,11 @@
-"""What the Kernel Lab computes: input -> conv -> activation -> pool, via the engine.
+"""What the Kernel Lab computes: input -> conv -> activation -> pool.
 
-Pure NumPy (no Qt), so it runs in the worker thread and in tests without a
-display. Every number comes from ``cnnviz.engine.functional``; this module
-only arranges the calls (the depthwise mode moves the channels into the batch
-axis) and records, for each stage, how its pixels sit on the input, so the
-views can zoom and pan together in input coordinates.
+No Qt, so it runs in the worker thread and in tests without a display. The
+conv maps come from OpenCV's filter2D (``filter_conv``: no im2col matrix, so a
+2048x2048 photo fits), equal to the engine's ``conv2d`` within float32
+rounding; activation and pooling are ``cnnviz.engine.functional``'s. This
+module arranges the calls and records, for each stage, how its pixels sit on
+the input, so the views can zoom and pan together in input coordinates.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnviz.engine import functional as F
+from cnnviz.gui.kernel_lab.filter_conv import conv2d_maps, working_bytes
 
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
 ACTIVATION_LABELS = {"none": "none", "relu": "ReLU", "leaky_relu": "LeakyReLU",
@@ -21,8 +23,8 @@ ACTIVATION_LABELS = {"none": "none", "relu": "ReLU", "leaky_relu": "LeakyReLU",
 POOLS = ("none", "max", "avg")
 LEAKY_SLOPE = 0.01
 
-# im2col holds C*kh*kw floats per output pixel; refuse (with a message) past this
-# rather than let the machine swap or the process be killed.
+# refuse (with a message) a layer whose maps would need more than this, rather
+# than let the machine swap or the process be killed
 MEMORY_BUDGET_BYTES = 3 * 1024 ** 3
 
 
@@ -104,7 +106,6 @@ class Stage:
 class PipelineResult:
     stages: list[Stage]
     config: LayerConfig
-    pool_argmax: np.ndarray | None = None   # (1, M, Hp, Wp) winner index i*kw + j
     error: PipelineError | None = None      # set when a later stage could not run
 
     def stage(self, name: str) -> Stage | None:
@@ -139,22 +140,9 @@ def depthwise_indices(config: LayerConfig, channels: int, map_index: int) -> tup
 
 
 def _conv(x: np.ndarray, config: LayerConfig) -> np.ndarray:
-    """x (1, C, H, W) -> (1, M, H_out, W_out) through F.conv2d."""
-    w, b = config.weights, config.bias
-    s, p, d = config.stride, config.padding, config.dilation
-    if not config.depthwise:
-        return F.conv2d(x, w, b, s, p, d)
-    f, c = w.shape[:2]
-    same_for_all = all(np.array_equal(w[:, 0], w[:, k]) for k in range(1, c))
-    if same_for_all:
-        # channels into the batch axis: one engine call, (C, F, H, W)
-        out = F.conv2d(x.reshape(c, 1, *x.shape[2:]), w[:, :1], b, s, p, d)
-        by_channel = out
-    else:
-        by_channel = np.stack([F.conv2d(x[:, k:k + 1], w[:, k:k + 1], b, s, p, d)[0]
-                               for k in range(c)])          # (C, F, H, W)
-    # maps ordered filter-major: filter i, channel k -> i*C + k
-    return by_channel.transpose(1, 0, 2, 3).reshape(1, f * c, *by_channel.shape[2:])
+    """x (1, C, H, W) -> (1, M, H_out, W_out); depthwise maps filter-major (i*C + k)."""
+    return conv2d_maps(x, config.weights, config.bias, config.stride, config.padding,
+                       config.dilation, config.depthwise)
 
 
 def activate(x: np.ndarray, activation: str) -> np.ndarray:
@@ -175,21 +163,32 @@ def _contiguous(t: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(t, dtype=np.float32)
 
 
+def memory_needed(x_shape, config: LayerConfig) -> int:
+    """Bytes the layer's stages take beyond the input: the conv's working set,
+    then an activation copy and a colour image of each full-size stage (the
+    pooled stage and its image are a quarter of that or less, counted once)."""
+    conv = working_bytes(x_shape, config.weights.shape, config.stride, config.padding,
+                         config.dilation, config.depthwise)
+    _, c, _, _ = x_shape
+    f = config.weights.shape[0]
+    _, _, ho, wo = F.conv2d_output_shape(x_shape, (f, c) + config.kernel_size, config.stride,
+                                         config.padding, config.dilation)
+    maps = 4 * (f * c if config.depthwise else f) * ho * wo    # one full-size stage
+    return conv + 4 * maps   # activation, two colour images, pooling and its image
+
+
 def check_memory(x_shape, config: LayerConfig) -> None:
-    """Refuse a layer whose im2col matrix would not fit, with the figure in the message."""
-    n, c, h, w = x_shape
+    """Refuse a layer whose maps would not fit, with the figure in the message."""
     try:
-        _, _, ho, wo = F.conv2d_output_shape((n, c, h, w),
-                                             (1, c) + config.kernel_size, config.stride,
-                                             config.padding, config.dilation)
+        need = memory_needed(x_shape, config)
     except ValueError:
         return  # the conv itself reports it
-    kh, kw = config.kernel_size
-    need = 4 * c * kh * kw * ho * wo * 2   # the column matrix plus its product
     if need > MEMORY_BUDGET_BYTES:
+        _, _, h, w = x_shape
         raise PipelineError("conv", f"this layer needs about {need / 1024 ** 3:.1f} GB of memory "
-                                    f"for a {h}x{w} input; downscale the image or use a "
-                                    f"larger stride")
+                                    f"for a {h}x{w} input, more than the "
+                                    f"{MEMORY_BUDGET_BYTES / 1024 ** 3:.1f} GB the lab allows; "
+                                    f"downscale the image, use a larger stride or fewer filters")
 
 
 def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
@@ -218,8 +217,8 @@ def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
     if config.pool != "none":
         try:
             if config.pool == "max":
-                pooled, cache = F.max_pool2d_forward(act, config.pool_size, config.pool_stride)
-                result.pool_argmax = np.asarray(F.max_pool2d_argmax(cache))
+                # winners are found per clicked pixel (arithmetic.explain_pool)
+                pooled = F.max_pool2d(act, config.pool_size, config.pool_stride)
             else:
                 pooled = F.avg_pool2d(act, config.pool_size, config.pool_stride)
         except ValueError as exc:

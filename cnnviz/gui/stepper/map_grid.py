@@ -13,6 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QMenu
 
+from cnnviz.gui.stepper.settle import register_view
 from cnnviz.gui.widgets.colormaps import Scale
 from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
 
@@ -36,6 +37,7 @@ class StepperMapGrid(FeatureMapGrid):
         self.header.hide()
         # a tile's export file name (the panel sets it from what it holds)
         self.file_name_for = lambda tile: f"map_{tile}"
+        register_view(self)
 
     def _own_menu(self, index: int) -> QMenu:
         """The tile's right-click menu: this program's actions only (pyqtgraph's

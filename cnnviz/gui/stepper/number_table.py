@@ -17,6 +17,7 @@ from cnnviz.gui.widgets.colormaps import colorize
 from cnnviz.gui.widgets.kernel_json import parse_cell
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps
 
+KEPT_SHAPES = 6              # table sets kept per MapTables (one per map shape)
 MAX_TABLE_SIDE = 27          # ex4's patch matrix is 27x9, its dW·cols product 2x27
 CELL_H = 22
 CELL_PAD = 10                # px left and right of the widest text in a column, together
@@ -33,6 +34,21 @@ def number_text(v: float) -> str:
 
 
 MAX_TABLE_VALUES = 1200      # conv2's 16 maps of 8x8 yes, conv1's 6 of 28x28 no
+
+
+_COLOUR_ROLE = Qt.ItemDataRole.UserRole + 1     # the cell's background as 0xRRGGBB
+_BRUSHES: dict[int, tuple[QBrush, QBrush]] = {}
+
+
+def _brushes(colour: int) -> tuple[QBrush, QBrush]:
+    """(background, readable text colour) for 0xRRGGBB, made once per colour."""
+    pair = _BRUSHES.get(colour)
+    if pair is None:
+        red, green, blue = colour >> 16, colour >> 8 & 255, colour & 255
+        dark = 0.299 * red + 0.587 * green + 0.114 * blue < 110
+        pair = _BRUSHES[colour] = (QBrush(QColor(red, green, blue)),
+                                   QBrush(QColor("white" if dark else "black")))
+    return pair
 
 
 def fits_table(shape) -> bool:
@@ -53,6 +69,9 @@ class MapTables(QWidget):
         self.editable = False
         self._filling = False
         self._arranged = None
+        # tables built per shape (m, h, w) and kept, hidden, for the next time that
+        # shape is shown (stepping back and forth alternates between a few)
+        self._sets: dict[tuple, tuple[list[QTableWidget], list[QLabel]]] = {}
 
     def set_rendered(self, rendered: RenderedMaps, editable: bool = False) -> None:
         data = rendered.data
@@ -62,24 +81,35 @@ class MapTables(QWidget):
             self._build(m, h, w)
         self.editable = editable
         self._filling = True
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if editable:
+            flags |= Qt.ItemFlag.ItemIsEditable
         for i, table in enumerate(self.tables):
             # one repaint and no itemChanged per cell while filling
             table.setUpdatesEnabled(False)
             table.blockSignals(True)
             self._titles[i].setText(rendered.titles[i])
             rgba = colorize(data[i], rendered.scales[i])
+            texts = [[number_text(v) for v in row] for row in data[i].tolist()]
+            rgb = rgba[..., :3].astype(np.int64)
+            colours = (rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).tolist()
+            # why the checks: a step refills every table, and ~5 calls per cell into
+            # Qt were most of a step's side-tab time; unchanged cells are left alone
+            set_flags = table.property("cell_flags") != int(flags.value)
             for r in range(h):
                 for c in range(w):
                     item = table.item(r, c)
-                    item.setText(number_text(float(data[i, r, c])))
-                    red, green, blue = (int(v) for v in rgba[r, c, :3])
-                    item.setBackground(QBrush(QColor(red, green, blue)))
-                    dark = 0.299 * red + 0.587 * green + 0.114 * blue < 110
-                    item.setForeground(QBrush(QColor("white" if dark else "black")))
-                    flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                    if editable:
-                        flags |= Qt.ItemFlag.ItemIsEditable
-                    item.setFlags(flags)
+                    if item.text() != texts[r][c]:
+                        item.setText(texts[r][c])
+                    colour = colours[r][c]
+                    if item.data(_COLOUR_ROLE) != colour:
+                        background, foreground = _brushes(colour)
+                        item.setBackground(background)
+                        item.setForeground(foreground)
+                        item.setData(_COLOUR_ROLE, colour)
+                    if set_flags:
+                        item.setFlags(flags)
+            table.setProperty("cell_flags", int(flags.value))
             table.setToolTip("Double-click a cell to edit it; the lesson re-runs"
                              if editable else "")
             self._fit(table)
@@ -109,12 +139,30 @@ class MapTables(QWidget):
                            + 2 * table.frameWidth())
 
     def _build(self, m: int, h: int, w: int) -> None:
+        """Show tables for m maps of h x w: the set built for that shape before if
+        there is one (building ~100 table widgets cost a step 10-20 ms), else a new one."""
         for widget in self.tables + self._titles:
             self.layout_.removeWidget(widget)
-            widget.hide()               # at once: deleteLater alone left old tables on screen
-            widget.setParent(None)
-            widget.deleteLater()
-        self.tables, self._titles = [], []
+            widget.hide()               # at once: the layout below no longer holds it
+        key = (m, h, w)
+        cached = self._sets.pop(key, None)
+        if cached is None:
+            cached = self._new_set(m, h, w)
+        else:
+            for widget in cached[0] + cached[1]:
+                widget.show()
+        self._sets[key] = cached        # newest last
+        while len(self._sets) > KEPT_SHAPES:       # the least recently shown shape goes
+            old_tables, old_titles = self._sets.pop(next(iter(self._sets)))
+            for widget in old_tables + old_titles:
+                widget.setParent(None)
+                widget.deleteLater()
+        self.tables, self._titles = cached
+        self._arranged = None
+        self.arrange(self.columns)
+
+    def _new_set(self, m: int, h: int, w: int) -> tuple[list[QTableWidget], list[QLabel]]:
+        tables, titles = [], []
         for i in range(m):
             title = QLabel()
             table = QTableWidget(h, w)
@@ -144,10 +192,9 @@ class MapTables(QWidget):
             # the layout's size hint, which fitted panels read at once, skips it)
             title.show()
             table.show()
-            self.tables.append(table)
-            self._titles.append(title)
-        self._arranged = None
-        self.arrange(self.columns)
+            tables.append(table)
+            titles.append(title)
+        return tables, titles
 
     def arrange(self, columns: int) -> None:
         """Tables in ``columns`` columns (a fitted panel: as many as its width holds)."""

@@ -8,6 +8,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 import html
 
+from cnnviz.gui.stepper.settle import register_view
 from cnnviz.data.classes import name_of
 from cnnviz.gui.widgets import theme
 
@@ -32,6 +33,7 @@ class ProbabilityChart(QWidget):
         self.label.setWordWrap(True)
         layout.addWidget(self.label)
         self.plot = pg.PlotWidget(background=theme.BACKGROUND)
+        register_view(self.plot)
         self.plot.setMouseEnabled(False, False)
         self.plot.setMenuEnabled(False)
         self.plot.setYRange(0, 1, padding=0.02)

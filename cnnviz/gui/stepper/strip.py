@@ -159,9 +159,12 @@ class ArchitectureStrip(QScrollArea):
         for k, button in enumerate(self.blocks):
             i = k - 1
             if i == current:
-                button.setStyleSheet(FORWARD_STYLE if direction == "forward" else BACKWARD_STYLE)
+                style = FORWARD_STYLE if direction == "forward" else BACKWARD_STYLE
                 self.ensureWidgetVisible(button)
             elif i in reached:
-                button.setStyleSheet(DONE_STYLE)
+                style = DONE_STYLE
             else:
-                button.setStyleSheet(IDLE_STYLE)
+                style = IDLE_STYLE
+            # a style sheet set again re-polishes and repaints the block: only changes
+            if button.styleSheet() != style:
+                button.setStyleSheet(style)

@@ -28,6 +28,7 @@ from cnnviz.gui.stepper.inputs import (TRAINED_KEY, NotYet, StepperInputError, b
                                        to_model_input)
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
 from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
+from cnnviz.gui.stepper.settle import settle_layout
 from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, SaliencyTab,
                                           WeightsTab)
 from cnnviz.gui.stepper.strip import ArchitectureStrip
@@ -741,6 +742,7 @@ class StepperTab(QWidget):
             self.chart.clear("Loss and softmax appear when the forward pass reaches the end.")
         self._refresh_side()
         self.title_changed.emit(self.window_title())
+        settle_layout(self)      # one repaint with the final geometry, not one per change
 
     def window_title(self) -> str:
         """What the window title says while this tab is shown."""

@@ -1,0 +1,64 @@
+"""A Layer Stepper step repaints each view once, with its final geometry
+(#13 point 6): before, a step's layout requests, pyqtgraph's auto-range and
+each scene's queued update each led to a paint of their own, so the 16-map
+layers painted their grids 3-4 times (200-350 ms a step). And tables of a
+shape shown before are reused, not rebuilt. Counts, not timings: the
+timings are bench/stepper.py's."""
+
+import pytest
+from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtWidgets import QTableWidget
+
+
+class PaintCounter(QObject):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+@pytest.fixture
+def tab(stepper_tab, qtbot):
+    stepper_tab.resize(1400, 880)
+    qtbot.wait(300)       # the grids are built while idle (StepperTab._prepare_grids)
+    return stepper_tab
+
+
+# relu2 and pool2 follow conv2, whose step first shows the 16-map grid (a
+# widget shown anew gets a paint of its own on show)
+@pytest.mark.parametrize("layer", ["relu2", "pool2"])
+def test_a_forward_step_paints_the_16_map_grid_once(tab, qtbot, layer):
+    names = [l.name for l in tab.session.model.layers]
+    for _ in range(names.index(layer)):
+        tab.buttons["forward"].click()
+    qtbot.wait(150)
+    grid = tab.panel_b.grids[(16, True)]      # built while idle, before the step
+    counter = PaintCounter()
+    grid.viewport().installEventFilter(counter)
+    tab.buttons["forward"].click()
+    qtbot.wait(150)                           # every deferred or queued paint has come
+    assert tab.session.model.layers[tab.session.focus].name == layer
+    assert tab.panel_b.grid is grid and grid.isVisible()
+    assert counter.count == 1, f"the output grid painted {counter.count} times in one step"
+
+
+def test_tables_of_a_shape_shown_before_are_reused(tab, qtbot):
+    bias = lambda: tab.weights_tab.panel_for("bias")        # noqa: E731
+    tab.buttons["forward"].click()                          # norm1: no weights
+    tab.buttons["forward"].click()                          # conv1: 6 biases
+    first = list(bias().tables.tables)
+    assert len(first) == 1 and bias().showing_numbers
+    for _ in range(3):
+        tab.buttons["forward"].click()                      # relu1, pool1, conv2 (16)
+    assert bias().tables.tables[0] is not first[0]
+    tab.buttons["reset"].click()
+    tab.buttons["forward"].click()
+    tab.buttons["forward"].click()                          # conv1 again
+    assert bias().tables.tables == first                    # the same widgets, refilled
+    assert bias().tables.texts(0)[0][0] == f"{float(tab.session.model.layers[1].params['bias'][0]):.4g}"
+    shown = [t for t in bias().tables.findChildren(QTableWidget) if t.isVisible()]
+    assert shown == first                                   # the other shapes' are hidden
