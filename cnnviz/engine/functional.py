@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "pair", "conv_output_size", "conv2d_output_shape", "pool2d_output_shape",
-    "im2col", "col2im", "batch_innermost", "from_batch_innermost",
+    "im2col", "col2im", "batch_innermost", "from_batch_innermost", "Scratch",
     "conv2d", "conv2d_forward", "conv2d_backward",
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_argmax",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
@@ -204,28 +204,78 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
 # convolution (cross-correlation, as in every CNN library)
 # --------------------------------------------------------------------------
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+class Scratch:
+    """Work buffers that one layer reuses from call to call: the padded
+    input and the im2col matrix of its forward pass, the partial products of
+    its input gradient. A training step then allocates (and page-faults in)
+    only what it returns. Only internal buffers live here, never an array an
+    op returns; one Scratch per layer, used by one thread at a time. It
+    pickles (and deep-copies) empty."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape, dtype, zero=False):
+        """A buffer of this shape and dtype: the same one as the last call
+        with the same name and shape, else a new one (zero-filled if asked;
+        callers that keep a zero border rely on it staying so)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = (np.zeros if zero else np.empty)(shape, dtype)
+            self._buffers[name] = buf
+        return buf
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self._buffers = {}
+
+
+def _buffer(scratch, name, shape, dtype, zero=False):
+    if scratch is None:
+        return (np.zeros if zero else np.empty)(shape, dtype)
+    return scratch.get(name, shape, dtype, zero)
+
+
+def _im2col_into(x, k, s, p, d, ho, wo, scratch):
+    """im2col of x as a (C*kh*kw, H_out*W_out*N) matrix in a scratch buffer
+    (a fresh array without one); the padded input goes to one too."""
+    n, c, h, w = x.shape
+    if p[0] or p[1]:
+        # the border is zeroed once, when the buffer is made; only the
+        # interior is written here
+        xp = _buffer(scratch, "padded", (c, h + 2 * p[0], w + 2 * p[1], n), x.dtype, zero=True)
+        xp[:, p[0]:p[0] + h, p[1]:p[1] + w, :] = batch_innermost(x)
+        x = from_batch_innermost(xp)
+    cols = _buffer(scratch, "cols", (c * k[0] * k[1], ho * wo * n), x.dtype)
+    cols.reshape(c, k[0], k[1], ho, wo, n)[...] = _windows(x, k[0], k[1], ho, wo, s, d)
+    return cols
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, scratch=None):
     """x (N, C_in, H, W), w (C_out, C_in, kh, kw), b (C_out,) or None.
 
     out[n, o, y, x] = sum_{c,i,j} x_pad[n, c, y*s + i*d, x*s + j*d] * w[o, c, i, j] + b[o]
 
-    Returns (out (N, C_out, H_out, W_out), cache)."""
+    Returns (out (N, C_out, H_out, W_out), cache). ``scratch`` (a Scratch)
+    lends the work buffers; the cache then refers to them, so it is good
+    until the next call with the same scratch (a layer keeps one cache)."""
     s, p, d = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     n, c_out, ho, wo = conv2d_output_shape(x.shape, w.shape, s, p, d)
-    kh, kw = w.shape[2:]
-    cols = im2col(x, (kh, kw), s, p, d)
+    cols = _im2col_into(x, w.shape[2:], s, p, d, ho, wo, scratch)
     out2d = w.reshape(c_out, -1) @ cols            # one GEMM for the whole batch
     if b is not None:
         out2d += b.reshape(c_out, 1)
     out = from_batch_innermost(out2d.reshape(c_out, ho, wo, n))
     cache = {"x_shape": x.shape, "w": w, "cols": cols, "stride": s,
-             "padding": p, "dilation": d, "has_bias": b is not None}
+             "padding": p, "dilation": d, "has_bias": b is not None, "scratch": scratch}
     return out, cache
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, scratch=None):
     """Convolution output only; see ``conv2d_forward``."""
-    return conv2d_forward(x, w, b, stride, padding, dilation)[0]
+    return conv2d_forward(x, w, b, stride, padding, dilation, scratch)[0]
 
 
 def _channel_rows(t):
@@ -241,16 +291,37 @@ def conv2d_backward(grad_out, cache, need_input_grad=True):
     first layer of a network needs no input gradient), dw like w, db
     (C_out,) or None when the conv has no bias."""
     w, cols = cache["w"], cache["cols"]
-    c_out = w.shape[0]
     g2d = _channel_rows(grad_out)                   # (C_out, H_out*W_out*N)
     dw = (g2d @ cols.T).reshape(w.shape)
     db = g2d.sum(axis=1) if cache["has_bias"] else None
     dx = None
     if need_input_grad:
-        dcols = w.reshape(c_out, -1).T @ g2d        # the transposed conv
-        dx = col2im(dcols, cache["x_shape"], w.shape[2:], cache["stride"],
-                    cache["padding"], cache["dilation"])
+        dx = _conv_input_grad(g2d, w, cache["x_shape"], grad_out.shape[2:], cache["stride"],
+                              cache["padding"], cache["dilation"], cache.get("scratch"))
     return dx, dw, db
+
+
+def _conv_input_grad(g2d, w, x_shape, out_hw, s, p, d, scratch):
+    """col2im(W^T @ g2d) without the whole (C_in*kh*kw, H_out*W_out*N)
+    matrix: one GEMM per kernel row i gives the (C_in*kw, ...) block of that
+    row's offsets, small enough to stay in cache while its kw blocks are
+    added to the input positions they came from."""
+    n, c, h, wd = x_shape
+    c_out, _, kh, kw = w.shape
+    ho, wo = out_hw
+    dtype = np.result_type(w.dtype, g2d.dtype)
+    w_rows = w.transpose(2, 1, 3, 0).reshape(kh, c * kw, c_out)   # [i] rows (c, j)
+    dxp = np.zeros((c, h + 2 * p[0], wd + 2 * p[1], n), dtype=dtype)
+    part = _buffer(scratch, "dcols", (c * kw, g2d.shape[1]), dtype)
+    blocks = part.reshape(c, kw, ho, wo, n)
+    ys, xs = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
+    for i in range(kh):
+        np.matmul(w_rows[i], g2d, out=part)
+        y0 = i * d[0]
+        for j in range(kw):
+            x0 = j * d[1]
+            dxp[:, y0:y0 + ys:s[0], x0:x0 + xs:s[1], :] += blocks[:, j]
+    return from_batch_innermost(dxp[:, p[0]:p[0] + h, p[1]:p[1] + wd, :])
 
 
 # --- the classroom form of the input gradient (used by the Layer Stepper and
@@ -349,26 +420,92 @@ def _max_over_windows(x, k, s, ho, wo, with_argmax):
     return from_batch_innermost(best), from_batch_innermost(argmax)
 
 
+def _max_of(cells):
+    """Elementwise max of two or more same-shaped arrays, in a new array."""
+    best = np.maximum(cells[0], cells[1])
+    for cand in cells[2:]:
+        np.maximum(best, cand, out=best)
+    return best
+
+
+def _best_of(cells):
+    """Elementwise max of same-shaped arrays and the index of the first one
+    holding it (strict >: ties keep the earlier index), uint8."""
+    best = np.maximum(cells[0], cells[1])
+    index = np.greater(cells[1], cells[0]).view(np.uint8)
+    for n, cand in enumerate(cells[2:], start=2):
+        better = np.greater(cand, best)
+        np.maximum(index, better.view(np.uint8) * np.uint8(n), out=index)
+        np.maximum(best, cand, out=best)
+    return best, index
+
+
+def _max_over_tiles(x, k, ho, wo):
+    """Max pooling whose windows tile the input (stride = kernel size, at
+    most 255 cells a side), in two passes: the max over each window's
+    columns, row by row, then over its rows. The first pass reads runs of
+    N; the second, on half the values, whole rows of W_out*N. Returns the
+    max and what the winners' positions are made from: each row's winning
+    column (C, H_out*kh, W_out, N) and each window's winning row (C, H_out,
+    W_out, N), both uint8 (None for a kernel side of 1)."""
+    kh, kw = k
+    b = batch_innermost(x)[:, :ho * kh, :wo * kw, :]
+    if kw == 1:
+        rows_max, col = b, None
+    else:
+        rows_max, col = _best_of([b[:, :, j::kw, :] for j in range(kw)])
+    if kh == 1:
+        best, row = (rows_max.copy() if kw == 1 else rows_max), None
+    else:
+        best, row = _best_of([rows_max[:, i::kh] for i in range(kh)])
+    return from_batch_innermost(best), col, row
+
+
+def _tile_argmax(cache):
+    """The winners' flat indices i*kw + j from a tiled pooling's winning rows
+    and columns: the column that won in the row that won."""
+    kh, kw = cache["kernel_size"]
+    col, row = cache["tile_col"], cache["tile_row"]
+    if col is None and row is None:
+        return np.zeros(cache["out_shape"], np.uint8)
+    if row is None:
+        return from_batch_innermost(col)
+    if col is None:
+        return from_batch_innermost(row)
+    # uint8 arithmetic wraps mod 256, and the result is < 256: exact
+    col_won = col[:, 0::kh].copy()
+    for i in range(1, kh):
+        np.add(col_won, (row == i).view(np.uint8) * (col[:, i::kh] - col[:, 0::kh]), out=col_won)
+    return from_batch_innermost(row * np.uint8(kw) + col_won)
+
+
 def max_pool2d_forward(x, kernel_size, stride=None):
     """Max over each window (stride defaults to the window size).
 
     Returns (out, cache); the cache holds the winners' positions for the
     backward pass (``max_pool2d_argmax(cache)``)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
-    out, argmax = _max_over_windows(x, k, s, ho, wo, with_argmax=True)
-    return out, {"x_shape": x.shape, "kernel_size": k, "stride": s, "argmax": argmax}
+    cache = {"x_shape": x.shape, "kernel_size": k, "stride": s}
+    if s == k and max(k) < 256:
+        out, cache["tile_col"], cache["tile_row"] = _max_over_tiles(x, k, ho, wo)
+        cache["out_shape"] = out.shape
+    else:
+        out, cache["argmax"] = _max_over_windows(x, k, s, ho, wo, with_argmax=True)
+    return out, cache
 
 
 def max_pool2d_argmax(cache):
     """(N, C, H_out, W_out) uint8 (int32 for windows over 256 cells): the
     winner's flat index i*kw + j inside its window, the first maximum on
     ties (as PyTorch), which the backward pass routes δ to."""
+    if "argmax" not in cache:
+        cache["argmax"] = _tile_argmax(cache)
     return cache["argmax"]
 
 
 def max_pool2d_backward(grad_out, cache):
     """Route each δ to the position that held its window's maximum."""
-    k, s, argmax = cache["kernel_size"], cache["stride"], cache["argmax"]
+    k, s, argmax = cache["kernel_size"], cache["stride"], max_pool2d_argmax(cache)
     n, c, h, w = cache["x_shape"]
     ho, wo = argmax.shape[2:]
     overlapping = s[0] < k[0] or s[1] < k[1]
@@ -390,6 +527,12 @@ def max_pool2d_backward(grad_out, cache):
 def max_pool2d(x, kernel_size, stride=None):
     """Max pooling output only (no winners' positions: inference)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
+    if s == k:
+        # the max over each window's columns, then over its rows (see _max_over_tiles)
+        b = batch_innermost(x)[:, :ho * k[0], :wo * k[1], :]
+        m = _max_of([b[:, :, j::k[1], :] for j in range(k[1])]) if k[1] > 1 else b
+        out = _max_of([m[:, i::k[0]] for i in range(k[0])]) if k[0] > 1 else m
+        return from_batch_innermost(out if k[0] > 1 or k[1] > 1 else out.copy())
     return _max_over_windows(x, k, s, ho, wo, with_argmax=False)[0]
 
 
