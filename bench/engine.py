@@ -4,9 +4,10 @@
                            [--sizes 16,32,64,128,256,512] [--quick]
 
 Training (forward + loss + backward + SGD-momentum step) and inference
-(forward only) on real MNIST batches, float32. cnnviz trains in one process
+(forward only) on real MNIST batches, float32. cnnviz runs in one process
 (one BLAS thread) and with ``--workers`` processes (default: one per usable
-core; engine/parallel.py, the path ``TrainConfig(workers=...)`` takes);
+core; engine/parallel.py, the path ``TrainConfig(workers=...)`` takes for
+training and for the trainer's test evaluation);
 PyTorch (never a dependency of cnnviz) uses every core. Runs are interleaved
 repetition by repetition so all see the same machine state; medians and the
 ratios to PyTorch are printed, then:
@@ -95,6 +96,10 @@ class NumpyRunner:
                 self.opt.step()
 
     def infer(self, xs):
+        if self.engine is not None:         # rows split over the workers, as the trainer's evaluation
+            for x in xs:
+                self.engine.predict(x)
+            return
         with threadpool_limits(limits=1, user_api="blas"):
             for x in xs:
                 self.model.predict(x)
@@ -250,7 +255,7 @@ def main(argv=None):
         r.train(xs[:10], ys[:10]); r.infer(xs[:10])
 
     samples = args.batches * args.batch_size
-    jobs = {"train": runners, "infer": [r for r in runners if r.workers in (1, None)]}
+    jobs = {"train": runners, "infer": runners}
     rates = {(r.name, job): [] for job, rs in jobs.items() for r in rs}
     for _ in range(args.reps):
         for r in runners:
