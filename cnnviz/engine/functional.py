@@ -303,24 +303,30 @@ def conv2d_backward(grad_out, cache, need_input_grad=True):
 
 def _conv_input_grad(g2d, w, x_shape, out_hw, s, p, d, scratch):
     """col2im(W^T @ g2d) without the whole (C_in*kh*kw, H_out*W_out*N)
-    matrix: one GEMM per kernel row i gives the (C_in*kw, ...) block of that
-    row's offsets, small enough to stay in cache while its kw blocks are
-    added to the input positions they came from."""
+    matrix: one GEMM per kernel column j gives the (C_in*kh, ...) block of
+    that column's offsets; its kh rows are summed into a column-shifted
+    image first (adds of whole rows of W_out*N: fast), which is then added
+    to the input once (an add over windows of W_out*N values, several times
+    slower per value in NumPy): kw such adds instead of kh*kw."""
     n, c, h, wd = x_shape
     c_out, _, kh, kw = w.shape
     ho, wo = out_hw
+    hp, wp = h + 2 * p[0], wd + 2 * p[1]
     dtype = np.result_type(w.dtype, g2d.dtype)
-    w_rows = w.transpose(2, 1, 3, 0).reshape(kh, c * kw, c_out)   # [i] rows (c, j)
-    dxp = np.zeros((c, h + 2 * p[0], wd + 2 * p[1], n), dtype=dtype)
-    part = _buffer(scratch, "dcols", (c * kw, g2d.shape[1]), dtype)
-    blocks = part.reshape(c, kw, ho, wo, n)
+    w_cols = w.transpose(3, 1, 2, 0).reshape(kw, c * kh, c_out)   # [j] rows (c, i)
+    dxp = np.zeros((c, hp, wp, n), dtype=dtype)
+    part = _buffer(scratch, "dcols", (c * kh, g2d.shape[1]), dtype)
+    blocks = part.reshape(c, kh, ho, wo * n)
+    shifted = _buffer(scratch, "dcols_rows", (c, hp, wo * n), dtype)
     ys, xs = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
-    for i in range(kh):
-        np.matmul(w_rows[i], g2d, out=part)
-        y0 = i * d[0]
-        for j in range(kw):
-            x0 = j * d[1]
-            dxp[:, y0:y0 + ys:s[0], x0:x0 + xs:s[1], :] += blocks[:, j]
+    for j in range(kw):
+        np.matmul(w_cols[j], g2d, out=part)
+        shifted.fill(0)
+        for i in range(kh):
+            y0 = i * d[0]
+            shifted[:, y0:y0 + ys:s[0]] += blocks[:, i]
+        x0 = j * d[1]
+        dxp[:, :, x0:x0 + xs:s[1], :] += shifted.reshape(c, hp, wo, n)
     return from_batch_innermost(dxp[:, p[0]:p[0] + h, p[1]:p[1] + wd, :])
 
 
