@@ -48,6 +48,9 @@ __all__ = [
 
 def pair(value, name: str = "value") -> tuple[int, int]:
     """``3 -> (3, 3)``; ``(2, 1) -> (2, 1)``. Rejects anything else."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int \
+            and type(value[1]) is int:
+        return value            # already a pair (every layer's own): the hot path
     if isinstance(value, (int, np.integer)):
         return int(value), int(value)
     try:
