@@ -320,8 +320,9 @@ def test_max_pool_ties_first_max_wins_and_one_position_per_window(k, s):
     np.testing.assert_array_equal(d, expect)
 
 
-# windows that tile the input (stride = kernel) take the two-pass path of
-# functional._max_over_tiles: each window's columns, then its rows
+# windows that tile the input (stride = kernel): inference (max_pool2d) takes
+# a two-pass path, each window's columns then its rows; it must agree with
+# the reference and with the training pass's winners
 TILED_POOLS = [
     ((3, 2, 8, 6), 2),          # LeNet's 2x2
     ((2, 3, 9, 11), 3),         # 3x3; the last rows and columns dropped

@@ -472,84 +472,26 @@ def _max_of(cells):
     return best
 
 
-def _best_of(cells):
-    """Elementwise max of same-shaped arrays and the index of the first one
-    holding it (strict >: ties keep the earlier index), uint8."""
-    best = np.maximum(cells[0], cells[1])
-    index = np.greater(cells[1], cells[0]).view(np.uint8)
-    for n, cand in enumerate(cells[2:], start=2):
-        better = np.greater(cand, best)
-        np.maximum(index, better.view(np.uint8) * np.uint8(n), out=index)
-        np.maximum(best, cand, out=best)
-    return best, index
-
-
-def _max_over_tiles(x, k, ho, wo):
-    """Max pooling whose windows tile the input (stride = kernel size, at
-    most 255 cells a side), in two passes: the max over each window's
-    columns, row by row, then over its rows. The first pass reads runs of
-    N; the second, on half the values, whole rows of W_out*N. Returns the
-    max and what the winners' positions are made from: each row's winning
-    column (C, H_out*kh, W_out, N) and each window's winning row (C, H_out,
-    W_out, N), both uint8 (None for a kernel side of 1)."""
-    kh, kw = k
-    b = batch_innermost(x)[:, :ho * kh, :wo * kw, :]
-    if kw == 1:
-        rows_max, col = b, None
-    else:
-        rows_max, col = _best_of([b[:, :, j::kw, :] for j in range(kw)])
-    if kh == 1:
-        best, row = (rows_max.copy() if kw == 1 else rows_max), None
-    else:
-        best, row = _best_of([rows_max[:, i::kh] for i in range(kh)])
-    return from_batch_innermost(best), col, row
-
-
-def _tile_argmax(cache):
-    """The winners' flat indices i*kw + j from a tiled pooling's winning rows
-    and columns: the column that won in the row that won."""
-    kh, kw = cache["kernel_size"]
-    col, row = cache["tile_col"], cache["tile_row"]
-    if col is None and row is None:
-        return np.zeros(cache["out_shape"], np.uint8)
-    if row is None:
-        return from_batch_innermost(col)
-    if col is None:
-        return from_batch_innermost(row)
-    # uint8 arithmetic wraps mod 256, and the result is < 256: exact
-    col_won = col[:, 0::kh].copy()
-    for i in range(1, kh):
-        np.add(col_won, (row == i).view(np.uint8) * (col[:, i::kh] - col[:, 0::kh]), out=col_won)
-    return from_batch_innermost(row * np.uint8(kw) + col_won)
-
-
 def max_pool2d_forward(x, kernel_size, stride=None):
     """Max over each window (stride defaults to the window size).
 
     Returns (out, cache); the cache holds the winners' positions for the
     backward pass (``max_pool2d_argmax(cache)``)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
-    cache = {"x_shape": x.shape, "kernel_size": k, "stride": s}
-    if s == k and max(k) < 256:
-        out, cache["tile_col"], cache["tile_row"] = _max_over_tiles(x, k, ho, wo)
-        cache["out_shape"] = out.shape
-    else:
-        out, cache["argmax"] = _max_over_windows(x, k, s, ho, wo, with_argmax=True)
-    return out, cache
+    out, argmax = _max_over_windows(x, k, s, ho, wo, with_argmax=True)
+    return out, {"x_shape": x.shape, "kernel_size": k, "stride": s, "argmax": argmax}
 
 
 def max_pool2d_argmax(cache):
     """(N, C, H_out, W_out) uint8 (int32 for windows over 256 cells): the
     winner's flat index i*kw + j inside its window, the first maximum on
     ties (as PyTorch), which the backward pass routes δ to."""
-    if "argmax" not in cache:
-        cache["argmax"] = _tile_argmax(cache)
     return cache["argmax"]
 
 
 def max_pool2d_backward(grad_out, cache):
     """Route each δ to the position that held its window's maximum."""
-    k, s, argmax = cache["kernel_size"], cache["stride"], max_pool2d_argmax(cache)
+    k, s, argmax = cache["kernel_size"], cache["stride"], cache["argmax"]
     n, c, h, w = cache["x_shape"]
     ho, wo = argmax.shape[2:]
     overlapping = s[0] < k[0] or s[1] < k[1]
@@ -572,7 +514,11 @@ def max_pool2d(x, kernel_size, stride=None):
     """Max pooling output only (no winners' positions: inference)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
     if s == k:
-        # the max over each window's columns, then over its rows (see _max_over_tiles)
+        # windows that tile the input: the max over each window's columns
+        # (runs of N values), then over its rows (whole rows of W_out*N, on
+        # a kw-th of the values). The training pass keeps the cell-by-cell
+        # scan of _max_over_windows: deriving its winners from two passes
+        # cost more in the backward pass than they saved (measured in a step)
         b = batch_innermost(x)[:, :ho * k[0], :wo * k[1], :]
         m = _max_of([b[:, :, j::k[1], :] for j in range(k[1])]) if k[1] > 1 else b
         out = _max_of([m[:, i::k[0]] for i in range(k[0])]) if k[0] > 1 else m
