@@ -1,12 +1,13 @@
 """LeNet-5 throughput: cnnviz's NumPy engine against PyTorch's CPU build.
 
     python bench/engine.py [--reps 5] [--batches 150] [--batch-size 64] [--workers N]
-                           [--sizes 16,32,64,128,256,512] [--quick]
+                           [--sizes 16,32,64,128,256,512] [--quick | --layers]
 
 Training (forward + loss + backward + SGD-momentum step) and inference
-(forward only) on real MNIST batches, float32. cnnviz trains in one process
+(forward only) on real MNIST batches, float32. cnnviz runs in one process
 (one BLAS thread) and with ``--workers`` processes (default: one per usable
-core; engine/parallel.py, the path ``TrainConfig(workers=...)`` takes);
+core; engine/parallel.py, the path ``TrainConfig(workers=...)`` takes for
+training and for the trainer's test evaluation);
 PyTorch (never a dependency of cnnviz) uses every core. Runs are interleaved
 repetition by repetition so all see the same machine state; medians and the
 ratios to PyTorch are printed, then:
@@ -95,6 +96,10 @@ class NumpyRunner:
                 self.opt.step()
 
     def infer(self, xs):
+        if self.engine is not None:         # rows split over the workers, as the trainer's evaluation
+            for x in xs:
+                self.engine.predict(x)
+            return
         with threadpool_limits(limits=1, user_api="blas"):
             for x in xs:
                 self.model.predict(x)
@@ -149,43 +154,54 @@ def timed(fn, *args, settle=0.0):
     return time.perf_counter() - t0
 
 
-def layer_table(xs, ys):
+def layer_table(xs, ys, reps=3):
     """Per-layer ms per batch of the single-process training step (the
-    trainer's order: a monotonic activation runs after its max pooling)."""
+    trainer's order: a monotonic activation runs after its max pooling):
+    the median over every batch of ``reps`` passes over ``xs`` (a median,
+    not a mean: on a shared machine a few batches take several times as
+    long)."""
     model, loss = lenet5(seed=0), SoftmaxCrossEntropy()
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9)
     order = model._training_order()
     first = model.first_param_index()
-    fwd = {i: 0.0 for i in order}
-    bwd = {i: 0.0 for i in order}
-    other = 0.0
+    fwd = {i: [] for i in order}
+    bwd = {i: [] for i in order}
+    other, steps = [], []
     clock = time.perf_counter
     with threadpool_limits(limits=1, user_api="blas"):
-        for rep in range(2):                     # the first pass warms up
-            fwd = dict.fromkeys(fwd, 0.0); bwd = dict.fromkeys(bwd, 0.0); other = 0.0
+        for rep in range(reps + 1):              # the first pass warms up
             for x, y in zip(xs, ys):
+                start = clock()
                 for i in order:
-                    t0 = clock(); x = model.layers[i].forward(x); fwd[i] += clock() - t0
-                t0 = clock(); loss(x, y); g = loss.backward(); other += clock() - t0
+                    t0 = clock(); x = model.layers[i].forward(x); t1 = clock()
+                    if rep: fwd[i].append(t1 - t0)
+                t0 = clock(); loss(x, y); g = loss.backward(); t_loss = clock() - t0
                 for i in reversed(order):
                     t0 = clock()
                     g = model.layers[i].backward(g, need_input_grad=i != first)
-                    bwd[i] += clock() - t0
+                    if rep: bwd[i].append(clock() - t0)
                     if i == first:
                         break
-                t0 = clock(); opt.step(); other += clock() - t0
-    n = len(xs)
-    total = sum(fwd.values()) + sum(bwd.values()) + other
+                t0 = clock(); opt.step(); t1 = clock()
+                if rep:
+                    other.append(t_loss + t1 - t0)
+                    steps.append(t1 - start)
+    med = statistics.median
+    f_ms = {i: 1e3 * med(fwd[i]) for i in order}
+    b_ms = {i: 1e3 * med(bwd[i]) if bwd[i] else 0.0 for i in order}
+    o_ms = 1e3 * med(other)
+    total = sum(f_ms.values()) + sum(b_ms.values()) + o_ms
     print(f"\nper layer, cnnviz single process, batch {xs.shape[1]} "
-          f"(ms per batch; training order, a ReLU runs after its max pool):")
+          f"(median ms per batch over {reps} x {len(xs)} batches; training order, a ReLU runs "
+          f"after its max pool):")
     print(f"  {'layer':8s} {'forward':>8s} {'backward':>9s} {'share':>7s}")
     for i in order:
-        f_ms, b_ms = 1e3 * fwd[i] / n, 1e3 * bwd[i] / n
-        print(f"  {model.layers[i].name:8s} {f_ms:8.3f} {b_ms:9.3f} "
-              f"{100 * (fwd[i] + bwd[i]) / total:6.1f}%")
-    print(f"  {'loss+sgd':8s} {1e3 * other / n:8.3f} {'':9s} {100 * other / total:6.1f}%")
-    print(f"  {'step':8s} {1e3 * total / n:8.3f} ms = {n * xs.shape[1] / total:,.0f} samples/s "
-          f"(timers included)")
+        print(f"  {model.layers[i].name:8s} {f_ms[i]:8.3f} {b_ms[i]:9.3f} "
+              f"{100 * (f_ms[i] + b_ms[i]) / total:6.1f}%")
+    print(f"  {'loss+sgd':8s} {o_ms:8.3f} {'':9s} {100 * o_ms / total:6.1f}%")
+    step = 1e3 * med(steps)
+    print(f"  {'step':8s} {step:8.3f} ms median = {xs.shape[1] / step * 1e3:,.0f} samples/s "
+          f"(sum of the medians {total:.3f} ms; timers included)")
 
 
 def scan(runners, make_data, points, reps, settle, label):
@@ -217,6 +233,8 @@ def main(argv=None):
     ap.add_argument("--settle", type=float, default=0.5,
                     help="seconds of idle before each timed run (see timed())")
     ap.add_argument("--quick", action="store_true", help="the comparison only: no table, no scans")
+    ap.add_argument("--layers", action="store_true",
+                    help="the per-layer tables only (batch size and its share per worker)")
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error(f"--workers must be 1 or more, got {args.workers}")
@@ -227,6 +245,11 @@ def main(argv=None):
 
     train = load_mnist(split="train")
     images, labels = train.images, train.labels
+    if args.layers:
+        print(f"machine: {cpu_description()}; {load_text()}")
+        for size in sorted({args.batch_size, args.batch_size // args.workers} - {0}):
+            layer_table(*batches(images, labels, size, 60))
+        return
     xs, ys = batches(images, labels, args.batch_size, args.batches)
     runners = [NumpyRunner(1)]
     if args.workers > 1:
@@ -250,7 +273,7 @@ def main(argv=None):
         r.train(xs[:10], ys[:10]); r.infer(xs[:10])
 
     samples = args.batches * args.batch_size
-    jobs = {"train": runners, "infer": [r for r in runners if r.workers in (1, None)]}
+    jobs = {"train": runners, "infer": runners}
     rates = {(r.name, job): [] for job, rs in jobs.items() for r in rs}
     for _ in range(args.reps):
         for r in runners:
@@ -272,6 +295,8 @@ def main(argv=None):
 
     if not args.quick:
         layer_table(xs[:60], ys[:60])
+        if args.workers > 1:          # what each worker runs
+            layer_table(*batches(images, labels, args.batch_size // args.workers, 60))
         n_samples = 64 * 60
         scan(runners, lambda bs: batches(images, labels, bs, max(n_samples // bs, 2)), sizes,
              3, args.settle, "batch size")

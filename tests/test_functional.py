@@ -320,6 +320,65 @@ def test_max_pool_ties_first_max_wins_and_one_position_per_window(k, s):
     np.testing.assert_array_equal(d, expect)
 
 
+# windows that tile the input (stride = kernel): inference (max_pool2d) takes
+# a two-pass path, each window's columns then its rows; it must agree with
+# the reference and with the training pass's winners
+TILED_POOLS = [
+    ((3, 2, 8, 6), 2),          # LeNet's 2x2
+    ((2, 3, 9, 11), 3),         # 3x3; the last rows and columns dropped
+    ((2, 2, 7, 9), (2, 3)),     # rectangular
+    ((1, 3, 9, 5), (3, 1)),     # a column of 3
+    ((2, 2, 5, 7), (1, 2)),     # a row of 2
+    ((2, 1, 3, 4), 1),          # 1x1: a copy
+]
+
+
+def _winner_indices(x, k):
+    """The reference's first-max positions as flat i*kw + j indices."""
+    kh, kw = ref.as_pair(k)
+    out, winners = ref.max_pool2d(x, k)
+    index = np.zeros(out.shape, np.int64)
+    for (n, c, y, xx), (r, q) in winners.items():
+        index[n, c, y, xx] = (r - y * kh) * kw + (q - xx * kw)
+    return out, index
+
+
+@pytest.mark.parametrize("shape,k", TILED_POOLS, ids=lambda v: str(v).replace(" ", ""))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tiled_max_pool_matches_reference_with_ties(shape, k, dtype):
+    rng = np.random.default_rng(26)
+    x = rng.integers(0, 3, size=shape).astype(dtype)        # many ties
+    x[0, 0] = 2.0                                           # a channel all tied
+    kh, kw = ref.as_pair(k)
+    if kh > 1 and kw > 1:
+        # the tie that row-then-column order gets wrong: the max both at
+        # (0, 1) and (1, 0) of the first window; row-major order picks (0, 1)
+        x[0, -1, :kh, :kw] = 0.0
+        x[0, -1, 0, 1] = x[0, -1, 1, 0] = 5.0
+    for data in (x, -x, rng.standard_normal(shape).astype(dtype)):
+        out, cache = F.max_pool2d_forward(data, k)
+        want, index = _winner_indices(data, k)
+        np.testing.assert_array_equal(out, want.astype(dtype))
+        np.testing.assert_array_equal(F.max_pool2d(data, k), want.astype(dtype))
+        np.testing.assert_array_equal(F.max_pool2d_argmax(cache), index)
+        assert out.dtype == dtype and F.max_pool2d(data, k).dtype == dtype
+        g = rng.standard_normal(out.shape).astype(dtype)
+        dx = F.max_pool2d_backward(g, cache)
+        assert dx.dtype == dtype
+        np.testing.assert_array_equal(dx, ref.max_pool2d_backward(g, data, k).astype(dtype))
+
+
+def test_tiled_max_pool_takes_any_memory_layout():
+    """NCHW-contiguous and batch-innermost inputs give the same maps."""
+    x = np.random.default_rng(27).standard_normal((3, 2, 8, 10)).astype(np.float32)
+    inner = F.from_batch_innermost(np.ascontiguousarray(F.batch_innermost(x)))
+    for data in (x, inner, x[:, :, ::-1]):
+        out, cache = F.max_pool2d_forward(data, 2)
+        want, index = _winner_indices(np.asarray(data, np.float64), 2)
+        np.testing.assert_array_equal(out, want.astype(np.float32))
+        np.testing.assert_array_equal(F.max_pool2d_argmax(cache), index)
+
+
 def test_max_pool_float32_and_negative_inputs():
     x = -np.abs(np.random.default_rng(25).standard_normal((2, 2, 6, 6))).astype(np.float32) - 1
     out, cache = F.max_pool2d_forward(x, 3, 2)

@@ -183,3 +183,46 @@ def test_layer_contract_names_exist():
     assert list(inspect.signature(MaxPool2D).parameters)[:2] == ["kernel_size", "stride"]
     assert list(inspect.signature(AvgPool2D).parameters)[:2] == ["kernel_size", "stride"]
     assert inspect.signature(MaxPool2D).parameters["stride"].default is None
+
+
+def test_conv_layer_reuses_its_work_buffers_without_mixing_passes():
+    """A Conv2D keeps its im2col and padding buffers from pass to pass
+    (functional.Scratch): batches of changing size, an inference between a
+    forward pass and its backward pass, and a second layer of the same shape
+    must all still give the reference's results."""
+    rng = np.random.default_rng(40)
+    conv = Conv2D(2, 3, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), seed=41)
+    other = Conv2D(2, 3, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), seed=42)
+    w, b = conv.params["weight"], conv.params["bias"]
+    geometry = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    for n in (4, 1, 4, 3):
+        x = rng.standard_normal((n, 2, 7, 6))
+        out = conv.forward(x)
+        np.testing.assert_allclose(out, ref.conv2d(x, w, b, **geometry), rtol=1e-12, atol=1e-12)
+        # an inference of other data, and another layer's pass, in between
+        conv.infer(rng.standard_normal((n, 2, 7, 6)))
+        other.forward(rng.standard_normal((n, 2, 7, 6)))
+        g = rng.standard_normal(out.shape)
+        dx = conv.backward(g)
+        rdx, rdw, rdb = ref.conv2d_backward(g, x, w, **geometry)
+        np.testing.assert_allclose(dx, rdx, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(conv.grads["weight"], rdw, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(conv.grads["bias"], rdb, rtol=1e-12, atol=1e-12)
+        # what a pass returns is its own: the next pass does not change it
+        kept = out.copy(), dx.copy()
+        conv.forward(rng.standard_normal((n, 2, 7, 6)))
+        conv.backward(rng.standard_normal(out.shape))
+        np.testing.assert_array_equal(out, kept[0])
+        np.testing.assert_array_equal(dx, kept[1])
+
+
+def test_a_pickled_conv_layer_leaves_its_work_buffers_behind():
+    import pickle
+    conv = Conv2D(1, 6, 5, padding=2, seed=0)
+    conv.forward(np.random.default_rng(43).standard_normal((64, 1, 28, 28)).astype(np.float32))
+    conv._cache = None
+    conv.last_input = conv.last_output = None
+    copy = pickle.loads(pickle.dumps(conv))
+    assert len(pickle.dumps(conv)) < 10_000        # the 25 x 50,176 im2col buffer stays
+    x = np.random.default_rng(44).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(copy.forward(x), conv.forward(x))

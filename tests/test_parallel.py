@@ -233,3 +233,47 @@ def test_never_more_processes_than_cores_or_rows(mnist):
     one_row = make_step_engine(lenet5(), SoftmaxCrossEntropy(), 1000, sample_shape=(1, 28, 28),
                                max_batch=1)
     assert isinstance(one_row, LocalStep)
+
+
+def test_inference_split_over_the_workers_equals_one_process(mnist):
+    from cnnviz.engine import SoftmaxCrossEntropy
+    from cnnviz.engine.parallel import PREDICT_ROWS
+
+    _, te = mnist
+    model = lenet5(seed=3)
+    engine = ParallelStep(model, SoftmaxCrossEntropy(), 2, sample_shape=(1, 28, 28), max_batch=64)
+    x = (te.images[:2 * PREDICT_ROWS + 345] / np.float32(255))[:, None]
+    try:
+        assert engine.predict(x[:5]).shape == (5, 10)      # not started: this process alone
+        assert engine.parallel_predictions == 0 and not engine.running
+        assert engine.wait_ready(READY_TIMEOUT), engine.failure
+        for n, split in ((1, 0), (7, 1), (PREDICT_ROWS, 1), (len(x), 3)):
+            before = engine.parallel_predictions
+            got = engine.predict(x[:n])
+            # not bit-identical: the halves are other GEMM sizes than the whole
+            np.testing.assert_allclose(got, model.predict(x[:n]), rtol=1e-5, atol=1e-5)
+            assert engine.parallel_predictions - before == split, n
+        # the workers read the current weights
+        for p in model.parameters():
+            p.value[...] *= 0.5
+        np.testing.assert_allclose(engine.predict(x[:50]), model.predict(x[:50]),
+                                   rtol=1e-5, atol=1e-5)
+        # a dead worker: the rows are computed here, and right
+        os.kill(engine.worker_pids[0], signal.SIGKILL)
+        np.testing.assert_allclose(engine.predict(x[:300]), model.predict(x[:300]),
+                                   rtol=1e-5, atol=1e-5)
+        assert "exited with code -9" in engine.failure and not engine.running
+    finally:
+        engine.close()
+
+
+def test_the_trainers_evaluation_uses_the_workers(mnist):
+    from cnnviz.engine.trainer import evaluate_model
+
+    _, te = mnist
+    t = ready(make(mnist, epochs=2))
+    list(t.run())
+    assert t.step_engine.parallel_predictions >= 2        # one test set of 300 per epoch
+    loss, acc, preds, _ = evaluate_model(t.model, te.images[:300], te.labels[:300])
+    assert t.test_loss == pytest.approx(loss, rel=1e-5)
+    assert abs(t.test_accuracy - acc) <= 1 / 300

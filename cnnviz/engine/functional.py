@@ -30,7 +30,7 @@ from numpy.lib.stride_tricks import as_strided
 
 __all__ = [
     "pair", "conv_output_size", "conv2d_output_shape", "pool2d_output_shape",
-    "im2col", "col2im", "batch_innermost", "from_batch_innermost",
+    "im2col", "col2im", "batch_innermost", "from_batch_innermost", "Scratch",
     "conv2d", "conv2d_forward", "conv2d_backward",
     "max_pool2d", "max_pool2d_forward", "max_pool2d_backward", "max_pool2d_argmax",
     "avg_pool2d", "avg_pool2d_forward", "avg_pool2d_backward",
@@ -48,6 +48,9 @@ __all__ = [
 
 def pair(value, name: str = "value") -> tuple[int, int]:
     """``3 -> (3, 3)``; ``(2, 1) -> (2, 1)``. Rejects anything else."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int \
+            and type(value[1]) is int:
+        return value            # already a pair (every layer's own): the hot path
     if isinstance(value, (int, np.integer)):
         return int(value), int(value)
     try:
@@ -204,28 +207,107 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
 # convolution (cross-correlation, as in every CNN library)
 # --------------------------------------------------------------------------
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1):
+class Scratch:
+    """Work buffers that one layer reuses from call to call: the padded
+    input and the im2col matrix of its forward pass, the partial products of
+    its input gradient. A training step then allocates (and page-faults in)
+    only what it returns. Only internal buffers live here, never an array an
+    op returns; one Scratch per layer, used by one thread at a time. It
+    pickles (and deep-copies) empty."""
+
+    def __init__(self):
+        self._buffers = {}
+
+    def get(self, name, shape, dtype, zero=False):
+        """A buffer of this shape and dtype: the same one as the last call
+        with the same name and shape, else a new one (zero-filled if asked;
+        callers that keep a zero border rely on it staying so)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = (np.zeros if zero else np.empty)(shape, dtype)
+            self._buffers[name] = buf
+        return buf
+
+    def __getstate__(self):
+        return {}
+
+    def __setstate__(self, state):
+        self._buffers = {}
+
+
+def _buffer(scratch, name, shape, dtype, zero=False):
+    if scratch is None:
+        return (np.zeros if zero else np.empty)(shape, dtype)
+    return scratch.get(name, shape, dtype, zero)
+
+
+# im2col bytes made and multiplied at a time: about half a core's L2 cache
+# here, so each band is still in cache when its GEMM reads it
+_BAND_BYTES = 1 << 19
+
+
+def _padded_input(x, p, scratch):
+    """x zero-padded in H and W (NCHW view of a batch-innermost buffer; the
+    scratch's, whose border is zeroed once when made), or x itself."""
+    if not (p[0] or p[1]):
+        return x
+    n, c, h, w = x.shape
+    xp = _buffer(scratch, "padded", (c, h + 2 * p[0], w + 2 * p[1], n), x.dtype, zero=True)
+    xp[:, p[0]:p[0] + h, p[1]:p[1] + w, :] = batch_innermost(x)
+    return from_batch_innermost(xp)
+
+
+def _bands(windows):
+    """Output-row bands [y0, y1) of a conv whose im2col rows fit _BAND_BYTES."""
+    c, kh, kw, ho, wo, n = windows.shape
+    per_row = c * kh * kw * wo * n * windows.itemsize
+    rows = max(1, _BAND_BYTES // per_row)
+    return [(y0, min(ho, y0 + rows)) for y0 in range(0, ho, rows)]
+
+
+def _band_cols(windows, y0, y1, scratch):
+    """im2col of output rows y0..y1: (C*kh*kw, (y1-y0)*W_out*N), in a
+    scratch buffer (one per band height)."""
+    c, kh, kw, _, wo, n = windows.shape
+    cols = scratch.get(f"cols{y1 - y0}", (c * kh * kw, (y1 - y0) * wo * n), windows.dtype)
+    cols.reshape(c, kh, kw, y1 - y0, wo, n)[...] = windows[:, :, :, y0:y1]
+    return cols
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, scratch=None):
     """x (N, C_in, H, W), w (C_out, C_in, kh, kw), b (C_out,) or None.
 
     out[n, o, y, x] = sum_{c,i,j} x_pad[n, c, y*s + i*d, x*s + j*d] * w[o, c, i, j] + b[o]
 
-    Returns (out (N, C_out, H_out, W_out), cache)."""
+    im2col and GEMM run band by band of output rows (_BAND_BYTES of im2col
+    at a time, in cache), never the whole (C*kh*kw, H_out*W_out*N) matrix
+    (5 MB for LeNet's conv1 at batch 64, 78 MB at 1,000); the backward pass
+    makes the bands again from the (padded) input the cache keeps.
+
+    Returns (out (N, C_out, H_out, W_out), cache). ``scratch`` (a Scratch)
+    lends the work buffers; the cache then refers to them, so it is good
+    until the next call with the same scratch (a layer keeps one cache)."""
     s, p, d = pair(stride, "stride"), pair(padding, "padding"), pair(dilation, "dilation")
     n, c_out, ho, wo = conv2d_output_shape(x.shape, w.shape, s, p, d)
     kh, kw = w.shape[2:]
-    cols = im2col(x, (kh, kw), s, p, d)
-    out2d = w.reshape(c_out, -1) @ cols            # one GEMM for the whole batch
+    windows = _windows(_padded_input(x, p, scratch), kh, kw, ho, wo, s, d)
+    band_scratch = Scratch() if scratch is None else scratch
+    w2d = w.reshape(c_out, -1)
+    out2d = np.empty((c_out, ho * wo * n), np.result_type(w.dtype, x.dtype))
+    for y0, y1 in _bands(windows):
+        np.matmul(w2d, _band_cols(windows, y0, y1, band_scratch),
+                  out=out2d[:, y0 * wo * n:y1 * wo * n])
     if b is not None:
         out2d += b.reshape(c_out, 1)
     out = from_batch_innermost(out2d.reshape(c_out, ho, wo, n))
-    cache = {"x_shape": x.shape, "w": w, "cols": cols, "stride": s,
-             "padding": p, "dilation": d, "has_bias": b is not None}
+    cache = {"x_shape": x.shape, "w": w, "windows": windows, "stride": s,
+             "padding": p, "dilation": d, "has_bias": b is not None, "scratch": scratch}
     return out, cache
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1):
+def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, scratch=None):
     """Convolution output only; see ``conv2d_forward``."""
-    return conv2d_forward(x, w, b, stride, padding, dilation)[0]
+    return conv2d_forward(x, w, b, stride, padding, dilation, scratch)[0]
 
 
 def _channel_rows(t):
@@ -240,17 +322,50 @@ def conv2d_backward(grad_out, cache, need_input_grad=True):
     Returns (dx, dw, db): dx (N, C_in, H, W) or None when not needed (the
     first layer of a network needs no input gradient), dw like w, db
     (C_out,) or None when the conv has no bias."""
-    w, cols = cache["w"], cache["cols"]
-    c_out = w.shape[0]
+    w, windows, scratch = cache["w"], cache["windows"], cache.get("scratch")
     g2d = _channel_rows(grad_out)                   # (C_out, H_out*W_out*N)
-    dw = (g2d @ cols.T).reshape(w.shape)
+    band_scratch = Scratch() if scratch is None else scratch
+    ho, wo, n = windows.shape[3:]
+    dw = np.zeros((w.shape[0], windows.shape[0] * w.shape[2] * w.shape[3]),
+                  np.result_type(g2d.dtype, windows.dtype))
+    for y0, y1 in _bands(windows):                  # im2col band by band again
+        dw += g2d[:, y0 * wo * n:y1 * wo * n] @ _band_cols(windows, y0, y1, band_scratch).T
+    dw = dw.reshape(w.shape)
     db = g2d.sum(axis=1) if cache["has_bias"] else None
     dx = None
     if need_input_grad:
-        dcols = w.reshape(c_out, -1).T @ g2d        # the transposed conv
-        dx = col2im(dcols, cache["x_shape"], w.shape[2:], cache["stride"],
-                    cache["padding"], cache["dilation"])
+        dx = _conv_input_grad(g2d, w, cache["x_shape"], grad_out.shape[2:], cache["stride"],
+                              cache["padding"], cache["dilation"], scratch)
     return dx, dw, db
+
+
+def _conv_input_grad(g2d, w, x_shape, out_hw, s, p, d, scratch):
+    """col2im(W^T @ g2d) without the whole (C_in*kh*kw, H_out*W_out*N)
+    matrix: one GEMM per kernel column j gives the (C_in*kh, ...) block of
+    that column's offsets; its kh rows are summed into a column-shifted
+    image first (adds of whole rows of W_out*N: fast), which is then added
+    to the input once (an add over windows of W_out*N values, several times
+    slower per value in NumPy): kw such adds instead of kh*kw."""
+    n, c, h, wd = x_shape
+    c_out, _, kh, kw = w.shape
+    ho, wo = out_hw
+    hp, wp = h + 2 * p[0], wd + 2 * p[1]
+    dtype = np.result_type(w.dtype, g2d.dtype)
+    w_cols = w.transpose(3, 1, 2, 0).reshape(kw, c * kh, c_out)   # [j] rows (c, i)
+    dxp = np.zeros((c, hp, wp, n), dtype=dtype)
+    part = _buffer(scratch, "dcols", (c * kh, g2d.shape[1]), dtype)
+    blocks = part.reshape(c, kh, ho, wo * n)
+    shifted = _buffer(scratch, "dcols_rows", (c, hp, wo * n), dtype)
+    ys, xs = s[0] * (ho - 1) + 1, s[1] * (wo - 1) + 1
+    for j in range(kw):
+        np.matmul(w_cols[j], g2d, out=part)
+        shifted.fill(0)
+        for i in range(kh):
+            y0 = i * d[0]
+            shifted[:, y0:y0 + ys:s[0]] += blocks[:, i]
+        x0 = j * d[1]
+        dxp[:, :, x0:x0 + xs:s[1], :] += shifted.reshape(c, hp, wo, n)
+    return from_batch_innermost(dxp[:, p[0]:p[0] + h, p[1]:p[1] + wd, :])
 
 
 # --- the classroom form of the input gradient (used by the Layer Stepper and
@@ -349,6 +464,14 @@ def _max_over_windows(x, k, s, ho, wo, with_argmax):
     return from_batch_innermost(best), from_batch_innermost(argmax)
 
 
+def _max_of(cells):
+    """Elementwise max of two or more same-shaped arrays, in a new array."""
+    best = np.maximum(cells[0], cells[1])
+    for cand in cells[2:]:
+        np.maximum(best, cand, out=best)
+    return best
+
+
 def max_pool2d_forward(x, kernel_size, stride=None):
     """Max over each window (stride defaults to the window size).
 
@@ -390,6 +513,16 @@ def max_pool2d_backward(grad_out, cache):
 def max_pool2d(x, kernel_size, stride=None):
     """Max pooling output only (no winners' positions: inference)."""
     k, s, ho, wo = _pool_geometry(x, kernel_size, stride)
+    if s == k:
+        # windows that tile the input: the max over each window's columns
+        # (runs of N values), then over its rows (whole rows of W_out*N, on
+        # a kw-th of the values). The training pass keeps the cell-by-cell
+        # scan of _max_over_windows: deriving its winners from two passes
+        # cost more in the backward pass than they saved (measured in a step)
+        b = batch_innermost(x)[:, :ho * k[0], :wo * k[1], :]
+        m = _max_of([b[:, :, j::k[1], :] for j in range(k[1])]) if k[1] > 1 else b
+        out = _max_of([m[:, i::k[0]] for i in range(k[0])]) if k[0] > 1 else m
+        return from_batch_innermost(out if k[0] > 1 or k[1] > 1 else out.copy())
     return _max_over_windows(x, k, s, ho, wo, with_argmax=False)[0]
 
 

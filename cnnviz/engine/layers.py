@@ -115,11 +115,15 @@ class Conv2D(Layer):
         if self.bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=dtype)
         self._cache = None
+        # the forward pass's work buffers (im2col, padding), reused by the
+        # next one: the cache of the last forward refers to them
+        self._scratch = F.Scratch()
 
     def forward(self, x):
         self.last_input = x
         out, self._cache = F.conv2d_forward(x, self.params["weight"], self.params.get("bias"),
-                                            self.stride, self.padding, self.dilation)
+                                            self.stride, self.padding, self.dilation,
+                                            self._scratch)
         self.last_output = out
         return out
 

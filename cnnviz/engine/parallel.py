@@ -8,7 +8,9 @@ forward + loss + backward on its rows with the loss scaled by rows / batch
 worker writes its gradients to its own slot of shared memory, and this process
 adds them to its own. The trainer then runs ONE optimizer step on the sum, in
 this process: weights, optimizer state, divergence handling, the probe and
-checkpoints never leave it.
+checkpoints never leave it. ``predict`` splits inference the same way (the
+trainer's test evaluation): each participant runs the model on its rows and the
+workers write their outputs to shared memory.
 
 Why processes: at LeNet-5's sizes a second BLAS thread adds nothing, and two
 Python threads share the interpreter lock; two processes with one BLAS thread
@@ -37,7 +39,9 @@ import numpy as np
 
 _ALIGN = 64
 # control words (int64) at the start of the shared block
-_SEQ, _ROWS, _SHUTDOWN, _FIRST = 0, 1, 2, 3   # then per worker: done, ready, error
+_SEQ, _ROWS, _SHUTDOWN, _TASK, _FIRST = 0, 1, 2, 3, 4   # then per worker: done, ready, error
+_TRAIN, _PREDICT = 0, 1     # the tasks: gradients of a batch, or the model's output
+PREDICT_ROWS = 1000         # rows of one shared inference batch (evaluation's batch)
 _IDLE_SPIN = 0.02       # seconds a worker spins for the next batch before it naps
 _NAP = 0.0005           # seconds of the first nap; each next one twice as long ...
 _LONGEST_NAP = 0.01     # ... up to this: a paused GUI run costs ~0 CPU, resuming <= 10 ms
@@ -97,6 +101,10 @@ class LocalStep:
             self.model.train_backward(self.loss_fn.backward())
         return loss, _correct(logits, labels)
 
+    def predict(self, x):
+        """The model's output for x (``Sequential.predict``)."""
+        return self.model.predict(x)
+
     def stop_workers(self):
         pass
 
@@ -134,15 +142,27 @@ class _Block:
                 pass
 
 
-def _layout(param_sizes, n_workers, sample_shape, max_batch, dtype, model_bytes):
+def _layout(param_sizes, n_workers, sample_shape, rows, dtype, model_bytes, out_shape):
     total = sum(param_sizes)
     return [("model", (model_bytes,), np.uint8),             # the pickled model
             ("ctrl", (_FIRST + 3 * n_workers,), np.int64),
             ("params", (total,), dtype),
             ("grads", (n_workers, total), dtype),        # row 0 (this process) unused
             ("stats", (n_workers, 2), np.float64),       # loss * rows, correct
-            ("x", (max_batch, *sample_shape), dtype),
-            ("y", (max_batch,), np.int64)]
+            ("x", (rows, *sample_shape), dtype),
+            ("y", (rows,), np.int64),
+            ("out", (rows, *out_shape), dtype)]          # the workers' inference rows
+
+
+def _output_shape(model, sample_shape):
+    """The shape of one sample's model output, or None if a layer cannot say."""
+    shape = (1, *sample_shape)
+    try:
+        for layer in model.layers:
+            shape = tuple(layer.output_shape(shape))
+    except Exception:
+        return None
+    return shape[1:]
 
 
 def _rows(n, parts, i):
@@ -175,11 +195,16 @@ class ParallelStep:
         self.sample_shape, self.max_batch = tuple(sample_shape), int(max_batch)
         self.params = model.parameters()
         self.dtype = self.params[0].value.dtype
+        out_shape = _output_shape(model, self.sample_shape)
+        # inference is split only when the output's shape is known
+        self._out_shape = () if out_shape is None else out_shape
+        self._predict_rows = 0 if out_shape is None else max(PREDICT_ROWS, self.max_batch)
         self.failure = ""           # why the workers were given up, if they were
         self._procs, self._block, self._seq, self._ready = [], None, 0, False
         self._conns = []
         self._limiter = None
         self.parallel_batches = 0   # batches split over the workers (the rest ran here alone)
+        self.parallel_predictions = 0   # inference batches split over them
 
     # --- life cycle ------------------------------------------------------------
     @property
@@ -217,7 +242,8 @@ class ParallelStep:
         # has imported numpy (measured: 1.4 s on a busy 2-core machine)
         model_bytes = pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL)
         layout = _layout([int(np.prod(s, dtype=np.int64)) for s in shapes], self.workers,
-                         self.sample_shape, self.max_batch, self.dtype, len(model_bytes))
+                         self.sample_shape, max(self.max_batch, self._predict_rows), self.dtype,
+                         len(model_bytes), self._out_shape)
         self._block = b = _Block(layout)
         a = b.arrays
         a["ctrl"][:] = 0
@@ -325,15 +351,10 @@ class ParallelStep:
         if n < self.workers or n > self.max_batch or not self._check_ready():
             return self.local.gradients(x, labels)
         a = self._block.arrays
-        ctrl, parts = a["ctrl"], self.workers
-        for view, p in zip(self._param_views, self.params):
-            view[...] = p.value
+        parts = self.workers
         own = _rows(n, parts, 1)[0]
-        a["x"][own:n] = x[own:]
         a["y"][own:n] = labels[own:]
-        ctrl[_ROWS] = n
-        self._seq += 1
-        seq = ctrl[_SEQ] = self._seq            # last: announces everything above
+        seq = self._post(_TRAIN, x)
         # this process's share, the loss scaled to its part of the batch
         logits = self.model.train_forward(x[:own])
         loss = self.loss_fn(logits, labels[:own]) * own
@@ -341,13 +362,8 @@ class ParallelStep:
         g *= np.asarray(own / n, g.dtype)
         self.model.train_backward(g)
         correct = _correct(logits, labels[:own])
-        spins = 0
-        for w in range(1, parts):
-            while ctrl[_FIRST + 3 * w] != seq:
-                spins += 1
-                if spins % 4096 == 0 and not self._check_alive():
-                    return self.local.gradients(x, labels)   # this batch again, alone
-                os.sched_yield()
+        if not self._wait(seq):
+            return self.local.gradients(x, labels)   # this batch again, alone
         for w in range(1, parts):
             a0, a1 = _rows(n, parts, w)
             if a1 > a0:
@@ -357,6 +373,58 @@ class ParallelStep:
                 correct += int(a["stats"][w, 1])
         self.parallel_batches += 1
         return float(loss / n), correct
+
+    def predict(self, x):
+        """The model's output for x (as ``Sequential.predict``), the rows split
+        over the workers once they are ready (in this process alone until then,
+        after a failure, and for fewer rows than workers). Never starts them:
+        one evaluation is not worth a second of start-up."""
+        n = len(x)
+        if (not self._predict_rows or not self._procs or n < self.workers
+                or not self._check_ready()):
+            return self.model.predict(x)
+        out = np.empty((n, *self._out_shape), self.dtype)
+        for a in range(0, n, self._predict_rows):
+            b = min(a + self._predict_rows, n)
+            if b - a < self.workers:
+                out[a:b] = self.model.predict(x[a:b])
+                continue
+            seq = self._post(_PREDICT, x[a:b])
+            own = _rows(b - a, self.workers, 1)[0]
+            out[a:a + own] = self.model.predict(x[a:a + own])
+            if not self._wait(seq):
+                out[a:] = self.model.predict(x[a:])   # the rest alone
+                return out
+            out[a + own:b] = self._block.arrays["out"][own:b - a]
+            self.parallel_predictions += 1
+        return out
+
+    def _post(self, task, x) -> int:
+        """Hand the workers the current parameters and their rows of x; returns
+        the sequence number their answers will carry."""
+        a = self._block.arrays
+        ctrl, n = a["ctrl"], len(x)
+        for view, p in zip(self._param_views, self.params):
+            view[...] = p.value
+        own = _rows(n, self.workers, 1)[0]
+        a["x"][own:n] = x[own:]
+        ctrl[_TASK] = task
+        ctrl[_ROWS] = n
+        self._seq += 1
+        ctrl[_SEQ] = self._seq            # last: announces everything above
+        return self._seq
+
+    def _wait(self, seq) -> bool:
+        """Spin until every worker has answered ``seq``; False (the workers
+        given up, see ``failure``) if one of them died."""
+        ctrl, spins = self._block.arrays["ctrl"], 0
+        for w in range(1, self.workers):
+            while ctrl[_FIRST + 3 * w] != seq:
+                spins += 1
+                if spins % 4096 == 0 and not self._check_alive():
+                    return False
+                os.sched_yield()
+        return True
 
 
 # --------------------------------------------------------------------------
@@ -404,7 +472,10 @@ def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
             last = seq
             n = int(ctrl[_ROWS])
             r0, r1 = _rows(n, parts, index)
-            if r1 > r0:
+            if ctrl[_TASK] == _PREDICT:
+                if r1 > r0:
+                    a["out"][r0:r1] = model.predict(a["x"][r0:r1])
+            elif r1 > r0:
                 x, y = a["x"][r0:r1], a["y"][r0:r1]
                 logits = model.train_forward(x)
                 loss = loss_fn(logits, y)

@@ -268,14 +268,17 @@ def _as_input(images, dtype):
     return images.astype(dtype, copy=False)[:, None]
 
 
-def evaluate_model(model, images, labels, batch=1000):
+def evaluate_model(model, images, labels, batch=1000, predict=None):
     """(mean loss, accuracy, predictions (N,), probabilities (N, classes)
     float32) of ``model`` on a whole set, forward only, ``batch`` at a time.
-    Images uint8 (N, H, W) or float in [0, 1]; labels (N,) ints."""
+    Images uint8 (N, H, W) or float in [0, 1]; labels (N,) ints.
+    ``predict`` computes the outputs (default ``model.predict``; the trainer
+    passes its step engine's, which splits the rows over its workers)."""
     images, labels = _split((images, labels), "evaluation")
+    predict = model.predict if predict is None else predict
     dtype, total, probs = model.dtype, 0.0, []
     for i in range(0, len(images), batch):
-        logits = model.predict(_as_input(images[i:i + batch], dtype))
+        logits = predict(_as_input(images[i:i + batch], dtype))
         logp = F.log_softmax(logits.astype(np.float64))
         total -= logp[np.arange(len(logp)), labels[i:i + batch]].sum()
         probs.append(np.exp(logp).astype(np.float32))
@@ -743,13 +746,13 @@ class Trainer:
         out = []
         with self.model_lock:
             for i in range(0, len(images), batch):
-                out.append(F.softmax(self.model.predict(_as_input(images[i:i + batch],
-                                                                  self.dtype))))
+                out.append(F.softmax(self.step_engine.predict(_as_input(images[i:i + batch],
+                                                                        self.dtype))))
         return np.concatenate(out).astype(np.float32, copy=False)
 
     def _evaluate(self, images, labels, batch=1000):
         with self.model_lock:
-            return evaluate_model(self.model, images, labels, batch)
+            return evaluate_model(self.model, images, labels, batch, self.step_engine.predict)
 
     # --- checkpoints -------------------------------------------------------------
     def state_dict(self) -> dict:
