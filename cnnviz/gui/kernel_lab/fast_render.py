@@ -16,6 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from cnnviz.gui.kernel_lab.filter_conv import all_finite
 from cnnviz.gui.widgets.colormaps import Scale, _lut_u32
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 
@@ -31,11 +32,6 @@ def _scale(lo: float, hi: float) -> Scale:
         m = max(abs(lo), abs(hi)) or 1.0
         return Scale(-m, m, True)
     return Scale(min(0.0, lo), hi if hi > 0 else 1.0, False)
-
-
-def _finite(maps: np.ndarray) -> bool:
-    """No inf or NaN (one pass, stops at the first)."""
-    return bool(cv2.checkRange(maps.reshape(-1, maps.shape[-1]))[0])
 
 
 def colour_index(plane: np.ndarray, scale: Scale) -> np.ndarray:
@@ -57,7 +53,7 @@ def render_fast(maps: np.ndarray, titles: list[str], *, shared_scale: bool = Tru
     """Like ``render_maps(maps, titles, shared_scale=...)`` for finite float32 maps.
     ``colour``: a map over (plane, scale) pairs, e.g. a thread pool's, for the images."""
     maps = np.ascontiguousarray(maps, dtype=np.float32)
-    if maps.ndim != 3 or maps.size == 0 or not _finite(maps):
+    if maps.ndim != 3 or maps.size == 0 or not all_finite(maps):
         return render_maps(maps, titles, shared_scale=shared_scale)
     extremes = [cv2.minMaxLoc(plane)[:2] for plane in maps]
     if shared_scale:
