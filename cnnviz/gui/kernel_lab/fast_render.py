@@ -43,9 +43,11 @@ def colour_index(plane: np.ndarray, scale: Scale) -> np.ndarray:
 
 def colour_image(plane: np.ndarray, scale: Scale) -> np.ndarray:
     """(H, W) finite float32 -> (H, W, 4) uint8 RGBA, C-contiguous."""
-    # one uint32 per pixel looked up: 4x fewer elements than per channel
-    return _lut_u32(scale.lut)[colour_index(plane, scale)].view(np.uint8).reshape(
-        plane.shape + (4,))
+    # one uint32 per pixel looked up: 4x fewer elements than per channel; take's
+    # "wrap" skips the bounds check that fancy indexing does (half the time; a
+    # uint8 index never leaves the 256 colours)
+    return np.take(_lut_u32(scale.lut), colour_index(plane, scale), mode="wrap").view(
+        np.uint8).reshape(plane.shape + (4,))
 
 
 def render_fast(maps: np.ndarray, titles: list[str], *, shared_scale: bool = True,
