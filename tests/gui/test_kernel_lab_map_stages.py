@@ -10,7 +10,7 @@ import pytest
 from cnnviz.engine import functional as F
 from cnnviz.gui.kernel_lab.filter_conv import all_finite
 from cnnviz.gui.kernel_lab.map_stages import LEAKY_SLOPE, activate_into, pool_into
-from cnnviz.gui.kernel_lab.pipeline import LayerConfig, run_pipeline
+from cnnviz.gui.kernel_lab.pipeline import LayerConfig, finite_stages, overflow_note, run_pipeline
 
 RNG = np.random.default_rng(11)
 
@@ -78,3 +78,23 @@ def test_all_finite_sees_one_inf_or_nan_anywhere_and_not_big_finite_values():
             bad[index] = value
             assert not all_finite(bad), (value, index)
     assert not all_finite(np.array([[np.inf, -np.inf]], np.float32))   # sums to NaN
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")   # the point of some cases
+@pytest.mark.parametrize("kernel,activation,pool", [
+    (1e3, "relu", "max"),            # all finite
+    (3e38, "relu", "avg"),           # a finite conv whose 2x2 average sums past float32
+    (3e38, "leaky_relu", "max"),
+    (5e37, "sigmoid", "max"),        # the conv overflows, sigmoid brings it back
+    (5e37, "relu", "avg"),
+    (-5e37, "tanh", "avg"),
+    (5e37, "none", "max"),
+])
+def test_finite_stages_equals_checking_every_stage(kernel, activation, pool):
+    side = 1 if abs(kernel) > 1e38 else 3
+    cfg = LayerConfig(np.full((2, 1, side, side), kernel, np.float32), np.zeros(2, np.float32),
+                      activation=activation, pool=pool)
+    result = run_pipeline(np.ones((1, 9, 9), np.float32), cfg)
+    expected = [bool(np.isfinite(s.tensor).all()) for s in result.stages[1:]]
+    assert finite_stages(result) == expected
+    assert (overflow_note(result) == "") == all(expected)

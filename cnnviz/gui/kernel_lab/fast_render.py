@@ -51,11 +51,13 @@ def colour_image(plane: np.ndarray, scale: Scale) -> np.ndarray:
 
 
 def render_fast(maps: np.ndarray, titles: list[str], *, shared_scale: bool = True,
-                colour=None) -> RenderedMaps:
+                colour=None, finite: bool | None = None) -> RenderedMaps:
     """Like ``render_maps(maps, titles, shared_scale=...)`` for finite float32 maps.
-    ``colour``: a map over (plane, scale) pairs, e.g. a thread pool's, for the images."""
+    ``colour``: a map over (plane, scale) pairs, e.g. a thread pool's, for the images;
+    ``finite``: whether the maps hold no inf or NaN, if already known."""
     maps = np.ascontiguousarray(maps, dtype=np.float32)
-    if maps.ndim != 3 or maps.size == 0 or not all_finite(maps):
+    if maps.ndim != 3 or maps.size == 0 or not (all_finite(maps) if finite is None
+                                                 else finite):
         return render_maps(maps, titles, shared_scale=shared_scale)
     extremes = [cv2.minMaxLoc(plane)[:2] for plane in maps]
     if shared_scale:

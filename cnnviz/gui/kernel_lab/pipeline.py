@@ -250,14 +250,30 @@ def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def overflow_note(result: PipelineResult) -> str:
+def finite_stages(result: PipelineResult) -> list[bool]:
+    """For each stage after the input: no inf or NaN in it. Checked on the conv
+    (one summing pass); a finite conv gives finite activations (ReLU and
+    LeakyReLU shrink values, sigmoid and tanh are bounded) and finite max
+    pools, so only an average pool (whose sum may overflow) is checked again."""
+    flags, previous = [], True
+    for stage in result.stages[1:]:
+        derived = previous and (stage.name == "activation" or
+                                (stage.name == "pool" and result.config.pool == "max"))
+        previous = derived or all_finite(stage.tensor)
+        flags.append(previous)
+    return flags
+
+
+def overflow_note(result: PipelineResult, finite: list[bool] | None = None) -> str:
     """A sentence for the user when a stage holds inf or NaN (float32 overflowed), else "".
 
     The input is finite in [0, 1] and kernel cells are finite float32, so a
     non-finite map value means a product or a sum went past float32's 3.4e38.
     """
-    for stage in result.stages[1:]:   # the first stage that overflows; later ones follow it
-        if all_finite(stage.tensor):   # the cheap check first: it is the usual case
+    if finite is None:
+        finite = finite_stages(result)
+    for stage, ok in zip(result.stages[1:], finite):   # the first stage that overflows
+        if ok:
             continue
         n = stage.tensor.size - int(np.count_nonzero(np.isfinite(stage.tensor)))
         if n:
