@@ -1,7 +1,9 @@
 """A kernel edit repaints each changed stage once and leaves the input alone
 (#13 point 5, "under 16 ms from key to repaint"): the input's colour image is
 cached, and handing it to its grid again used to repaint the 512x512 photo on
-every key. Counts, not timings: the timings are bench/kernel_lab.py's."""
+every key; and an edit computed on the worker thread (a 1024x1024 photo) used
+to paint every grid three times, the busy line appearing and going moving the
+maps. Counts, not timings: the timings are bench/kernel_lab.py's."""
 
 import pytest
 from PyQt6.QtCore import QEvent, QObject, Qt
@@ -33,11 +35,11 @@ def settle(qtbot, lab, ms=150):
     QApplication.processEvents()
 
 
-@pytest.mark.parametrize("keys", [1, 3])
+@pytest.mark.parametrize("side,keys", [(512, 1), (512, 3), (1024, 2)])
 def test_a_kernel_edit_paints_each_changed_stage_once_and_not_the_input(qtbot, window, lab,
-                                                                        keys):
-    pixels = resize(load_image(sample_images()["astronaut"]), (512, 512))
-    lab.set_input(InputImage(pixels, "astronaut 512x512", (512, 512)))
+                                                                        side, keys):
+    pixels = resize(load_image(sample_images()["astronaut"]), (side, side))
+    lab.set_input(InputImage(pixels, f"astronaut {side}x{side}", (side, side)))
     lab.bank.editor.apply_preset("Sobel x")
     settle(qtbot, lab, 300)
     counters = {}
@@ -50,7 +52,9 @@ def test_a_kernel_edit_paints_each_changed_stage_once_and_not_the_input(qtbot, w
         before = {name: c.count for name, c in counters.items()}
         cell.selectAll()
         qtbot.keyClick(cell, Qt.Key(Qt.Key.Key_3 + i))
+        worker = lab.runner.busy        # 512x512 is computed at once, 1024x1024 on the worker
         settle(qtbot, lab)
+        assert worker == (side > 512)
         painted = {name: c.count - before[name] for name, c in counters.items()}
         assert float(lab.output.request.config.weights[0, 0, 1, 1]) == 3 + i
         assert painted == {"input": 0, "conv": 1, "activation": 1, "pool": 1}, painted

@@ -135,6 +135,12 @@ class KernelLab(QWidget):
         self.busy_bar.setTextVisible(False)
         busy_row.addWidget(self.busy_label)
         busy_row.addWidget(self.busy_bar, 1)
+        for widget in (self.busy_label, self.busy_bar):
+            # its line stays reserved while hidden: showing it for an edit on the
+            # worker thread would otherwise move the maps and repaint every grid twice
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
         self._show_busy(False)
         pipeline_layout.addLayout(busy_row)
         pipeline_layout.addWidget(self.input_banner)
