@@ -3,7 +3,8 @@
 No Qt, so it runs in the worker thread and in tests without a display. The
 conv maps come from OpenCV's filter2D (``filter_conv``: no im2col matrix, so a
 2048x2048 photo fits), equal to the engine's ``conv2d`` within float32
-rounding; activation and pooling are ``cnnviz.engine.functional``'s. This
+rounding; activation and pooling are the engine's arithmetic applied one map
+at a time (``map_stages``), by the thread that has just computed that map. This
 module arranges the calls and records, for each stage, how its pixels sit on
 the input, so the views can zoom and pan together in input coordinates.
 """
@@ -16,7 +17,7 @@ import numpy as np
 
 from cnnviz.engine import functional as F
 from cnnviz.gui.kernel_lab.filter_conv import all_finite, conv2d_maps, working_bytes
-from cnnviz.gui.kernel_lab.map_stages import LEAKY_SLOPE, activate_into, pool_into
+from cnnviz.gui.kernel_lab.map_stages import activate_into, pool_into
 
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
 ACTIVATION_LABELS = {"none": "none", "relu": "ReLU", "leaky_relu": "LeakyReLU",
@@ -137,20 +138,6 @@ def depthwise_indices(config: LayerConfig, channels: int, map_index: int) -> tup
     if config.depthwise:
         return map_index // channels, [map_index % channels]
     return map_index, list(range(channels))
-
-
-def activate(x: np.ndarray, activation: str) -> np.ndarray:
-    if activation == "none":
-        return x
-    if activation == "relu":
-        return F.relu(x)
-    if activation == "leaky_relu":
-        return F.leaky_relu(x, LEAKY_SLOPE)
-    if activation == "sigmoid":
-        return F.sigmoid(x)
-    if activation == "tanh":
-        return F.tanh(x)
-    raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
 
 
 def _contiguous(t: np.ndarray) -> np.ndarray:
