@@ -19,7 +19,8 @@ its peak RSS (/proc/self/clear_refs 5), runs worker.compute once, and reports
 VmHWM minus the RSS before (OpenCV's and NumPy's allocations alike).
 
 --latency (needs a display; run it under Xvfb with xcb): the 3x3 on a 512x512
-photo in the main window; a real key press (QTest.keyClick into a kernel cell)
+photo in the main window (--latency-side 1024 or 2048: a bigger photo, whose
+edits run on the worker thread); a real key press (QTest.keyClick into a kernel cell)
 until the last Paint event on the viewport of every stage grid that changes
 (conv, ReLU, pool), waiting until no paint arrives for --quiet ms.
 
@@ -172,7 +173,7 @@ def bench_memory(name: str) -> None:
 
 # --- key to repaint ------------------------------------------------------------------------
 
-def bench_latency(reps: int, quiet_ms: float) -> None:
+def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
     from PyQt6.QtCore import QEvent, QObject, Qt
     from PyQt6.QtTest import QTest
     from PyQt6.QtWidgets import QApplication
@@ -189,8 +190,8 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
     window.show()
     window.activateWindow()
     lab = window.kernel_lab
-    pixels = resize(load_image(sample_images()["astronaut"]), (512, 512))
-    lab.set_input(InputImage(pixels, "astronaut 512x512", (512, 512)))
+    pixels = resize(load_image(sample_images()["astronaut"]), (side, side))
+    lab.set_input(InputImage(pixels, f"astronaut {side}x{side}", (side, side)))
     lab.bank.editor.apply_preset("Sobel x")
 
     paints: dict[str, list[float]] = {}
@@ -244,7 +245,7 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
         compute_s.append(lab.output.compute_seconds)
         cpu.append(max(cpu_at[n] for n in changing) - cpu0)
         counts.append(max(len(paints[n]) for n in changing))
-    print(f"\n{TITLES['512']}, key press -> last repaint of {', '.join(changing)} "
+    print(f"\none RGB 3x3 filter, {side}x{side}, key press -> last repaint of {', '.join(changing)} "
           f"({app.platformName()}, {reps} keys, quiet period {quiet_ms:.0f} ms):")
     if lat:
         print(f"  median {ms(statistics.median(lat))}   p95 "
@@ -252,7 +253,8 @@ def bench_latency(reps: int, quiet_ms: float) -> None:
         print(f"  GUI-thread CPU time over the same interval: median "
               f"{ms(statistics.median(cpu))}; paints per grid per key: at most "
               f"{max(counts)}")
-        print(f"  of which the compute (pipeline + colour maps, inline for this size): median "
+        where = "inline" if side == 512 else "on the worker thread"
+        print(f"  of which the compute (pipeline + colour maps, {where}): median "
               f"{ms(statistics.median(compute_s))}")
     if missed:
         print(f"  {missed} key presses left a grid unpainted (not counted)")
@@ -266,6 +268,8 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", action="store_true", help="also key -> repaint (display)")
     parser.add_argument("--latency-only", action="store_true")
     parser.add_argument("--keys", type=int, default=40, help="key presses for --latency")
+    parser.add_argument("--latency-side", type=int, default=512, choices=[512, 1024, 2048],
+                        help="photo size for --latency")
     parser.add_argument("--quiet", type=float, default=150.0,
                         help="ms without a paint that ends a key's measurement")
     parser.add_argument("--memory-child", choices=list(LAYERS), help=argparse.SUPPRESS)
@@ -282,7 +286,7 @@ def main(argv=None) -> int:
             bench_compute(name, args.reps)
             bench_memory(name)
     if args.latency or args.latency_only:
-        bench_latency(args.keys, args.quiet)
+        bench_latency(args.keys, args.quiet, args.latency_side)
     return 0
 
 

@@ -29,7 +29,7 @@ from cnnviz.gui.kernel_lab.filter_bank import FilterBank
 from cnnviz.gui.kernel_lab.image_loader import ImageLoader
 from cnnviz.gui.kernel_lab.input_loader import InputImage
 from cnnviz.gui.kernel_lab.layer_controls import LayerControls
-from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig, overflow_note
+from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig
 from cnnviz.gui.kernel_lab.worker import Output, PipelineRunner, Request
 from cnnviz.gui.widgets import theme
 from cnnviz.gui.widgets.banner import Banner
@@ -135,6 +135,12 @@ class KernelLab(QWidget):
         self.busy_bar.setTextVisible(False)
         busy_row.addWidget(self.busy_label)
         busy_row.addWidget(self.busy_bar, 1)
+        for widget in (self.busy_label, self.busy_bar):
+            # its line stays reserved while hidden: showing it for an edit on the
+            # worker thread would otherwise move the maps and repaint every grid twice
+            policy = widget.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            widget.setSizePolicy(policy)
         self._show_busy(False)
         pipeline_layout.addLayout(busy_row)
         pipeline_layout.addWidget(self.input_banner)
@@ -459,13 +465,17 @@ class KernelLab(QWidget):
         rebuilt = False
         for stage, rendered in zip(result.stages, output.rendered):
             grid = self.grids[stage.name]
-            rebuilt |= grid.set_rendered(rendered, header=stage.title,
-                                         origin=(stage.cols.offset, stage.rows.offset),
-                                         pixel_size=(stage.cols.scale, stage.rows.scale))
+            origin = (stage.cols.offset, stage.rows.offset)
+            pixel_size = (stage.cols.scale, stage.rows.scale)
+            if (grid.rendered is rendered and grid.origin == origin
+                    and grid.pixel_size == pixel_size and grid.header.text == stage.title):
+                continue     # the same input image (cached): setting it again repaints the grid
+            rebuilt |= grid.set_rendered(rendered, header=stage.title, origin=origin,
+                                         pixel_size=pixel_size)
         if shown != self._shown:
             self._place_grids(shown)
             self._shown, rebuilt = shown, True
-        overflow = overflow_note(result)
+        overflow = output.overflow
         if result.error is not None:
             self.compute_banner.show_message(
                 f"Cannot pool: {result.error.message}. Change the window or stride.", "error")

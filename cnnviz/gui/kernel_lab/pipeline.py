@@ -3,7 +3,8 @@
 No Qt, so it runs in the worker thread and in tests without a display. The
 conv maps come from OpenCV's filter2D (``filter_conv``: no im2col matrix, so a
 2048x2048 photo fits), equal to the engine's ``conv2d`` within float32
-rounding; activation and pooling are ``cnnviz.engine.functional``'s. This
+rounding; activation and pooling are the engine's arithmetic applied one map
+at a time (``map_stages``), by the thread that has just computed that map. This
 module arranges the calls and records, for each stage, how its pixels sit on
 the input, so the views can zoom and pan together in input coordinates.
 """
@@ -15,13 +16,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnnviz.engine import functional as F
-from cnnviz.gui.kernel_lab.filter_conv import conv2d_maps, working_bytes
+from cnnviz.gui.kernel_lab.filter_conv import all_finite, conv2d_maps, working_bytes
+from cnnviz.gui.kernel_lab.map_stages import activate_into, pool_into
 
 ACTIVATIONS = ("none", "relu", "leaky_relu", "sigmoid", "tanh")
 ACTIVATION_LABELS = {"none": "none", "relu": "ReLU", "leaky_relu": "LeakyReLU",
                      "sigmoid": "Sigmoid", "tanh": "Tanh"}
 POOLS = ("none", "max", "avg")
-LEAKY_SLOPE = 0.01
 
 # refuse (with a message) a layer whose maps would need more than this, rather
 # than let the machine swap or the process be killed
@@ -139,26 +140,6 @@ def depthwise_indices(config: LayerConfig, channels: int, map_index: int) -> tup
     return map_index, list(range(channels))
 
 
-def _conv(x: np.ndarray, config: LayerConfig) -> np.ndarray:
-    """x (1, C, H, W) -> (1, M, H_out, W_out); depthwise maps filter-major (i*C + k)."""
-    return conv2d_maps(x, config.weights, config.bias, config.stride, config.padding,
-                       config.dilation, config.depthwise)
-
-
-def activate(x: np.ndarray, activation: str) -> np.ndarray:
-    if activation == "none":
-        return x
-    if activation == "relu":
-        return F.relu(x)
-    if activation == "leaky_relu":
-        return F.leaky_relu(x, LEAKY_SLOPE)
-    if activation == "sigmoid":
-        return F.sigmoid(x)
-    if activation == "tanh":
-        return F.tanh(x)
-    raise ValueError(f"unknown activation {activation!r}; choose one of {ACTIVATIONS}")
-
-
 def _contiguous(t: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(t, dtype=np.float32)
 
@@ -193,38 +174,59 @@ def check_memory(x_shape, config: LayerConfig) -> None:
 
 def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
     """image: (C, H, W) float32. Raises PipelineError if the conv cannot run; a
-    pooling that does not fit keeps the earlier stages and sets ``error``."""
+    pooling that does not fit keeps the earlier stages and sets ``error``.
+
+    Each conv map is activated and pooled by the thread that computed it, into
+    maps allocated here once (map_stages: the engine's arithmetic, per map)."""
     x = _contiguous(image)[None]
     c = x.shape[1]
     stages = [Stage("input", f"input: {x.shape}", x, channel_names(c))]
     check_memory(x.shape, config)
+    (kh, kw), s, p, d = config.kernel_size, config.stride, config.padding, config.dilation
     try:
-        conv = _contiguous(_conv(x, config))
+        if config.activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {config.activation!r}; "
+                             f"choose one of {ACTIVATIONS}")
+        maps = (config.weights.shape[0] * (c if config.depthwise else 1),)
+        _, _, ho, wo = F.conv2d_output_shape(x.shape, config.weights.shape, s, p, d)
     except ValueError as exc:
         raise PipelineError("conv", str(exc)) from None
-    (kh, kw), s, p, d = config.kernel_size, config.stride, config.padding, config.dilation
+    act = (np.empty((1,) + maps + (ho, wo), np.float32) if config.activation != "none"
+           else None)
+    pooled, pool_error = None, None
+    if config.pool != "none":
+        try:
+            if config.pool not in POOLS:
+                raise ValueError(f"unknown pooling {config.pool!r}; choose one of {POOLS}")
+            _, _, pho, pwo = F.pool2d_output_shape((1,) + maps + (ho, wo), config.pool_size,
+                                                  config.pool_stride)
+            pooled = np.empty((1,) + maps + (pho, pwo), np.float32)
+        except ValueError as exc:
+            pool_error = PipelineError("pool", str(exc))
+
+    def after(m: int, conv_map: np.ndarray) -> None:
+        src = conv_map
+        if act is not None:
+            activate_into(conv_map, config.activation, act[0, m])
+            src = act[0, m]
+        if pooled is not None:
+            pool_into(src, config.pool, config.pool_size, config.pool_stride, pooled[0, m])
+
+    try:
+        conv = conv2d_maps(x, config.weights, config.bias, s, p, d, config.depthwise,
+                           after=after if act is not None or pooled is not None else None)
+    except ValueError as exc:
+        raise PipelineError("conv", str(exc)) from None
     rows = window_axis_map(kh, s[0], p[0], d[0])
     cols = window_axis_map(kw, s[1], p[1], d[1])
     labels = conv_map_labels(config, c)
     mode = " (depthwise)" if config.depthwise else ""
     stages.append(Stage("conv", f"conv{mode}: {conv.shape}", conv, labels, rows, cols))
-    act = conv
-    if config.activation != "none":
-        act = _contiguous(activate(conv, config.activation))
+    if act is not None:
         name = ACTIVATION_LABELS[config.activation]
         stages.append(Stage("activation", f"{name}: {act.shape}", act, labels, rows, cols))
-    result = PipelineResult(stages, config)
-    if config.pool != "none":
-        try:
-            if config.pool == "max":
-                # winners are found per clicked pixel (arithmetic.explain_pool)
-                pooled = F.max_pool2d(act, config.pool_size, config.pool_stride)
-            else:
-                pooled = F.avg_pool2d(act, config.pool_size, config.pool_stride)
-        except ValueError as exc:
-            result.error = PipelineError("pool", str(exc))
-            return result
-        pooled = _contiguous(pooled)
+    result = PipelineResult(stages, config, pool_error)
+    if pooled is not None:
         prow = rows.then(window_axis_map(config.pool_size[0], config.pool_stride[0]))
         pcol = cols.then(window_axis_map(config.pool_size[1], config.pool_stride[1]))
         kind = "max pool" if config.pool == "max" else "avg pool"
@@ -235,13 +237,31 @@ def run_pipeline(image: np.ndarray, config: LayerConfig) -> PipelineResult:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def overflow_note(result: PipelineResult) -> str:
+def finite_stages(result: PipelineResult) -> list[bool]:
+    """For each stage after the input: no inf or NaN in it. Checked on the conv
+    (one summing pass); a finite conv gives finite activations (ReLU and
+    LeakyReLU shrink values, sigmoid and tanh are bounded) and finite max
+    pools, so only an average pool (whose sum may overflow) is checked again."""
+    flags, previous = [], True
+    for stage in result.stages[1:]:
+        derived = previous and (stage.name == "activation" or
+                                (stage.name == "pool" and result.config.pool == "max"))
+        previous = derived or all_finite(stage.tensor)
+        flags.append(previous)
+    return flags
+
+
+def overflow_note(result: PipelineResult, finite: list[bool] | None = None) -> str:
     """A sentence for the user when a stage holds inf or NaN (float32 overflowed), else "".
 
     The input is finite in [0, 1] and kernel cells are finite float32, so a
     non-finite map value means a product or a sum went past float32's 3.4e38.
     """
-    for stage in result.stages[1:]:   # the first stage that overflows; later ones follow it
+    if finite is None:
+        finite = finite_stages(result)
+    for stage, ok in zip(result.stages[1:], finite):   # the first stage that overflows
+        if ok:
+            continue
         n = stage.tensor.size - int(np.count_nonzero(np.isfinite(stage.tensor)))
         if n:
             break

@@ -20,7 +20,8 @@ from PyQt6.QtCore import QCoreApplication, QObject, QThread, pyqtSignal, pyqtSlo
 
 from cnnviz.gui.kernel_lab.fast_render import render_fast
 from cnnviz.gui.kernel_lab.filter_conv import conv_threads, opencv_single_threaded
-from cnnviz.gui.kernel_lab.pipeline import LayerConfig, PipelineError, PipelineResult, run_pipeline
+from cnnviz.gui.kernel_lab.pipeline import (LayerConfig, PipelineError, PipelineResult,
+                                            finite_stages, overflow_note, run_pipeline)
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Output:
     result: PipelineResult
     rendered: list[RenderedMaps]   # one per stage
     compute_seconds: float
+    overflow: str = ""             # pipeline.overflow_note's sentence, found off the GUI thread
 
 
 # Past this many map pixels the maps are colour-mapped in parallel threads
@@ -65,11 +67,13 @@ def _compute(request: Request, start: float) -> Output:
 
     big = sum(s.tensor.size for s in result.stages[1:]) >= PARALLEL_RENDER_PIXELS
     colour = conv_threads().map if big else None     # each map's colours in a thread
-    rendered = [_render_input(request, stage) if stage.name == "input" else
-                render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale,
-                            colour=colour)
-                for stage in result.stages]
-    return Output(request, result, rendered, time.perf_counter() - start)
+    finite = finite_stages(result)                    # once, for the colours and the note
+    rendered = [_render_input(request, result.stages[0])]
+    rendered += [render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale,
+                             colour=colour, finite=ok)
+                 for stage, ok in zip(result.stages[1:], finite)]
+    return Output(request, result, rendered, time.perf_counter() - start,
+                  overflow_note(result, finite))
 
 
 _input_cache: list = []   # [(image array, rgb flag, RenderedMaps)]: kernel edits reuse it
