@@ -101,4 +101,9 @@ def run_gui(argv: list[str] | None = None) -> int:
         _report_when_visible(app, window)
     if images:
         open_file_path(window, images[0])
-    return app.exec()
+    code = app.exec()
+    if window.closed_cleanly:
+        # every thread joined, every file written: skip the teardown (fast_exit)
+        from cnnviz import fast_exit
+        fast_exit.arm(code)
+    return code

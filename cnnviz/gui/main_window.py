@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, Qt, QTimer
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                              QWidget)
@@ -44,6 +44,7 @@ class MainWindow(QMainWindow):
         self._lab_title = "cnnviz"
         self.setAcceptDrops(True)
         self.settings = app_settings()
+        self.closed_cleanly = False       # set by closeEvent: every thread stopped, settings synced
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
@@ -327,12 +328,15 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.settings.setValue("window/geometry", self.saveGeometry())
+        stopped = True
         for tab in tabs:
             if hasattr(tab, "save_state"):
                 tab.save_state(self.settings)
             if hasattr(tab, "shutdown"):
-                tab.shutdown()
+                stopped = tab.shutdown() is not False and stopped   # None: joined, no timeout
         self.settings.sync()
+        # the process may end without the interpreter's teardown (cnnviz.fast_exit)
+        self.closed_cleanly = stopped and self.settings.status() == QSettings.Status.NoError
         super().closeEvent(event)
 
 
@@ -379,9 +383,10 @@ class LazyTab(QWidget):
         if self.inner is not None and hasattr(self.inner, "save_state"):
             self.inner.save_state(settings)
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool | None:
         if self.inner is not None and hasattr(self.inner, "shutdown"):
-            self.inner.shutdown()
+            return self.inner.shutdown()
+        return True
 
     def confirm_close(self) -> bool:
         if self.inner is not None and hasattr(self.inner, "confirm_close"):
