@@ -128,7 +128,7 @@ def xdotool(*args) -> None:
 
 def one_close(state: str, settings: str) -> tuple[float, float]:
     env = dict(os.environ, CNNVIZ_SETTINGS_DIR=settings, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, os.environ.get("CLOSE_CHILD", __file__), *(["--child"] if not os.environ.get("CLOSE_CHILD") else []), state], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, __file__, "--child", state], stdout=subprocess.PIPE,
                             text=True, env=env, cwd=ROOT)
     try:
         window = read_line(proc, "READY", 180)[0]
