@@ -96,6 +96,7 @@ def run_gui(argv: list[str] | None = None) -> int:
     images = [a for a in argv if not a.startswith("-")]
     window = MainWindow(load_default_input=not images)
     window.add_standard_tabs()
+    window.exits_on_close = True
     window.show()
     if os.environ.get("CNNVIZ_STARTUP_PROBE"):
         _report_when_visible(app, window)

@@ -45,6 +45,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = app_settings()
         self.closed_cleanly = False       # set by closeEvent: every thread stopped, settings synced
+        self.exits_on_close = False       # the process ends when it closes (run_gui sets it)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
@@ -333,11 +334,25 @@ class MainWindow(QMainWindow):
             if hasattr(tab, "save_state"):
                 tab.save_state(self.settings)
             if hasattr(tab, "shutdown"):
-                stopped = tab.shutdown() is not False and stopped   # None: joined, no timeout
+                # None: joined, no timeout
+                stopped = self._shutdown(tab, self.exits_on_close) is not False and stopped
         self.settings.sync()
         # the process may end without the interpreter's teardown (cnnviz.fast_exit)
         self.closed_cleanly = stopped and self.settings.status() == QSettings.Status.NoError
+        if self.exits_on_close and not self.closed_cleanly:
+            for tab in tabs:       # the normal exit follows: no thread may be left to it
+                if hasattr(tab, "shutdown"):
+                    tab.shutdown()
         super().closeEvent(event)
+
+    @staticmethod
+    def _shutdown(tab, for_exit: bool):
+        """A tab's shutdown; ``for_exit``: the process ends next (the Training
+        tab then need not wait for a batch in flight)."""
+        inner = getattr(tab, "inner", tab)
+        if for_exit and getattr(inner, "SHUTDOWN_FOR_EXIT", False):
+            return inner.shutdown(for_exit=True)
+        return tab.shutdown()
 
 
 def _settled_progress(trainer) -> tuple[int, int, int]:

@@ -679,3 +679,26 @@ def test_the_banner_does_not_push_the_page_down_nor_the_state_the_status_sideway
         tab.state_label.setText(label)
         qtbot.wait(20)
         assert tab.status.x() == status_x
+
+
+def test_a_closing_program_leaves_a_batch_in_flight_but_no_file_write(qtbot, make_tab,
+                                                                        tmp_path):
+    """shutdown(for_exit=True), the real program's close (the process ends
+    next): a batch in flight is not waited for (batches of 1,000 images take
+    seconds), but the training thread can write no file any more; a plain
+    shutdown afterwards calls the exit off and the thread ends normally."""
+    tab = make_tab(epochs=5)
+    tab.setup.batch_size.setValue(1000)          # two batches an epoch, ~1 s each
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=60_000)   # the next batch is on
+    tab.export_csv(tmp_path / "late.csv")                            # for the next snapshot
+    t0 = time.perf_counter()
+    assert tab.shutdown(for_exit=True)
+    assert time.perf_counter() - t0 < 0.5
+    assert tab.runner.is_running()
+    step = tab.trainer.step
+    qtbot.waitUntil(lambda: tab.trainer.step > step, timeout=30_000)  # the batch ended ...
+    qtbot.wait(300)
+    assert not (tmp_path / "late.csv").exists()                       # ... but wrote nothing
+    assert tab.shutdown(10.0) and not tab.runner.is_running()
+    assert (tmp_path / "late.csv").exists()

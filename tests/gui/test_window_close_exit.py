@@ -24,7 +24,7 @@ from cnnviz.gui.training import tab as training_tab
 
 if "--thread-left" in sys.argv:          # a tab whose thread did not stop in time
     shutdown = training_tab.TrainingTab.shutdown
-    training_tab.TrainingTab.shutdown = lambda self, timeout=1.0: shutdown(self, timeout) and False
+    training_tab.TrainingTab.shutdown = lambda self, *a, **k: shutdown(self, *a, **k) and False
 
 
 shown = main_window.MainWindow.show

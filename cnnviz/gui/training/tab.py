@@ -69,6 +69,7 @@ RUN_SWITCH_INTERVAL = 0.0001
 # much later instead: two stalls of at most ~40 ms.
 PAGE_REFRESH_DELAY_MS = 80
 NOTE_SECONDS = 6         # an acknowledgement stays on the status line this long
+EXIT_WAIT = 0.1          # s a closing program waits for a batch in flight to end
 
 
 def _cannot(action: str, e: Exception) -> str:
@@ -88,6 +89,7 @@ class TrainingTab(QWidget):
     snapshot_received = pyqtSignal(object)   # every snapshot, after it was filed (tests, bench)
     message = pyqtSignal(str)                # for a status bar
     open_in_stepper_requested = pyqtSignal()  # the main window hands the model to the Stepper
+    SHUTDOWN_FOR_EXIT = True                  # shutdown(for_exit=True): see there
 
     def __init__(self, parent=None, data_dir: str | None = None):
         super().__init__(parent)
@@ -582,13 +584,14 @@ class TrainingTab(QWidget):
             self.trainer.config.delay = ms / 1000
 
     # --- shutting down -------------------------------------------------------------------
-    def shutdown(self, timeout: float = 1.0) -> bool:
+    def shutdown(self, timeout: float = 1.0, for_exit: bool = False) -> bool:
         """Stop and join the training thread (the main window's closeEvent).
-        True when no training thread is left."""
+        True when no training thread is left; ``for_exit`` (the process ends
+        next): or none that needs to finish (TrainingRunner.stop_for_exit)."""
         self._after_stop = None         # a load or restart waiting for the thread is dropped
         ok = True
         if self.runner is not None:
-            ok = self.runner.stop(timeout)
+            ok = self.runner.stop_for_exit(EXIT_WAIT) if for_exit else self.runner.stop(timeout)
         for r in self._old_runners:
             ok = r.stop(0.1) and ok
         self.frame_timer.stop()
