@@ -635,8 +635,8 @@ def test_the_evaluation_shows_its_progress_and_stop_ends_it_at_once(qtbot, tmp_p
         qtbot.waitUntil(lambda: tab.trainer.epoch >= 1, timeout=30_000)
         qtbot.waitUntil(lambda: len(tab.curves.epoch["test_accuracy"][0]) == 1, timeout=5_000)
     finally:
+        tab.shutdown(5.0)           # first: a batch after the mark would ask at the close
         tab.session.mark_saved(tab.trainer, tab.trainer.step)
-        tab.shutdown(5.0)
 
 
 def test_after_a_dataset_change_the_monitored_image_comes_from_the_new_dataset(
