@@ -6,6 +6,9 @@ import sys
 
 
 def run() -> int:
+    # first: its atexit handler must be the last to run (see fast_exit)
+    from cnnviz import fast_exit
+    fast_exit.install()
     try:
         from cnnviz.cli import main
     except KeyboardInterrupt:

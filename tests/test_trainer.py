@@ -3,6 +3,7 @@ reproducibility, checkpoints and history; the random-shift augmentation."""
 
 import csv
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -410,3 +411,100 @@ def test_set_epochs_extends_a_finished_run_and_shortens_a_stopped_one(data):
     run.close()
     u.set_epochs(1)                                       # the epoch done is the last one
     assert [s.kind for s in u.run()] == ["finished"] and u.step == 20
+
+
+def test_momentum_is_recorded_per_batch_in_checkpoints_and_the_csv(data, tmp_path):
+    """A momentum change mid-run shows in the history: the batches before it
+    trained with the old value, those after with the new one."""
+    t = make(data, epochs=1, momentum=0.9)
+    for snap in t.run():
+        if snap.step >= 6:
+            t.set_momentum(0.5)
+        if snap.step >= 12:
+            t.request_stop()
+    m = t.history.momentum
+    changed = int(np.argmax(m == 0.5))
+    assert changed >= 6 and set(m[:changed]) == {0.9} and set(m[changed:]) == {0.5}
+    path = tmp_path / "h.csv"
+    t.history.to_csv(path)
+    rows = list(csv.DictReader(path.open()))
+    assert [float(r["momentum"]) for r in rows] == m.tolist()
+    ck = tmp_path / "ck.npz"
+    t.save_checkpoint(ck)
+    back = Trainer.from_checkpoint(ck, *data)
+    np.testing.assert_array_equal(back.history.momentum, m)
+
+
+def test_a_checkpoint_without_momentum_rows_loads_with_the_runs_momentum(data, tmp_path):
+    """Checkpoints written before momentum was recorded: every row gets the
+    momentum the run had."""
+    t = make(data, epochs=1, momentum=0.8)
+    for snap in t.run():
+        if snap.step >= 5:
+            t.request_stop()
+    ck, old = tmp_path / "ck.npz", tmp_path / "old.npz"
+    t.save_checkpoint(ck)
+    with np.load(ck) as z:
+        members = {k: z[k] for k in z.files if k != "history/batch/momentum"}
+    np.savez(old, **members)
+    back = Trainer.from_checkpoint(old, *data)
+    assert back.history.n_batches == t.history.n_batches
+    assert back.history.momentum.tolist() == [0.8] * t.history.n_batches
+
+
+def _run_in_thread(t):
+    snaps = []
+    th = threading.Thread(target=lambda: snaps.extend(t.run()), daemon=True)
+    th.start()
+    return snaps, th
+
+
+def _until(cond, timeout=30.0):
+    end = time.perf_counter() + timeout
+    while not cond():
+        assert time.perf_counter() < end, "timed out"
+        time.sleep(0.002)
+    return time.perf_counter()
+
+
+def test_a_pause_or_stop_ends_the_epoch_end_evaluation_within_a_chunk(data):
+    """10,000 test images take seconds: a request waits for one chunk, no
+    half-evaluated result is kept, and the epoch ends when it is evaluated
+    again (on resume, or on the next run)."""
+    from cnnviz.engine.trainer import EVAL_CHUNK
+    test = load_mnist(split="test")
+    t = Trainer(lenet5(seed=0), data[0], (test.images, test.labels),
+                TrainConfig(epochs=2, batch_size=64, limit=128, warmup_steps=0))
+    seen = []
+    snaps, th = _run_in_thread(t)
+
+    def evaluating(at_least=EVAL_CHUNK):
+        p = t.evaluation_progress
+        seen.append(p)
+        return p is not None and p[0] >= at_least
+    _until(evaluating)
+    t0 = time.perf_counter()
+    t.request_pause()
+    t1 = _until(lambda: snaps and snaps[-1].kind == "paused")
+    assert t1 - t0 < 0.5, f"the pause came {t1 - t0:.2f} s after the request"
+    assert t.evaluation_progress is None and t.epoch == 0 and t.history.n_epochs == 0
+    assert snaps[-1].test_accuracy is None and not [s for s in snaps if s.kind == "epoch"]
+    progress = [p for p in seen if p is not None]
+    assert progress[0][1] == 10_000 and all(p[0] % EVAL_CHUNK == 0 for p in progress)
+    t.request_resume()
+    _until(lambda: any(s.kind == "epoch" for s in snaps))
+    epoch = next(s for s in snaps if s.kind == "epoch")
+    assert epoch.epoch == 1 and len(epoch.test_probs) == 10_000
+    assert epoch.test_accuracy == t.history.epochs()["test_accuracy"][0]
+
+    _until(lambda: t.epoch == 1 and evaluating())         # epoch 2's evaluation
+    t0 = time.perf_counter()
+    t.request_stop()
+    th.join(5)
+    t1 = time.perf_counter()
+    assert t1 - t0 < 0.5 and snaps[-1].kind == "stopped"
+    assert "before the test set was evaluated at the end of epoch 2" in snaps[-1].message
+    assert t.epoch == 1 and t.history.n_epochs == 1 and t.test_accuracy == epoch.test_accuracy
+    again = list(t.run())                                 # Continue: evaluated, then finished
+    assert [s.kind for s in again] == ["epoch", "finished"] and t.history.n_epochs == 2
+    assert again[0].epoch == 2 and len(again[0].test_probs) == 10_000

@@ -12,7 +12,10 @@ thread: ``request_pause`` / ``request_resume`` / ``request_step`` /
 Snapshot kinds, in the order they can come:
     "batch"     every ``snapshot_every`` batches (or ``snapshot_interval`` s),
                 and after each batch run by ``request_step``
-    "epoch"     at each epoch end, after the test set was evaluated
+    "epoch"     at each epoch end, after the test set was evaluated (in
+                chunks of EVAL_CHUNK images, ``evaluation_progress`` says
+                how far; a stop or pause request ends it within a chunk,
+                and the epoch ends when it is evaluated again, on resume)
     "paused"    each time the run enters the paused state (then it blocks)
     "diverged"  the loss became non-finite: the last weights that gave a
                 finite loss are back, the optimizer's buffers are reset;
@@ -27,6 +30,7 @@ the batches done in the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -51,6 +55,10 @@ from .serialization import (FORMAT, MAX_HEADER_CHARS, VERSION, ModelFileError, a
                             atomic_savez, open_archive, read_model)
 
 LR_SCHEDULES = ("cosine", "step", "none")
+# Test images evaluated at a time at an epoch end: ~65 ms of LeNet-5 on this
+# project's 2-core reference machine, so a stop or pause request waits at
+# most that long (a whole 10,000-image test set took 1.3-2.7 s in one go).
+EVAL_CHUNK = 200
 DIVERGED_LOSS = 1e3   # a cross-entropy this high (chance is ln 10 = 2.3) means the run blew up
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3}   # with momentum 0.9 / beta1 0.9, warm-up and cosine decay
 
@@ -155,7 +163,10 @@ class History:
     grow by doubling (``history.loss`` is a view of the filled part)."""
 
     BATCH = (("step", np.int64), ("samples_seen", np.int64), ("loss", np.float64),
-             ("accuracy", np.float64), ("lr", np.float64))
+             ("accuracy", np.float64), ("lr", np.float64), ("momentum", np.float64))
+    # Columns a checkpoint from an older cnnviz may lack, and what fills them
+    # there (from_dict's ``defaults``): momentum was not recorded per batch.
+    OPTIONAL_BATCH = ("momentum",)
     EPOCH = (("epoch", np.int64), ("step", np.int64), ("samples_seen", np.int64),
              ("train_loss", np.float64), ("train_accuracy", np.float64),
              ("test_loss", np.float64), ("test_accuracy", np.float64), ("elapsed", np.float64))
@@ -165,7 +176,8 @@ class History:
         self.n_batches = 0
         self._e = {k: [] for k, _ in self.EPOCH}
 
-    def append_batch(self, step, samples_seen, loss, accuracy, lr):
+    def append_batch(self, step, samples_seen, loss, accuracy, lr, momentum=np.nan):
+        """One batch's row; ``momentum``: SGD's momentum or Adam's beta1 it trained with."""
         i = self.n_batches
         if i == len(self._b["step"]):
             for k in self._b:
@@ -174,7 +186,7 @@ class History:
                 self._b[k] = grown
         b = self._b
         b["step"][i], b["samples_seen"][i], b["loss"][i] = step, samples_seen, loss
-        b["accuracy"][i], b["lr"][i] = accuracy, lr
+        b["accuracy"][i], b["lr"][i], b["momentum"][i] = accuracy, lr, momentum
         self.n_batches = i + 1
 
     def append_epoch(self, **row):
@@ -201,6 +213,7 @@ class History:
     loss = property(lambda self: self._b["loss"][:self.n_batches])
     accuracy = acc = property(lambda self: self._b["accuracy"][:self.n_batches])
     lr = property(lambda self: self._b["lr"][:self.n_batches])
+    momentum = property(lambda self: self._b["momentum"][:self.n_batches])
 
     # --- round trips ------------------------------------------------------
     def to_dict(self) -> dict[str, np.ndarray]:
@@ -210,10 +223,16 @@ class History:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict, defaults: dict | None = None) -> "History":
+        """From ``to_dict``'s arrays. A column of OPTIONAL_BATCH that ``d``
+        lacks (an older checkpoint) is filled with ``defaults[name]`` (the
+        value the run had), else NaN."""
         n = len(d["batch/step"])
         h = cls(capacity=max(1024, 2 * n))
         for k, t in cls.BATCH:
+            if f"batch/{k}" not in d and k in cls.OPTIONAL_BATCH:
+                h._b[k][:n] = (defaults or {}).get(k, np.nan)
+                continue
             h._b[k][:n] = np.asarray(d[f"batch/{k}"], t)
         h.n_batches = n
         for k, t in cls.EPOCH:
@@ -232,7 +251,8 @@ class History:
                                                   for c in ecols])
         for i in range(self.n_batches):
             row = [int(b["step"][i]), int(b["samples_seen"][i]), repr(float(b["loss"][i])),
-                   repr(float(b["accuracy"][i])), repr(float(b["lr"][i]))]
+                   repr(float(b["accuracy"][i])), repr(float(b["lr"][i])),
+                   repr(float(b["momentum"][i]))]
             j = end_of.get(int(b["step"][i]))
             if j is None:
                 row += [""] * len(ecols)
@@ -268,23 +288,35 @@ def _as_input(images, dtype):
     return images.astype(dtype, copy=False)[:, None]
 
 
-def evaluate_model(model, images, labels, batch=1000, predict=None):
+def evaluate_model(model, images, labels, batch=1000, predict=None, *, lock=None,
+                   interrupted=None, progress=None):
     """(mean loss, accuracy, predictions (N,), probabilities (N, classes)
     float32) of ``model`` on a whole set, forward only, ``batch`` at a time.
     Images uint8 (N, H, W) or float in [0, 1]; labels (N,) ints.
+
     ``predict`` computes the outputs (default ``model.predict``; the trainer
-    passes its step engine's, which splits the rows over its workers)."""
+    passes its step engine's, which splits the rows over its workers);
+    ``lock``: held during each batch's forward pass (not between them);
+    ``interrupted()``: asked before each batch, True ends the evaluation
+    and it returns None (no partial result); ``progress(done, total)``:
+    called after each batch."""
     images, labels = _split((images, labels), "evaluation")
     predict = model.predict if predict is None else predict
-    dtype, total, probs = model.dtype, 0.0, []
-    for i in range(0, len(images), batch):
-        logits = predict(_as_input(images[i:i + batch], dtype))
+    dtype, total, probs, n = model.dtype, 0.0, [], len(labels)
+    lock = lock if lock is not None else contextlib.nullcontext()
+    for i in range(0, n, batch):
+        if interrupted is not None and interrupted():
+            return None
+        with lock:
+            logits = predict(_as_input(images[i:i + batch], dtype))
         logp = F.log_softmax(logits.astype(np.float64))
         total -= logp[np.arange(len(logp)), labels[i:i + batch]].sum()
         probs.append(np.exp(logp).astype(np.float32))
+        if progress is not None:
+            progress(min(i + batch, n), n)
     probs = np.concatenate(probs)
     preds = probs.argmax(axis=1)
-    return float(total / len(labels)), float(np.mean(preds == labels)), preds, probs
+    return float(total / n), float(np.mean(preds == labels)), preds, probs
 
 
 class Trainer:
@@ -355,6 +387,9 @@ class Trainer:
         self._pending_epochs = None
         self._running = False
         self._paused = False
+        # (images evaluated, test images) while the test set is evaluated at
+        # an epoch end, else None: read by other threads for a progress line
+        self.evaluation_progress: tuple[int, int] | None = None
         # rates
         self._rate = None
         self._eval_seconds = None
@@ -546,11 +581,11 @@ class Trainer:
             if self.epoch >= c.epochs:
                 break
             perm = np.random.default_rng([c.seed, 0, self.epoch]).permutation(self.n_train)
-            while self.batch < self.batches_per_epoch:
+            while True:
                 if self._stop.is_set():
                     self._stop.clear()
                     self._pause.clear()
-                    yield self._snapshot("stopped", message="stopped on request")
+                    yield self._snapshot("stopped", message=self._stop_message())
                     return
                 if self._pause.is_set() and not stepping:
                     if not self._paused:
@@ -561,6 +596,15 @@ class Trainer:
                         stepping = True
                     elif action == "resume":
                         self._leave_pause()
+                    continue
+                if self.batch >= self.batches_per_epoch:
+                    # A stop or pause request ends the evaluation (within one
+                    # chunk); the epoch then ends when it is evaluated again.
+                    snap = self._end_epoch(lambda: self._stop.is_set() or (
+                        self._pause.is_set() and not stepping))
+                    if snap is not None:
+                        yield snap
+                        break
                     continue
                 t0 = time.perf_counter()
                 ok = self._train_batch(perm)
@@ -587,8 +631,13 @@ class Trainer:
                         yield self._snapshot("batch")
                 elif self.batch % every == 0:
                     yield self._snapshot("batch")
-            yield self._end_epoch()
         yield self._snapshot("finished", message=self._summary_message())
+
+    def _stop_message(self) -> str:
+        if self.batch >= self.batches_per_epoch and self.test is not None:
+            return (f"stopped on request, before the test set was evaluated at the end of "
+                    f"epoch {self.epoch + 1} (Continue evaluates it)")
+        return "stopped on request"
 
     def _enter_pause(self):
         self._elapsed += time.perf_counter() - self._t_active
@@ -643,7 +692,8 @@ class Trainer:
         self._epoch_loss_sum += loss * n
         self._epoch_correct += correct
         self._epoch_samples += n
-        self.history.append_batch(self.step, self.samples_seen, loss, correct / n, lr)
+        self.history.append_batch(self.step, self.samples_seen, loss, correct / n, lr,
+                                  self.momentum)
         return True
 
     def _restore(self, loss):
@@ -661,15 +711,27 @@ class Trainer:
                f"state reset; lower the learning rate and resume.")
         return self._snapshot("diverged", message=msg)
 
-    def _end_epoch(self):
+    def _end_epoch(self, interrupted=None):
+        """Evaluate the test set and close the epoch; its "epoch" snapshot.
+        None if ``interrupted()`` became true during the evaluation: then
+        nothing changed (no half-evaluated result is kept)."""
         t0 = time.perf_counter()
+        probs = preds = None
+        test_loss, test_accuracy = self.test_loss, self.test_accuracy
+        if self.test is not None:
+            self.evaluation_progress = (0, len(self.test[1]))
+            try:
+                result = self._evaluate(*self.test, batch=EVAL_CHUNK, interrupted=interrupted)
+            finally:
+                self.evaluation_progress = None
+            if result is None:
+                return None
+            test_loss, test_accuracy, preds, probs = result
+        self._eval_seconds = time.perf_counter() - t0
         n = max(self._epoch_samples, 1)
         self.train_loss_epoch = self._epoch_loss_sum / n
         self.train_accuracy_epoch = self._epoch_correct / n
-        probs = preds = None
-        if self.test is not None:
-            self.test_loss, self.test_accuracy, preds, probs = self._evaluate(*self.test)
-        self._eval_seconds = time.perf_counter() - t0
+        self.test_loss, self.test_accuracy = test_loss, test_accuracy
         self.epoch += 1
         self.batch = 0
         self._epoch_loss_sum, self._epoch_correct, self._epoch_samples = 0.0, 0, 0
@@ -750,9 +812,14 @@ class Trainer:
                                                                         self.dtype))))
         return np.concatenate(out).astype(np.float32, copy=False)
 
-    def _evaluate(self, images, labels, batch=1000):
-        with self.model_lock:
-            return evaluate_model(self.model, images, labels, batch, self.step_engine.predict)
+    def _evaluate(self, images, labels, batch=1000, interrupted=None):
+        """evaluate_model under the model lock (taken per chunk), split over
+        the step engine's workers, with ``evaluation_progress`` kept current;
+        None if interrupted."""
+        def progress(done, total):
+            self.evaluation_progress = (done, total)
+        return evaluate_model(self.model, images, labels, batch, self.step_engine.predict,
+                              lock=self.model_lock, interrupted=interrupted, progress=progress)
 
     # --- checkpoints -------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -792,7 +859,7 @@ class Trainer:
             shape = self.model[name.rsplit(".", 1)[0]].params[name.rsplit(".", 1)[1]].shape
             if any(np.shape(b) != shape for b in bufs):
                 raise ValueError(f"optimizer buffer of {name} does not have its shape {shape}")
-        history = History.from_dict(d["history"])
+        history = History.from_dict(d["history"], {"momentum": float(p["momentum"])})
         rng = np.random.Generator(np.random.PCG64())
         rng.bit_generator.state = p["rng"]
         ints = {k: int(p[k]) for k in ("epoch", "batch", "step", "samples_seen", "epoch_correct",
@@ -1031,8 +1098,9 @@ def _checked_buffers(archive, kind, contents) -> dict:
 
 
 def _checked_history(archive, progress) -> dict:
-    """Every History column, one length per kind: the step count for the
-    batch rows, the epoch count for the epoch rows."""
+    """Every History column (those of History.OPTIONAL_BATCH may be absent:
+    older files), one length per kind: the step count for the batch rows,
+    the epoch count for the epoch rows."""
     columns = {f"history/{kind}/{k}": (kind, k) for kind, cols in
                (("batch", History.BATCH), ("epoch", History.EPOCH)) for k, _ in cols}
     for member in archive.names:
@@ -1041,6 +1109,8 @@ def _checked_history(archive, progress) -> dict:
     rows = {"batch": progress["step"], "epoch": progress["epoch"]}
     history = {}
     for member, (kind, k) in columns.items():
+        if member not in archive and kind == "batch" and k in History.OPTIONAL_BATCH:
+            continue            # an older checkpoint: History.from_dict fills it
         if member not in archive:
             raise NpzError(f"{member}: missing")
         head = archive.header(member)

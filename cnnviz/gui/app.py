@@ -96,9 +96,15 @@ def run_gui(argv: list[str] | None = None) -> int:
     images = [a for a in argv if not a.startswith("-")]
     window = MainWindow(load_default_input=not images)
     window.add_standard_tabs()
+    window.exits_on_close = True
     window.show()
     if os.environ.get("CNNVIZ_STARTUP_PROBE"):
         _report_when_visible(app, window)
     if images:
         open_file_path(window, images[0])
-    return app.exec()
+    code = app.exec()
+    if window.closed_cleanly:
+        # every thread joined, every file written: skip the teardown (fast_exit)
+        from cnnviz import fast_exit
+        fast_exit.arm(code)
+    return code

@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from PyQt6.QtCore import QByteArray, Qt, QTimer
+from PyQt6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PyQt6.QtGui import QAction, QKeySequence
 from PyQt6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QTabWidget, QVBoxLayout,
                              QWidget)
@@ -44,6 +44,8 @@ class MainWindow(QMainWindow):
         self._lab_title = "cnnviz"
         self.setAcceptDrops(True)
         self.settings = app_settings()
+        self.closed_cleanly = False       # set by closeEvent: every thread stopped, settings synced
+        self.exits_on_close = False       # the process ends when it closes (run_gui sets it)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.setCentralWidget(self.tabs)
@@ -327,13 +329,30 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
         self.settings.setValue("window/geometry", self.saveGeometry())
+        stopped = True
         for tab in tabs:
             if hasattr(tab, "save_state"):
                 tab.save_state(self.settings)
             if hasattr(tab, "shutdown"):
-                tab.shutdown()
+                # None: joined, no timeout
+                stopped = self._shutdown(tab, self.exits_on_close) is not False and stopped
         self.settings.sync()
+        # the process may end without the interpreter's teardown (cnnviz.fast_exit)
+        self.closed_cleanly = stopped and self.settings.status() == QSettings.Status.NoError
+        if self.exits_on_close and not self.closed_cleanly:
+            for tab in tabs:       # the normal exit follows: no thread may be left to it
+                if hasattr(tab, "shutdown"):
+                    tab.shutdown()
         super().closeEvent(event)
+
+    @staticmethod
+    def _shutdown(tab, for_exit: bool):
+        """A tab's shutdown; ``for_exit``: the process ends next (the Training
+        tab then need not wait for a batch in flight)."""
+        inner = getattr(tab, "inner", tab)
+        if for_exit and getattr(inner, "SHUTDOWN_FOR_EXIT", False):
+            return inner.shutdown(for_exit=True)
+        return tab.shutdown()
 
 
 def _settled_progress(trainer) -> tuple[int, int, int]:
@@ -379,9 +398,10 @@ class LazyTab(QWidget):
         if self.inner is not None and hasattr(self.inner, "save_state"):
             self.inner.save_state(settings)
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> bool | None:
         if self.inner is not None and hasattr(self.inner, "shutdown"):
-            self.inner.shutdown()
+            return self.inner.shutdown()
+        return True
 
     def confirm_close(self) -> bool:
         if self.inner is not None and hasattr(self.inner, "confirm_close"):

@@ -599,8 +599,11 @@ def test_a_new_sample_shows_its_maps_at_once_when_not_running(qtbot, make_tab):
         np.testing.assert_allclose(tab.maps.input_view.data[0], test.images[index] / np.float32(255))
 
 
-def test_the_status_says_while_the_test_set_is_evaluated(qtbot, tmp_path):
-    """10,000 test images: the evaluation lasts long enough to be seen."""
+def test_the_evaluation_shows_its_progress_and_stop_ends_it_at_once(qtbot, tmp_path):
+    """10,000 test images after 256 training images: the epoch end's
+    evaluation lasts seconds. The status counts the images; Stop ends it
+    within a chunk (before: the whole evaluation, 1.3-2.7 s), and no
+    half-evaluated result reaches the views; Continue evaluates it again."""
     train, test = load_mnist(split="train"), load_mnist(split="test")
     d = tmp_path / "big-test"
     d.mkdir()
@@ -612,16 +615,27 @@ def test_the_status_says_while_the_test_set_is_evaluated(qtbot, tmp_path):
     qtbot.addWidget(tab)
     tab.setup.epochs.setValue(2)
     tab.show()
-    seen = []
     tab.start()
     try:
-        qtbot.waitUntil(lambda: seen.append(tab.status.text()) or
-                        "evaluating the test set (10,000 images) at the end of epoch 1: "
+        qtbot.waitUntil(lambda: "Evaluating the test set at the end of epoch 1: "
                         in tab.status.text(), timeout=30_000)
-        qtbot.waitUntil(lambda: tab.trainer.epoch >= 1 and tab.trainer.batch >= 1, timeout=30_000)
-        qtbot.waitUntil(lambda: "evaluating" not in tab.status.text(), timeout=5_000)
-    finally:      # stopped first: steps after the mark would ask at teardown
-        tab.shutdown(5.0)
+        shown = tab.status.text().split("\n")[1]
+        done = int(shown.split(": ")[1].split(" / ")[0].replace(",", ""))
+        assert shown.endswith(" / 10,000") and 0 <= done < 10_000
+        t0 = time.perf_counter()
+        tab.stop()
+        qtbot.waitUntil(lambda: tab.state == "stopped", timeout=5_000)
+        took = time.perf_counter() - t0
+        assert took < 1.0, f"Stop took {took:.2f} s during the evaluation"
+        assert tab.trainer.epoch == 0 and tab.evaluation.probs is None
+        assert tab.curves.epoch["test_accuracy"] == ([], [])
+        tab._on_frame(force=True)
+        assert "Evaluating" not in tab.status.text()
+        tab.start()                                     # Continue: evaluated, then epoch 2
+        qtbot.waitUntil(lambda: tab.trainer.epoch >= 1, timeout=30_000)
+        qtbot.waitUntil(lambda: len(tab.curves.epoch["test_accuracy"][0]) == 1, timeout=5_000)
+    finally:
+        tab.shutdown(5.0)           # first: a batch after the mark would ask at the close
         tab.session.mark_saved(tab.trainer, tab.trainer.step)
 
 
@@ -665,3 +679,26 @@ def test_the_banner_does_not_push_the_page_down_nor_the_state_the_status_sideway
         tab.state_label.setText(label)
         qtbot.wait(20)
         assert tab.status.x() == status_x
+
+
+def test_a_closing_program_leaves_a_batch_in_flight_but_no_file_write(qtbot, make_tab,
+                                                                        tmp_path):
+    """shutdown(for_exit=True), the real program's close (the process ends
+    next): a batch in flight is not waited for (batches of 1,000 images take
+    seconds), but the training thread can write no file any more; a plain
+    shutdown afterwards calls the exit off and the thread ends normally."""
+    tab = make_tab(epochs=5)
+    tab.setup.batch_size.setValue(1000)          # two batches an epoch, ~1 s each
+    tab.start()
+    qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=60_000)   # the next batch is on
+    tab.export_csv(tmp_path / "late.csv")                            # for the next snapshot
+    t0 = time.perf_counter()
+    assert tab.shutdown(for_exit=True)
+    assert time.perf_counter() - t0 < 0.5
+    assert tab.runner.is_running()
+    step = tab.trainer.step
+    qtbot.waitUntil(lambda: tab.trainer.step > step, timeout=30_000)  # the batch ended ...
+    qtbot.wait(300)
+    assert not (tmp_path / "late.csv").exists()                       # ... but wrote nothing
+    assert tab.shutdown(10.0) and not tab.runner.is_running()
+    assert (tmp_path / "late.csv").exists()

@@ -1,4 +1,4 @@
-"""Training curves: loss, accuracy, learning rate and throughput.
+"""Training curves: loss, accuracy, learning rate, momentum and throughput.
 
 The panel keeps its own decimated copies of the per-batch values (they come
 with the snapshots) so a long run costs flat memory and flat redraw time.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from cnnviz.gui.training.legend import StripLegend
 from cnnviz.gui.training.series import DecimatedSeries
 from cnnviz.gui.widgets import theme
 
@@ -21,7 +22,7 @@ TRAIN = "#d9822b"
 TEST = "#c0392b"
 GHOSTS = ["#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
 
-BATCH_KEYS = ("loss", "smoothed_loss", "accuracy", "lr", "samples_per_sec")
+BATCH_KEYS = ("loss", "smoothed_loss", "accuracy", "lr", "momentum", "samples_per_sec")
 EPOCH_KEYS = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")
 
 
@@ -47,12 +48,19 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.ghosts: list[dict] = []
 
         pen = lambda c, w=1, **kw: pg.mkPen(c, width=w, **kw)   # noqa: E731
-        self.loss_plot = self._plot(0, 0, "loss (cross-entropy, log scale)", log_y=True)
-        self.acc_plot = self._plot(0, 1, "accuracy (%)")
-        self.lr_plot = self._plot(1, 0, "learning rate (log scale)", log_y=True)
-        self.speed_plot = self._plot(1, 1, "samples / s")
-        self.loss_plot.addLegend(offset=(-5, 5), labelTextColor=theme.FOREGROUND)
-        self.acc_plot.addLegend(offset=(-5, -5), labelTextColor=theme.FOREGROUND)
+        # row 0: the legends of the plots below them (outside their data: legend.py)
+        self.loss_plot = self._plot(1, 0, "loss (cross-entropy, log scale)", log_y=True)
+        self.acc_plot = self._plot(1, 1, "accuracy (%)")
+        for col, plot in enumerate((self.loss_plot, self.acc_plot)):
+            self.addItem(StripLegend(plot, labelTextColor=theme.FOREGROUND), row=0, col=col)
+        # the learning rate over the momentum (SGD) / beta1 (Adam), x-aligned
+        rates = self.addLayout(row=2, col=0)
+        rates.setSpacing(0)
+        self.lr_plot = self._plot(0, 0, "learning rate (log scale)", log_y=True, into=rates)
+        self.momentum_plot = self._plot(1, 0, "momentum (SGD) / beta1 (Adam)", into=rates)
+        rates.layout.setRowStretchFactor(0, 3)
+        rates.layout.setRowStretchFactor(1, 2)
+        self.speed_plot = self._plot(2, 1, "samples / s")
 
         self.c_loss = self.loss_plot.plot(pen=pen(BATCH), name="batch")
         self.c_smooth = self.loss_plot.plot(pen=pen(SMOOTH, 2), name="smoothed")
@@ -67,18 +75,25 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.c_test_acc = self.acc_plot.plot(pen=pen(TEST, 2), symbolBrush=TEST,
                                              symbolPen=None, name="test (epoch)", **sym)
         self.c_lr = self.lr_plot.plot(pen=pen(SMOOTH, 2))
+        self.c_momentum = self.momentum_plot.plot(pen=pen(SMOOTH, 2))
         self.c_speed = self.speed_plot.plot(pen=pen(SMOOTH))
-        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
+        for p in self.plots:
             p.setClipToView(True)
         # Fixed ranges where they are known: an axis whose range changes is
         # re-drawn (ticks, labels) at every repaint, the costliest part of it.
         self.loss_plot.setYRange(-3, 1, padding=0)      # log10: 0.001 .. 10
         self.acc_plot.setYRange(0, 100, padding=0.02)
+        self.momentum_plot.setYRange(0, 1, padding=0.05)   # momentum is in [0, 1)
         self.total_samples = 0
         self._update_axis_labels()
 
-    def _plot(self, row, col, title, log_y=False) -> pg.PlotItem:
-        p = self.addPlot(row=row, col=col, title=title)
+    @property
+    def plots(self) -> tuple[pg.PlotItem, ...]:
+        return (self.loss_plot, self.acc_plot, self.lr_plot, self.momentum_plot,
+                self.speed_plot)
+
+    def _plot(self, row, col, title, log_y=False, into=None) -> pg.PlotItem:
+        p = (into or self).addPlot(row=row, col=col, title=title)
         p.titleLabel.setAttr("color", theme.FOREGROUND)
         # Horizontal grid lines only: grids are drawn into the axes' pictures,
         # and replaying those pictures is most of a repaint's cost.
@@ -147,7 +162,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         if self.total_samples <= 0:
             return
         f = 1.0 / self.samples_per_epoch if self.x_in_epochs else 1.0
-        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
+        for p in self.plots:
             p.setXRange(0, self.total_samples * f, padding=0.01)
 
     def set_x_in_epochs(self, on: bool) -> None:
@@ -159,8 +174,9 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
 
     def _update_axis_labels(self) -> None:
         label = "epochs" if self.x_in_epochs else "samples seen"
-        for p in (self.loss_plot, self.acc_plot, self.lr_plot, self.speed_plot):
-            p.setLabel("bottom", label, color=theme.FOREGROUND)
+        for p in self.plots:
+            if p is not self.lr_plot:       # the momentum plot's axis is the lr plot's
+                p.setLabel("bottom", label, color=theme.FOREGROUND)
 
     # --- overlays ----------------------------------------------------------------------
     def freeze_run(self, label: str) -> None:
@@ -198,6 +214,7 @@ class CurvesPanel(pg.GraphicsLayoutWidget):
         self.c_smooth.setData(b["smoothed_loss"].x * f, _positive(b["smoothed_loss"].y))
         self.c_acc.setData(b["accuracy"].x * f, b["accuracy"].y)
         self.c_lr.setData(b["lr"].x * f, _positive(b["lr"].y))
+        self.c_momentum.setData(b["momentum"].x * f, b["momentum"].y)
         self.c_speed.setData(b["samples_per_sec"].x * f, b["samples_per_sec"].y)
         self._fit_speed_range(b["samples_per_sec"].y)
         # The epoch points and the overlays change a few times a run: set

@@ -69,6 +69,7 @@ RUN_SWITCH_INTERVAL = 0.0001
 # much later instead: two stalls of at most ~40 ms.
 PAGE_REFRESH_DELAY_MS = 80
 NOTE_SECONDS = 6         # an acknowledgement stays on the status line this long
+EXIT_WAIT = 0.1          # s a closing program waits for a batch in flight to end
 
 
 def _cannot(action: str, e: Exception) -> str:
@@ -88,6 +89,7 @@ class TrainingTab(QWidget):
     snapshot_received = pyqtSignal(object)   # every snapshot, after it was filed (tests, bench)
     message = pyqtSignal(str)                # for a status bar
     open_in_stepper_requested = pyqtSignal()  # the main window hands the model to the Stepper
+    SHUTDOWN_FOR_EXIT = True                  # shutdown(for_exit=True): see there
 
     def __init__(self, parent=None, data_dir: str | None = None, workers: int | None = None):
         super().__init__(parent)
@@ -116,7 +118,7 @@ class TrainingTab(QWidget):
         self._step_when_paused = False
         self._old_runners: list[TrainingRunner] = []   # stopped late: keep until finished
         self._sample = None
-        self._eval_started = None         # when the current test-set evaluation was seen to begin
+        self._eval_shown = False          # when the evaluation's progress was last shown
         self._switch_interval = None      # the interpreter's, while a run changes it
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
@@ -588,13 +590,14 @@ class TrainingTab(QWidget):
             self.trainer.config.delay = ms / 1000
 
     # --- shutting down -------------------------------------------------------------------
-    def shutdown(self, timeout: float = 1.0) -> bool:
+    def shutdown(self, timeout: float = 1.0, for_exit: bool = False) -> bool:
         """Stop and join the training thread (the main window's closeEvent).
-        True when no training thread is left."""
+        True when no training thread is left; ``for_exit`` (the process ends
+        next): or none that needs to finish (TrainingRunner.stop_for_exit)."""
         self._after_stop = None         # a load or restart waiting for the thread is dropped
         ok = True
         if self.runner is not None:
-            ok = self.runner.stop(timeout)
+            ok = self.runner.stop_for_exit(EXIT_WAIT) if for_exit else self.runner.stop(timeout)
         for r in self._old_runners:
             ok = r.stop(0.1) and ok
         self.frame_timer.stop()
@@ -727,8 +730,9 @@ class TrainingTab(QWidget):
             return
         loss = b["loss"]
         smooth, self._ema = smoothed_losses(loss, b["step"], self._ema or 0.0)
-        self.curves.add_batches(b["samples_seen"], {"loss": loss, "smoothed_loss": smooth,
-                                                    "accuracy": b["accuracy"], "lr": b["lr"]})
+        self.curves.add_batches(b["samples_seen"], {
+            "loss": loss, "smoothed_loss": smooth, "accuracy": b["accuracy"], "lr": b["lr"],
+            "momentum": b["momentum"]})
 
     def _on_failed(self, text: str) -> None:
         self._show_error("Training failed: " + " ".join(text.split("\n\n")[0].split()))
@@ -766,25 +770,22 @@ class TrainingTab(QWidget):
         else:
             self._on_frame(force=True)
 
-    def _evaluating(self) -> bool:
-        """The training thread is evaluating the test set at an epoch's end
-        (its batch count stands at the epoch's last batch until that is done)."""
-        t, r = self.trainer, self.runner
-        return (t is not None and t.test is not None and r is not None and r.is_running()
-                and not t.paused and t.batch == t.batches_per_epoch)
-
     def _show_evaluation_progress(self, now: float) -> None:
-        """No snapshot comes while the test set is evaluated: say so, with the
-        time it has taken, so a status line that stands still is explained."""
-        if not self._evaluating():
-            self._eval_started = None
+        """No snapshot comes while the test set is evaluated at an epoch end:
+        the status line's second line says how far it is (the trainer counts
+        the images; this runs at most every STATUS_INTERVAL)."""
+        t = self.trainer
+        progress = t.evaluation_progress if t is not None and self.session.alive else None
+        if progress is None:
+            self._eval_shown = False
             return
-        if self._eval_started is None:
-            self._eval_started = now
-        n = len(self.trainer.test[1])
+        if self._eval_shown and now - self._eval_shown < STATUS_INTERVAL - 0.05:
+            return
+        self._eval_shown = now
+        done, total = progress
         first = self.status.text().split("\n")[0]
-        self.status.setText(f"{first}\nevaluating the test set ({n:,} images) at the end of "
-                            f"epoch {self.trainer.epoch + 1}: {now - self._eval_started:.1f} s")
+        self.status.setText(f"{first}\nEvaluating the test set at the end of epoch "
+                            f"{t.epoch + 1}: {done:,} / {total:,}")
 
     def _on_frame(self, force: bool = False, all_views: bool = False) -> None:
         snap = self._latest
@@ -949,6 +950,13 @@ class TrainingTab(QWidget):
         self._run_safely(job)
 
     def export_curves_png(self, path) -> None:
+        """The curves widget itself, rendered as the Curves page shows it:
+        from another page, at the size that page would have now (a hidden
+        page keeps the size it was last shown at)."""
+        page = self.views.widget(0)
+        if self.views.currentWidget() is not page:
+            page.resize(self.views.currentWidget().size())
+            page.layout().activate()
         self.curves.redraw(force=True)
         save_widget_png(self.curves, path)
         self._note(f"curves written to {path}")

@@ -60,12 +60,14 @@ class TrainingWorker(QObject):
     failed = pyqtSignal(str)           # a worker exception, as text for the window
     done = pyqtSignal()
 
-    def __init__(self, trainer, after_snapshot=None):
+    def __init__(self, trainer, after_snapshot=None, writes=None):
         super().__init__()
         self.trainer = trainer
         # Optional extra work on each snapshot, run here in the training thread
-        # (e.g. evaluating the test set at an epoch end) before it is emitted.
+        # (e.g. an autosave at an epoch end) before it is emitted; it may
+        # write files, so it runs holding ``writes`` (see TrainingRunner).
         self.after_snapshot = after_snapshot
+        self.writes = writes or threading.Lock()
         self.native_thread_id = None      # the OS's id of the training thread, once running
 
     @pyqtSlot()
@@ -75,7 +77,8 @@ class TrainingWorker(QObject):
         try:
             for snap in self.trainer.run():
                 if self.after_snapshot is not None:
-                    self.after_snapshot(snap)
+                    with self.writes:
+                        self.after_snapshot(snap)
                 self.snapshot.emit(snap)
         except Exception as e:   # reaches the window as a message, not a silent stop
             self.failed.emit(f"{type(e).__name__}: {e}\n\n{traceback.format_exc()}")
@@ -95,7 +98,11 @@ class TrainingRunner(QObject):
         self.trainer = trainer
         self.thread = QThread()
         self.thread.setObjectName("cnnviz-training")
-        self.worker = TrainingWorker(trainer, after_snapshot)
+        # held by the training thread while it may write files; held for good
+        # by a process about to end (stop_for_exit)
+        self.writes = threading.Lock()
+        self._writes_held = False
+        self.worker = TrainingWorker(trainer, after_snapshot, self.writes)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.snapshot.connect(self.snapshot)
@@ -114,6 +121,9 @@ class TrainingRunner(QObject):
     def stop(self, timeout: float = 1.0) -> bool:
         """Ask the trainer to stop (also from a pause) and join the thread.
         Returns True when the thread is gone within ``timeout`` seconds."""
+        if self._writes_held:             # an exit that was called off: let it finish
+            self._writes_held = False
+            self.writes.release()
         if not self.thread.isRunning():
             return True
         self.trainer.request_stop()
@@ -126,3 +136,20 @@ class TrainingRunner(QObject):
                 return False
             time.sleep(0.005)
         return self.thread.wait(100)
+
+    def stop_for_exit(self, wait: float) -> bool:
+        """The process is about to end: ask the trainer to stop and give the
+        thread ``wait`` seconds to end. A batch still in flight then (slow
+        at niceness 10 on a loaded machine: 0.4-0.6 s were measured) is left
+        to the process's end, which os._exit brings (cnnviz.fast_exit), once
+        the thread can no longer write a file: ``writes`` is taken for good
+        (waiting for a write under way, e.g. an autosave, to complete). Not
+        with worker processes (they must be stopped by the thread). True:
+        nothing of the thread needs to finish; ``stop`` calls the exit off."""
+        if self.stop(wait):
+            return True
+        if self.trainer.step_engine.parallel:
+            return self.stop(1.0)
+        self.writes.acquire()
+        self._writes_held = True
+        return True
