@@ -108,6 +108,9 @@ class LocalStep:
     def stop_workers(self):
         pass
 
+    def leave_workers_at_exit(self):
+        pass
+
     close = stop_workers
 
 
@@ -204,6 +207,7 @@ class ParallelStep:
         self._conns = []
         self._limiter = None
         self.parallel_batches = 0   # batches split over the workers (the rest ran here alone)
+        self._leaving = False
         self.parallel_predictions = 0   # inference batches split over them
 
     # --- life cycle ------------------------------------------------------------
@@ -234,6 +238,7 @@ class ParallelStep:
                 signal.signal(signal.SIGINT, previous)
 
     def _start_workers(self):
+        self._leaving = False
         import multiprocessing as mp
         ctx = mp.get_context("spawn")
         shapes = [p.value.shape for p in self.params]
@@ -282,6 +287,8 @@ class ParallelStep:
         procs, self._procs = self._procs, []
         if self._block is not None:
             self._block.arrays["ctrl"][_SHUTDOWN] = 1
+        if self._leaving:           # the process is ending: no joins (see leave_workers_at_exit)
+            procs = []
         deadline = time.monotonic() + 2.0
         for p in procs:
             p.join(max(deadline - time.monotonic(), 0.05))
@@ -298,6 +305,18 @@ class ParallelStep:
         self._unlimit_blas()
 
     close = stop_workers
+
+    def leave_workers_at_exit(self):
+        """This process is about to end (the GUI's os._exit): tell the
+        workers to exit and never wait for them. A batch in flight still
+        completes (a worker looks at the flag only between batches) and the
+        trainer's own stop_workers then frees the block without joining; a
+        worker exits by itself on the flag, or when it sees this process gone,
+        and multiprocessing's exit handler reaps what is left. Joining cost
+        0.1-0.5 s of a close (a spawned interpreter's teardown, on a busy machine)."""
+        self._leaving = True
+        if self._block is not None:
+            self._block.arrays["ctrl"][_SHUTDOWN] = 1
 
     def __del__(self):
         try:

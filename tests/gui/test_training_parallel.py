@@ -90,3 +90,19 @@ def test_a_killed_worker_is_reported_and_training_goes_on_in_one_process(qtbot, 
     steps = tab.trainer.step
     qtbot.waitUntil(lambda: tab.trainer.step >= steps + 5, timeout=15_000)
     assert tab.state == "running" and not engine.running
+
+
+def test_a_closing_program_does_not_wait_for_its_workers(qtbot, tab):
+    """shutdown(for_exit=True), as the window's close before os._exit: the
+    workers are told to exit and not joined; they go by themselves and the
+    shared block's name is removed when the training thread ends."""
+    tab.start()
+    engine = split_batches(tab, 3, qtbot)
+    pids, name = engine.worker_pids, engine._block.shm.name
+    assert tab.shutdown(for_exit=True)
+    assert engine._leaving
+    qtbot.waitUntil(lambda: not any(alive(p) for p in pids), timeout=5_000)
+    qtbot.waitUntil(lambda: not tab.runner.is_running() or tab.runner._writes_held, timeout=5_000)
+    tab.session.mark_saved(tab.trainer, tab.trainer.step)
+    assert tab.shutdown(3.0)                        # the exit called off: joined after all
+    assert not os.path.exists(f"/dev/shm/{name.lstrip('/')}")

@@ -143,13 +143,12 @@ class TrainingRunner(QObject):
         at niceness 10 on a loaded machine: 0.4-0.6 s were measured) is left
         to the process's end, which os._exit brings (cnnviz.fast_exit), once
         the thread can no longer write a file: ``writes`` is taken for good
-        (waiting for a write under way, e.g. an autosave, to complete). Not
-        with worker processes (they must be stopped by the thread). True:
-        nothing of the thread needs to finish; ``stop`` calls the exit off."""
+        (waiting for a write under way, e.g. an autosave, to complete). Worker
+        processes are told to exit and not waited for. True: nothing of the
+        thread needs to finish; ``stop`` calls the exit off."""
+        self.trainer.step_engine.leave_workers_at_exit()
         if self.stop(wait):
             return True
-        if self.trainer.step_engine.parallel:
-            return self.stop(1.0)
         self.writes.acquire()
         self._writes_held = True
         return True
