@@ -81,9 +81,13 @@ def settle_layout(root: QWidget) -> None:
             app.sendPostedEvents(None, QEvent.Type.LayoutRequest)
             for view in views:
                 app.sendPostedEvents(view.scene(), QEvent.Type.MetaCall)
-        # a view shown by this step has an UpdateLater posted for it (a
-        # repaint of its own after the window's): merge it into this one
-        app.sendPostedEvents(None, QEvent.Type.UpdateLater)
+        # a view shown by this step has an UpdateLater posted for it and its
+        # viewport (a repaint of its own after the window's): merge it into
+        # this one. Only this window's views: another window's, being torn
+        # down, must not be asked to paint (its items may be gone)
+        for view in views:
+            app.sendPostedEvents(view, QEvent.Type.UpdateLater)
+            app.sendPostedEvents(view.viewport(), QEvent.Type.UpdateLater)
     finally:
         window.removeEventFilter(hold)
     if hold.held:
