@@ -123,8 +123,9 @@ def check_panel_whole(panel):
 def check_reachable(side_tab):
     """The one scroll area holds every panel whole: its widget is as large as
     the panels need, and no panel has a scroll area of its own that scrolls."""
-    area = side_tab.findChild(QScrollArea)
-    inner = area.widget()
+    inner = side_tab.stack                  # the shown page's panels (the Weights tab has one per layer)
+    area = inner.parentWidget().parentWidget()
+    assert isinstance(area, QScrollArea) and area.isVisible()
     for panel in panels_in(side_tab):
         geo = QRect(panel.mapTo(inner, panel.rect().topLeft()), panel.size())
         assert inner.rect().contains(geo)

@@ -5,6 +5,7 @@ layers painted their grids 3-4 times (200-350 ms a step). And tables of a
 shape shown before are reused, not rebuilt. Counts, not timings: the
 timings are bench/stepper.py's."""
 
+import numpy as np
 import pytest
 from PyQt6.QtCore import QEvent, QObject
 from PyQt6.QtWidgets import QTableWidget
@@ -62,3 +63,59 @@ def test_tables_of_a_shape_shown_before_are_reused(tab, qtbot):
     assert bias().tables.texts(0)[0][0] == f"{float(tab.session.model.layers[1].params['bias'][0]):.4g}"
     shown = [t for t in bias().tables.findChildren(QTableWidget) if t.isVisible()]
     assert shown == first                                   # the other shapes' are hidden
+
+
+def test_every_grid_paints_at_most_once_a_step_forward_and_backward(tab, qtbot):
+    """Every map grid of the window (main panels, side tab), at every step of a
+    forward and a backward pass, conv2 included: its step shows the 16-map
+    grid anew, which used to paint it a second time (an UpdateLater of its
+    own), as did each pyqtgraph scene's queued pass (a window repaint each)."""
+    from cnnviz.gui.stepper.map_grid import StepperMapGrid
+
+    counters = {}
+
+    def watch():
+        for grid in tab.findChildren(StepperMapGrid):
+            if id(grid) not in counters:
+                counters[id(grid)] = counter = PaintCounter()
+                grid.viewport().installEventFilter(counter)
+                counter.grid = grid
+
+    s = tab.session
+    steps = ["forward"] * s.num_layers + ["back"] * s.num_layers
+    for _ in range(2):                      # the first pass builds what it has not prepared
+        worst = []
+        for direction in steps:
+            watch()
+            for counter in counters.values():
+                counter.count = 0
+            tab.buttons[direction].click()
+            qtbot.wait(120)                 # every deferred or queued paint has come
+            layer = s.model.layers[s.focus].name if s.focus >= 0 else "input"
+            worst += [(c.count, f"{direction} {layer}") for c in counters.values()]
+        tab.buttons["reset"].click()
+        qtbot.wait(100)
+    names = {label for _, label in worst}
+    assert {"forward conv2", "back conv2", "forward relu2"} <= names
+    assert max(worst)[0] == 1, f"a grid painted {max(worst)[0]} times at {max(worst)[1]}"
+
+
+def test_the_weights_tab_keeps_each_layers_panels(tab, qtbot):
+    """Back at a layer, its Weights page is the one built there before: the
+    same panels and grids, not another layer's refitted."""
+    names = [l.name for l in tab.session.model.layers]
+    tab.session.goto(names.index("conv1"))
+    tab.refresh()
+    page = tab.weights_tab.stack
+    kernels = tab.weights_tab.panel_for("weight")
+    grid = kernels.grid
+    tab.session.goto(names.index("fc1"))
+    tab.refresh()
+    assert tab.weights_tab.stack is not page and tab.weights_tab.panel_for("weight") is not kernels
+    assert not page.isVisible()
+    tab.session.goto(names.index("conv1"))
+    tab.refresh()
+    assert tab.weights_tab.stack is page and page.isVisible()
+    assert tab.weights_tab.panel_for("weight") is kernels and kernels.grid is grid
+    np.testing.assert_array_equal(kernels.tensor, tab.session.model.layers[names.index("conv1")]
+                                  .params["weight"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PyQt6.QtCore import QRectF
 from PyQt6.QtWidgets import QMenu
 
 from cnnviz.gui.stepper.settle import register_view
@@ -37,6 +38,7 @@ class StepperMapGrid(FeatureMapGrid):
         self.header.hide()
         # a tile's export file name (the panel sets it from what it holds)
         self.file_name_for = lambda tile: f"map_{tile}"
+        self._fitted = None          # the maps' rectangle the views were last fitted to
         register_view(self)
 
     def _own_menu(self, index: int) -> QMenu:
@@ -72,12 +74,34 @@ class StepperMapGrid(FeatureMapGrid):
         bar.setLevels((scale.lo, scale.hi))
 
     def reset_view(self) -> None:
-        # why auto-range instead of one autoRange() call: tiles are built before
-        # the layout gives them their final size; a one-off fit made then leaves
-        # the maps tiny. Auto-range keeps fitting until the user zooms or pans.
+        # why a fixed range, not pyqtgraph's auto-range: auto-range re-fits in
+        # every paint (prepareForPaint), and each fit that moves the view by a
+        # hair marks the scene dirty again, so a step painted its grids 2-3
+        # times. The stepper knows the maps' rectangle: the range is set to it
+        # (with the margin auto-range kept) and the aspect-locked view keeps it
+        # fitted through any later resize. It is set again only when the maps'
+        # shape changes or "Reset zoom" is chosen, so a user's zoom stays.
+        self._fitted = None
+        self._fit_views()
+
+    def _fit_views(self) -> None:
+        rendered = getattr(self, "rendered", None)
+        if rendered is None:
+            return
+        h, w = rendered.map_shape
+        rect = QRectF(self.origin[0], self.origin[1], w * self.pixel_size[0],
+                      h * self.pixel_size[1])
+        if rect == self._fitted:
+            return
+        self._fitted = rect
         for view in self.views:
-            view.setDefaultPadding(0.02)
-            view.enableAutoRange(enable=True)
+            view.enableAutoRange(enable=False)
+            view.setRange(rect=rect, padding=0.02)
+
+    def set_rendered(self, rendered, **kwargs) -> bool:
+        rebuilt = super().set_rendered(rendered, **kwargs)
+        self._fit_views()
+        return rebuilt
 
     def _build(self, count: int, per_tile_bars: bool) -> None:
         # why unlinked: linked, aspect-locked views fight each other's auto-range

@@ -45,6 +45,7 @@ class ProbabilityChart(QWidget):
         layout.addWidget(self.plot)
         self.probs = None
         self.class_names: tuple[str, ...] = ()   # label i is called class_names[i]
+        self._shown: tuple = ()                  # what the chart shows now (see clear)
 
     def set_class_names(self, names) -> None:
         """The names of the classes (the dataset's); the numbers if none."""
@@ -55,6 +56,11 @@ class ProbabilityChart(QWidget):
         return name if name == str(label) else f"{label} {html.escape(name)}"
 
     def clear(self, message: str) -> None:
+        # why the check: every forward step before the end clears it again, and
+        # re-setting the bars repaints the plot and its axes (~2 ms a step)
+        if self.probs is None and self._shown == ("clear", message):
+            return
+        self._shown = ("clear", message)
         self.probs = None
         self.label.setText(message)
         self.bars.setOpts(height=np.zeros(10))
@@ -62,6 +68,11 @@ class ProbabilityChart(QWidget):
     def set_result(self, probs: np.ndarray, loss: float, target: int,
                    loss_before: float | None = None) -> None:
         """loss_before: the loss before the SGD step just applied (both are shown)."""
+        shown = ("result", np.asarray(probs, dtype=float).tobytes(), float(loss), int(target),
+                 loss_before, self.class_names)
+        if shown == self._shown:          # backward steps show the same result again
+            return
+        self._shown = shown
         self.probs = np.asarray(probs, dtype=float)
         k = len(self.probs)
         pred = int(np.argmax(self.probs))

@@ -3,11 +3,22 @@
 A step changes texts, tables and maps in many widgets. Left to the event
 loop, each change posts its own layout request, and Qt paints between them:
 a panel painted at one size, then again after its scroll bar appeared, a
-pyqtgraph view painted before its auto-range ran and again after, each
-scene's queued update a repaint of its own (the 16-map layers painted their
-grids 3-4 times a step, 200-350 ms). Running the posted layout requests now,
-letting every pyqtgraph scene fix its view ranges, and then the scenes'
-queued updates, leaves one paint with the final geometry.
+pyqtgraph view painted before its auto-range ran and again after (the
+16-map layers painted their grids 3-4 times a step, 200-350 ms).
+
+So: run the posted layout requests now, let every pyqtgraph scene fix its
+view ranges, run the scenes' queued dirty-item passes, and only then paint,
+once, from here. Two Qt behaviours shape this (Qt 6.11, xcb and offscreen):
+- a scene's queued dirty-item pass ends in a synchronous UpdateRequest to
+  the window, so passing the scenes one after another painted the window
+  once per scene. While the passes run, the window's UpdateRequests are held
+  back (the dirty regions stay with Qt's repaint manager) and one
+  UpdateRequest afterwards paints them all;
+- a view that a step shows (a grid of another map count) has an UpdateLater
+  posted for it, a second repaint of its own after the window's; it is
+  delivered before that one paint, so it joins it.
+Hidden views' scenes are passed too: their queued passes, left to the event
+loop, repainted the window once more after the step.
 """
 
 from __future__ import annotations
@@ -15,7 +26,7 @@ from __future__ import annotations
 import weakref
 
 from PyQt6 import sip
-from PyQt6.QtCore import QEvent
+from PyQt6.QtCore import QEvent, QObject
 from PyQt6.QtWidgets import QApplication, QWidget
 
 ROUNDS = 4    # a layout can resize a child that asks for a layout of its own
@@ -28,6 +39,21 @@ def register_view(view) -> None:
     _views.add(view)
 
 
+class _HoldPaints(QObject):
+    """Swallows UpdateRequest events to one window while installed; notes that one came."""
+
+    def __init__(self):
+        super().__init__()
+        self.held = False
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.UpdateRequest:
+            self.held = True
+            return True
+        return False
+
+
+
 def settle_layout(root: QWidget) -> None:
     app = QApplication.instance()
     if app is None or not root.isVisible():
@@ -35,15 +61,35 @@ def settle_layout(root: QWidget) -> None:
     for _ in range(ROUNDS):
         app.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     window = root.window()
-    scenes = []
+    views = []
     for view in list(_views):
         if sip.isdeleted(view):          # its window was closed; the wrapper outlived it
             _views.discard(view)
-        elif view.isVisible() and view.window() is window:
-            scenes.append(view.scene())
-            view.scene().prepareForPaint()     # ViewBox auto-range and transforms, now
-    app.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-    # the scenes' queued dirty-item passes, so their views are marked dirty
-    # before the window's one repaint rather than one repaint each after it
-    for scene in scenes:
-        app.sendPostedEvents(scene, QEvent.Type.MetaCall)
+        elif view.window() is window:
+            views.append(view)
+    # the scenes' queued dirty-item passes, with the window's paint held back
+    # until all have run (see the module's docstring). Twice: a pass can lay
+    # out a view shown anew, which moves its ViewBoxes again; fixed during
+    # the paint, that move would post another repaint (an UpdateLater).
+    hold = _HoldPaints()
+    window.installEventFilter(hold)
+    try:
+        for _ in range(2):
+            for view in views:
+                if view.isVisible():
+                    view.scene().prepareForPaint()   # ViewBox auto-range and transforms, now
+            app.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+            for view in views:
+                app.sendPostedEvents(view.scene(), QEvent.Type.MetaCall)
+        # a view shown by this step has an UpdateLater posted for it and its
+        # viewport (a repaint of its own after the window's): merge it into
+        # this one. Only this window's views: another window's, being torn
+        # down, must not be asked to paint (its items may be gone)
+        for view in views:
+            app.sendPostedEvents(view, QEvent.Type.UpdateLater)
+            app.sendPostedEvents(view.viewport(), QEvent.Type.UpdateLater)
+    finally:
+        window.removeEventFilter(hold)
+    if hold.held:
+        # the repaint manager thinks a request is on its way: deliver one, now
+        app.sendEvent(window, QEvent(QEvent.Type.UpdateRequest))

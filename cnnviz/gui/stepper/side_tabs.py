@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
-                             QSpinBox, QVBoxLayout, QWidget)
+                             QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
 from cnnviz.gui.stepper.explain import (conv_backward_im2col_steps, conv_backward_steps,
@@ -83,7 +83,14 @@ class _PanelStack(QWidget):
 
 
 class WeightsTab(QWidget):
-    """Kernels (or the matrix), dW, bias, db and the last update of the focus layer."""
+    """Kernels (or the matrix), dW, bias, db and the last update of the focus layer.
+
+    Why one page of panels per layer (and parameter shapes): stepping from
+    conv1 to fc1 and back made one shared stack of panels change roles,
+    shapes, grids and heights at every step, and a relayout and repaint of
+    the whole side tab with them (10-20 ms of GUI-thread CPU a step). Each
+    layer's page is built and fitted once; a step shows it and refills
+    only what changed (forward steps change no weight: nothing is redrawn)."""
 
     cell_edited = pyqtSignal(str, tuple, float)     # parameter name, index, value
     hover_text = pyqtSignal(str)
@@ -96,38 +103,74 @@ class WeightsTab(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
-        self.stack = _PanelStack()
-        self.stack.hover_text.connect(self.hover_text)
-        layout.addWidget(_scroll(self.stack), 1)
+        self.pages = QStackedWidget()
+        layout.addWidget(self.pages, 1)
+        self._pages: dict[tuple, _PanelStack] = {}
+        self._prefer_numbers = False
+        self.stack = self._page(())          # no layer: an empty page
         self.specs: dict[str, MapSpec] = {}
 
+    def _page(self, key: tuple) -> _PanelStack:
+        stack = self._pages.get(key)
+        if stack is None:
+            stack = self._pages[key] = _PanelStack()
+            stack.prefer_numbers = self._prefer_numbers
+            stack.hover_text.connect(self.hover_text)
+            self.pages.addWidget(_scroll(stack))
+        return stack
+
     def set_prefer_numbers(self, on: bool) -> None:
+        """A new network: the pages of the old one go (their layers are gone)."""
+        self._prefer_numbers = on
+        for key, stack in list(self._pages.items()):
+            if key:
+                scroll = stack.parentWidget().parentWidget()
+                self.pages.removeWidget(scroll)
+                scroll.deleteLater()
+                del self._pages[key]
         self.stack.reset_numbers(on)
 
     def panel_for(self, key: str) -> TensorPanel | None:
-        keys = [k for k in self.ORDER if k in self.specs]
-        return self.stack.panels[keys.index(key)] if key in keys else None
+        if key not in self.specs:
+            return None
+        return self.stack.panels[self.ORDER.index(key)]
 
     def show_session(self, s: StepperSession) -> None:
         specs = param_specs(s)
         self.specs = {k: v for k, v in specs.items() if isinstance(v, MapSpec)}
         self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
-        for k, key in enumerate(k for k in self.ORDER if k in self.specs):
-            spec = self.specs[key]
-            panel = self.stack.panel(k, key)
+        layer = s.model.layers[s.focus] if s.focus >= 0 else None
+        key = () if layer is None or not self.specs else (
+            layer.name, tuple((k, np.shape(p)) for k, p in layer.params.items()))
+        self.stack = stack = self._page(key)
+        # each parameter keeps its own panel (index in ORDER), so dW appearing
+        # after a backward step does not shift bias into another panel
+        for k, name in enumerate(self.ORDER):
+            spec = self.specs.get(name)
+            if spec is None:
+                if k < len(stack.panels):
+                    stack.panels[k].hide()
+                    stack.notes[k].hide()
+                continue
+            panel = stack.panel(k, name)
             panel.title = spec.header.split(":")[0]
             panel.show_maps(spec.tensor, spec.maps, spec.titles, spec.header, spec.signed,
-                            editable=spec.edit is not None, shared_scale=key != "update",
+                            editable=spec.edit is not None, shared_scale=name != "update",
                             stem=spec.stem, mosaic=spec.mosaic, numbers=spec.numbers)
-            try:
-                panel.cell_edited.disconnect()
-            except TypeError:
-                pass
-            if spec.edit is not None:
-                panel.cell_edited.connect(
-                    lambda m, r, c, v, sp=spec: self._edited(sp, m, r, c, v))
-            self.stack.notes[k].setText("")
-        self.stack.hide_from(len(self.specs))
+            if getattr(panel, "edit_spec", None) is not spec:
+                try:
+                    panel.cell_edited.disconnect()
+                except TypeError:
+                    pass
+                if spec.edit is not None:
+                    panel.cell_edited.connect(
+                        lambda m, r, c, v, sp=spec: self._edited(sp, m, r, c, v))
+                panel.edit_spec = spec
+            if stack.notes[k].text():
+                stack.notes[k].setText("")
+        page = stack.parentWidget().parentWidget()          # stack -> viewport -> scroll area
+        if self.pages.currentWidget() is not page:
+            self.pages.setCurrentWidget(page)
 
     def _edited(self, spec: MapSpec, m: int, r: int, c: int, v: float) -> None:
         name = spec.edit[1]
