@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from cnnviz.engine import ModelFileError, lenet5, load, save
-from cnnviz.engine.layers import LAYER_TYPES
+from cnnviz.engine.registry import LAYER_TYPES
 from cnnviz.engine.serialization import (LAYER_CONFIG, MAX_LAYERS, MAX_PARAMS, architecture,
                                          declared_params)
 
@@ -562,7 +562,11 @@ def test_every_layer_type_has_a_schema_that_declares_its_real_parameters():
     assert set(LAYER_CONFIG) == set(LAYER_TYPES)
     samples = {"Conv2D": {"in_channels": 3, "out_channels": 4, "kernel_size": [2, 3]},
                "Linear": {"in_features": 5, "out_features": 2},
-               "MaxPool2D": {"kernel_size": 2}, "AvgPool2D": {"kernel_size": [2, 1]}}
+               "MaxPool2D": {"kernel_size": 2}, "AvgPool2D": {"kernel_size": [2, 1]},
+               "BatchNorm2d": {"num_features": 3}, "ZeroPad2D": {"padding": [1, 2]},
+               "Subsampling2D": {"channels": 4},
+               "SparseConv2D": {"in_channels": 3, "out_channels": 2, "kernel_size": 3,
+                                "connections": [[0, 2], [1]]}}
     for name, cls in LAYER_TYPES.items():
         for bias in (True, False):
             config = dict(samples.get(name, {}))

@@ -1,0 +1,71 @@
+"""Dropout: in training, each value is kept with probability 1 - p and
+scaled by 1 / (1 - p) ("inverted" dropout, as PyTorch), so evaluation needs
+no rescaling and is the identity.
+
+The mask of the last training pass is kept (``mask``, bool, the input's
+shape): the backward pass routes the gradient through the same values, and
+the views can show which were dropped. Masks come from the layer's own
+seeded generator, so a seeded model drops the same values run after run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layers import Layer
+
+
+class Dropout(Layer):
+    """Zero each value with probability ``p`` in training (``training``
+    True, see Sequential.train / eval); the identity in evaluation and in
+    ``infer`` (inference never drops)."""
+
+    kind = "dropout"
+    training = True
+
+    def __init__(self, p=0.5, seed=None):
+        super().__init__()
+        p = float(p)
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+        self.p = p
+        # the seed is kept for config() only when it is a plain int (JSON)
+        self.seed = seed if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) \
+            else None
+        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self.mask = None
+
+    @property
+    def scale(self) -> float:
+        return 1.0 / (1.0 - self.p)
+
+    def forward(self, x):
+        self.last_input = x
+        if self.training and self.p > 0:
+            self.mask = self.rng.random(x.shape) >= self.p
+            out = x * self.mask
+            out *= np.asarray(self.scale, out.dtype)
+        else:
+            self.mask = None
+            out = x
+        self.last_output = out
+        return out
+
+    def infer(self, x, overwrite=False):
+        return x
+
+    def backward(self, grad_out, need_input_grad=True):
+        if self.mask is None:
+            return grad_out
+        g = grad_out * self.mask
+        g *= np.asarray(self.scale, g.dtype)
+        return g
+
+    def fork_rng(self, stream: int) -> None:
+        """Draw masks from an independent stream (a training worker process
+        gets its own, else it would drop the same positions as this one)."""
+        self.rng = np.random.default_rng([self.seed or 0, int(stream),
+                                          int(self.rng.integers(2**31))])
+
+    def config(self):
+        return {"p": self.p, "seed": None if self.seed is None else int(self.seed)}
