@@ -179,3 +179,58 @@ def test_a_model_with_every_new_layer_learns_and_its_gradients_check():
         model.backward(loss_fn.backward(), need_input_grad=False)
         opt.step()
     assert loss() < first - 0.1
+
+
+# ---- the trainer ---------------------------------------------------------------------------
+def tiny_data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 6, 6), dtype=np.uint8), rng.integers(0, 3, n)
+
+
+def test_the_trainer_trains_in_training_mode_whatever_mode_it_was_given():
+    from cnnviz.engine.trainer import Trainer, TrainConfig
+    model = Sequential(Conv2D(1, 3, 3, seed=0), BatchNorm2d(3), ReLU(), Dropout(0.5, seed=0),
+                       Flatten(), Linear(48, 3, seed=1)).eval()    # e.g. left so by a view
+    trainer = Trainer(model, tiny_data(), None, TrainConfig(epochs=1, batch_size=16,
+                                                            warmup_steps=0, workers=1))
+    list(trainer.run())
+    assert model.training and model["dropout1"].mask is not None
+    assert not np.allclose(model["bn1"].buffers["running_mean"], 0)
+
+
+def test_each_training_worker_draws_its_own_dropout_masks():
+    """Two identical rows, one per process: with the same masks both would
+    give the same gradient, and the batch's would be twice this process's."""
+    from cnnviz.engine.losses import SoftmaxCrossEntropy
+    from cnnviz.engine.parallel import ParallelStep
+    model = Sequential(Flatten(), Dropout(0.5, seed=0), Linear(64, 2, seed=1))
+    step = ParallelStep(model, SoftmaxCrossEntropy(), 2, sample_shape=(1, 8, 8), max_batch=2)
+    try:
+        assert step.wait_ready(60), step.failure
+        x = np.repeat(np.random.default_rng(2).uniform(0, 1, (1, 1, 8, 8)), 2, axis=0)
+        x = x.astype(np.float32)
+        step.gradients(x, np.array([1, 1]))
+        assert step.parallel_batches == 1
+        total = model["fc1"].grads["weight"].copy()
+        # this process's half: the same row and mask again, alone, scaled by 1/2
+        mask = model["dropout1"].mask.copy()
+        model["dropout1"].rng = _Replay(mask)
+        loss_fn = SoftmaxCrossEntropy()
+        loss_fn(model.train_forward(x[:1]), np.array([1]))
+        g = loss_fn.backward() * np.float32(0.5)
+        model.train_backward(g)
+        own = model["fc1"].grads["weight"]
+        assert not np.allclose(total, 2 * own)
+    finally:
+        step.close()
+
+
+class _Replay:
+    """A generator stand-in that gives back a recorded keep mask."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def random(self, shape):
+        assert shape == self.mask.shape
+        return np.where(self.mask, 1.0, 0.0)
