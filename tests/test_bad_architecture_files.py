@@ -161,3 +161,17 @@ def test_command_line_gives_one_line_for_every_bad_file(tmp_path):
         if not (r.returncode == 1 and r.stderr.splitlines() == [want] and r.stdout == ""):
             problems.append(f"{name} ({argv[0]}): exit {r.returncode}, stderr {r.stderr[-600:]!r}")
     assert not problems, "\n".join(problems)
+
+
+def test_a_layer_problem_says_which_layer_for_the_builder():
+    """parse() (what the builder calls on each edit) marks the layer at fault."""
+    example = CASES["pool_too_big"][0]
+    with pytest.raises(architecture.LayerError) as info:
+        architecture.parse(example)
+    assert (info.value.index, info.value.name) == (3, "pool3")
+    with pytest.raises(architecture.LayerError) as info:
+        architecture.parse(CASES["channels_disagree"][0])
+    assert (info.value.index, info.value.name) == (1, "conv2")
+    with pytest.raises(architecture.LayerError) as info:
+        architecture.parse(CASES["unknown_type"][0])
+    assert info.value.index == 0

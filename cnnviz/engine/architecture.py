@@ -51,6 +51,15 @@ _POOLS = {"MaxPool2D", "AvgPool2D", "Subsampling2D"}
 _CONVS = {"Conv2D", "SparseConv2D"}
 
 
+class LayerError(FieldError):
+    """A problem of one layer: ``index`` (0-based) and ``name`` say which,
+    for a view that marks the layer (the builder)."""
+
+    def __init__(self, message: str, index: int, name: str):
+        super().__init__(message)
+        self.index, self.name = index, name
+
+
 class ArchitectureError(ValueError):
     """An architecture file that cannot be used; the message names the file."""
 
@@ -197,19 +206,27 @@ def parse(doc, source: str = "") -> Architecture:
     kinds, names = _types_and_names(layers)
     checked, shape, total = [], (1, *input_shape), 0
     for i, (entry, kind, name) in enumerate(zip(layers, kinds, names)):
-        config = {k: v for k, v in entry.items() if k not in ("type", "name")}
-        jf.obj(config, name, allowed=ser.LAYER_CONFIG[kind][0])     # a typo before "missing"
-        config = _with_input_sizes(kind, name, config, shape)
-        config = ser.check_layer_config(kind, config, name)
-        spec = ser.LayerSpec(kind, name, config, ser.declared_params(kind, config))
-        ser._check_budget(spec, f"layer {i + 1}")
-        total += spec.num_params
+        try:
+            config, shape, n = _check_layer(i, entry, kind, name, shape)
+        except FieldError as e:
+            raise LayerError(str(e), i, name) from None
+        total += n
         if total > ser.MAX_PARAMS:
-            raise FieldError(f"{name}: the layers up to here declare {total:,} parameters; "
-                             f"{ser._BUDGET}")
-        shape = output_shape(kind, name, config, shape)
+            raise LayerError(f"{name}: the layers up to here declare {total:,} parameters; "
+                             f"{ser._BUDGET}", i, name)
         checked.append((kind, name, config))
     return Architecture(input_shape, checked, title, description, source)
+
+
+def _check_layer(i, entry, kind, name, shape):
+    """(complete config, output shape, parameters) of layer i, or FieldError."""
+    config = {k: v for k, v in entry.items() if k not in ("type", "name")}
+    jf.obj(config, name, allowed=ser.LAYER_CONFIG[kind][0])     # a typo before "missing"
+    config = _with_input_sizes(kind, name, config, shape)
+    config = ser.check_layer_config(kind, config, name)
+    spec = ser.LayerSpec(kind, name, config, ser.declared_params(kind, config))
+    ser._check_budget(spec, f"layer {i + 1}")
+    return config, output_shape(kind, name, config, shape), spec.num_params
 
 
 def _input_shape(v) -> tuple:
@@ -224,16 +241,10 @@ def _types_and_names(layers) -> tuple[list[str], list[str]]:
     gives: kind and count, conv1, relu1, ...); names must be unique."""
     kinds, given = [], []
     for i, entry in enumerate(layers):
-        where = f"layers[{i}]"
-        jf.obj(entry, where, required=("type",))
-        kind = jf.text(entry["type"], f"{where}.type")
-        if kind not in LAYER_TYPES:
-            raise FieldError(f"{where}.type: unknown layer type {json.dumps(kind[:40])} "
-                             f"(known: {', '.join(LAYER_TYPES)})")
-        name = jf.text(entry.get("name", ""), f"{where}.name")
-        if len(name) > ser.MAX_NAME_CHARS or not name.isprintable():
-            raise FieldError(f"{where}.name: expected a printable name of at most "
-                             f"{ser.MAX_NAME_CHARS} characters, got {jf.describe(name)}")
+        try:
+            kind, name = _type_and_name(entry, f"layers[{i}]")
+        except FieldError as e:
+            raise LayerError(str(e), i, "") from None
         kinds.append(kind)
         given.append(name)
     from collections import Counter
@@ -246,10 +257,23 @@ def _types_and_names(layers) -> tuple[list[str], list[str]]:
     seen = {}
     for i, name in enumerate(names):
         if name in seen:
-            raise FieldError(f"layers[{i}].name: two layers are named {name!r} "
-                             f"(layers {seen[name] + 1} and {i + 1})")
+            raise LayerError(f"layers[{i}].name: two layers are named {name!r} "
+                             f"(layers {seen[name] + 1} and {i + 1})", i, name)
         seen[name] = i
     return kinds, names
+
+
+def _type_and_name(entry, where) -> tuple[str, str]:
+    jf.obj(entry, where, required=("type",))
+    kind = jf.text(entry["type"], f"{where}.type")
+    if kind not in LAYER_TYPES:
+        raise FieldError(f"{where}.type: unknown layer type {json.dumps(kind[:40])} "
+                         f"(known: {', '.join(LAYER_TYPES)})")
+    name = jf.text(entry.get("name", ""), f"{where}.name")
+    if len(name) > ser.MAX_NAME_CHARS or not name.isprintable():
+        raise FieldError(f"{where}.name: expected a printable name of at most "
+                         f"{ser.MAX_NAME_CHARS} characters, got {jf.describe(name)}")
+    return kind, name
 
 
 def _shape_text(shape) -> str:
