@@ -349,6 +349,39 @@ def _(d):
     return write_npz(d / "m.npz", with_layer(4, name="conv1"))
 
 
+def lenet1998_file(d, **changes):
+    """The original LeNet-5 with C3's config changed (its weights as saved)."""
+    from cnnviz.engine import lenet5_1998
+    from cnnviz.engine.serialization import state_members
+    net = lenet5_1998()
+    arch = architecture(net)
+    arch[6]["config"].update(changes)
+    return write_npz(d / "m.npz", lenet_header(architecture=arch), state_members(net))
+
+
+@case("sparse-table-out-of-range", "header.architecture[6].config.connections[15]: 6 is not "
+                                   "an input map (0 to 5)")
+def _(d):
+    return lenet1998_file(d, connections=[[0, 1, 2]] * 15 + [[0, 6]])
+
+
+@case("sparse-table-too-short", "header.architecture[6].config.connections: 2 lists, but "
+                                "out_channels is 16")
+def _(d):
+    return lenet1998_file(d, connections=[[0], [1]])
+
+
+@case("batch-norm-without-running-statistics", "buffer/bn1.running_var: missing (the "
+                                               "architecture declares it, shape (6,))")
+def _(d):
+    from cnnviz.engine import BatchNorm2d, Conv2D, Sequential
+    from cnnviz.engine.serialization import state_members
+    net = Sequential(Conv2D(1, 6, 5), BatchNorm2d(6))
+    members = state_members(net)
+    del members["buffer/bn1.running_var"]
+    return write_npz(d / "m.npz", lenet_header(architecture=architecture(net)), members)
+
+
 @case("metadata-not-an-object", "header.metadata: expected an object, got a list")
 def _(d):
     return write_npz(d / "m.npz", lenet_header(metadata=[1]))

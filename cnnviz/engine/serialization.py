@@ -135,7 +135,7 @@ def _seed(v, field):
 
 def _connections(v, field):
     """A list (one per output map) of lists of input-map indices; their
-    range is checked against in_channels in _check_layer."""
+    range is checked against in_channels by _check_sparse."""
     jf.array(v, field, MAX_WINDOW * MAX_WINDOW)
     for o, seen in enumerate(v):
         jf.array(seen, f"{field}[{o}]", MAX_WINDOW * MAX_WINDOW)
@@ -190,13 +190,13 @@ def _check_sparse(config, where):
 CROSS_CHECKS = {"SparseConv2D": _check_sparse}
 
 
-def check_layer_config(kind: str, config, where: str, required=None) -> dict:
+def check_layer_config(kind: str, config, where: str) -> dict:
     """The checked config of a layer of type ``kind`` (FieldError naming
-    ``where``.key otherwise); ``required`` replaces the type's own list."""
-    checks, own = LAYER_CONFIG[kind]
-    config = jf.obj(config, where, allowed=checks, required=own if required is None else required)
+    ``where``.key otherwise)."""
+    checks, required = LAYER_CONFIG[kind]
+    config = jf.obj(config, where, allowed=checks, required=required)
     config = {k: checks[k](v, f"{where}.{k}") for k, v in config.items()}
-    if kind in CROSS_CHECKS and set(own) <= set(config):
+    if kind in CROSS_CHECKS:
         CROSS_CHECKS[kind](config, where)
     return config
 
