@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -247,7 +248,6 @@ def _types_and_names(layers) -> tuple[list[str], list[str]]:
             raise LayerError(str(e), i, "") from None
         kinds.append(kind)
         given.append(name)
-    from collections import Counter
     counts, names = Counter(), []
     for kind, name in zip(kinds, given):
         if not name:
@@ -309,7 +309,8 @@ def output_shape(kind, name, config, shape) -> tuple:
     """The shape a checked layer config makes of ``shape`` (batch first), or
     FieldError at the layer with the arithmetic of what does not fit."""
     if kind in _CONVS or kind in _POOLS:
-        defaults = {k: v.default for k, v in inspect.signature(LAYER_TYPES[kind]).parameters.items()}
+        signature = inspect.signature(LAYER_TYPES[kind]).parameters
+        defaults = {key: v.default for key, v in signature.items()}
         k = ser._pair(config.get("kernel_size", defaults["kernel_size"]))
         if kind in _CONVS:
             s, p, d = (ser._pair(config.get(key, defaults[key]))
