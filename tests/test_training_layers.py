@@ -34,7 +34,7 @@ def test_dropout_gradient_by_finite_differences_with_the_mask_held():
     x, g = rand((2, 3, 5, 4), 1), rand((2, 3, 5, 4), 2)
 
     def loss():
-        layer.rng = np.random.default_rng(7)    # the same mask at every evaluation
+        layer.buffers["draws"][0] = 7           # the same mask at every evaluation
         return float(np.sum(layer.forward(x) * g))
 
     loss()
@@ -47,6 +47,14 @@ def test_dropout_is_seeded_and_the_identity_in_evaluation_and_inference():
     a, b, c = Dropout(0.5, seed=3), Dropout(0.5, seed=3), Dropout(0.5, seed=4)
     np.testing.assert_array_equal(a.forward(x), b.forward(x))
     assert not np.array_equal(a.forward(x), c.forward(x))
+    second = a.mask                                            # of draw 1 (0-based)
+    assert not np.array_equal(a.forward(x) != 0, second)      # each pass draws a new mask
+    assert a.buffers["draws"][0] == 3
+    a.buffers["draws"][0] = 1                                  # the k-th mask again
+    a.forward(x)
+    np.testing.assert_array_equal(a.mask, second)
+    unseeded = Dropout(0.5)
+    assert Dropout(**unseeded.config()).config() == unseeded.config()   # its seed is kept
     assert a.infer(x) is x                       # inference never drops, whatever the mode
     a.training = False
     assert a.forward(x) is x and a.mask is None
@@ -162,7 +170,7 @@ def test_a_model_with_every_new_layer_learns_and_its_gradients_check():
     loss_fn = SoftmaxCrossEntropy()
 
     def loss():
-        model["dropout1"].rng = np.random.default_rng(3)
+        model["dropout1"].buffers["draws"][0] = 3
         return loss_fn(model.forward(x), y)
 
     loss()
@@ -213,8 +221,7 @@ def test_each_training_worker_draws_its_own_dropout_masks():
         assert step.parallel_batches == 1
         total = model["fc1"].grads["weight"].copy()
         # this process's half: the same row and mask again, alone, scaled by 1/2
-        mask = model["dropout1"].mask.copy()
-        model["dropout1"].rng = _Replay(mask)
+        model["dropout1"].buffers["draws"] -= 1
         loss_fn = SoftmaxCrossEntropy()
         loss_fn(model.train_forward(x[:1]), np.array([1]))
         g = loss_fn.backward() * np.float32(0.5)
@@ -225,12 +232,31 @@ def test_each_training_worker_draws_its_own_dropout_masks():
         step.close()
 
 
-class _Replay:
-    """A generator stand-in that gives back a recorded keep mask."""
 
-    def __init__(self, mask):
-        self.mask = mask
+def test_a_run_with_dropout_and_batch_norm_resumes_from_a_checkpoint_exactly(tmp_path):
+    """The masks (Dropout's draw count) and the running statistics are saved
+    with the weights, so the resumed run is the uninterrupted one."""
+    from cnnviz.engine.trainer import Trainer, TrainConfig
 
-    def random(self, shape):
-        assert shape == self.mask.shape
-        return np.where(self.mask, 1.0, 0.0)
+    def model():
+        return Sequential(Conv2D(1, 3, 3, seed=0), BatchNorm2d(3), ReLU(), Dropout(0.5, seed=1),
+                          Flatten(), Linear(48, 3, seed=2))
+
+    config = TrainConfig(epochs=2, batch_size=16, warmup_steps=0, workers=1, snapshot_every=1)
+    data = tiny_data()
+    full = Trainer(model(), data, data, config)
+    list(full.run())
+    part = Trainer(model(), data, data, config)
+    run = part.run()
+    for snap in run:
+        if snap.kind == "batch" and snap.step == 5:
+            break
+    run.close()
+    path = tmp_path / "ck.npz"
+    part.save_checkpoint(path)
+    resumed = Trainer.from_checkpoint(path, data, data)
+    assert resumed.model["dropout1"].buffers["draws"][0] == 5
+    list(resumed.run())
+    np.testing.assert_array_equal(resumed.history.loss, full.history.loss)
+    for name, value in full.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[name], value, err_msg=name)

@@ -4,8 +4,15 @@ no rescaling and is the identity.
 
 The mask of the last training pass is kept (``mask``, bool, the input's
 shape): the backward pass routes the gradient through the same values, and
-the views can show which were dropped. Masks come from the layer's own
-seeded generator, so a seeded model drops the same values run after run.
+the views can show which were dropped.
+
+Masks are a function of the layer's seed and of how many it has drawn: the
+k-th mask comes from ``default_rng([seed, stream, k])``, and k is a buffer
+(``buffers["draws"]``), saved with the model and in checkpoints like
+BatchNorm2d's running statistics. So a seeded model drops the same values
+run after run, and a run resumed from a checkpoint draws the masks the
+uninterrupted run would have drawn. ``stream`` is 0, or a training worker's
+own (``fork_rng``).
 """
 
 from __future__ import annotations
@@ -29,10 +36,13 @@ class Dropout(Layer):
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
         self.p = p
-        # the seed is kept for config() only when it is a plain int (JSON)
-        self.seed = seed if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) \
-            else None
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        if isinstance(seed, np.random.Generator):       # a model builder's shared generator
+            seed = int(seed.integers(2**63))
+        elif seed is None:                              # fresh entropy, kept: config() has it
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        self.seed = int(seed)
+        self.stream = 0
+        self.buffers = {"draws": np.zeros(1, np.float64)}   # float64: exact to 2**53 masks
         self.mask = None
 
     @property
@@ -42,7 +52,10 @@ class Dropout(Layer):
     def forward(self, x):
         self.last_input = x
         if self.training and self.p > 0:
-            self.mask = self.rng.random(x.shape) >= self.p
+            draws = self.buffers["draws"]
+            rng = np.random.default_rng([self.seed, self.stream, int(draws[0])])
+            draws += 1
+            self.mask = rng.random(x.shape) >= self.p
             out = x * self.mask
             out *= np.asarray(self.scale, out.dtype)
         else:
@@ -64,8 +77,7 @@ class Dropout(Layer):
     def fork_rng(self, stream: int) -> None:
         """Draw masks from an independent stream (a training worker process
         gets its own, else it would drop the same positions as this one)."""
-        self.rng = np.random.default_rng([self.seed or 0, int(stream),
-                                          int(self.rng.integers(2**31))])
+        self.stream = int(stream)
 
     def config(self):
-        return {"p": self.p, "seed": None if self.seed is None else int(self.seed)}
+        return {"p": self.p, "seed": self.seed}
