@@ -1,8 +1,9 @@
 """The `cnnviz` command.
 
     cnnviz                      open the GUI (also: cnnviz gui)
-    cnnviz train [options]      train headless with a progress bar
-    cnnviz summary [--model M]  print the architecture table
+    cnnviz train [options]      train headless with a progress bar (--model M, --arch FILE.json)
+    cnnviz summary [FILE]       print the architecture table of a model (.npz), an
+                                architecture file (.json) or --model M
     cnnviz eval MODEL.npz       print a saved model's test accuracy
     cnnviz bench [args]         run bench/engine.py (source checkouts)
 
@@ -98,9 +99,16 @@ class _UsageError(Exception):
     """Bad arguments: printed as one line, exit status 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _model_names() -> list[str]:
+    """--model choices: the engine's models and the bundled architecture files."""
+    from cnnviz.engine.architecture import bundled
     from cnnviz.engine.models import MODELS
+    return sorted({*MODELS, *bundled()})
+
+
+def build_parser() -> argparse.ArgumentParser:
     from cnnviz.engine.trainer import LR_SCHEDULES
+    models = _model_names()
 
     p = _Parser(prog=PROG, description="See how a convolutional network works. "
                 "With no command, opens the GUI.")
@@ -111,8 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on MNIST (or any IDX dataset) headless",
                        description="Train headless with a progress bar; prints the test "
                        "accuracy after each epoch.")
-    t.add_argument("--model", choices=sorted(MODELS), default="lenet5",
-                   help="the network (default lenet5)")
+    which = t.add_mutually_exclusive_group()
+    which.add_argument("--model", choices=models, default="lenet5",
+                       help="the network (default lenet5): a built-in model or a bundled "
+                            "architecture file")
+    which.add_argument("--arch", type=Path, default=None, metavar="FILE.json",
+                       help="the network described in an architecture file "
+                            "(docs/architecture-format.md), with fresh weights")
     t.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training "
                    "images (default 5)")
     t.add_argument("--batch-size", type=_positive_int, default=64,
@@ -155,9 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="print a model's architecture table")
     s.add_argument("file", nargs="?", type=Path, default=None,
-                   help="a saved model (.npz); default: --model")
-    s.add_argument("--model", choices=sorted(MODELS), default="lenet5",
-                   help="the network when no file is given (default lenet5)")
+                   help="a saved model (.npz) or an architecture file (.json); default: --model")
+    s.add_argument("--model", choices=models, default="lenet5",
+                   help="the network when no file is given (default lenet5): a built-in model "
+                        "or a bundled architecture file")
 
     e = sub.add_parser("eval", help="print a saved model's test accuracy")
     e.add_argument("model", type=Path, metavar="MODEL.npz")
@@ -288,8 +302,9 @@ def _fail(message) -> int:
 def _user_errors():
     """The exception types that mean bad input, not a bug."""
     from cnnviz.data.idx import IdxError
+    from cnnviz.engine.architecture import ArchitectureError
     from cnnviz.engine.serialization import ModelFileError
-    return (IdxError, ModelFileError, OSError)
+    return (IdxError, ModelFileError, ArchitectureError, OSError)
 
 
 def _load_data(data_dir, split=None):
@@ -429,15 +444,17 @@ def _cmd_train(args) -> int:
     target = _check_save_target(args.save) if args.save is not None else None
     _check_workers(args.workers)
     train, test = _load_data(args.data_dir)
-    model = MODELS[args.model](seed=args.seed)
-    table = _check_fits(model, train, args.model)
-    _check_fits(model, test, args.model)
+    label, model, input_shape, _ = _new_model(args.arch, args.model, args.seed)
+    if args.arch is not None or args.model not in MODELS:     # a file says what it takes
+        _check_input_shape(label, input_shape, train)
+    table = _check_fits(model, train, label)
+    _check_fits(model, test, label)
     h, w = train.images.shape[1:]
     if args.shift >= min(h, w):
         image = f"{h}-pixel image" if h == w else f"{h}x{w} image's {min(h, w)}-pixel side"
         raise CliError(f"--shift {args.shift}: must be less than the {image}")
     n_train = min(args.limit or len(train), len(train))
-    batch = _check_batch(model, table, args.batch_size, n_train, args.model)
+    batch = _check_batch(model, table, args.batch_size, n_train, label)
     if target is not None:
         _check_space(target, model)
     lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
@@ -470,7 +487,7 @@ def _cmd_train(args) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        print(f"training {args.model} on {images} of {source} for {args.epochs} "
+        print(f"training {label} on {images} of {source} for {args.epochs} "
               f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
               f"{args.schedule} schedule, seed {args.seed}, "
               f"{_plural(trainer.step_engine.workers, 'process', 'processes')}", flush=True)
@@ -546,7 +563,7 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
             print(f"{where}; nothing saved (no --save)", file=sys.stderr)
         return 0 if finished else 130
     path = target if finished else _interrupted_path(target)
-    meta = {"model": args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
+    meta = {"model": str(args.arch) if args.arch else args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
             "config": {k: v for k, v in vars(config).items()},
             "test_accuracy": trainer.test_accuracy, "dataset": str(source),
             "class_names": list(class_names),
@@ -571,17 +588,47 @@ def _load_model(path):
     return model
 
 
+def _new_model(arch_file, name, seed=0):
+    """(label, fresh model, input shape (1, C, H, W), title) of an architecture
+    file, else of --model: a built-in model or a bundled architecture file."""
+    from cnnviz.engine import architecture
+    from cnnviz.engine.models import INPUT_SHAPE, MODELS
+    if arch_file is None and name in MODELS:
+        return name, MODELS[name](seed=seed), INPUT_SHAPE, ""
+    path = arch_file if arch_file is not None else architecture.bundled()[name]
+    try:
+        arch = architecture.read(path)
+    except architecture.ArchitectureError as e:
+        raise CliError(str(e)) from None
+    return (str(arch_file) if arch_file is not None else name, arch.build(seed),
+            arch.batch_input_shape, arch.name)
+
+
+def _check_input_shape(label, input_shape, data) -> None:
+    """An architecture file's input_shape must be the dataset's images."""
+    c, h, w = input_shape[1:]
+    dh, dw = data.images.shape[1:]
+    if (c, h, w) != (1, dh, dw):
+        raise CliError(f"{label}: input_shape [{c}, {h}, {w}], but the dataset's images are "
+                       f"grey {dh}x{dw} (input_shape [1, {dh}, {dw}])")
+
+
 def _cmd_summary(args) -> int:
-    from cnnviz.engine import MODELS, summary
+    from cnnviz.engine import summary
     from cnnviz.engine.models import INPUT_SHAPE
 
-    model = _load_model(args.file) if args.file else MODELS[args.model]()
-    name = str(args.file) if args.file else args.model
+    title = ""
+    if args.file is not None and args.file.suffix.lower() == ".json":
+        name, model, shape, title = _new_model(args.file, None)
+    elif args.file is not None:
+        name, model, shape = str(args.file), _load_model(args.file), INPUT_SHAPE
+    else:
+        name, model, shape, title = _new_model(None, args.model)
     try:
-        table = summary(model, INPUT_SHAPE)
+        table = summary(model, shape)
     except ValueError as e:
-        raise CliError(f"{name} cannot take {INPUT_SHAPE} input ({e})") from None
-    print(name)
+        raise CliError(f"{name} cannot take {shape} input ({e})") from None
+    print(f"{name}: {title}" if title else name)
     print(table)
     return 0
 

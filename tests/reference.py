@@ -246,3 +246,99 @@ def softmax_cross_entropy(z, labels):
         for k in range(K):
             grad[n, k] = (exps[k] / total - (1.0 if k == labels[n] else 0.0)) / N
     return math.fsum(losses) / N, grad
+
+
+# --------------------------------------------------------------------------
+# the layers of issue 14: padding, subsampling, sparse convolution,
+# batch normalisation, dropout, global average pooling
+# --------------------------------------------------------------------------
+
+def zero_pad(x, padding):
+    ph, pw = as_pair(padding)
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, H + 2 * ph, W + 2 * pw))
+    for n in range(N):
+        for c in range(C):
+            for r in range(H):
+                for q in range(W):
+                    out[n, c, r + ph, q + pw] = float(x[n, c, r, q])
+    return out
+
+
+def subsampling(x, weight, bias, kernel_size, stride=None):
+    """LeNet-5's S layers: out[n,c,y,x] = weight[c] * (sum of the window) + bias[c]."""
+    kh, kw, sh, sw, Ho, Wo = _pool_geom(x.shape, kernel_size, stride)
+    N, C = x.shape[:2]
+    out = np.zeros((N, C, Ho, Wo))
+    for n in range(N):
+        for c in range(C):
+            for y in range(Ho):
+                for xx in range(Wo):
+                    total = math.fsum(float(x[n, c, y * sh + i, xx * sw + j])
+                                      for i in range(kh) for j in range(kw))
+                    out[n, c, y, xx] = float(weight[c]) * total + float(bias[c])
+    return out
+
+
+def sparse_conv2d(x, w, b, connections, stride=1, padding=0):
+    """A convolution in which output map o sums over the input maps
+    ``connections[o]`` only (the other weights are never read)."""
+    sh, sw = as_pair(stride)
+    ph, pw = as_pair(padding)
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    Ho, Wo = out_size(H, KH, sh, ph, 1), out_size(W, KW, sw, pw, 1)
+    out = np.zeros((N, O, Ho, Wo))
+    for n in range(N):
+        for o in range(O):
+            for y in range(Ho):
+                for xx in range(Wo):
+                    acc = 0.0 if b is None else float(b[o])
+                    for c in connections[o]:
+                        for i in range(KH):
+                            for j in range(KW):
+                                r, q = y * sh + i - ph, xx * sw + j - pw
+                                if 0 <= r < H and 0 <= q < W:
+                                    acc += float(x[n, c, r, q]) * float(w[o, c, i, j])
+                    out[n, o, y, xx] = acc
+    return out
+
+
+def channel_stats(x):
+    """Per channel over (N, H, W): mean, biased variance, unbiased variance."""
+    N, C, H, W = x.shape
+    mean, var, unbiased = np.zeros(C), np.zeros(C), np.zeros(C)
+    for c in range(C):
+        vals = [float(x[n, c, r, q]) for n in range(N) for r in range(H) for q in range(W)]
+        m = math.fsum(vals) / len(vals)
+        ss = math.fsum((v - m) ** 2 for v in vals)
+        mean[c], var[c], unbiased[c] = m, ss / len(vals), ss / (len(vals) - 1)
+    return mean, var, unbiased
+
+
+def batch_norm2d(x, gamma, beta, mean, var, eps):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta, channel by channel."""
+    N, C, H, W = x.shape
+    out = np.zeros(x.shape)
+    for n in range(N):
+        for c in range(C):
+            for r in range(H):
+                for q in range(W):
+                    out[n, c, r, q] = (float(gamma[c]) * (float(x[n, c, r, q]) - mean[c])
+                                       / math.sqrt(var[c] + eps) + float(beta[c]))
+    return out
+
+
+def dropout(x, keep, p):
+    """Inverted dropout with a given keep mask: x / (1 - p) where kept, else 0."""
+    vals = [float(v) / (1 - p) if k else 0.0 for v, k in zip(np.ravel(x), np.ravel(keep))]
+    return np.array(vals).reshape(np.shape(x))
+
+
+def global_avg_pool(x):
+    N, C, H, W = x.shape
+    out = np.zeros((N, C))
+    for n in range(N):
+        for c in range(C):
+            out[n, c] = math.fsum(float(x[n, c, r, q]) for r in range(H) for q in range(W)) / (H * W)
+    return out

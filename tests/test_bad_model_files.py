@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from cnnviz.engine import ModelFileError, lenet5, load, save
-from cnnviz.engine.layers import LAYER_TYPES
+from cnnviz.engine.registry import LAYER_TYPES
 from cnnviz.engine.serialization import (LAYER_CONFIG, MAX_LAYERS, MAX_PARAMS, architecture,
                                          declared_params)
 
@@ -349,6 +349,39 @@ def _(d):
     return write_npz(d / "m.npz", with_layer(4, name="conv1"))
 
 
+def lenet1998_file(d, **changes):
+    """The original LeNet-5 with C3's config changed (its weights as saved)."""
+    from cnnviz.engine import lenet5_1998
+    from cnnviz.engine.serialization import state_members
+    net = lenet5_1998()
+    arch = architecture(net)
+    arch[6]["config"].update(changes)
+    return write_npz(d / "m.npz", lenet_header(architecture=arch), state_members(net))
+
+
+@case("sparse-table-out-of-range", "header.architecture[6].config.connections[15]: 6 is not "
+                                   "an input map (0 to 5)")
+def _(d):
+    return lenet1998_file(d, connections=[[0, 1, 2]] * 15 + [[0, 6]])
+
+
+@case("sparse-table-too-short", "header.architecture[6].config.connections: 2 lists, but "
+                                "out_channels is 16")
+def _(d):
+    return lenet1998_file(d, connections=[[0], [1]])
+
+
+@case("batch-norm-without-running-statistics", "buffer/bn1.running_var: missing (the "
+                                               "architecture declares it, shape (6,))")
+def _(d):
+    from cnnviz.engine import BatchNorm2d, Conv2D, Sequential
+    from cnnviz.engine.serialization import state_members
+    net = Sequential(Conv2D(1, 6, 5), BatchNorm2d(6))
+    members = state_members(net)
+    del members["buffer/bn1.running_var"]
+    return write_npz(d / "m.npz", lenet_header(architecture=architecture(net)), members)
+
+
 @case("metadata-not-an-object", "header.metadata: expected an object, got a list")
 def _(d):
     return write_npz(d / "m.npz", lenet_header(metadata=[1]))
@@ -562,7 +595,11 @@ def test_every_layer_type_has_a_schema_that_declares_its_real_parameters():
     assert set(LAYER_CONFIG) == set(LAYER_TYPES)
     samples = {"Conv2D": {"in_channels": 3, "out_channels": 4, "kernel_size": [2, 3]},
                "Linear": {"in_features": 5, "out_features": 2},
-               "MaxPool2D": {"kernel_size": 2}, "AvgPool2D": {"kernel_size": [2, 1]}}
+               "MaxPool2D": {"kernel_size": 2}, "AvgPool2D": {"kernel_size": [2, 1]},
+               "BatchNorm2d": {"num_features": 3}, "ZeroPad2D": {"padding": [1, 2]},
+               "Subsampling2D": {"channels": 4},
+               "SparseConv2D": {"in_channels": 3, "out_channels": 2, "kernel_size": 3,
+                                "connections": [[0, 2], [1]]}}
     for name, cls in LAYER_TYPES.items():
         for bias in (True, False):
             config = dict(samples.get(name, {}))

@@ -8,8 +8,9 @@ import reference as ref
 from gradcheck import assert_grad_close
 
 from cnnviz import engine
-from cnnviz.engine import (AvgPool2D, Conv2D, Flatten, LeakyReLU, Linear, MaxPool2D, Normalize,
-                           ReLU, Sigmoid, Tanh)
+from cnnviz.engine import (AvgPool2D, BatchNorm2d, Conv2D, Dropout, Flatten, GlobalAvgPool2D,
+                           LeakyReLU, Linear, MaxPool2D, Normalize, ReLU, Sigmoid, SparseConv2D,
+                           Subsampling2D, Tanh, ZeroPad2D)
 
 
 def conv_layer(dtype=np.float64, **kw):
@@ -19,6 +20,44 @@ def conv_layer(dtype=np.float64, **kw):
     layer = Conv2D(**args, seed=0, dtype=dtype)
     if "bias" in layer.params:   # non-zero bias, so a dropped bias shows
         layer.params["bias"][...] = np.random.default_rng(1).standard_normal(args["out_channels"])
+    return layer
+
+
+def batch_norm(dtype, training):
+    """A BatchNorm2d with gamma, beta and running statistics away from 1 and 0."""
+    layer = BatchNorm2d(3, eps=1e-3, momentum=0.2, dtype=dtype)
+    rng = np.random.default_rng(3)
+    layer.params["gamma"][...] = rng.uniform(0.5, 2, 3)
+    layer.params["beta"][...] = rng.standard_normal(3)
+    layer.buffers["running_mean"][...] = rng.standard_normal(3)
+    layer.buffers["running_var"][...] = rng.uniform(0.5, 2, 3)
+    layer.training = training
+    return layer
+
+
+def bn_reference(layer, x):
+    g, b = layer.params["gamma"], layer.params["beta"]
+    if layer.training:
+        mean, var, _ = ref.channel_stats(x)
+    else:
+        mean, var = layer.buffers["running_mean"], layer.buffers["running_var"]
+    return ref.batch_norm2d(x, g, b, mean, var, layer.eps)
+
+
+def subsampling_layer(dtype, channels=3, kernel_size=2, stride=None):
+    layer = Subsampling2D(channels, kernel_size, stride, dtype=dtype)
+    rng = np.random.default_rng(4)
+    layer.params["weight"][...] = rng.standard_normal(channels)
+    layer.params["bias"][...] = rng.standard_normal(channels)
+    return layer
+
+
+SPARSE = [[0, 2], [1], [0, 1, 2], [2, 0]]
+
+
+def sparse_layer(dtype):
+    layer = SparseConv2D(3, 4, (3, 2), SPARSE, stride=(2, 1), padding=(1, 0), seed=0, dtype=dtype)
+    layer.params["bias"][...] = np.random.default_rng(5).standard_normal(4)
     return layer
 
 
@@ -46,7 +85,26 @@ LAYERS = {
     "tanh": (lambda d: Tanh(), (2, 3, 4, 5), lambda l, x: ref.tanh(x)),
     "flatten": (lambda d: Flatten(), (2, 3, 4, 5), lambda l, x: x.reshape(2, -1)),
     "normalize": (lambda d: Normalize(0.5, 2.0), (2, 1, 4, 5), lambda l, x: (x - 0.5) / 2.0),
+    "batchnorm_train": (lambda d: batch_norm(d, True), (2, 3, 3, 5), bn_reference),
+    "batchnorm_eval": (lambda d: batch_norm(d, False), (2, 3, 3, 5), bn_reference),
+    "dropout_eval": (lambda d: _eval(Dropout(0.4, seed=0)), (2, 3, 4, 5), lambda l, x: x),
+    "global_avg_pool": (lambda d: GlobalAvgPool2D(), (2, 3, 4, 5),
+                        lambda l, x: ref.global_avg_pool(x)),
+    "zero_pad": (lambda d: ZeroPad2D((2, 1)), (2, 3, 4, 5), lambda l, x: ref.zero_pad(x, (2, 1))),
+    "subsampling": (lambda d: subsampling_layer(d), (2, 3, 6, 7),
+                    lambda l, x: ref.subsampling(x, l.params["weight"], l.params["bias"], 2)),
+    "subsampling_rect": (lambda d: subsampling_layer(d, 2, (2, 3), (1, 2)), (2, 2, 5, 7),
+                         lambda l, x: ref.subsampling(x, l.params["weight"], l.params["bias"],
+                                                      (2, 3), (1, 2))),
+    "sparse_conv": (sparse_layer, (2, 3, 7, 6),
+                    lambda l, x: ref.sparse_conv2d(x, l.params["weight"], l.params["bias"],
+                                                   SPARSE, (2, 1), (1, 0))),
 }
+
+
+def _eval(layer):
+    layer.training = False
+    return layer
 
 
 def layer_input(shape, seed=0):
@@ -116,6 +174,9 @@ def test_layer_config_rebuilds_the_same_layer(name):
     for k, v in layer.params.items():
         assert clone.params[k].shape == v.shape
         clone.params[k][...] = v
+    for k, v in getattr(layer, "buffers", {}).items():     # state, not configuration
+        clone.buffers[k][...] = v
+    clone.training = getattr(layer, "training", True)
     x = layer_input(shape)
     np.testing.assert_array_equal(clone.forward(x), layer.forward(x))
 

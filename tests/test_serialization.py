@@ -200,3 +200,87 @@ def test_round_trip_of_a_float64_model_keeps_float64(tmp_path):
         np.testing.assert_array_equal(back.state_dict()[k], v, err_msg=k)
     x = rng.uniform(0, 1, X_ODD)
     np.testing.assert_array_equal(back.forward(x), net.forward(x))
+
+
+# ---- the layers of issue 14: their configs, and BatchNorm2d's running statistics ------------
+def modern_net():
+    from cnnviz.engine import (BatchNorm2d, Dropout, GlobalAvgPool2D, SparseConv2D, Subsampling2D,
+                               ZeroPad2D)
+    rng = np.random.default_rng(0)
+    return Sequential(ZeroPad2D((1, 2)), Conv2D(1, 4, 3, seed=rng), BatchNorm2d(4, momentum=0.3),
+                      ReLU(), Subsampling2D(4, 2), SparseConv2D(4, 3, 2, [[0, 1], [2], [3, 0, 1]],
+                                                                seed=rng),
+                      BatchNorm2d(3, eps=1e-3), Dropout(0.3, seed=5), GlobalAvgPool2D(),
+                      Linear(3, 2, seed=rng))
+
+
+def test_round_trip_of_the_new_layers_keeps_the_running_statistics(tmp_path):
+    net = modern_net()
+    rng = np.random.default_rng(1)
+    for _ in range(3):                       # training passes move the running statistics
+        net.forward(rng.uniform(0, 1, (4, 1, 9, 8)).astype(np.float32))
+    assert not np.allclose(net["bn1"].buffers["running_var"], 1)
+    path = tmp_path / "modern.npz"
+    save(net, path)
+    with np.load(path, allow_pickle=False) as z:
+        assert {"buffer/bn1.running_mean", "buffer/bn1.running_var", "buffer/bn2.running_var",
+                "param/bn1.gamma", "param/conv2.weight"} <= set(z.files)
+        assert "param/bn1.running_mean" not in z.files
+    back = load(path)
+    assert [l.config() for l in back.layers] == [l.config() for l in net.layers]
+    for k, v in net.state_dict().items():
+        np.testing.assert_array_equal(back.state_dict()[k], v, err_msg=k)
+    x = rng.uniform(0, 1, (2, 1, 9, 8)).astype(np.float32)
+    np.testing.assert_array_equal(back.predict(x), net.predict(x))
+    back.eval()
+    net.eval()
+    np.testing.assert_array_equal(back.forward(x), net.forward(x))
+
+
+def test_a_model_file_without_its_running_statistics_is_refused(tmp_path):
+    net = modern_net()
+    path = tmp_path / "m.npz"
+    header = json.dumps({"format": "cnnviz-model", "version": 1,
+                         "architecture": serialization.architecture(net), "metadata": {}})
+    members = serialization.state_members(net)
+    np.savez(path, header=np.array(header),
+             **{k: v for k, v in members.items() if k != "buffer/bn2.running_var"})
+    with pytest.raises(ModelFileError, match=r"buffer/bn2.running_var: missing \(the "
+                                             r"architecture declares it, shape \(3,\)\)"):
+        load(path)
+    members["buffer/bn2.running_var"] = np.ones(4, np.float32)
+    np.savez(path, header=np.array(header), **members)
+    with pytest.raises(ModelFileError, match=r"buffer/bn2.running_var: shape \(4,\), but the "
+                                             r"architecture declares \(3,\)"):
+        load(path)
+    members["buffer/bn2.running_var"] = np.ones(3, np.int32)
+    np.savez(path, header=np.array(header), **members)
+    with pytest.raises(ModelFileError, match="buffers must be float16, float32 or float64"):
+        load(path)
+    members["buffer/bn9.running_var"] = np.ones(3, np.float32)
+    members["buffer/bn2.running_var"] = np.ones(3, np.float32)
+    np.savez(path, header=np.array(header), **members)
+    with pytest.raises(ModelFileError, match=r"m.npz: buffer/bn9.running_var: not a buffer of "
+                                             r"this architecture \(it has bn1.running_mean"):
+        load(path)
+
+
+def test_a_checkpoint_keeps_the_running_statistics(tmp_path):
+    from cnnviz.engine.trainer import Trainer, TrainConfig, load_checkpoint
+    from cnnviz.engine import BatchNorm2d, GlobalAvgPool2D
+    rng = np.random.default_rng(2)
+    images, labels = rng.integers(0, 256, (64, 8, 8), dtype=np.uint8), rng.integers(0, 3, 64)
+    net = Sequential(Conv2D(1, 4, 3, seed=0), BatchNorm2d(4), ReLU(), GlobalAvgPool2D(),
+                     Linear(4, 3, seed=1))
+    trainer = Trainer(net, (images, labels), None, TrainConfig(epochs=1, batch_size=16,
+                                                                warmup_steps=0, workers=1))
+    list(trainer.run())
+    path = tmp_path / "ck.npz"
+    trainer.save_checkpoint(path)
+    model, state = load_checkpoint(path)
+    np.testing.assert_array_equal(model["bn1"].buffers["running_mean"],
+                                  net["bn1"].buffers["running_mean"])
+    assert "bn1.running_var" in state["model"]
+    resumed = Trainer.from_checkpoint(path, (images, labels))
+    np.testing.assert_array_equal(resumed.model["bn1"].buffers["running_var"],
+                                  net["bn1"].buffers["running_var"])

@@ -20,6 +20,13 @@ the shared block (multiprocessing.Barrier was several times slower); the
 counters are written after the data they announce, which x86's store order
 makes sufficient.
 
+Layers that look across the rows of a batch see each participant's rows
+only: BatchNorm2d normalises with the statistics of its share (as PyTorch's
+DataParallel without synchronised batch norm), and its running statistics
+are those of this process's share (the workers' are never read); each
+worker draws its own Dropout masks (``fork_rng``), else it would drop the
+same positions in its rows as this process in its own.
+
 Workers are started with ``spawn`` (a process that runs Qt must never fork),
 lazily at the first batch and in the background: batches run here alone until
 every worker has reported ready, so the first batch is not delayed. A worker
@@ -463,6 +470,9 @@ def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
         a = block.arrays
         ctrl = a["ctrl"]
         model = pickle.loads(a["model"].tobytes())
+        for layer in model.layers:          # Dropout: masks of this worker's own
+            if hasattr(layer, "fork_rng"):
+                layer.fork_rng(index)
         params = model.parameters()
         # the worker's model reads its weights straight from shared memory
         for p, view in zip(params, _flat_views(a["params"], shapes)):

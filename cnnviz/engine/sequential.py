@@ -56,6 +56,19 @@ class LayerTrace:
     grad_input: np.ndarray | None = None    # dL/d(input); None when skipped
 
 
+def layer_names(layers) -> list[str]:
+    """The names Sequential gives: a layer's own, else its kind and count
+    (conv1, relu1, pool1, conv2, ...)."""
+    counts, names = Counter(), []
+    for layer in layers:
+        if layer.name:
+            names.append(layer.name)
+        else:
+            counts[layer.kind] += 1
+            names.append(f"{layer.kind}{counts[layer.kind]}")
+    return names
+
+
 @dataclass(frozen=True)
 class Param:
     """A named handle on one parameter: ``value`` and ``grad`` always read
@@ -74,6 +87,19 @@ class Param:
         return self.layer.grads.get(self.key)
 
 
+@dataclass(frozen=True)
+class Buffer:
+    """A named handle on one buffer (``layer.buffers[key]``), as Param."""
+
+    name: str
+    layer: Layer
+    key: str
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.layer.buffers[self.key]
+
+
 class Sequential:
     """Layers applied in order. Unnamed layers are named by kind and count
     (conv1, relu1, pool1, conv2, ...)."""
@@ -82,16 +108,30 @@ class Sequential:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         self.layers: list[Layer] = list(layers)
-        counts = Counter()
         names = set()
-        for layer in self.layers:
-            if not layer.name:
-                counts[layer.kind] += 1
-                layer.name = f"{layer.kind}{counts[layer.kind]}"
+        for layer, name in zip(self.layers, layer_names(self.layers)):
+            layer.name = name
             if layer.name in names:
                 raise ValueError(f"two layers are named {layer.name!r}")
             names.add(layer.name)
         self.trace: list[LayerTrace] = [LayerTrace(l.name, l) for l in self.layers]
+
+    # --- mode ------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Sequential":
+        """Training mode (the default): Dropout drops, BatchNorm2d uses and
+        updates batch statistics. ``predict`` is always evaluation."""
+        for layer in self.layers:
+            layer.training = bool(mode)
+        return self
+
+    def eval(self) -> "Sequential":
+        """Evaluation mode: Dropout is the identity, BatchNorm2d uses its
+        running statistics (``forward`` then computes what ``predict`` does)."""
+        return self.train(False)
+
+    @property
+    def training(self) -> bool:
+        return all(getattr(layer, "training", True) for layer in self.layers)
 
     # --- passes ----------------------------------------------------------
     def forward(self, x):
@@ -212,13 +252,18 @@ class Sequential:
     def parameters(self) -> list[Param]:
         return [Param(f"{l.name}.{k}", l, k) for l in self.layers for k in l.params]
 
+    def buffers(self) -> list[Buffer]:
+        """State that is not trained but saved (BatchNorm2d's running statistics)."""
+        return [Buffer(f"{l.name}.{k}", l, k) for l in self.layers
+                for k in getattr(l, "buffers", {})]
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter, by ``layer.key`` name."""
-        return {p.name: p.value.copy() for p in self.parameters()}
+        """Copies of every parameter and buffer, by ``layer.key`` name."""
+        return {p.name: p.value.copy() for p in [*self.parameters(), *self.buffers()]}
 
     def load_state_dict(self, state: dict[str, np.ndarray]):
         """Copy values in place (shapes must match exactly)."""
-        params = {p.name: p for p in self.parameters()}
+        params = {p.name: p for p in [*self.parameters(), *self.buffers()]}
         missing = sorted(set(params) - set(state))
         unexpected = sorted(set(state) - set(params))
         if missing or unexpected:

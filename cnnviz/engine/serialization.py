@@ -32,7 +32,7 @@ import numpy as np
 from ..atomic import atomic_open
 from . import jsonfields as jf
 from .jsonfields import FieldError, shorten_numbers
-from .layers import LAYER_TYPES
+from .registry import LAYER_TYPES
 from .npz_archive import NpyHeader, NpzArchive, NpzError, fmt_bytes
 from .sequential import Sequential
 
@@ -74,8 +74,16 @@ def save(model: Sequential, path, metadata: dict | None = None):
     """Save weights and architecture (plus optional JSON-able metadata)."""
     header = {"format": FORMAT, "version": VERSION, "architecture": architecture(model),
               "metadata": metadata or {}}
-    arrays = {f"param/{k}": v for k, v in model.state_dict().items()}
-    atomic_savez(path, arrays, {"header": np.array(json.dumps(header))})
+    atomic_savez(path, state_members(model), {"header": np.array(json.dumps(header))})
+
+
+def state_members(model: Sequential, state: dict | None = None) -> dict[str, np.ndarray]:
+    """The archive members of a model's state (``state`` defaults to
+    ``model.state_dict()``): "param/<name>" for each trained parameter,
+    "buffer/<name>" for each buffer (BatchNorm2d's running statistics)."""
+    state = model.state_dict() if state is None else state
+    buffers = {b.name for b in model.buffers()}
+    return {f"{'buffer' if k in buffers else 'param'}/{k}": v for k, v in state.items()}
 
 
 # --------------------------------------------------------------------------
@@ -109,19 +117,88 @@ def _optional_window(v, field):
     return None if v is None else _window(1)(v, field)
 
 
+def _positive(v, field):
+    return jf.number(v, field, 0, lo_open=True)
+
+
+def _momentum(v, field):
+    return jf.number(v, field, 0, 1)
+
+
+def _probability(v, field):
+    return jf.number(v, field, 0, 1, hi_open=True)
+
+
+def _seed(v, field):
+    return jf.optional(jf.whole, v, field, 0, 2**63 - 1, "2**63 - 1")
+
+
+def _connections(v, field):
+    """A list (one per output map) of lists of input-map indices; their
+    range is checked against in_channels by _check_sparse."""
+    jf.array(v, field, MAX_WINDOW * MAX_WINDOW)
+    for o, seen in enumerate(v):
+        jf.array(seen, f"{field}[{o}]", MAX_WINDOW * MAX_WINDOW)
+        if not seen:
+            raise FieldError(f"{field}[{o}]: output map {o} sees no input map")
+        for i, c in enumerate(seen):
+            jf.whole(c, f"{field}[{o}][{i}]", 0, MAX_PARAMS)
+    return v
+
+
 # layer type -> {config key: check}, and the keys a file must give
 LAYER_CONFIG = {
     "Conv2D": ({"in_channels": _count, "out_channels": _count, "kernel_size": _window(1),
                 "stride": _window(1), "padding": _window(0), "dilation": _window(1),
                 "bias": jf.flag}, ("in_channels", "out_channels", "kernel_size")),
-    "Linear": ({"in_features": _count, "out_features": _count, "bias": jf.flag},
+    "Linear": ({"in_features": _count, "out_features": _count, "bias": jf.flag,
+                "init": lambda v, field: jf.text(v, field, ("he", "fan_in"))},
                ("in_features", "out_features")),
     "MaxPool2D": ({"kernel_size": _window(1), "stride": _optional_window}, ("kernel_size",)),
     "AvgPool2D": ({"kernel_size": _window(1), "stride": _optional_window}, ("kernel_size",)),
     "ReLU": ({}, ()), "Sigmoid": ({}, ()), "Tanh": ({}, ()), "Flatten": ({}, ()),
     "LeakyReLU": ({"negative_slope": _finite}, ()),
     "Normalize": ({"mean": _finite, "std": _nonzero}, ()),
+    "BatchNorm2d": ({"num_features": _count, "eps": _positive, "momentum": _momentum},
+                    ("num_features",)),
+    "Dropout": ({"p": _probability, "seed": _seed}, ()),
+    "GlobalAvgPool2D": ({}, ()),
+    "ZeroPad2D": ({"padding": _window(0)}, ("padding",)),
+    "Subsampling2D": ({"channels": _count, "kernel_size": _window(1),
+                       "stride": _optional_window}, ("channels",)),
+    "SparseConv2D": ({"in_channels": _count, "out_channels": _count, "kernel_size": _window(1),
+                      "connections": _connections, "stride": _window(1), "padding": _window(0),
+                      "dilation": _window(1), "bias": jf.flag},
+                     ("in_channels", "out_channels", "kernel_size", "connections")),
 }
+
+
+def _check_sparse(config, where):
+    """SparseConv2D: one list per output map, each naming input maps that exist, once."""
+    from .sparse_conv import connection_mask
+    conn, out = config["connections"], config["out_channels"]
+    if len(conn) != out:
+        raise FieldError(f"{where}.connections: {len(conn)} lists, but out_channels is {out} "
+                         f"(one list of input maps per output map)")
+    try:
+        connection_mask(conn, config["in_channels"])
+    except ValueError as e:
+        raise FieldError(f"{where}.{e}") from None
+
+
+# checks that involve several fields of one layer, run after the fields'
+CROSS_CHECKS = {"SparseConv2D": _check_sparse}
+
+
+def check_layer_config(kind: str, config, where: str) -> dict:
+    """The checked config of a layer of type ``kind`` (FieldError naming
+    ``where``.key otherwise)."""
+    checks, required = LAYER_CONFIG[kind]
+    config = jf.obj(config, where, allowed=checks, required=required)
+    config = {k: checks[k](v, f"{where}.{k}") for k, v in config.items()}
+    if kind in CROSS_CHECKS:
+        CROSS_CHECKS[kind](config, where)
+    return config
 
 
 def _pair(v):
@@ -132,12 +209,16 @@ def declared_params(layer_type: str, config: dict) -> dict[str, tuple]:
     """Parameter shapes a checked layer config declares (the layer classes
     make exactly these: tests/test_bad_model_files.py checks it)."""
     bias = config.get("bias", True)
-    if layer_type == "Conv2D":
+    if layer_type in ("Conv2D", "SparseConv2D"):
         out = config["out_channels"]
         shapes = {"weight": (out, config["in_channels"], *_pair(config["kernel_size"]))}
     elif layer_type == "Linear":
         out = config["out_features"]
         shapes = {"weight": (out, config["in_features"])}
+    elif layer_type == "BatchNorm2d":
+        return {"gamma": (config["num_features"],), "beta": (config["num_features"],)}
+    elif layer_type == "Subsampling2D":
+        return {"weight": (config["channels"],), "bias": (config["channels"],)}
     else:
         return {}
     if bias:
@@ -182,10 +263,7 @@ def check_architecture(arch, field: str = "architecture") -> list[LayerSpec]:
         if len(name) > MAX_NAME_CHARS or not name.isprintable():
             raise FieldError(f"{where}.name: expected a printable name of at most "
                              f"{MAX_NAME_CHARS} characters, got {jf.describe(name)}")
-        checks, required = LAYER_CONFIG[kind]
-        config = jf.obj(spec.get("config", {}), f"{where}.config", allowed=checks,
-                        required=required)
-        config = {k: checks[k](v, f"{where}.config.{k}") for k, v in config.items()}
+        config = check_layer_config(kind, spec.get("config", {}), f"{where}.config")
         specs.append(LayerSpec(kind, name, config, declared_params(kind, config)))
         _check_budget(specs[-1], where)
     total = sum(s.num_params for s in specs)
@@ -229,7 +307,7 @@ def _member_limit(name: str) -> int | None:
     slack = 64 * 1024                   # the .npy header
     if name in ("header", "trainer"):
         return 4 * MAX_HEADER_CHARS + slack   # numpy stores a str as UTF-32
-    if name.startswith(("param/", "opt/")):
+    if name.startswith(("param/", "buffer/", "opt/")):
         return 8 * MAX_PARAMS + slack
     if name.startswith("history/"):
         return 8 * MAX_HISTORY_ROWS + slack
@@ -293,28 +371,34 @@ def read_model(archive: NpzArchive) -> ModelContents:
     # a spec may leave a name empty (Sequential names it): build first (within
     # the budget, checked above), so the parameter names are known
     model = _construct(specs, "header.architecture")
-    declared = {p.name: p.value.shape for p in model.parameters()}
-    stored = {n[len("param/"):] for n in archive.names if n.startswith("param/")}
-    for name in sorted(stored - set(declared)):
-        raise NpzError(f"param/{name}: not a parameter of this architecture "
-                       f"(it has {', '.join(declared) or 'none'})")
-    for name in declared:
-        if name not in stored:
-            raise NpzError(f"param/{name}: missing (the architecture declares it, "
-                           f"shape {declared[name]})")
-    heads = {name: _check_weight_header(archive, f"param/{name}", shape)
-             for name, shape in declared.items()}
-    dtypes = {h.dtype.newbyteorder("=") for h in heads.values()}
+    declared = {f"param/{p.name}": p.value.shape for p in model.parameters()}
+    declared.update({f"buffer/{b.name}": b.value.shape for b in model.buffers()})
+    stored = {n for n in archive.names if n.startswith(("param/", "buffer/"))}
+    for member in sorted(stored - set(declared)):
+        kind = "a parameter" if member.startswith("param/") else "a buffer"
+        names = [n.split("/", 1)[1] for n in declared if n.startswith(member.split("/")[0] + "/")]
+        raise NpzError(f"{member}: not {kind} of this architecture "
+                       f"(it has {', '.join(names) or 'none'})")
+    for member in declared:
+        if member not in stored:
+            raise NpzError(f"{member}: missing (the architecture declares it, "
+                           f"shape {declared[member]})")
+    heads = {member: _check_weight_header(archive, member, shape)
+             for member, shape in declared.items()}
+    dtypes = {h.dtype.newbyteorder("=") for m, h in heads.items() if m.startswith("param/")}
     dtype = np.dtype(np.float64) if dtypes == {np.dtype(np.float64)} else np.dtype(np.float32)
     model.astype(dtype)
-    params = {p.name: p for p in model.parameters()}
+    targets = {f"param/{p.name}": p for p in model.parameters()}
+    targets.update({f"buffer/{b.name}": b for b in model.buffers()})
     nonfinite = {}
-    for name in declared:
-        values = archive.read(f"param/{name}")
+    for member in declared:
+        values = archive.read(member)
         bad = values.size - int(np.count_nonzero(np.isfinite(values)))
+        name = member.split("/", 1)[1]
         if bad:
             nonfinite[name] = bad
-        params[name].value[...] = values
+        targets[member].value[...] = values
+    heads = {m.split("/", 1)[1]: h for m, h in heads.items()}
     model.metadata = header.get("metadata", {})
     model.load_notes = _notes(archive.path, heads, dtype, nonfinite)
     return ModelContents(model, {n: h.dtype for n, h in heads.items()}, nonfinite)
@@ -328,7 +412,8 @@ def _check_weight_header(archive, member, shape) -> NpyHeader:
                 "c": "complex numbers", "V": "raw records", "M": "dates", "m": "time spans",
                 "f": "floats of an unsupported width"}.get(kind.kind, "values")
         raise NpzError(f"{member}: {what} (dtype {kind if kind.names is None else 'structured'}); "
-                       f"weights must be float16, float32 or float64")
+                       f"{'weights' if member.startswith('param/') else 'buffers'} must be "
+                       f"float16, float32 or float64")
     if head.shape != tuple(shape):
         raise NpzError(f"{member}: shape {head.shape}, but the architecture declares "
                        f"{tuple(shape)}")

@@ -52,7 +52,7 @@ from . import jsonfields as jf
 from .jsonfields import FieldError
 from .npz_archive import NpzError
 from .serialization import (FORMAT, MAX_HEADER_CHARS, VERSION, ModelFileError, architecture,
-                            atomic_savez, open_archive, read_model)
+                            atomic_savez, open_archive, read_model, state_members)
 
 LR_SCHEDULES = ("cosine", "step", "none")
 # Test images evaluated at a time at an epoch end: ~65 ms of LeNet-5 on this
@@ -562,6 +562,7 @@ class Trainer:
     def run(self):
         """Generator of Snapshots; see the module docstring."""
         self._running = True
+        self.model.train()      # Dropout drops, BatchNorm2d learns its statistics
         try:
             yield from self._run()
         finally:
@@ -888,7 +889,7 @@ class Trainer:
         state = self.state_dict()
         header = {"format": FORMAT, "version": VERSION, "architecture": architecture(self.model),
                   "metadata": {"checkpoint": True, **(metadata or {})}}
-        arrays = {f"param/{k}": v for k, v in state["model"].items()}
+        arrays = state_members(self.model, state["model"])
         opt = dict(state["optimizer"])
         for name, bufs in opt.pop("buffers").items():
             for i, b in enumerate(bufs):
@@ -951,7 +952,8 @@ def load_checkpoint(path):
                              f"this one reads {CHECKPOINT_VERSION})")
         if contents.nonfinite:
             name, count = next(iter(contents.nonfinite.items()))
-            raise NpzError(f"param/{name}: {count:,} NaN or infinite weights; "
+            kind = "buffer" if name in {b.name for b in contents.model.buffers()} else "param"
+            raise NpzError(f"{kind}/{name}: {count:,} NaN or infinite weights; "
                            f"training cannot resume from them")
         config = _checked_config(meta["config"])
         progress = _checked_progress(meta["progress"])
