@@ -374,7 +374,10 @@ class ParallelStep:
         n = len(labels)
         if not self._procs and not self.failure:
             self.start_workers()
-        if n < self.workers or n > self.max_batch or not self._check_ready():
+        # a batch that is not of the planned shape runs here, where the model
+        # itself says what is wrong with it
+        if (n < self.workers or n > self.max_batch or x.shape[1:] != self.sample_shape
+                or not self._check_ready()):
             return self.local.gradients(x, labels)
         a = self._block.arrays
         parts = self.workers

@@ -45,7 +45,8 @@ def test_a_momentum_change_shows_on_its_curve_and_in_the_csv(qtbot, finished_run
     assert len(x) == tab.trainer.step
     assert y[0] == 0.9 and y[-1] == 0.5 and set(np.round(y, 6)) == {0.9, 0.5}
     assert tab.curves.momentum_plot.isVisible()
-    tab.export_csv(tmp_path / "h.csv")
+    tab.export_csv(tmp_path / "h.csv")     # written once the training thread has ended
+    qtbot.waitUntil((tmp_path / "h.csv").exists, timeout=10_000)
     header, *rows = (tmp_path / "h.csv").read_text().splitlines()
     column = header.split(",").index("momentum")
     assert {float(r.split(",")[column]) for r in rows} == {0.9, 0.5}

@@ -660,11 +660,12 @@ class TrainingTab(QWidget):
             self._requests.put(job)
         return True
 
-    def _run_queued_requests(self) -> None:
+    def _run_queued_requests(self, thread_gone: bool = False) -> None:
         """Run here what was queued for the training thread's next snapshot
-        but came after the snapshot it paused at: it would wait for a batch
-        that a paused run never takes."""
-        if not self.trainer.paused:
+        but came after the snapshot it paused at (a paused run takes no
+        batch), or after its last one (a finished run's thread may still be
+        stopping its worker processes)."""
+        if not (thread_gone or self.trainer.paused):
             return
         while True:
             try:
@@ -748,6 +749,7 @@ class TrainingTab(QWidget):
     def _on_thread_finished(self) -> None:
         self._restore_switch_interval()
         self.session.thread_finished()
+        self._run_queued_requests(thread_gone=True)
         self._set_state()
         self._on_frame(force=True)
         then, self._after_stop = self._after_stop, None
