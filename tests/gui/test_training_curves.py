@@ -125,3 +125,17 @@ def test_the_exported_png_is_what_the_screen_shows(qtbot, finished_run, tmp_path
     tab._on_frame(force=True)
     qtbot.wait(100)
     assert_same_picture(tmp_path / "other-page.png", screen_pixels(tab.curves))
+
+
+def test_the_gradient_norms_legend_lies_outside_their_plot(qtbot, finished_run):
+    """Weights & gradients: the five layers' legend sits above the norms'
+    view box, so a run that spans the x axis runs under no legend."""
+    view = finished_run.weights_view
+    finished_run.views.setCurrentWidget(view)
+    finished_run._on_frame(force=True)
+    qtbot.wait(50)
+    legend, box = view.norm_plot.legend, view.norm_plot.vb.sceneBoundingRect()
+    assert legend.isVisible() and len(legend.items) == len(view.norms) >= 5
+    assert not legend.sceneBoundingRect().intersects(box)
+    # and it widens nothing: the ratio plot beside it stays in the window
+    assert view.ratio_plot.sceneBoundingRect().right() <= view.viewport().width()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 
+from cnnviz.gui.training.legend import StripLegend
 from cnnviz.gui.training.mosaic import MosaicView
 from cnnviz.gui.training.series import DecimatedSeries
 from cnnviz.gui.widgets import theme
@@ -105,16 +106,19 @@ class WeightsView(pg.GraphicsLayoutWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setBackground(theme.BACKGROUND)
-        kernels = self.ci.addLayout(row=0, col=0)
+        # row 0: the norms' legend above their plot, never over the curves (legend.py)
+        kernels = self.ci.addLayout(row=1, col=0)
         self.kernels = MosaicView(kernels, 0, 0)
         self.kernel_grads = MosaicView(kernels, 2, 0)
-        self.norm_plot = self._plot(0, 1, "gradient norm per layer (log)")
-        self.ratio_plot = self._plot(0, 2, "update / weight ratio per step (log)")
+        self.norm_plot = self._plot(1, 1, "gradient norm per layer (log)")
+        # two columns: five names in four would make this column the widest
+        self.ci.addItem(StripLegend(self.norm_plot, max_columns=2,
+                                    labelTextColor=theme.FOREGROUND), row=0, col=1)
+        self.ratio_plot = self._plot(1, 2, "update / weight ratio per step (log)")
         # A common rule of thumb: about 1e-3 is healthy; far above, too fast.
         self.ratio_plot.addItem(pg.InfiniteLine(pos=-3, angle=0, pen=pg.mkPen(
             theme.FRAME, style=pg.QtCore.Qt.PenStyle.DashLine)))
-        self.norm_plot.addLegend(offset=(-5, 5), labelTextColor=theme.FOREGROUND)
-        self.hist_layout = self.ci.addLayout(row=1, col=0, colspan=3)
+        self.hist_layout = self.ci.addLayout(row=2, col=0, colspan=3)
         self.hist_layout.addLabel("weight histograms over time (x: samples seen, as above; "
                                   "y: weight value; darker: more weights)", row=0, col=0, colspan=8,
                                   color=theme.FOREGROUND, size=theme.TITLE_SIZE)

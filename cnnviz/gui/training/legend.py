@@ -23,8 +23,9 @@ SPACING = 5             # between a legend's cells (horSpacing)
 
 
 class StripLegend(pg.LegendItem):
-    def __init__(self, plot: pg.PlotItem, **kwargs):
-        super().__init__(offset=None, colCount=MAX_COLUMNS, horSpacing=SPACING, **kwargs)
+    def __init__(self, plot: pg.PlotItem, max_columns: int = MAX_COLUMNS, **kwargs):
+        super().__init__(offset=None, colCount=max_columns, horSpacing=SPACING, **kwargs)
+        self.max_columns = max_columns
         self.plot = plot
         plot.legend = self
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
@@ -34,10 +35,10 @@ class StripLegend(pg.LegendItem):
         return [SAMPLE_WIDTH + 2 * SPACING + label.preferredWidth() for _, label in self.items]
 
     def columns_that_fit(self, width: float) -> int:
-        """The most columns (at most MAX_COLUMNS) whose entries fit ``width``;
+        """The most columns (at most max_columns) whose entries fit ``width``;
         entry i goes to column i % columns, as LegendItem lays them out."""
         widths = self._entry_widths()
-        for columns in range(min(MAX_COLUMNS, max(len(widths), 1)), 1, -1):
+        for columns in range(min(self.max_columns, max(len(widths), 1)), 1, -1):
             if sum(max(widths[c::columns]) for c in range(columns)) <= width:
                 return columns
         return 1
