@@ -6,22 +6,14 @@ to paint every grid three times, the busy line appearing and going moving the
 maps. Counts, not timings: the timings are bench/kernel_lab.py's."""
 
 import pytest
-from PyQt6.QtCore import QEvent, QObject, Qt
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 
 from cnnviz.data.images import load_image, resize, sample_images
 from cnnviz.gui.kernel_lab.input_loader import InputImage
 
+from paints import PaintCounter
 
-class PaintCounter(QObject):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
 
 
 @pytest.fixture

@@ -1,21 +1,13 @@
 """Cheaper repaints: cached axes, and scenes kept out of window activation."""
 
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent, QObject
+from PyQt6.QtCore import QEvent
 from PyQt6.QtWidgets import QApplication, QGraphicsItem, QTabWidget
 
 from cnnviz.gui.widgets.plot_cache import cache_static_items, ignore_activation
 
+from paints import PaintCounter
 
-class PaintCounter(QObject):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
 
 
 def _two_pages(qtbot):

@@ -7,19 +7,10 @@ timings are bench/stepper.py's."""
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QEvent, QObject
 from PyQt6.QtWidgets import QTableWidget
 
+from paints import PaintCounter
 
-class PaintCounter(QObject):
-    def __init__(self):
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, obj, event):
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
 
 
 @pytest.fixture
