@@ -39,8 +39,8 @@ def subset_dir(tmp_path_factory):
 def make_tab(qtbot, subset_dir):
     tabs = []
 
-    def make(epochs=3, lr=0.05):
-        tab = TrainingTab(data_dir=str(subset_dir))
+    def make(epochs=3, lr=0.05, data_dir=subset_dir, workers=None):
+        tab = TrainingTab(data_dir=str(data_dir) if data_dir else None, workers=workers)
         tab.setup.epochs.setValue(epochs)
         tab.setup.lr.setValue(lr)
         tab.resize(1400, 900)
@@ -684,13 +684,18 @@ def test_the_banner_does_not_push_the_page_down_nor_the_state_the_status_sideway
 def test_a_closing_program_leaves_a_batch_in_flight_but_no_file_write(qtbot, make_tab,
                                                                         tmp_path):
     """shutdown(for_exit=True), the real program's close (the process ends
-    next): a batch in flight is not waited for (batches of 1,000 images take
-    seconds), but the training thread can write no file any more; a plain
+    next): a batch in flight is not waited for (a big one takes seconds), but the training thread can write no file any more; a plain
     shutdown afterwards calls the exit off and the thread ends normally."""
-    tab = make_tab(epochs=5)
-    tab.setup.batch_size.setValue(1000)          # two batches an epoch, ~1 s each
+    # The full MNIST in batches of 4,096 on one process (0.4 s or more a
+    # batch on any CPU); the close comes as the snapshot of the first batch
+    # reaches the window: the thread is past its between-batches work (where
+    # a stop ends it at once) and inside the second batch.
+    tab = make_tab(epochs=5, data_dir=None, workers=1)
+    tab.setup.batch_size.setValue(4096)
     tab.start()
-    qtbot.waitUntil(lambda: tab.trainer.step >= 1, timeout=60_000)   # the next batch is on
+    seen = []
+    tab.runner.snapshot.connect(lambda snap: seen.append(snap.step))
+    qtbot.waitUntil(lambda: any(step >= 1 for step in seen), timeout=60_000)
     tab.export_csv(tmp_path / "late.csv")                            # for the next snapshot
     t0 = time.perf_counter()
     assert tab.shutdown(for_exit=True)
