@@ -145,6 +145,48 @@ def test_weights_beyond_a_histograms_range_are_counted_and_said(qtbot):
     view.add(0, first)
     view.add(64, ex)
     view.redraw()
-    title = view.hist_titles["fc1"]
-    assert f"3 above {hi:.3g}, 1 below {-hi:.3g} (in the end row)" in title
-    assert view.hist_titles["conv1"] == "conv1"
+    assert "3 above, 1 below" in view.hist_titles["fc1"]
+    assert (f"3 above {hi:.3g} and 1 below {-hi:.3g} are counted in the end row"
+            in view.hist_items["fc1"][0].toolTip())
+    assert "above" not in view.hist_titles["conv1"]
+    assert "counted" not in view.hist_items["conv1"][0].toolTip()
+
+
+def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
+    """Every plot, histogram and mosaic of the Weights page lies inside the
+    page at the size the Training tab gives it in a 1400x900 window (about
+    1,000 x 680 px), with titles saying weights beyond the ranges: the
+    ratio plot and the last histograms were cut off at the right."""
+    from cnnviz.gui.training.inside import WeightsView
+    train, test = load_mnist(split="train"), load_mnist(split="test")
+    model = lenet5(seed=0)
+    probe = Probe(model, test.images[0] / np.float32(255), int(test.labels[0]), heavy_interval=0)
+    trainer = Trainer(model, (train.images[:64], train.labels[:64]), None,
+                      TrainConfig(epochs=1, limit=64, batch_size=32))
+    first = probe(trainer)
+    for layer in ("conv1", "conv2", "fc1", "fc2", "fc3"):
+        w = model[layer].params["weight"]
+        w.ravel()[:1500] = 50.0                           # thousands beyond every range
+        w.ravel()[1500:2000] = -50.0
+    ex = probe(trainer)
+    view = WeightsView()
+    qtbot.addWidget(view)
+    view.resize(1000, 680)
+    view.show()
+    qtbot.waitExposed(view)
+    view.prepare(["conv1", "conv2", "fc1", "fc2", "fc3"])
+    view.add(0, first)
+    view.add(64, ex)
+    view.redraw()
+    qtbot.wait(50)
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    items = [view.norm_plot, view.ratio_plot, view.kernels.view, view.kernel_grads.view,
+             *(plot for plot, _ in view.hist_items.values())]
+    for item in items:
+        r = item.sceneBoundingRect()
+        assert r.width() >= 60 and visible.contains(r), (item, r, visible)
+    hist_widths = [plot.sceneBoundingRect().width() for plot, _ in view.hist_items.values()]
+    assert max(hist_widths) < 1.6 * min(hist_widths)      # the five share the row
+    for name in ("conv1", "fc1"):
+        assert "beyond" in view.hist_items[name][0].toolTip() or "above" in \
+            view.hist_items[name][0].toolTip()

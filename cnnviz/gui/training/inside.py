@@ -118,6 +118,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
         # A common rule of thumb: about 1e-3 is healthy; far above, too fast.
         self.ratio_plot.addItem(pg.InfiniteLine(pos=-3, angle=0, pen=pg.mkPen(
             theme.FRAME, style=pg.QtCore.Qt.PenStyle.DashLine)))
+        for col in range(3):            # the three columns share the page's width
+            self.ci.layout.setColumnStretchFactor(col, 1)
         self.hist_layout = self.ci.addLayout(row=2, col=0, colspan=3)
         self.hist_layout.addLabel("weight histograms over time (x: samples seen, as above; "
                                   "y: weight value; darker: more weights)", row=0, col=0, colspan=8,
@@ -244,10 +246,12 @@ class WeightsView(pg.GraphicsLayoutWidget):
                 continue
             item.setImage(h.rgba(), autoLevels=False, levels=(0, 255))
             lo, hi = float(h.edges[0]), float(h.edges[-1])
-            title = hist_title(name, lo, hi, *self.outside.get(name, (0, 0)))
+            outside = self.outside.get(name, (0, 0))
+            title = hist_title(name, lo, hi, *outside)
             if self.hist_titles.get(name) != title:     # a re-layout: only on a change
                 self.hist_titles[name] = title
-                view.setTitle(title, color=theme.FOREGROUND)
+                view.setTitle(title, color=theme.FOREGROUND, size=theme.TITLE_SIZE)
+            view.setToolTip(hist_tooltip(name, lo, hi, *outside))
             item.setRect(pg.QtCore.QRectF(0, lo, max(h.samples, 1), hi - lo))
             # Fixed ranges, set here only when they change: a range change
             # re-lays out the axis (and auto-range would run mid-paint).
@@ -259,7 +263,11 @@ class WeightsView(pg.GraphicsLayoutWidget):
 
     def _hist_item(self, column: int, name: str) -> tuple:
         if name not in self.hist_items:
-            view = self.hist_layout.addPlot(row=1, col=column, title=name)
+            view = self.hist_layout.addPlot(row=1, col=column,
+                                            title=hist_title(name, 0, 0, 0, 0))
+            # the histograms share the row equally, whatever their titles say
+            view.setPreferredWidth(80)
+            self.hist_layout.layout.setColumnStretchFactor(column, 1)
             view.titleLabel.setAttr("color", theme.FOREGROUND)
             view.hideAxis("bottom")
             view.getAxis("left").setTextPen(theme.FOREGROUND)
@@ -273,14 +281,25 @@ class WeightsView(pg.GraphicsLayoutWidget):
 
 
 def hist_title(name: str, lo: float, hi: float, below: int, above: int) -> str:
-    """A histogram's title; weights beyond its range (counted in its top or
-    bottom row) are said, with how many and where the range ends."""
+    """A histogram's title: its name and, on a second line (a blank one when
+    there is nothing to say, so the five plots stay aligned), how many
+    weights lie beyond its range, counted in its top or bottom row. Short, so
+    five histograms share a 1,000 px row; ``hist_tooltip`` says it in full."""
+    beyond = [f"{above:,} above" if above else "", f"{below:,} below" if below else ""]
+    beyond = ", ".join(b for b in beyond if b)
+    second = f"<span style='color:#c0392b'>{beyond}</span>" if beyond else "&nbsp;"
+    return f"{name}<br>{second}"
+
+
+def hist_tooltip(name: str, lo: float, hi: float, below: int, above: int) -> str:
+    """The histogram's range and what lies beyond it, in a sentence."""
+    text = f"{name}: weights from {lo:.3g} to {hi:.3g}, darker where there are more."
     beyond = [f"{above:,} above {hi:.3g}" if above else "",
               f"{below:,} below {lo:.3g}" if below else ""]
     beyond = [b for b in beyond if b]
-    if not beyond:
-        return name
-    return f"{name}<br><span style='color:#c0392b'>{', '.join(beyond)} (in the end row)</span>"
+    if beyond:
+        text += f" {' and '.join(beyond)} are counted in the end row."
+    return text
 
 
 _INV_GREY = np.stack([np.linspace(255, 20, 256)] * 3 + [np.full(256, 255)], axis=1).astype(np.uint8)
