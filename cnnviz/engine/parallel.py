@@ -230,19 +230,22 @@ class ParallelStep:
         # Ctrl-C is the parent's to handle. A worker can only ignore it once
         # its interpreter runs our code; until then (up to a second) a
         # terminal's Ctrl-C, sent to the whole process group, printed a
-        # traceback from its start-up. An ignored SIGINT is inherited through
-        # spawn's exec, and Python then installs no KeyboardInterrupt handler,
-        # so the workers are started with it ignored here (a few ms in which
-        # this process ignores it too). Only the main thread may change it;
-        # the GUI starts workers from its training thread, with no terminal.
-        import threading
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        # traceback from its start-up. So SIGINT is *blocked* in this thread
+        # while they are started: the mask is inherited through spawn's fork
+        # and exec, a Ctrl-C in a worker's start-up waits there until the
+        # worker ignores it (which discards it), and one sent to this process
+        # meanwhile waits the few ms until the mask is restored, then arrives
+        # as usual. (Ignoring it here instead, as before, lost a Ctrl-C that
+        # came in those ms.) The mask is per thread: any thread may do this.
+        # multiprocessing's resource tracker, started on first use, unblocks
+        # SIGINT after its own spawn: started first, outside the block
+        from multiprocessing import resource_tracker
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._start_workers()
         finally:
-            if in_main:
-                signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def _start_workers(self):
         self._leaving = False
@@ -463,7 +466,10 @@ def _parent_gone(parent_pid) -> bool:
 
 def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
     """A worker process: wait for each batch, compute its rows, post the gradients."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is for the parent to handle
+    # Ctrl-C is for the parent to handle; it came blocked (start_workers):
+    # ignored first, which drops one that came during the start-up
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=1, user_api="blas")
     np.seterr(over="ignore", invalid="ignore")      # divergence is the parent's to judge
