@@ -52,6 +52,7 @@ PREDICT_ROWS = 1000         # rows of one shared inference batch (evaluation's b
 _IDLE_SPIN = 0.02       # seconds a worker spins for the next batch before it naps
 _NAP = 0.0005           # seconds of the first nap; each next one twice as long ...
 _LONGEST_NAP = 0.01     # ... up to this: a paused GUI run costs ~0 CPU, resuming <= 10 ms
+_EXIT_WAIT = 0.3        # seconds stop_workers waits for the workers to exit before killing them
 
 
 def usable_cores() -> int:
@@ -292,16 +293,27 @@ class ParallelStep:
         return [p.pid for p in self._procs]
 
     def stop_workers(self):
-        """Tell the workers to exit, wait for them briefly, free the shared
-        block. Safe to call more than once; the next batch starts them again."""
+        """Tell the workers to exit, wait for them briefly (then kill them),
+        free the shared block. Safe to call more than once; the next batch starts them again."""
         procs, self._procs = self._procs, []
         if self._block is not None:
-            self._block.arrays["ctrl"][_SHUTDOWN] = 1
+            ctrl = self._block.arrays["ctrl"]
+            ctrl[_SHUTDOWN] = 1
+            # A worker still starting (importing NumPy: seconds on a busy
+            # machine) looks at the flag only once it runs its loop, and has
+            # nothing to lose: ended now, a stop in a run's first seconds
+            # does not wait up to 2 s for it.
+            for w, p in enumerate(procs, 1):
+                if not ctrl[_FIRST + 3 * w + 1]:
+                    p.kill()
         if self._leaving:           # the process is ending: no joins (see leave_workers_at_exit)
             procs = []
-        deadline = time.monotonic() + 2.0
+        # A worker has nothing to save: one that has not ended within the
+        # wait (an interpreter's teardown takes a second on a busy machine,
+        # more than the GUI's Stop may wait for the training thread) is killed.
+        deadline = time.monotonic() + _EXIT_WAIT
         for p in procs:
-            p.join(max(deadline - time.monotonic(), 0.05))
+            p.join(max(deadline - time.monotonic(), 0.01))
             if p.is_alive():
                 p.kill()
                 p.join(1.0)
