@@ -98,7 +98,12 @@ def main(argv=None) -> int:
     training.views.setCurrentWidget(training.digit)
     training.digit.canvas.draw_stroke([(100, 60), (180, 60), (120, 230)])   # a 7
     shoot("training_draw.png")
-    return 0 if training.shutdown(2.0) else 1      # the thread stopped; exit without asking
+    code = 0 if training.shutdown(2.0) else 1      # the thread stopped; exit without asking
+    # Every file is written: end now, before the window and the application
+    # are freed (that teardown ended in a segmentation fault now and then).
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
