@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QRectF
-from PyQt6.QtWidgets import QMenu
+from PyQt6.QtWidgets import QGraphicsItem, QMenu
 
 from cnnviz.gui.stepper.settle import register_view
 from cnnviz.gui.widgets.colormaps import Scale
@@ -113,6 +113,9 @@ class StepperMapGrid(FeatureMapGrid):
             tile.view.setXLink(None)
             tile.view.setYLink(None)
         for i, tile in enumerate(self.tiles):
+            # a title's text drawn once into a pixmap, then copied: laying out
+            # and drawing 16 titles' text was most of a 16-map grid's paint
+            tile.title.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             tile.menu = self._own_menu(i)
             tile.view.raiseContextMenu = (
                 lambda ev, m=tile.menu: m.popup(ev.screenPos().toPoint()))
