@@ -12,7 +12,8 @@ input in [0, 1]):
 
 Per layer: the conv alone (filter_conv.conv2d_maps, or the engine's conv2d on a
 checkout without it), the lab's pipeline (conv, ReLU, pool: run_pipeline) and
-the worker's whole job (pipeline + colour maps: worker.compute), median and
+the worker's whole job (pipeline + colour maps: worker.compute; and with the
+maps coloured for --tile px wide tiles, as the lab does for big maps), median and
 min over --reps runs, and the process's CPU time (all threads): on a shared
 machine the wall time also holds other processes' turns. Peak extra memory: a fresh subprocess per layer resets
 its peak RSS (/proc/self/clear_refs 5), runs worker.compute once, and reports
@@ -20,7 +21,8 @@ VmHWM minus the RSS before (OpenCV's and NumPy's allocations alike).
 
 --latency (needs a display; run it under Xvfb with xcb): the 3x3 on a 512x512
 photo in the main window (--latency-side 1024 or 2048: a bigger photo, whose
-edits run on the worker thread); a real key press (QTest.keyClick into a kernel cell)
+edits run on the worker thread; --latency-bank: the bank of 4 RGB 7x7 filters,
+"computed and shown"); a real key press (QTest.keyClick into a kernel cell)
 until the last Paint event on the viewport of every stage grid that changes
 (conv, ReLU, pool), waiting until no paint arrives for --quiet ms.
 
@@ -109,7 +111,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
 
 
-def bench_compute(name: str, reps: int) -> None:
+def bench_compute(name: str, reps: int, tile: int = 0) -> None:
     from cnnviz.gui.kernel_lab import pipeline
     from cnnviz.gui.kernel_lab.worker import compute
 
@@ -120,6 +122,12 @@ def bench_compute(name: str, reps: int) -> None:
              ("pipeline (conv, ReLU, pool)", lambda: pipeline.run_pipeline(request.image,
                                                                            request.config)),
              ("pipeline + colour maps", lambda: compute(request))]
+    if tile:     # the maps as the lab colours them for tiles of that many screen pixels
+        import dataclasses
+        side = LAYERS[name][0]
+        seen = dataclasses.replace(request, density={s: side / tile for s in
+                                                     ("conv", "activation", "pool")})
+        parts.append((f"... drawn in {tile} px tiles", lambda: compute(seen)))
     for what, fn in parts:
         try:
             times, cpu = timed(fn, reps)
@@ -173,7 +181,7 @@ def bench_memory(name: str) -> None:
 
 # --- key to repaint ------------------------------------------------------------------------
 
-def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
+def bench_latency(reps: int, quiet_ms: float, side: int = 512, bank: bool = False) -> None:
     from PyQt6.QtCore import QEvent, QObject, Qt
     from PyQt6.QtTest import QTest
     from PyQt6.QtWidgets import QApplication
@@ -192,7 +200,12 @@ def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
     lab = window.kernel_lab
     pixels = resize(load_image(sample_images()["astronaut"]), (side, side))
     lab.set_input(InputImage(pixels, f"astronaut {side}x{side}", (side, side)))
-    lab.bank.editor.apply_preset("Sobel x")
+    if bank:    # the compute figures' bank: 4 RGB 7x7 filters
+        rng = np.random.default_rng(0)
+        lab.bank.set_bank(rng.uniform(-1, 1, (4, 3, 7, 7)).astype(np.float32),
+                          np.zeros(4, np.float32), [f"random {i + 1}" for i in range(4)])
+    else:
+        lab.bank.editor.apply_preset("Sobel x")
 
     paints: dict[str, list[float]] = {}
     cpu_at: dict[str, float] = {}
@@ -209,13 +222,21 @@ def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
             return False
 
     def settle(quiet: float, limit: float = 10.0) -> None:
-        """Process events until none of the grids painted for ``quiet`` seconds."""
+        """Process events until none of the grids painted for ``quiet`` seconds
+        since the lab was last busy (a result from the worker thread arrives long
+        after the key's first paints, and its own paint comes after it)."""
         end = time.perf_counter() + limit
+        idle_since = start
         while time.perf_counter() < end:
             app.processEvents()
-            last = max((t[-1] for t in paints.values() if t), default=0.0)
-            if not lab.busy and time.perf_counter() - max(last, start) >= quiet:
-                return
+            now = time.perf_counter()
+            if lab.busy:         # the worker computes: poll gently, its threads need the CPU
+                idle_since = now
+                time.sleep(0.002)
+            else:
+                last = max((t[-1] for t in paints.values() if t), default=0.0)
+                if now - max(last, idle_since) >= quiet:
+                    return
             time.sleep(0.0005)
 
     start = time.perf_counter()
@@ -227,6 +248,7 @@ def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
         clocks.append(clock)
     settle(0.5)
     changing = [n for n in ("conv", "activation", "pool") if lab.grids[n].isVisible()]
+    tiles = {n: round(lab.grids[n].tiles[0].view.width()) for n in changing if lab.grids[n].tiles}
     cell = lab.bank.editor.cell(1, 1)
     cell.setFocus()
     lat, compute_s, cpu, counts, missed = [], [], [], [], 0
@@ -245,15 +267,17 @@ def bench_latency(reps: int, quiet_ms: float, side: int = 512) -> None:
         compute_s.append(lab.output.compute_seconds)
         cpu.append(max(cpu_at[n] for n in changing) - cpu0)
         counts.append(max(len(paints[n]) for n in changing))
-    print(f"\none RGB 3x3 filter, {side}x{side}, key press -> last repaint of {', '.join(changing)} "
+    what = "4 RGB 7x7 filters" if bank else "one RGB 3x3 filter"
+    print(f"\n{what}, {side}x{side}, key press -> last repaint of {', '.join(changing)} "
           f"({app.platformName()}, {reps} keys, quiet period {quiet_ms:.0f} ms):")
     if lat:
         print(f"  median {ms(statistics.median(lat))}   p95 "
               f"{ms(float(np.percentile(lat, 95)))}   max {ms(max(lat))}")
+        print(f"  tiles drawn (px wide): {tiles}")
         print(f"  GUI-thread CPU time over the same interval: median "
               f"{ms(statistics.median(cpu))}; paints per grid per key: at most "
               f"{max(counts)}")
-        where = "inline" if side == 512 else "on the worker thread"
+        where = "inline" if side == 512 and not bank else "on the worker thread"
         print(f"  of which the compute (pipeline + colour maps, {where}): median "
               f"{ms(statistics.median(compute_s))}")
     if missed:
@@ -270,6 +294,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keys", type=int, default=40, help="key presses for --latency")
     parser.add_argument("--latency-side", type=int, default=512, choices=[512, 1024, 2048],
                         help="photo size for --latency")
+    parser.add_argument("--tile", type=int, default=300,
+                        help="also time the colour maps for tiles this many px wide "
+                             "(the lab colours big maps at the size they are seen; 0: skip)")
+    parser.add_argument("--latency-bank", action="store_true",
+                        help="--latency with the bank of 4 RGB 7x7 filters, not one 3x3")
     parser.add_argument("--quiet", type=float, default=150.0,
                         help="ms without a paint that ends a key's measurement")
     parser.add_argument("--memory-child", choices=list(LAYERS), help=argparse.SUPPRESS)
@@ -283,10 +312,10 @@ def main(argv=None) -> int:
           f"NumPy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
     if not args.latency_only:
         for name in args.sizes:
-            bench_compute(name, args.reps)
+            bench_compute(name, args.reps, args.tile)
             bench_memory(name)
     if args.latency or args.latency_only:
-        bench_latency(args.keys, args.quiet, args.latency_side)
+        bench_latency(args.keys, args.quiet, args.latency_side, args.latency_bank)
     return 0
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
+from PyQt6.QtCore import QByteArray, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                              QProgressBar, QPushButton, QScrollArea, QSplitter, QVBoxLayout,
                              QWidget)
@@ -30,7 +30,9 @@ from cnnviz.gui.kernel_lab.image_loader import ImageLoader
 from cnnviz.gui.kernel_lab.input_loader import InputImage
 from cnnviz.gui.kernel_lab.layer_controls import LayerControls
 from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig
-from cnnviz.gui.kernel_lab.worker import Output, PipelineRunner, Request
+from cnnviz.gui.kernel_lab.fast_render import recolour
+from cnnviz.gui.kernel_lab.filter_conv import conv_threads
+from cnnviz.gui.kernel_lab.worker import Output, PipelineRunner, Request, stage_step
 from cnnviz.gui.widgets import theme
 from cnnviz.gui.widgets.banner import Banner
 from cnnviz.gui.widgets.feature_map_grid import FeatureMapGrid
@@ -44,6 +46,7 @@ STAGES = ("input", "conv", "activation", "pool")
 SEED_EXAMPLE_SIZE = (80, 80)
 HOVER_VALUES = 2        # values per stage in the status line (all of them are in the titles)
 MIN_TILE_HEIGHT = 110   # px a row of maps keeps (title + a readable map); more rows scroll
+SHARPEN_DELAY_MS = 60   # after the last zoom or resize, big maps are coloured finer if needed
 
 
 def _full_or_too_large(path: Path):
@@ -80,6 +83,10 @@ class KernelLab(QWidget):
         self.loader.failed.connect(self._on_load_failed)
         self._loading: tuple[int, Path, bool] | None = None   # ticket, path, ask if large
         self.link = ViewLink()
+        # a zoom that shows more map pixels than a coarsely coloured map holds
+        # colours it finer (once the zoom has paused: not at every drag event)
+        self._sharpen_timer = QTimer(self, singleShot=True, interval=SHARPEN_DELAY_MS)
+        self._sharpen_timer.timeout.connect(self.sharpen)
         self._build()
 
     # --- layout ------------------------------------------------------------------------
@@ -438,9 +445,39 @@ class KernelLab(QWidget):
             return
         request = Request(self._chw, self.config(),
                           shared_scale=bool(self.scale_box.currentData()),
-                          rgb_input=True, submitted=time.perf_counter())
+                          rgb_input=True, submitted=time.perf_counter(),
+                          density=self.densities())
         self.runner.submit(request)
         self._show_busy(self.runner.busy)   # on the worker thread: say so until it is drawn
+
+    def densities(self) -> dict[str, float]:
+        """Per shown stage, input pixels per screen pixel in its tiles (view
+        coordinates are input pixels), for colouring big maps at the size seen."""
+        out = {}
+        for name, grid in self.grids.items():
+            if grid.tiles and grid.isVisible():
+                view = grid.tiles[0].view
+                screen = view.width() * grid.devicePixelRatioF()
+                if screen >= 1:
+                    out[name] = view.viewRect().width() / screen
+        return out
+
+    def sharpen(self) -> None:
+        """Colour a coarsely coloured stage finer where a zoom (or a larger
+        tile) now shows more of its pixels than its images hold."""
+        if self.output is None:
+            return
+        request = Request(self.output.request.image, self.output.request.config,
+                          self.output.request.shared_scale, True, 0.0, self.densities())
+        for name, grid in self.grids.items():
+            stage, rendered = self.output.result.stage(name), grid.rendered
+            if stage is None or rendered is None or rendered.step == 1:
+                continue
+            step = stage_step(request, stage)
+            if step < rendered.step:
+                grid.set_rendered(recolour(rendered, step, conv_threads().map),
+                                  header=grid.header.text, origin=grid.origin,
+                                  pixel_size=grid.pixel_size)
 
     @property
     def busy(self) -> bool:
@@ -485,6 +522,8 @@ class KernelLab(QWidget):
             self.compute_banner.clear()
         if rebuilt:
             self.link.set_views([v for name in shown for v in self.grids[name].views])
+            for name in shown:      # one tile per grid: the grid's tiles move together
+                self.grids[name].views[0].sigRangeChanged.connect(lambda *_: self._sharpen_timer.start())
         pending = self._pending_label
         if pending is not None and output.request.image is pending[0]:
             self._pending_label = None

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PyQt6.QtCore import QCoreApplication, QObject, QThread, pyqtSignal, pyqtSlot
 
-from cnnviz.gui.kernel_lab.fast_render import render_fast
+from cnnviz.gui.kernel_lab.fast_render import display_step, render_fast
 from cnnviz.gui.kernel_lab.filter_conv import conv_threads, opencv_single_threaded
 from cnnviz.gui.kernel_lab.pipeline import (LayerConfig, PipelineError, PipelineResult,
                                             finite_stages, overflow_note, run_pipeline)
@@ -38,6 +38,9 @@ class Request:
     shared_scale: bool
     rgb_input: bool            # show a 3-channel input as one colour image
     submitted: float           # perf_counter() at the edit, for latency figures
+    # per stage name, input pixels per screen pixel in its views (none: colour every
+    # pixel): big maps are coloured at the density they are seen at (display_step)
+    density: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -70,10 +73,18 @@ def _compute(request: Request, start: float) -> Output:
     finite = finite_stages(result)                    # once, for the colours and the note
     rendered = [_render_input(request, result.stages[0])]
     rendered += [render_fast(stage.maps, stage.map_labels, shared_scale=request.shared_scale,
-                             colour=colour, finite=ok)
+                             colour=colour, finite=ok, step=stage_step(request, stage))
                  for stage, ok in zip(result.stages[1:], finite)]
     return Output(request, result, rendered, time.perf_counter() - start,
                   overflow_note(result, finite))
+
+
+def stage_step(request: Request, stage) -> int:
+    """The step a stage's maps are coloured at, from the views' density."""
+    density = request.density.get(stage.name, 0.0)
+    if density <= 0:
+        return 1
+    return display_step(density / max(stage.rows.scale, stage.cols.scale))
 
 
 _input_cache: list = []   # [(image array, rgb flag, RenderedMaps)]: kernel edits reuse it

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QRectF
-from PyQt6.QtWidgets import QMenu
+from PyQt6.QtCore import QRectF, Qt
+from PyQt6.QtWidgets import QGraphicsItem, QMenu
 
 from cnnviz.gui.stepper.settle import register_view
 from cnnviz.gui.widgets.colormaps import Scale
@@ -27,6 +27,27 @@ def cached_colormap(scale: Scale) -> pg.ColorMap:
         lut = scale.lut
         cmap = _COLORMAPS[scale.signed] = pg.ColorMap(np.linspace(0, 1, len(lut)), lut)
     return cmap
+
+
+def _pin_size(label: pg.LabelItem) -> None:
+    """A tile title whose text does not size its column: one line high, no width
+    of its own, text beyond the tile clipped. Why: pyqtgraph sizes a title to its
+    text, so a ReLU map's "5 (all 0)" or a hovered value re-laid out the whole
+    grid, every tile's view resized by a fraction of a pixel (32 views at
+    relu2, ~10 ms a step); the status line shows a hovered value in full."""
+    height = label.itemRect().height()
+    hint = {Qt.SizeHint.MinimumSize: (0, height), Qt.SizeHint.PreferredSize: (0, height),
+            Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+
+    def update_min():
+        label.setMinimumWidth(0)
+        label.setMinimumHeight(height)
+        label._sizeHint = hint
+
+    label.updateMin = update_min      # what pyqtgraph calls after each text or resize
+    label.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+    update_min()
+    label.updateGeometry()
 
 
 class StepperMapGrid(FeatureMapGrid):
@@ -113,6 +134,10 @@ class StepperMapGrid(FeatureMapGrid):
             tile.view.setXLink(None)
             tile.view.setYLink(None)
         for i, tile in enumerate(self.tiles):
+            # a title's text drawn once into a pixmap, then copied: laying out
+            # and drawing 16 titles' text was most of a 16-map grid's paint
+            tile.title.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            _pin_size(tile.title)
             tile.menu = self._own_menu(i)
             tile.view.raiseContextMenu = (
                 lambda ev, m=tile.menu: m.popup(ev.screenPos().toPoint()))

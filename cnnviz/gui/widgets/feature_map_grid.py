@@ -24,7 +24,7 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QImage
 
 from cnnviz.atomic import atomic_save_npy, save_failure_message
-from cnnviz.gui.widgets.colormaps import Scale
+from cnnviz.gui.widgets.colormaps import Scale, colorize
 from cnnviz.gui.widgets.png_export import save_png
 from cnnviz.gui.widgets.rendered_maps import RenderedMaps, render_maps
 from cnnviz.gui.widgets import theme
@@ -128,13 +128,13 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         self.rendered = rendered
         self.origin, self.pixel_size = tuple(origin), tuple(pixel_size)
         _set_label(self.header, header)
-        h, w = rendered.map_shape
-        rect = QRectF(origin[0], origin[1], w * pixel_size[0], h * pixel_size[1])
         self._titles = list(rendered.titles)
         for i, tile in enumerate(self.tiles):
-            tile.image.setImage(rendered.images[i], autoLevels=False)
+            image = rendered.images[i]
+            tile.image.setImage(image, autoLevels=False)
             if tile.image.levels is not None:
                 tile.image.setLevels(None)   # finished RGBA: pyqtgraph shows it without a copy
+            rect = self._image_rect(image, rendered.step)
             if tile.image.mapRectToParent(tile.image.boundingRect()) != rect:
                 tile.image.setRect(rect)
             _set_label(tile.title, self._titles[i])
@@ -145,6 +145,14 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         if rebuilt:
             self.reset_view()
         return rebuilt
+
+    def _image_rect(self, image: np.ndarray, step: int) -> QRectF:
+        """Where an image goes in view coordinates: its pixel (r, c) covers the
+        map pixels from (r*step, c*step) on (an image of every step-th map
+        pixel overhangs the map's far edges by less than ``step`` pixels)."""
+        h, w = image.shape[:2]
+        return QRectF(self.origin[0], self.origin[1], w * step * self.pixel_size[0],
+                      h * step * self.pixel_size[1])
 
     def clear_maps(self, header: str = "") -> None:
         self.body.clear()
@@ -294,8 +302,16 @@ class FeatureMapGrid(pg.GraphicsLayoutWidget):
         r = self.rendered
         return r.data.copy() if r.rgb else r.data[tile].copy()
 
+    def tile_image(self, tile: int) -> np.ndarray:
+        """The tile's RGBA image at the map's full size (a tile drawn from every
+        step-th pixel is coloured again from all of them)."""
+        r = self.rendered
+        if r.step == 1:
+            return np.ascontiguousarray(r.images[tile])
+        return colorize(r.data[tile], r.scales[tile])
+
     def save_tile_png(self, tile: int, path: str) -> None:
-        rgba = np.ascontiguousarray(self.rendered.images[tile])
+        rgba = self.tile_image(tile)
         h, w = rgba.shape[:2]
         save_png(QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888), path)
 

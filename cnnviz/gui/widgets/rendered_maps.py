@@ -17,7 +17,9 @@ from cnnviz.gui.widgets.colormaps import Scale, colorize, rgb_to_rgba, scale_for
 class RenderedMaps:
     """data: (M, H, W) float32 values; one display tile per map, or a single RGB
     tile for all three channels when ``rgb``. scales: one per tile (all equal
-    when the scale is shared)."""
+    when the scale is shared). step: the images show every step-th row and
+    column of the maps (a big map in a small tile, see kernel_lab.fast_render);
+    ``data`` always holds every value (hover, export)."""
 
     data: np.ndarray
     images: list[np.ndarray]
@@ -25,6 +27,7 @@ class RenderedMaps:
     titles: list[str]
     rgb: bool = False
     shared_scale: bool = True
+    step: int = 1
 
     @property
     def tile_count(self) -> int:
