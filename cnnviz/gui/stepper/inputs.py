@@ -169,8 +169,8 @@ def architecture_model(path, seed: int = 0) -> tuple[Sequential, tuple, str]:
         model = arch.build(seed=seed)
     except (ArchitectureError, ValueError) as e:
         raise StepperInputError(str(e)) from None
-    title = f"{arch.title} (untrained, seed {seed})"
-    return model, check_model(model, title, arch.batch_input_shape), title
+    shape = check_model(model, arch.title, arch.batch_input_shape)
+    return model, shape, f"{arch.title} (untrained, seed {seed})"
 
 
 def _as_hwc(image: np.ndarray) -> np.ndarray:
