@@ -36,6 +36,18 @@ def engine_conv(lab):
                     v["stride"], v["padding"], v["dilation"])[0]
 
 
+def folded(model):
+    """The first conv's kernels and biases with a Normalize before it folded in, by hand."""
+    from cnnviz.engine.layers import Normalize
+
+    conv = [l for l in model.layers if isinstance(l, Conv2D)][0]
+    w, b = conv.params["weight"].astype(np.float64), conv.params["bias"].astype(np.float64)
+    for layer in model.layers[:model.layers.index(conv)]:
+        if isinstance(layer, Normalize):
+            w, b = w / layer.std, b - layer.mean / layer.std * w.sum(axis=(1, 2, 3))
+    return w, b
+
+
 def test_a_grey_networks_first_layer_runs_on_the_photo_made_grey(qtbot, window, tmp_path):
     lab = window.kernel_lab
     lab.open_path(PHOTO)
@@ -47,8 +59,11 @@ def test_a_grey_networks_first_layer_runs_on_the_photo_made_grey(qtbot, window, 
     assert lab.network_button.use_file(path)
     settle(qtbot, lab)
     conv1 = model["conv1"]
-    np.testing.assert_array_equal(lab.bank.weights, conv1.params["weight"])   # 6 x 1 x 5 x 5
-    np.testing.assert_array_equal(lab.bank.bias, conv1.params["bias"])
+    w, b = conv1.params["weight"], conv1.params["bias"]
+    # 6 x 1 x 5 x 5, the input normalisation (x - 0.1307) / 0.3081 folded in
+    np.testing.assert_allclose(lab.bank.weights, w / 0.3081, rtol=1e-5)
+    np.testing.assert_allclose(lab.bank.bias, b - 0.1307 / 0.3081 * w.sum(axis=(1, 2, 3)),
+                               rtol=1e-5, atol=1e-6)
     assert lab.bank.names == [f"conv1[{o}]" for o in range(6)]
     assert not lab.colour                                   # a grey layer: the photo as grey
     assert lab.layer.values()["padding"] == (2, 2) and lab.layer.values()["stride"] == (1, 1)
@@ -56,10 +71,39 @@ def test_a_grey_networks_first_layer_runs_on_the_photo_made_grey(qtbot, window, 
     assert text.startswith("lenet.npz: conv1's 6 filters of 1 channel(s), 5x5, stride 1, "
                            "padding 2, in the bank.")
     assert "the photo is used as grey (BT.601 luma)" in text
-    assert "norm1 maps the picture to (x - 0.1307) / 0.3081" in text
+    assert ("norm1's (x - 0.1307) / 0.3081 is folded into the kernels and biases (w / 0.3081, "
+            "b - 0.1307 / 0.3081 * sum(w)): the maps are conv1's as the network computes them"
+            in text)
+    assert ("within 2 pixel(s) of the border the maps differ: the network pads the normalised "
+            "picture with 0, the lab the raw picture" in text)
     conv = lab.output.result.stage("conv").maps
     assert conv.shape[0] == 6
     np.testing.assert_allclose(conv, engine_conv(lab), atol=1e-4)
+    # inside the border: the network's own conv1 maps
+    x = np.ascontiguousarray(lab_input(lab))[None]
+    net = model.forward_layer(1, model.forward_layer(0, x))[0]
+    np.testing.assert_allclose(conv[:, 2:-2, 2:-2], net[:, 2:-2, 2:-2], atol=1e-4)
+
+
+def test_lenet5_1998s_c1_padded_then_normalised_is_the_networks_everywhere(qtbot, window,
+                                                                            tmp_path):
+    from cnnviz.engine.architecture import bundled, read
+
+    lab = window.kernel_lab
+    digit = (np.arange(28 * 28).reshape(28, 28) * 7 % 256).astype(np.uint8)
+    lab.open_digit(digit, 3, "test", 0)
+    settle(qtbot, lab)
+    model = read(bundled()["lenet5-1998"]).build(seed=5)
+    path = tmp_path / "lenet1998.npz"
+    save(model, path)
+    assert lab.network_button.use_file(path)
+    settle(qtbot, lab)
+    assert lab.layer.values()["padding"] == (2, 2)             # the pad layer's 2
+    assert "border" not in lab.input_banner.label.text()        # exact everywhere
+    x = np.ascontiguousarray(lab_input(lab))[None]
+    for i in range(3):                                          # pad, norm, C1
+        x = model.forward_layer(i, x)
+    np.testing.assert_allclose(lab.output.result.stage("conv").maps, x[0], atol=1e-4)
 
 
 def test_a_colour_networks_kernels_keep_their_three_channels(qtbot, window, tmp_path):
@@ -96,7 +140,9 @@ def test_a_checkpoints_first_layer(qtbot, window, tmp_path):
     assert lab.network_button.use_file(path)
     settle(qtbot, lab)
     conv1 = [l for l in trainer.model.layers if isinstance(l, Conv2D)][0]
-    np.testing.assert_array_equal(lab.bank.weights, conv1.params["weight"])
+    w, b = folded(trainer.model)
+    np.testing.assert_allclose(lab.bank.weights, w, rtol=1e-5)
+    np.testing.assert_allclose(lab.bank.bias, b, rtol=1e-5, atol=1e-6)
     assert lab.input_banner.label.text().startswith(f"run.npz: {conv1.name}'s")
 
 
@@ -149,5 +195,5 @@ def test_the_training_tabs_model(qtbot, window):
     lab.set_training_source(lambda: (model, "Model from Training at step 10"))
     assert lab.network_button.take_training_model()
     settle(qtbot, lab)
-    np.testing.assert_array_equal(lab.bank.weights, model.layers[1].params["weight"])
+    np.testing.assert_allclose(lab.bank.weights, folded(model)[0], rtol=1e-5)
     assert lab.input_banner.label.text().startswith("Model from Training at step 10: conv1's")

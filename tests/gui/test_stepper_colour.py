@@ -229,7 +229,11 @@ def test_batchnorm_view_is_numpys_recomputation_in_both_modes(tab):
 
 
 def test_dropout_view_is_the_layers_mask_and_evaluation_passes_everything(tab):
+    norm_index = tab.side.indexOf(tab.norm_tab)
+    assert not tab.side.isTabVisible(norm_index) and not tab.mode_switch.isVisible()   # LeNet-5
     assert tab.use_model(colour_net(), "colour net", (3, 32, 32))
+    assert tab.side.isTabVisible(norm_index) and tab.mode_switch.isVisible()
+    assert tab.side.tabBar().sizeHint().width() <= tab.side.width()    # every tab title shows
     s = tab.session
     tab.side.setCurrentWidget(tab.norm_tab)
     tab.strip.layer_clicked.emit(3)
@@ -286,6 +290,14 @@ def test_network_box_offers_the_bundled_architectures_and_files(tab, tmp_path):
 def test_use_model_keeps_its_signature_for_the_builder(tab):
     assert tab.use_model(lenet5(seed=1), "built")              # (model, name), as before
     assert tab.source == "built" and tab.session.x.shape == (1, 1, 28, 28)
+    box = tab.network_box
+    assert box.currentText() == "built"                        # named in the Network box
+    tab.session.model.layers[1].params["weight"][:] = 0         # changed while stepped
+    assert tab.choose_network("lenet5")
+    box.setCurrentIndex(box.findText("built"))                  # chosen again: as given
+    box.activated.emit(box.currentIndex())
+    assert tab.source == "built" and box.currentText() == "built"
+    assert np.any(tab.session.model.layers[1].params["weight"] != 0)
     assert not tab.use_model(Sequential(Conv2D(2, 2, 3), ReLU(), Flatten(), Linear(2 * 26 * 26, 3)),
                              "two channels")
     assert ("takes input of shape (2, 28, 28); the stepper feeds grey (1 channel) or colour "

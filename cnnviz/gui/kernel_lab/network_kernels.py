@@ -45,36 +45,60 @@ class NetworkKernels:
         return self.weights.shape[1]
 
 
-def _before_text(layer) -> str | None:
-    if isinstance(layer, Normalize):
-        return (f"{layer.name} maps the picture to (x - {layer.mean:g}) / {layer.std:g}; the lab "
-                f"feeds the kernels the picture's 0..1 values, so each map differs from the "
-                f"network's by a scale and an offset")
-    if isinstance(layer, ZeroPad2D):
-        return f"{layer.name} pads the picture with zeros first (the lab's Padding does the same)"
-    if layer.params:
-        return f"{layer.name} ({type(layer).__name__}) runs before it; the lab leaves it out"
-    return None
-
-
 def first_conv_kernels(model, source: str) -> NetworkKernels:
-    """The first Conv2D (or SparseConv2D, its unconnected kernels zero) of ``model``."""
+    """The first Conv2D (or SparseConv2D, its unconnected kernels zero) of
+    ``model``, with what comes before it folded in where that is exact:
+
+    - Normalize (x - m) / s: the conv then sees a*x + c (a = 1/s, c = -m/s),
+      and conv(w, a*x + c) + b = conv(a*w, x) + (b + c*sum(w)): the lab's
+      maps on the raw picture are the network's;
+    - ZeroPad2D: added to the lab's padding (exact when it pads the raw
+      picture, before any Normalize; after one, the network pads with
+      normalised zeros and the lab with raw ones: the border differs, said).
+    Any other layer before the conv is left out, and said."""
     for i, layer in enumerate(model.layers):
         if isinstance(layer, Conv2D):
             break
     else:
         raise NoKernels(f"{source} has no conv layer: no kernels to run on the photo")
     masked = getattr(layer, "_weight", None)
-    w = np.array(masked() if callable(masked) else layer.params["weight"], np.float32)
-    bias = np.array(layer.params.get("bias", np.zeros(w.shape[0])), np.float32)
-    notes = [t for t in map(_before_text, model.layers[:i]) if t]
+    w = np.array(masked() if callable(masked) else layer.params["weight"], np.float64)
+    bias = np.array(layer.params.get("bias", np.zeros(w.shape[0])), np.float64)
+    a, c = 1.0, 0.0                     # the conv sees a*x + c of the raw picture
+    pad = np.array(layer.padding)
+    notes, inexact_border = [], layer.padding != (0, 0)
+    for before in model.layers[:i]:
+        if isinstance(before, Normalize):
+            a, c = a / before.std, (c - before.mean) / before.std
+            notes.append(f"{before.name}'s (x - {before.mean:g}) / {before.std:g} is folded into "
+                         f"the kernels and biases (w / {before.std:g}, b - {before.mean:g} / "
+                         f"{before.std:g} * sum(w)): the maps are {layer.name}'s as the network "
+                         f"computes them")
+        elif isinstance(before, ZeroPad2D):
+            pad += before.padding
+            inexact_border = inexact_border or (a, c) != (1.0, 0.0)
+        elif before.params or not _is_identity_like(before):
+            notes.append(f"{before.name} ({type(before).__name__}) runs before {layer.name} in "
+                         f"the network; the lab leaves it out")
+    if (a, c) != (1.0, 0.0):
+        bias = bias + c * w.sum(axis=(1, 2, 3))
+        w = w * a
+        if inexact_border:
+            notes.append(f"within {int(pad.max())} pixel(s) of the border the maps differ: the "
+                         f"network pads the normalised picture with 0, the lab the raw picture")
     if w.shape[0] > MAX_NETWORK_FILTERS:
         notes.append(f"{layer.name} has {w.shape[0]} filters: the first {MAX_NETWORK_FILTERS} "
                      f"are shown")
         w, bias = w[:MAX_NETWORK_FILTERS], bias[:MAX_NETWORK_FILTERS]
     names = [f"{layer.name}[{o}]" for o in range(w.shape[0])]
-    return NetworkKernels(w, bias, names, layer.name, source, tuple(layer.stride),
-                          tuple(layer.padding), tuple(layer.dilation), notes)
+    return NetworkKernels(w.astype(np.float32), bias.astype(np.float32), names, layer.name,
+                          source, tuple(layer.stride), tuple(int(p) for p in pad),
+                          tuple(layer.dilation), notes)
+
+
+def _is_identity_like(layer) -> bool:
+    """Layers that do not change a picture's values before a first conv."""
+    return type(layer).__name__ in ("Dropout",)
 
 
 def kernels_from_file(path) -> NetworkKernels:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PyQt6.QtCore import pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy,
-                             QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                             QSizePolicy, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from cnnviz.engine.normalization import BatchNorm2d
 from cnnviz.engine.regularization import Dropout
@@ -91,7 +91,7 @@ def dropout_view(layer: Dropout) -> DropoutView | None:
     dropped = int(kept.size - np.count_nonzero(kept))
     text = (f"Training mode, p = {layer.p:g}: {dropped} of {total} values dropped "
             f"({100 * dropped / total:.0f}%). The kept ones are multiplied by 1/(1-p) = "
-            f"{layer.scale:g}, so each value's expected size is what evaluation (no dropout) "
+            f"{layer.scale:.4g}, so each value's expected size is what evaluation (no dropout) "
             f"gives. The backward pass routes δ through the same mask and scale. "
             f"New mask: draw another.")
     return DropoutView("training", multiplier, dropped, total, text)
@@ -142,15 +142,26 @@ class NormTab(QWidget):
         row.addWidget(self.mask_button)
         row.addStretch(1)
         layout.addLayout(row)
+        # the table and the maps scroll together; each panel takes the height it needs
+        inner = QWidget()
+        column = QVBoxLayout(inner)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(8)
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        layout.addWidget(self.table)
-        self.panel_a = TensorPanel("normalized", max_columns=4)
-        self.panel_b = TensorPanel("output", max_columns=4)
+        column.addWidget(self.table)
+        self.panel_a = TensorPanel("normalized", max_columns=4, fit=True)
+        self.panel_b = TensorPanel("output", max_columns=4, fit=True)
         for panel in (self.panel_a, self.panel_b):
             panel.hover_text.connect(self.hover_text)
-            layout.addWidget(panel, 1)
+            column.addWidget(panel)
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(inner)
+        layout.addWidget(scroll, 1)
         self.view = None
 
     def show_session(self, s: StepperSession) -> None:
@@ -227,7 +238,7 @@ class NormTab(QWidget):
         m = v.multiplier
         titles = [f"ch {k}" for k in range(m.shape[0])] if m.ndim == 3 else ["units"]
         self.panel_a.show_maps(m[None], _maps(m), titles,
-                               f"mask x scale: 0 = dropped, {layer.scale:g} = kept "
+                               f"mask x scale: 0 = dropped, {layer.scale:.4g} = kept "
                                f"({v.dropped} of {v.total} dropped)", None,
                                stem=f"{layer.name}_mask")
         self.panel_a.show()

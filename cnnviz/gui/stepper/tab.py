@@ -50,6 +50,7 @@ TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on
                 "changing it); choose again for newer weights")
 DEFAULT_LR = 0.01
 ARCH_PREFIX = "arch:"       # Network box keys of the ready architectures
+CODE_KEY = "code"           # the Network box key of a network given by use_model
 
 # the keys the tab answers, for F1 (the main window lists them on this tab)
 SHORTCUTS = [
@@ -265,11 +266,11 @@ class StepperTab(QWidget):
         self.check_tab = CheckTab()
         self.norm_tab = NormTab()
         for widget, title in ((self.weights_tab, "Weights"),
-                              (self.backward_tab, "Backward, step by step"),
+                              (self.backward_tab, "Backward steps"),
                               (self.edit_tab, "Edit kernel"),
                               (self.saliency_tab, "Saliency"),
                               (self.check_tab, "Gradient check"),
-                              (self.norm_tab, "BatchNorm / Dropout")):
+                              (self.norm_tab, "BN / Dropout")):
             self.side.addTab(widget, title)
         body.addWidget(self.side)
         body.setStretchFactor(0, 0)
@@ -410,13 +411,18 @@ class StepperTab(QWidget):
     def _show_file_in_box(self, path: Path) -> None:
         """The loaded file by name in the Network box (one entry, above
         "Model file...", which stays the way to open another)."""
+        self._show_in_box(path.name, ("loaded", str(path)), str(path))
+
+    def _show_in_box(self, text: str, data: tuple, tip: str) -> None:
+        """One entry for the network loaded from a file or given in code, above
+        "Model file..."; it replaces the previous one."""
         file_row = self.network_box.findData(("file", ""))
         previous = self.network_box.itemData(file_row - 1)
-        if previous and previous[0] == "loaded":
+        if previous and previous[0] in ("loaded", "code"):
             self.network_box.removeItem(file_row - 1)
             file_row -= 1
-        self.network_box.insertItem(file_row, path.name, ("loaded", str(path)))
-        self.network_box.setItemData(file_row, str(path), Qt.ItemDataRole.ToolTipRole)
+        self.network_box.insertItem(file_row, text, data)
+        self.network_box.setItemData(file_row, tip, Qt.ItemDataRole.ToolTipRole)
         self.network_box.setCurrentIndex(file_row)
 
     # ------------------------------------------------------------------ the Training tab's model
@@ -471,7 +477,7 @@ class StepperTab(QWidget):
     def use_training_model(self, model, title: str) -> bool:
         """``use_model`` for a copy of the Training tab's model: the Network box
         then shows "Model from Training", the title says which moment it is."""
-        if not self.use_model(model, title):
+        if not self._use_model(model, title):
             self._select_box(self._current_key)
             return False
         self._current_key = "training"
@@ -484,6 +490,14 @@ class StepperTab(QWidget):
         colour picture of ``input_shape`` ((C, H, W) or (1, C, H, W); found
         from the layers when not given); refused with a message unless it ends
         in class scores."""
+        if not self._use_model(model, name, input_shape):
+            return False
+        self._code_model = (model, name, tuple(self.session.x.shape), model.state_dict())
+        self._current_key = CODE_KEY
+        self._show_in_box(name, ("code", CODE_KEY), f"{name}: a network given by another tab")
+        return True
+
+    def _use_model(self, model, name: str, input_shape=None) -> bool:
         try:
             shape = check_model(model, name, input_shape)
         except StepperInputError as e:
@@ -491,6 +505,13 @@ class StepperTab(QWidget):
             return False
         self._start_model(model, name, shape)
         return True
+
+    def _use_code_model_again(self) -> None:
+        """The network last given by use_model, chosen again in the box: its weights as given."""
+        model, name, shape, state = self._code_model
+        model.load_state_dict(state)
+        self._start_model(model, name, shape)
+        self._current_key = CODE_KEY
 
     def _start_model(self, model, name: str, shape=INPUT_SHAPE) -> None:
         """Keep the current input and target when the new network takes the
@@ -580,6 +601,8 @@ class StepperTab(QWidget):
         reset.setProperty("base_tip", "Restore the lesson's input, weights and δ" if lesson
                           else "Restore the weights the network was loaded with")
         self.edit_tab.set_session(session)
+        # the BatchNorm / Dropout tab only for a network that has one (the tabs fit then)
+        self.side.setTabVisible(self.side.indexOf(self.norm_tab), session.has_mode)
         self.refresh()
         QTimer.singleShot(0, self._prepare_grids)
 
@@ -608,6 +631,10 @@ class StepperTab(QWidget):
         kind, key = self.network_box.itemData(index)
         if kind == "training":
             self.take_training_model()         # again: the newest weights
+            return
+        if kind == "code":
+            if key != self._current_key:
+                self._use_code_model_again()
             return
         if kind == "loaded":
             if key != self._current_key:
