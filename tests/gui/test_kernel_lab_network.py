@@ -74,7 +74,7 @@ def test_a_grey_networks_first_layer_runs_on_the_photo_made_grey(qtbot, window, 
     assert ("norm1's (x - 0.1307) / 0.3081 is folded into the kernels and biases (w / 0.3081, "
             "b - 0.1307 / 0.3081 * sum(w)): the maps are conv1's as the network computes them"
             in text)
-    assert ("within 2 pixel(s) of the border the maps differ: the network pads the normalised "
+    assert ("Within 2 pixel(s) of the border the maps differ: the network pads the normalised "
             "picture with 0, the lab the raw picture" in text)
     conv = lab.output.result.stage("conv").maps
     assert conv.shape[0] == 6

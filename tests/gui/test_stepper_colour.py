@@ -171,6 +171,21 @@ def test_colour_network_every_view_equals_the_engine_in_both_modes(tab, qtbot):
     assert [b.text().split("\n")[0] for b in tab.strip.blocks][:3] == ["input", "conv1", "bn1"]
 
 
+def test_global_average_pooling_and_zero_padding_step_with_the_engines_gradients(tab):
+    from cnnviz.engine.global_pool import GlobalAvgPool2D
+    from cnnviz.engine.padding import ZeroPad2D
+
+    net = Sequential(ZeroPad2D(1), Conv2D(3, 6, 3, stride=2, seed=4), ReLU(), GlobalAvgPool2D(),
+                     Linear(6, 5, seed=4))
+    fresh = copy.deepcopy(net)
+    assert tab.use_model(net, "gap net")                    # shape found: 32x32 colour first
+    s = tab.session
+    assert s.x.shape == (1, 3, 32, 32)
+    assert tab.target_spin.maximum() == 4                   # five classes
+    ref = reference_pass(fresh, s.x, s.label, training=False)
+    check_every_view_against(tab, ref)
+
+
 def test_stepping_never_moves_the_models_buffers_and_masks_repeat(tab):
     net = colour_net()
     before = net.state_dict()

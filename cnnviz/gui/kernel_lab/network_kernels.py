@@ -84,7 +84,7 @@ def first_conv_kernels(model, source: str) -> NetworkKernels:
         bias = bias + c * w.sum(axis=(1, 2, 3))
         w = w * a
         if inexact_border:
-            notes.append(f"within {int(pad.max())} pixel(s) of the border the maps differ: the "
+            notes.append(f"Within {int(pad.max())} pixel(s) of the border the maps differ: the "
                          f"network pads the normalised picture with 0, the lab the raw picture")
     if w.shape[0] > MAX_NETWORK_FILTERS:
         notes.append(f"{layer.name} has {w.shape[0]} filters: the first {MAX_NETWORK_FILTERS} "
@@ -127,7 +127,7 @@ def for_picture(k: NetworkKernels, colour_picture: bool) -> tuple[np.ndarray, bo
         return k.weights, False, note
     if k.channels == 3 and not colour_picture:
         return (k.weights.sum(axis=1, keepdims=True), False,
-                f"the picture is grey: fed in all three of {k.layer}'s channels, each filter's "
+                f"The picture is grey: fed in all three of {k.layer}'s channels, each filter's "
                 f"R, G and B kernels act as their sum, which is shown")
     if k.channels != 3:
         raise NoKernels(f"{k.layer} takes {k.channels} input channels; the lab's pictures have "
