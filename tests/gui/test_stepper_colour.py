@@ -186,6 +186,20 @@ def test_global_average_pooling_and_zero_padding_step_with_the_engines_gradients
     check_every_view_against(tab, ref)
 
 
+def test_a_colour_network_takes_the_kernel_labs_photo(tab):
+    rgb = photo(60, 90)
+    tab.set_image_source(lambda: (rgb, "cat.png"))
+    assert tab.use_model(colour_net(), "colour net", (3, 32, 32))
+    np.testing.assert_array_equal(tab.session.x, to_model_input(rgb, (1, 3, 32, 32)))
+    assert tab.banner.label.text() == ("cat.png (60x90x3) converted to the model's input: "
+                                       "colour, resized to 32x32 (shown on the left). No true "
+                                       "label: the target is 7.")
+    assert tab.choose_network("lenet5")                 # back to grey: the same photo, grey
+    np.testing.assert_array_equal(tab.session.x, to_model_input(rgb, (1, 1, 28, 28)))
+    tab.digit_spin.setValue(3)                          # a digit again
+    assert tab.input_name == "MNIST test #3"
+
+
 def test_stepping_never_moves_the_models_buffers_and_masks_repeat(tab):
     net = colour_net()
     before = net.state_dict()
