@@ -218,6 +218,8 @@ def test_model_checks(tmp_path, digit):
     check_model(lenet5_small(), "small")
     colour = Sequential(Conv2D(3, 4, 3), Flatten(), Linear(4 * 30 * 30, 10))
     assert check_model(colour, "colour net") == (1, 3, 32, 32)     # found: 32x32 colour
+    assert check_model(Sequential(Flatten(), Linear(3 * 32 * 32, 10)), "mlp") == (1, 3, 32, 32)
+    assert check_model(Sequential(Flatten(), Linear(28 * 28, 10)), "mlp") == (1, 1, 28, 28)
     with pytest.raises(StepperInputError, match="does not take a 28x28 colour image"):
         check_model(colour, "colour net", (3, 28, 28))
     maps_out = Sequential(Conv2D(1, 2, 3), ReLU())

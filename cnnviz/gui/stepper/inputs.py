@@ -72,13 +72,15 @@ def _ends_in_scores(model: Sequential, shape) -> tuple | None:
 
 def find_input_shape(model: Sequential, source: str) -> tuple:
     """(1, C, H, W) for a network that does not say its input: C from the
-    first layer that needs a count (1 if none), H = W the first side that
-    ends it in class scores, 28 (MNIST) and 32 (CIFAR-10) tried first."""
-    c = _first_channels(model) or GREY
-    first = (32, 28) if c == COLOUR else (28, 32)
-    for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
-        if _ends_in_scores(model, (1, c, side, side)):
-            return check_model(model, source, (1, c, side, side))   # a grey or colour picture
+    first layer that needs a count (none: 1, then 3), H = W the first side
+    that ends it in class scores, 28 (MNIST) and 32 (CIFAR-10) tried first."""
+    given = _first_channels(model)
+    for c in (given,) if given else (GREY, COLOUR):     # Flatten first: grey, else colour
+        first = (32, 28) if c == COLOUR else (28, 32)
+        for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
+            if _ends_in_scores(model, (1, c, side, side)):
+                return check_model(model, source, (1, c, side, side))   # grey or colour?
+    c = given or GREY
     check_model(model, source, (1, c, 28, 28))      # raises with the reason at 28x28
     raise StepperInputError(f"{source}: no square input from {MIN_SIDE}x{MIN_SIDE} to "
                             f"{MAX_SIDE}x{MAX_SIDE} makes it end in class scores")
