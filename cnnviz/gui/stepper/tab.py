@@ -16,10 +16,11 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                              QMessageBox, QPushButton, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
+from cnnviz.engine.architecture import bundled
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
 from cnnviz.engine.summary import summary
@@ -28,6 +29,7 @@ from cnnviz.gui.stepper.inputs import (COLOUR, TRAINED_KEY, NotYet, StepperInput
                                        architecture_model, builtin_model, builtin_titles,
                                        check_model, conversion_text, fit_digit, load_model,
                                        shape_text, to_model_input)
+from cnnviz.gui.stepper.network_box import ARCH_PREFIX, TRAINING_TIP, NetworkBox
 from cnnviz.gui.stepper.norm_views import ModeSwitch, NormTab
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
 from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
@@ -42,14 +44,8 @@ from cnnviz.gui.widgets.banner import Banner
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
-MODEL_FILE_ITEM = "Model file..."
-ARCH_FILE_ITEM = "Architecture file (.json)..."
-TRAINING_ITEM = "Model from Training"
 RETRY_MS, RETRY_FOR_MS = 200, 30_000    # asking the Training tab again while it is busy
-TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on without "
-                "changing it); choose again for newer weights")
 DEFAULT_LR = 0.01
-ARCH_PREFIX = "arch:"       # Network box keys of the ready architectures
 CODE_KEY = "code"           # the Network box key of a network given by use_model
 
 # the keys the tab answers, for F1 (the main window lists them on this tab)
@@ -88,17 +84,6 @@ class _StepKeys(QObject):
             event.accept()
             return True
         return False
-
-
-class _NetworkBox(QComboBox):
-    """The Network box; ``about_to_pop_up`` lets the tab say which entries
-    can be chosen right now (the Training tab's model needs a run)."""
-
-    about_to_pop_up = pyqtSignal()
-
-    def showPopup(self) -> None:
-        self.about_to_pop_up.emit()
-        super().showPopup()
 
 
 class StepperTab(QWidget):
@@ -142,32 +127,9 @@ class StepperTab(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Network"))
-        self.network_box = _NetworkBox()
-        for key, title in self._titles.items():
-            self.network_box.addItem(title, ("model", key))
-        if self._trained_problem:
-            self._set_item_enabled(0, False, self._trained_problem)
-        else:
-            self.network_box.setItemData(0, "LeNet-5 trained by cnnviz train (see "
-                                            "resources/models/PROVENANCE.md)",
-                                         Qt.ItemDataRole.ToolTipRole)
-        self.network_box.insertSeparator(self.network_box.count())
-        for key, lesson in LESSONS.items():
-            self.network_box.addItem(lesson.title, ("lesson", key))
-        self.network_box.insertSeparator(self.network_box.count())
-        self._add_architectures()
-        self.network_box.insertSeparator(self.network_box.count())
-        self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
-        self.network_box.addItem(ARCH_FILE_ITEM, ("arch_file", ""))
-        self.network_box.setItemData(self.network_box.count() - 1,
-                                     "A network described in JSON (docs/architecture-format.md), "
-                                     "untrained, seed 0", Qt.ItemDataRole.ToolTipRole)
-        self.network_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.network_box.setMinimumContentsLength(34)    # "LeNet-5 (trained, 99.34% on MNIST)"
-        self.network_box.setToolTip("A built-in network, a lesson from the notes, a ready "
-                                    "architecture, a model file saved by cnnviz or an "
-                                    "architecture file")
+        self.network_box = NetworkBox()
+        self._architectures = bundled()
+        self.network_box.fill(self._titles, self._trained_problem, LESSONS, self._architectures)
         top.addWidget(self.network_box)
         top.addSpacing(8)
         top.addWidget(QLabel("MNIST test #"))
@@ -361,18 +323,6 @@ class StepperTab(QWidget):
         self._select_box(key)
         return True
 
-    def _add_architectures(self) -> None:
-        """The ready architectures (cnnviz/resources/architectures), untrained."""
-        from cnnviz.engine.architecture import bundled
-
-        self._architectures = bundled()
-        for stem in self._architectures:
-            self.network_box.addItem(f"{stem} (architecture, untrained)",
-                                     ("arch", ARCH_PREFIX + stem))
-            self.network_box.setItemData(self.network_box.count() - 1,
-                                         f"The ready architecture {stem}.json, its weights drawn "
-                                         f"with seed 0", Qt.ItemDataRole.ToolTipRole)
-
     def load_architecture_file(self, path, key: str | None = None) -> bool:
         """A fresh model of an architecture file (seed 0); False (and a message
         in the banner) when it cannot be stepped."""
@@ -411,19 +361,7 @@ class StepperTab(QWidget):
     def _show_file_in_box(self, path: Path) -> None:
         """The loaded file by name in the Network box (one entry, above
         "Model file...", which stays the way to open another)."""
-        self._show_in_box(path.name, ("loaded", str(path)), str(path))
-
-    def _show_in_box(self, text: str, data: tuple, tip: str) -> None:
-        """One entry for the network loaded from a file or given in code, above
-        "Model file..."; it replaces the previous one."""
-        file_row = self.network_box.findData(("file", ""))
-        previous = self.network_box.itemData(file_row - 1)
-        if previous and previous[0] in ("loaded", "code"):
-            self.network_box.removeItem(file_row - 1)
-            file_row -= 1
-        self.network_box.insertItem(file_row, text, data)
-        self.network_box.setItemData(file_row, tip, Qt.ItemDataRole.ToolTipRole)
-        self.network_box.setCurrentIndex(file_row)
+        self.network_box.show_entry(path.name, ("loaded", str(path)), str(path))
 
     # ------------------------------------------------------------------ the Training tab's model
     def set_training_source(self, take, why_not) -> None:
@@ -432,26 +370,15 @@ class StepperTab(QWidget):
         (or why there is none); ``why_not() -> sentence or None`` says, before
         the list opens, whether there is one."""
         self._training_source = (take, why_not)
-        if self._training_row() < 0:
-            row = len(self._titles)
-            self.network_box.insertItem(row, TRAINING_ITEM, ("training", "training"))
-            self.network_box.setItemData(row, TRAINING_TIP, Qt.ItemDataRole.ToolTipRole)
+        self.network_box.add_training_item(len(self._titles))
         self._update_training_item()
 
-    def _training_row(self) -> int:
-        return self.network_box.findData(("training", "training"))
-
-    def _set_item_enabled(self, row: int, enabled: bool, tip: str) -> None:
-        item = self.network_box.model().item(row)
-        item.setEnabled(enabled)
-        item.setToolTip(tip)
-
     def _update_training_item(self) -> None:
-        row = self._training_row()
+        row = self.network_box.training_row()
         if row < 0:
             return
         why = self._training_source[1]()
-        self._set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
+        self.network_box.set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
 
     def take_training_model(self, retrying: bool = False) -> bool:
         """Step through a copy of the Training tab's model as it is now (what
@@ -481,8 +408,8 @@ class StepperTab(QWidget):
             self._select_box(self._current_key)
             return False
         self._current_key = "training"
-        if self._training_row() >= 0:
-            self.network_box.setCurrentIndex(self._training_row())
+        if self.network_box.training_row() >= 0:
+            self.network_box.setCurrentIndex(self.network_box.training_row())
         return True
 
     def use_model(self, model, name: str, input_shape=None) -> bool:
@@ -494,7 +421,8 @@ class StepperTab(QWidget):
             return False
         self._code_model = (model, name, tuple(self.session.x.shape), model.state_dict())
         self._current_key = CODE_KEY
-        self._show_in_box(name, ("code", CODE_KEY), f"{name}: a network given by another tab")
+        self.network_box.show_entry(name, ("code", CODE_KEY),
+                                    f"{name}: a network given by another tab")
         return True
 
     def _use_model(self, model, name: str, input_shape=None) -> bool:
@@ -620,11 +548,7 @@ class StepperTab(QWidget):
                 panel.prepare(maps.shape[0], maps.shape[1:])
 
     def _select_box(self, key: str) -> None:
-        for i in range(self.network_box.count()):
-            data = self.network_box.itemData(i)
-            if data and data[1] == key:
-                self.network_box.setCurrentIndex(i)
-                return
+        self.network_box.select(key)
 
     def _on_network_chosen(self, index: int) -> None:
         self._training_retry.stop()            # another choice wins over a pending one
