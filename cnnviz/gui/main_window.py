@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.kernel_lab.input_changed.connect(self._on_input_changed)
         self.kernel_lab.hover_text.connect(self.value_label.setText)
+        self.kernel_lab.set_training_source(self.training_model_copy)
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._restore()
         if load_default_input:

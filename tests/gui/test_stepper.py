@@ -231,11 +231,12 @@ def test_bad_model_files_and_models(tab, tmp_path):
     corrupt.write_bytes(b"\x00" * 100)
     assert not tab.load_model_file(corrupt)
     assert "corrupt.npz" in tab.banner.label.text() and tab.banner.isVisible()
-    colour = Sequential(Conv2D(3, 4, 3), Flatten(), Linear(4 * 26 * 26, 10))
-    path = tmp_path / "colour.npz"
-    save(colour, path)
+    four = Sequential(Conv2D(4, 4, 3), Flatten(), Linear(4 * 26 * 26, 10))
+    path = tmp_path / "four_channels.npz"
+    save(four, path)
     assert not tab.load_model_file(path)
-    assert "28x28 grey" in tab.banner.label.text()
+    assert ("takes input of shape (4, 28, 28); the stepper feeds grey (1 channel) or colour "
+            "(3 channel) pictures") in tab.banner.label.text()
     assert not tab.use_model(Sequential(Conv2D(1, 2, 3), ReLU()), "maps only")
     assert "class scores" in tab.banner.label.text()
     assert tab.session.model.layers[1].name == "conv1"        # LeNet-5 still loaded

@@ -9,6 +9,7 @@ import pytest
 from cnnviz.engine import (Conv2D, Flatten, Linear, ReLU, Sequential, SoftmaxCrossEntropy, lenet5,
                            lenet5_small, save)
 from cnnviz.engine.lessons import LESSONS
+from cnnviz.data.images import resize
 from cnnviz.gui.stepper.explain import (as_maps, conv_backward_im2col_steps, conv_backward_steps,
                                         conv_im2col_steps, pool_backward_steps)
 from cnnviz.gui.stepper.gradcheck import check_layer
@@ -215,15 +216,19 @@ def test_gradcheck_catches_a_wrong_backward(digit):
 
 def test_model_checks(tmp_path, digit):
     check_model(lenet5_small(), "small")
-    colour = Sequential(Conv2D(3, 4, 3), Flatten(), Linear(4 * 26 * 26, 10))
-    with pytest.raises(StepperInputError, match="28x28 grey"):
-        check_model(colour, "colour net")
+    colour = Sequential(Conv2D(3, 4, 3), Flatten(), Linear(4 * 30 * 30, 10))
+    assert check_model(colour, "colour net") == (1, 3, 32, 32)     # found: 32x32 colour
+    assert check_model(Sequential(Flatten(), Linear(3 * 32 * 32, 10)), "mlp") == (1, 3, 32, 32)
+    assert check_model(Sequential(Flatten(), Linear(28 * 28, 10)), "mlp") == (1, 1, 28, 28)
+    with pytest.raises(StepperInputError, match="does not take a 28x28 colour image"):
+        check_model(colour, "colour net", (3, 28, 28))
     maps_out = Sequential(Conv2D(1, 2, 3), ReLU())
     with pytest.raises(StepperInputError, match="not class scores"):
         check_model(maps_out, "maps")
-    path = tmp_path / "colour.npz"
-    save(colour, path)
-    with pytest.raises(StepperInputError, match="colour.npz"):
+    four = Sequential(Conv2D(4, 4, 3), Flatten(), Linear(4 * 26 * 26, 10))
+    path = tmp_path / "four.npz"
+    save(four, path)
+    with pytest.raises(StepperInputError, match="four.npz takes input of shape"):
         load_model(path)
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
@@ -238,6 +243,11 @@ def test_images_are_converted_to_model_input():
     assert 0 <= x.min() and x.max() <= 1
     with pytest.raises(StepperInputError):
         to_model_input(np.zeros((4, 4, 5)))
+    colour = to_model_input(rgb, (1, 3, 32, 32))
+    assert colour.shape == (1, 3, 32, 32)
+    np.testing.assert_allclose(colour[0].transpose(1, 2, 0), resize(rgb, (32, 32)), atol=1e-6)
+    grey_in_colour = to_model_input(rgb[..., 0], (1, 3, 20, 20))
+    np.testing.assert_array_equal(grey_in_colour[0, 0], grey_in_colour[0, 2])
 
 
 def test_saliency_matches_finite_differences(digit):

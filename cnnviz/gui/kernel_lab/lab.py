@@ -29,6 +29,7 @@ from cnnviz.gui.kernel_lab.filter_bank import FilterBank
 from cnnviz.gui.kernel_lab.image_loader import ImageLoader
 from cnnviz.gui.kernel_lab.input_loader import InputImage
 from cnnviz.gui.kernel_lab.layer_controls import LayerControls
+from cnnviz.gui.kernel_lab.network_kernels import NetworkKernelsButton, NoKernels, for_picture
 from cnnviz.gui.kernel_lab.pipeline import ACTIVATION_LABELS, LayerConfig
 from cnnviz.gui.kernel_lab.fast_render import recolour
 from cnnviz.gui.kernel_lab.filter_conv import conv_threads
@@ -103,7 +104,13 @@ class KernelLab(QWidget):
         column.addWidget(self._input_group())
         filters = QGroupBox("Filters (conv weights)")
         self.bank = FilterBank(channels=3)
-        QVBoxLayout(filters).addWidget(self.bank)
+        filters_layout = QVBoxLayout(filters)
+        filters_layout.addWidget(self.bank)
+        self.network_button = NetworkKernelsButton()
+        self.network_button.chosen.connect(self.use_network_kernels)
+        self.network_button.failed.connect(
+            lambda m: self.input_banner.show_message(html.escape(m, quote=False), "error"))
+        filters_layout.addWidget(self.network_button)
         column.addWidget(filters)
         layer = QGroupBox("Layer")
         self.layer = LayerControls()
@@ -431,6 +438,41 @@ class KernelLab(QWidget):
             self._colour_choice = self.colour
         if self.image is not None:
             self.set_input(self.image)
+
+    # --- a network's first layer ----------------------------------------------------------
+    def set_training_source(self, take) -> None:
+        """``take() -> (model, title) or a sentence``: the Training tab's model."""
+        self.network_button.set_training_source(take)
+
+    def use_network_kernels(self, k) -> bool:
+        """A network's first conv layer (network_kernels.NetworkKernels) in the
+        bank, with its stride, padding and dilation, on the current picture
+        (made grey for a grey network's kernels; said in the banner)."""
+        if self.image is None:
+            self.input_banner.show_message("Open a picture first: the kernels run on it.",
+                                           "warning")
+            return False
+        try:
+            weights, colour, fit = for_picture(k, self.image.is_colour)
+        except NoKernels as e:
+            self.input_banner.show_message(str(e), "error")
+            return False
+        if self.image.is_colour and colour != self.colour:
+            self._colour_choice = colour
+            self.set_input(self.image)          # as grey or colour, before the bank
+        self.bank.set_bank(weights, k.bias, k.names)
+        controls = self.layer
+        for spins, pair in ((controls.stride, k.stride), (controls.padding, k.padding),
+                            (controls.dilation, k.dilation)):
+            for spin, v in zip(spins, pair):
+                spin.setValue(int(v))
+        controls.set_choice(controls.mode_box, "sum")
+        f, c, kh, kw = k.weights.shape
+        text = (f"{k.source}: {k.layer}'s {f} filters of {c} channel(s), {kh}x{kw}, stride "
+                f"{k.stride[0]}, padding {k.padding[0]}, in the bank."
+                + "".join(f" {t}." for t in [fit, *k.notes] if t))
+        self.input_banner.show_message(html.escape(text, quote=False), "info")
+        return True
 
     # --- computing -------------------------------------------------------------------------
     def config(self) -> LayerConfig:

@@ -25,6 +25,20 @@ class Step:
     signed: bool | None = True     # gradients: diverging, centred at 0; None: by the data
 
 
+def used_weight(layer) -> np.ndarray:
+    """The kernels the layer convolves with: SparseConv2D's masked by its
+    connection table (an edited unconnected kernel is not used)."""
+    masked = getattr(layer, "_weight", None)
+    return masked() if callable(masked) else layer.params["weight"]
+
+
+def _unconnected(layer) -> np.ndarray | None:
+    """SparseConv2D's (out, in) False where a map does not see a channel (its
+    kernel gets no gradient); None for a dense conv."""
+    mask = getattr(layer, "mask", None)
+    return None if mask is None or not callable(getattr(layer, "_weight", None)) else ~mask
+
+
 def _maps(a) -> np.ndarray:
     a = np.ascontiguousarray(a)
     return a[None] if a.ndim == 2 else a
@@ -41,7 +55,7 @@ def conv_backward_steps(layer: Conv2D, grad_out: np.ndarray, out_channel: int,
     if layer.dilation != (1, 1):
         raise ValueError("the step-by-step view covers dilation 1 only")
     x = layer.last_input
-    w = layer.params["weight"]
+    w = used_weight(layer)
     s, p = layer.stride, layer.padding
     kh, kw = layer.kernel_size
     o, c = out_channel, in_channel
@@ -60,6 +74,9 @@ def conv_backward_steps(layer: Conv2D, grad_out: np.ndarray, out_channel: int,
     xin = np.ascontiguousarray(x[0:1, c:c + 1])
     xpad = np.pad(xin, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
     dw_oc = F.conv2d(xpad, dilated)[:, :, :kh, :kw]
+    cut = _unconnected(layer)
+    if cut is not None and cut[o, c]:
+        dw_oc = np.zeros_like(dw_oc)
     return [
         Step(f"1. δ of filter {o}", _maps(delta[0, 0]), [f"δ[{o}]"],
              "dL/d(output) of this filter"),
@@ -79,8 +96,9 @@ def conv_backward_steps(layer: Conv2D, grad_out: np.ndarray, out_channel: int,
         Step(f"7. input[{c}] padded by {p}", _maps(xpad[0, 0]), [f"x[{c}]"],
              "what the filter saw", None),
         Step(f"8. dW[{o},{c}]: input correlated with δ", _maps(dw_oc[0, 0]),
-             [f"dW[{o},{c}]"], "padded input correlated with the dilated δ; equals the "
-                               "engine's weight gradient"),
+             [f"dW[{o},{c}]"], f"map {o} does not see channel {c} (the connection table): "
+                               f"no gradient" if cut is not None and cut[o, c] else
+             "padded input correlated with the dilated δ; equals the engine's weight gradient"),
     ]
 
 
@@ -88,7 +106,7 @@ def conv_im2col_steps(layer: Conv2D) -> list[Step]:
     """Forward as one matrix product (sample 0): patch matrix, kernel matrix,
     their product reshaped to the output maps (bias added)."""
     x = np.ascontiguousarray(layer.last_input[0:1])
-    w = layer.params["weight"]
+    w = used_weight(layer)
     cols = F.im2col(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
     w2d = w.reshape(w.shape[0], -1)
     product = w2d @ cols
@@ -113,11 +131,14 @@ def conv_backward_im2col_steps(layer: Conv2D, grad_out: np.ndarray) -> list[Step
     """The backward pass as matrix products (sample 0), on the forward's patch
     matrix: dW = δ · patchesᵀ, and dx = col2im(Wᵀ · δ)."""
     x = np.ascontiguousarray(layer.last_input[0:1])
-    w = layer.params["weight"]
+    w = used_weight(layer)
     cols = F.im2col(x, layer.kernel_size, layer.stride, layer.padding, layer.dilation)
     w2d = w.reshape(w.shape[0], -1)
     delta = np.ascontiguousarray(grad_out[0].reshape(w.shape[0], -1))      # (C_out, L)
     dw2d = delta @ cols.T                                                     # (C_out, K)
+    cut = _unconnected(layer)
+    if cut is not None:        # the connection table: unconnected kernels get no gradient
+        dw2d = (dw2d.reshape(w.shape) * ~cut[:, :, None, None]).reshape(dw2d.shape)
     dcols = w2d.T @ delta                                                     # (K, L)
     dx = F.col2im(dcols, x.shape, layer.kernel_size, layer.stride, layer.padding,
                   layer.dilation)

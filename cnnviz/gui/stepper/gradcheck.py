@@ -40,18 +40,32 @@ def check_layer(layer, x: np.ndarray, upstream: np.ndarray | None = None,
     rng = np.random.default_rng(seed)
     layer = copy.deepcopy(layer).astype(np.float64)
     x = np.array(x[0:1], dtype=np.float64)       # sample 0, own copy
-    out = layer.forward(x)
+    # every pass on the same buffers: Dropout the same mask, BatchNorm the same running stats
+    buffers = {k: v.copy() for k, v in getattr(layer, "buffers", {}).items()}
+
+    def forward():
+        for k, v in buffers.items():
+            layer.buffers[k][...] = v
+        return layer.forward(x)
+
+    out = forward()
     r = (rng.standard_normal(out.shape) if upstream is None
          else np.array(upstream[0:1], dtype=np.float64))
 
     def loss() -> float:
-        return float(np.sum(layer.forward(x) * r))
+        return float(np.sum(forward() * r))
 
-    layer.forward(x)
+    forward()
     analytic = {"input": layer.backward(r)}
     analytic.update({k: np.array(v) for k, v in layer.grads.items()})
     tensors = {"input": x, **layer.params}
     worst, worst_where, checked, total, kinks = 0.0, "-", 0, 0, 0
+    # entries far below the layer's largest gradient are mostly rounding noise
+    # in a relative error: floor the denominator relative to it (a whole tensor
+    # can be ~0: a conv's bias before a BatchNorm in training mode, whose mean
+    # subtraction cancels it)
+    largest = max(float(np.abs(np.asarray(a)).max()) for a in analytic.values()
+                  if a is not None and np.size(a))
     for name, t in tensors.items():
         if analytic.get(name) is None:
             continue
@@ -60,9 +74,7 @@ def check_layer(layer, x: np.ndarray, upstream: np.ndarray | None = None,
         idx = np.arange(t.size) if t.size <= MAX_ENTRIES else rng.choice(t.size, MAX_ENTRIES,
                                                                          replace=False)
         a_flat = np.asarray(analytic[name]).reshape(-1)
-        # entries far below the tensor's largest gradient are mostly rounding
-        # noise in a relative error: floor the denominator relative to it
-        floor = max(1e-8, 1e-4 * float(np.abs(a_flat).max()))
+        floor = max(1e-8, 1e-4 * largest)
         base = loss()
         for k in idx:
             old = flat[k]

@@ -1,5 +1,11 @@
-"""What the stepper can be fed: networks (built in, from a file, the lessons)
-and inputs (MNIST digits, any picture converted to the model's 28x28 grey).
+"""What the stepper can be fed: networks (built in, from a model file, an
+architecture file, the lessons, one built in code) and inputs (MNIST digits,
+any picture converted to the network's input: grey or colour, its size).
+
+A network's input shape is known when it comes with one (an architecture
+file, ``use_model(..., input_shape=)``); a model file does not record it, so
+it is found: the channels from the first layer that needs a count, the size
+the first square side (28 and 32 first) that ends the network in class scores.
 
 Every failure is a ``StepperInputError`` with a sentence for the user.
 """
@@ -31,25 +37,85 @@ class NotYet(str):
     evaluating the test set): the stepper says so and asks again."""
 
 
-def check_model(model: Sequential, source: str) -> None:
-    """The stepper feeds (1, 1, 28, 28) grey images and needs class scores out."""
+GREY, COLOUR = 1, 3                 # the channel counts a picture can be given as
+MIN_SIDE, MAX_SIDE = 4, 256         # the square input sizes tried for a model file
+
+
+def picture_kind(channels: int) -> str:
+    return {GREY: "grey", COLOUR: "colour"}.get(channels, f"{channels}-channel")
+
+
+def shape_text(shape) -> str:
+    """(1, 3, 32, 32) -> "32x32 colour"."""
+    return f"{shape[2]}x{shape[3]} {picture_kind(shape[1])}"
+
+
+def _first_channels(model: Sequential) -> int | None:
+    """The channel count the first layer that needs one asks for (None: no such layer
+    before the first Linear, e.g. Flatten first)."""
+    for layer in model.layers:
+        for attr in ("in_channels", "num_features", "channels"):
+            if isinstance(getattr(layer, attr, None), int):
+                return getattr(layer, attr)
+        if hasattr(layer, "in_features"):
+            return None
+    return None
+
+
+def _ends_in_scores(model: Sequential, shape) -> tuple | None:
     try:
-        rows = summary(model, INPUT_SHAPE).rows
-    except ValueError as e:
-        raise StepperInputError(f"{source} does not take a 28x28 grey image: {e}") from None
-    if not rows:
+        rows = summary(model, shape).rows
+    except ValueError:
+        return None
+    return shape if rows and len(rows[-1].output_shape) == 2 else None
+
+
+def find_input_shape(model: Sequential, source: str) -> tuple:
+    """(1, C, H, W) for a network that does not say its input: C from the
+    first layer that needs a count (none: 1, then 3), H = W the first side
+    that ends it in class scores, 28 (MNIST) and 32 (CIFAR-10) tried first."""
+    given = _first_channels(model)
+    for c in (given,) if given else (GREY, COLOUR):     # Flatten first: grey, else colour
+        first = (32, 28) if c == COLOUR else (28, 32)
+        for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
+            if _ends_in_scores(model, (1, c, side, side)):
+                return check_model(model, source, (1, c, side, side))   # grey or colour?
+    c = given or GREY
+    check_model(model, source, (1, c, 28, 28))      # raises with the reason at 28x28
+    raise StepperInputError(f"{source}: no square input from {MIN_SIDE}x{MIN_SIDE} to "
+                            f"{MAX_SIDE}x{MAX_SIDE} makes it end in class scores")
+
+
+def check_model(model: Sequential, source: str, input_shape=None) -> tuple:
+    """The stepper feeds one grey or colour picture and needs class scores out.
+    Returns the input shape (1, C, H, W) it will feed (found when not given)."""
+    if not model.layers:
         raise StepperInputError(f"{source} has no layers")
+    if input_shape is None:
+        return find_input_shape(model, source)
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) == 3:
+        shape = (1, *shape)
+    if len(shape) != 4 or shape[1] not in (GREY, COLOUR):
+        raise StepperInputError(f"{source} takes input of shape {shape[1:]}; the stepper feeds "
+                                f"grey (1 channel) or colour (3 channel) pictures")
+    try:
+        rows = summary(model, shape).rows
+    except ValueError as e:
+        raise StepperInputError(f"{source} does not take a {shape_text(shape)} image: {e}") \
+            from None
     out = rows[-1].output_shape
     if len(out) != 2:
         raise StepperInputError(f"{source} ends in maps of shape {out}, not class scores "
                                 f"(N, classes): it needs a Flatten and a Linear layer at the end")
+    return shape
 
 
 def builtin_model(key: str, seed: int = 0) -> Sequential:
     """An untrained model of the engine's zoo ("lenet5", "small"), or the
     bundled trained LeNet-5 (TRAINED_KEY)."""
     if key == TRAINED_KEY:
-        return load_model(TRAINED_FILE)
+        return load_model(TRAINED_FILE)[0]
     return MODELS[key](seed=seed)
 
 
@@ -81,24 +147,89 @@ def weights_copy(model: Sequential) -> Sequential:
     return copy
 
 
-def load_model(path) -> Sequential:
+def load_model(path) -> tuple[Sequential, tuple]:
+    """A model file or checkpoint, and the input shape (1, C, H, W) it takes:
+    the file's metadata "input_shape" when it has one, else found."""
     try:
         model = load(path)
+        metadata = read_header(path).get("metadata", {})
     except ModelFileError as e:
         raise StepperInputError(str(e)) from None
-    check_model(model, str(path))
-    return model
+    given = metadata.get("input_shape") if isinstance(metadata, dict) else None
+    if not (isinstance(given, (list, tuple)) and len(given) in (3, 4)
+            and all(isinstance(d, int) and d > 0 for d in given)):
+        given = None
+    return model, check_model(model, str(path), given)
 
 
-def to_model_input(image: np.ndarray) -> np.ndarray:
-    """Any (H, W) grey or (H, W, 3) RGB float image in [0, 1] -> (1, 1, 28, 28)
-    float32, the way the model sees it: grey (BT.601 luma), resized to 28x28."""
+def architecture_model(path, seed: int = 0) -> tuple[Sequential, tuple, str]:
+    """A fresh model of an architecture file, its input shape and its title."""
+    from cnnviz.engine.architecture import ArchitectureError, read
+
+    try:
+        arch = read(path)
+        model = arch.build(seed=seed)
+    except (ArchitectureError, ValueError) as e:
+        raise StepperInputError(str(e)) from None
+    shape = check_model(model, arch.title, arch.batch_input_shape)
+    return model, shape, f"{arch.title} (untrained, seed {seed})"
+
+
+def _as_hwc(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or image.size == 0:
         raise StepperInputError(f"an image must be (H, W) grey or (H, W, 3) colour, "
                                 f"got shape {image.shape}")
-    grey = to_grey(image)
-    small = resize(grey, INPUT_SHAPE[2:])
-    return np.ascontiguousarray(np.clip(small, 0, 1)[None, None], dtype=np.float32)
+    return image
+
+
+def to_model_input(image: np.ndarray, shape=INPUT_SHAPE) -> np.ndarray:
+    """Any (H, W) grey or (H, W, 3) RGB float image in [0, 1] -> ``shape``
+    (1, C, H, W) float32, the way the model sees it: resized to (H, W); for a
+    grey network converted to grey (BT.601 luma), for a colour network a grey
+    picture repeated in the three channels."""
+    image = _as_hwc(image)
+    c, size = shape[1], tuple(shape[2:])
+    if c == GREY:
+        small = resize(to_grey(image), size)[None]
+    else:
+        small = resize(image, size)
+        small = (np.repeat(small[None], COLOUR, axis=0) if small.ndim == 2
+                 else small.transpose(2, 0, 1))
+    return np.ascontiguousarray(np.clip(small, 0, 1)[None], dtype=np.float32)
+
+
+def conversion_text(image_shape, shape) -> str:
+    """What to_model_input did, for the banner: "grey, resized to 28x28"."""
+    colour_in = len(image_shape) == 3 and image_shape[2] == 3
+    size = f"resized to {shape[2]}x{shape[3]}"
+    if shape[1] == GREY:
+        return f"grey, {size}" if colour_in else size
+    return f"colour, {size}" if colour_in else f"the grey picture in all 3 channels, {size}"
+
+
+MAX_PAD = 4          # per side: a 28x28 digit is padded (as LeNet-5 1998's 32x32), not stretched
+
+
+def fit_digit(x: np.ndarray, shape) -> tuple[np.ndarray, str]:
+    """An MNIST digit (1, 1, 28, 28) for a network taking ``shape``, and how
+    it was made to fit ("" when it already did): padded with background
+    (0) by up to MAX_PAD per side, as LeCun et al. fed 32x32; resized
+    otherwise; repeated in 3 channels for a colour network."""
+    h, w = x.shape[2:]
+    th, tw = shape[2:]
+    note = ""
+    if (th, tw) != (h, w):
+        dh, dw = th - h, tw - w
+        if 0 <= dh <= 2 * MAX_PAD and 0 <= dw <= 2 * MAX_PAD:
+            x = np.pad(x, ((0, 0), (0, 0), (dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2)))
+            note = f"padded with {dh // 2} pixel(s) of background to {th}x{tw}"
+        else:
+            x = np.clip(resize(x[0, 0], (th, tw)), 0, 1)[None, None]
+            note = f"resized to {th}x{tw}"
+    if shape[1] == COLOUR:
+        x = np.repeat(x, COLOUR, axis=1)
+        note = ", ".join(filter(None, [note, "the grey digit in all 3 channels"]))
+    return np.ascontiguousarray(x, dtype=np.float32), note

@@ -10,6 +10,14 @@ layer at a time and records its position:
   ``back .. L-1`` have been back-propagated (``back == L``: only the
   gradient at the output exists).
 
+Mode: evaluation by default (``training`` False): BatchNorm2d uses its
+running statistics and Dropout passes everything, as ``predict`` does. In
+training mode BatchNorm2d normalises with this one picture's statistics and
+Dropout drops. Either way the session never moves the model's buffers: each
+layer runs on the buffers it was loaded with (running statistics, Dropout's
+mask counter) and gets them back after its step, so a replay draws the same
+dropout mask and stepping is not training; ``new_dropout_masks`` draws others.
+
 Every action has a ``why_not_*`` twin returning None when the action is
 possible, else the sentence the GUI puts in the disabled button's tooltip.
 All numbers come from the engine; the session only decides what runs when.
@@ -43,7 +51,8 @@ class UpdateRecord:
 
 class StepperSession:
     def __init__(self, model: Sequential, x: np.ndarray, label: int | None = None,
-                 delta: np.ndarray | None = None, lr: float = 0.01, name: str = ""):
+                 delta: np.ndarray | None = None, lr: float = 0.01, name: str = "",
+                 training: bool = False):
         if label is None and delta is None:
             raise ValueError("a session needs a target label or an upstream δ")
         self.model = model
@@ -57,6 +66,9 @@ class StepperSession:
         self.loss_fn = SoftmaxCrossEntropy()
         self.original_state = model.state_dict()      # "reset to the trained values"
         self.last_update: UpdateRecord | None = None
+        self.mask_draw = 0              # Dropout: which mask after the loaded one
+        self.training = bool(training) and self.why_not_training() is None
+        model.train(self.training)
         self._restart()
 
     # --- position ------------------------------------------------------------------------
@@ -118,11 +130,62 @@ class StepperSession:
         return None
 
     # --- actions ---------------------------------------------------------------------------
+    def why_not_training(self) -> str | None:
+        """Training mode needs more than one value per channel at each BatchNorm2d."""
+        from cnnviz.engine.normalization import BatchNorm2d
+        from cnnviz.engine.summary import summary
+
+        try:
+            rows = summary(self.model, self.x.shape).rows
+        except ValueError as e:
+            return str(e)
+        shape = tuple(self.x.shape)
+        for layer, row in zip(self.model.layers, rows):
+            if isinstance(layer, BatchNorm2d) and shape[0] * shape[2] * shape[3] < 2:
+                return (f"{layer.name} sees 1x1 maps: one picture gives it one value per "
+                        f"channel, no batch statistics")
+            shape = row.output_shape
+        return None
+
+    @property
+    def has_mode(self) -> bool:
+        """True when the network has a layer that acts differently in training."""
+        from cnnviz.engine.normalization import BatchNorm2d
+        from cnnviz.engine.regularization import Dropout
+
+        return any(isinstance(l, (BatchNorm2d, Dropout)) for l in self.model.layers)
+
+    def set_training(self, on: bool) -> bool:
+        """Training or evaluation mode, then replay; False when training is refused."""
+        if on and self.why_not_training():
+            return False
+        self.training = bool(on)
+        self.model.train(self.training)
+        self.replay()
+        return True
+
+    def new_dropout_masks(self):
+        """Draw the next masks (training mode) and replay."""
+        self.mask_draw += 1
+        self.replay()
+
+    def _run_layer(self, i: int, x: np.ndarray):
+        """forward_layer on the loaded buffers (plus the chosen mask draw), given back after."""
+        layer = self.model.layers[i]
+        buffers = getattr(layer, "buffers", {})
+        for key, value in buffers.items():
+            value[...] = self.original_state[f"{layer.name}.{key}"]
+            if key == "draws":
+                value += self.mask_draw
+        self.model.forward_layer(i, x)
+        for key, value in buffers.items():
+            value[...] = self.original_state[f"{layer.name}.{key}"]
+
     def step_forward(self) -> bool:
         if self.why_not_forward():
             return False
         self.update_fresh = False
-        self.model.forward_layer(self.done, self._value(self.done))
+        self._run_layer(self.done, self._value(self.done))
         self.done += 1
         if self.done == self.num_layers:
             self._at_output()
@@ -256,6 +319,9 @@ class StepperSession:
         """d(score of ``cls``)/d(input), (H, W) summed over input channels: which
         pixels move the class score. Runs on a copy so the stepped trace stays."""
         model = copy.deepcopy(self.model)
+        for b in model.buffers():          # the same dropout masks as the stepped pass
+            if b.key == "draws":
+                b.value[...] += self.mask_draw
         scores = model.forward(self.x)
         seed = np.zeros_like(scores)
         seed[0, cls] = 1

@@ -16,16 +16,21 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeySequence, QShortcut
-from PyQt6.QtWidgets import (QAbstractSpinBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel,
+from PyQt6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel,
                              QMessageBox, QPushButton, QSpinBox, QSplitter, QTabWidget,
                              QVBoxLayout, QWidget)
 
+from cnnviz.engine.architecture import bundled
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
 from cnnviz.engine.summary import summary
-from cnnviz.gui.stepper.inputs import (TRAINED_KEY, NotYet, StepperInputError, builtin_model,
-                                       builtin_titles, check_model, load_model,
-                                       to_model_input)
+from cnnviz.gui.stepper.colour_input import ColourPicture, channel_titles
+from cnnviz.gui.stepper.inputs import (COLOUR, TRAINED_KEY, NotYet, StepperInputError,
+                                       architecture_model, builtin_model, builtin_titles,
+                                       check_model, conversion_text, fit_digit, load_model,
+                                       shape_text, to_model_input)
+from cnnviz.gui.stepper.network_box import ARCH_PREFIX, TRAINING_TIP, NetworkBox
+from cnnviz.gui.stepper.norm_views import ModeSwitch, NormTab
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
 from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
 from cnnviz.gui.stepper.settle import settle_layout
@@ -39,12 +44,9 @@ from cnnviz.gui.widgets.banner import Banner
 
 pg.setConfigOptions(imageAxisOrder="row-major")
 
-MODEL_FILE_ITEM = "Model file..."
-TRAINING_ITEM = "Model from Training"
 RETRY_MS, RETRY_FOR_MS = 200, 30_000    # asking the Training tab again while it is busy
-TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on without "
-                "changing it); choose again for newer weights")
 DEFAULT_LR = 0.01
+CODE_KEY = "code"           # the Network box key of a network given by use_model
 
 # the keys the tab answers, for F1 (the main window lists them on this tab)
 SHORTCUTS = [
@@ -84,17 +86,6 @@ class _StepKeys(QObject):
         return False
 
 
-class _NetworkBox(QComboBox):
-    """The Network box; ``about_to_pop_up`` lets the tab say which entries
-    can be chosen right now (the Training tab's model needs a run)."""
-
-    about_to_pop_up = pyqtSignal()
-
-    def showPopup(self) -> None:
-        self.about_to_pop_up.emit()
-        super().showPopup()
-
-
 class StepperTab(QWidget):
     SHORTCUTS = SHORTCUTS
     title_changed = pyqtSignal(str)        # what the window title should say on this tab
@@ -118,6 +109,8 @@ class StepperTab(QWidget):
         self._own_tooltips = {}
         self._model_lr = DEFAULT_LR       # the lr last used with a model (lessons bring theirs)
         self._image_note = ""             # the picture conversion, said again on a target change
+        self._picture = None              # (pixels, name) of the picture fed, for another network
+        self._input_note = ""             # how the digit was made to fit the network, if it was
         self._build()
         self._connect()
         # the trained LeNet-5 by default, so a digit is recognised as it should be
@@ -134,25 +127,9 @@ class StepperTab(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Network"))
-        self.network_box = _NetworkBox()
-        for key, title in self._titles.items():
-            self.network_box.addItem(title, ("model", key))
-        if self._trained_problem:
-            self._set_item_enabled(0, False, self._trained_problem)
-        else:
-            self.network_box.setItemData(0, "LeNet-5 trained by cnnviz train (see "
-                                            "resources/models/PROVENANCE.md)",
-                                         Qt.ItemDataRole.ToolTipRole)
-        self.network_box.insertSeparator(self.network_box.count())
-        for key, lesson in LESSONS.items():
-            self.network_box.addItem(lesson.title, ("lesson", key))
-        self.network_box.insertSeparator(self.network_box.count())
-        self.network_box.addItem(MODEL_FILE_ITEM, ("file", ""))
-        self.network_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.network_box.setMinimumContentsLength(34)    # "LeNet-5 (trained, 99.34% on MNIST)"
-        self.network_box.setToolTip("A built-in network, a lesson from the notes, or a model "
-                                    "file saved by cnnviz")
+        self.network_box = NetworkBox()
+        self._architectures = bundled()
+        self.network_box.fill(self._titles, self._trained_problem, LESSONS, self._architectures)
         top.addWidget(self.network_box)
         top.addSpacing(8)
         top.addWidget(QLabel("MNIST test #"))
@@ -163,11 +140,12 @@ class StepperTab(QWidget):
         self.browse_button.setToolTip("Pick a digit in the MNIST browser")
         top.addWidget(self.browse_button)
         self.image_button = QPushButton("Image...")
-        self.image_button.setToolTip("Feed any picture, converted to the model's 28x28 grey")
+        self.image_button.setToolTip("Feed any picture, converted to the network's input "
+                                     "(its size; grey or colour)")
         top.addWidget(self.image_button)
         self.lab_button = QPushButton("From Kernel Lab")
         self.lab_button.setToolTip("Feed the Kernel Lab's current picture, converted to the "
-                                   "model's 28x28 grey")
+                                   "network's input (its size; grey or colour)")
         self.lab_button.setVisible(False)          # until set_image_source() gives a source
         top.addWidget(self.lab_button)
         self._image_source = None
@@ -203,6 +181,8 @@ class StepperTab(QWidget):
             button.setToolTip(tip)
             steps.addWidget(button)
             self.buttons[key] = button
+        self.mode_switch = ModeSwitch()
+        steps.addWidget(self.mode_switch)
         steps.addStretch(1)
         self.where = QLabel()
         self.where.setStyleSheet("color: #333;")
@@ -220,6 +200,8 @@ class StepperTab(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        self.input_picture = ColourPicture()
+        left_layout.addWidget(self.input_picture)
         self.input_panel = TensorPanel("input seen by the model", max_columns=1)
         self.input_panel.setMinimumHeight(200)
         left_layout.addWidget(self.input_panel, 3)
@@ -244,11 +226,13 @@ class StepperTab(QWidget):
         self.edit_tab = EditTab()
         self.saliency_tab = SaliencyTab()
         self.check_tab = CheckTab()
+        self.norm_tab = NormTab()
         for widget, title in ((self.weights_tab, "Weights"),
-                              (self.backward_tab, "Backward, step by step"),
+                              (self.backward_tab, "Backward steps"),
                               (self.edit_tab, "Edit kernel"),
                               (self.saliency_tab, "Saliency"),
-                              (self.check_tab, "Gradient check")):
+                              (self.check_tab, "Gradient check"),
+                              (self.norm_tab, "BN / Dropout")):
             self.side.addTab(widget, title)
         body.addWidget(self.side)
         body.setStretchFactor(0, 0)
@@ -299,6 +283,10 @@ class StepperTab(QWidget):
         self.backward_tab.selection_changed.connect(self._refresh_side)
         self.saliency_tab.class_changed.connect(self._refresh_side)
         self.check_tab.run_requested.connect(self._run_gradcheck)
+        self.norm_tab.hover_text.connect(self.status.setText)
+        self.norm_tab.new_masks.connect(lambda: self._act(lambda s: s.new_dropout_masks()))
+        self.mode_switch.toggled.connect(
+            lambda on: self._act(lambda s: s.set_training(on)))
 
     def press_step_key(self, key) -> None:
         button = self.buttons[STEP_KEYS[key]]
@@ -315,6 +303,9 @@ class StepperTab(QWidget):
     def choose_network(self, key: str) -> bool:
         """A built-in model ("trained", "lenet5", "small") or a lesson key ("ex1" ...);
         False (and a message in the banner) when it cannot be used."""
+        if key.startswith(ARCH_PREFIX):
+            return self.load_architecture_file(self._architectures[key[len(ARCH_PREFIX):]],
+                                               key=key)
         if key in LESSONS:
             lesson = LESSONS[key]
             self._start(StepperSession(lesson.build(), lesson.input_array(),
@@ -332,15 +323,33 @@ class StepperTab(QWidget):
         self._select_box(key)
         return True
 
+    def load_architecture_file(self, path, key: str | None = None) -> bool:
+        """A fresh model of an architecture file (seed 0); False (and a message
+        in the banner) when it cannot be stepped."""
+        try:
+            model, shape, title = architecture_model(path)
+        except StepperInputError as e:
+            self._select_box(self._current_key)
+            self.banner.show_message(f"Cannot use this architecture: {e}", "error")
+            return False
+        self._start_model(model, title, shape)
+        if key is not None:
+            self._current_key = key
+            self._select_box(key)
+        else:
+            self._current_key = str(path)
+            self._show_file_in_box(Path(path))
+        return True
+
     def load_model_file(self, path) -> bool:
         """False (and a message in the banner) when the file cannot be used."""
         try:
-            model = load_model(path)
+            model, shape = load_model(path)
         except StepperInputError as e:
             self._select_box(self._current_key)
             self.banner.show_message(f"Cannot use this model: {e}", "error")
             return False
-        self._start_model(model, Path(path).name)
+        self._start_model(model, Path(path).name, shape)
         self._source_is_file = True          # "digits.v2.npz" -> "digits.v2" in export names
         self._current_key = str(path)
         self._show_file_in_box(Path(path))
@@ -352,14 +361,7 @@ class StepperTab(QWidget):
     def _show_file_in_box(self, path: Path) -> None:
         """The loaded file by name in the Network box (one entry, above
         "Model file...", which stays the way to open another)."""
-        file_row = self.network_box.count() - 1
-        previous = self.network_box.itemData(file_row - 1)
-        if previous and previous[0] == "loaded":
-            self.network_box.removeItem(file_row - 1)
-            file_row -= 1
-        self.network_box.insertItem(file_row, path.name, ("loaded", str(path)))
-        self.network_box.setItemData(file_row, str(path), Qt.ItemDataRole.ToolTipRole)
-        self.network_box.setCurrentIndex(file_row)
+        self.network_box.show_entry(path.name, ("loaded", str(path)), str(path))
 
     # ------------------------------------------------------------------ the Training tab's model
     def set_training_source(self, take, why_not) -> None:
@@ -368,26 +370,15 @@ class StepperTab(QWidget):
         (or why there is none); ``why_not() -> sentence or None`` says, before
         the list opens, whether there is one."""
         self._training_source = (take, why_not)
-        if self._training_row() < 0:
-            row = len(self._titles)
-            self.network_box.insertItem(row, TRAINING_ITEM, ("training", "training"))
-            self.network_box.setItemData(row, TRAINING_TIP, Qt.ItemDataRole.ToolTipRole)
+        self.network_box.add_training_item(len(self._titles))
         self._update_training_item()
 
-    def _training_row(self) -> int:
-        return self.network_box.findData(("training", "training"))
-
-    def _set_item_enabled(self, row: int, enabled: bool, tip: str) -> None:
-        item = self.network_box.model().item(row)
-        item.setEnabled(enabled)
-        item.setToolTip(tip)
-
     def _update_training_item(self) -> None:
-        row = self._training_row()
+        row = self.network_box.training_row()
         if row < 0:
             return
         why = self._training_source[1]()
-        self._set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
+        self.network_box.set_item_enabled(row, why is None, TRAINING_TIP if why is None else why)
 
     def take_training_model(self, retrying: bool = False) -> bool:
         """Step through a copy of the Training tab's model as it is now (what
@@ -413,52 +404,102 @@ class StepperTab(QWidget):
     def use_training_model(self, model, title: str) -> bool:
         """``use_model`` for a copy of the Training tab's model: the Network box
         then shows "Model from Training", the title says which moment it is."""
-        if not self.use_model(model, title):
+        if not self._use_model(model, title):
             self._select_box(self._current_key)
             return False
         self._current_key = "training"
-        if self._training_row() >= 0:
-            self.network_box.setCurrentIndex(self._training_row())
+        if self.network_box.training_row() >= 0:
+            self.network_box.setCurrentIndex(self.network_box.training_row())
         return True
 
-    def use_model(self, model, name: str) -> bool:
-        """Any Sequential built in code; refused with a message unless it takes 28x28 grey."""
+    def use_model(self, model, name: str, input_shape=None) -> bool:
+        """Any Sequential built in code (the builder's), stepped on a grey or
+        colour picture of ``input_shape`` ((C, H, W) or (1, C, H, W); found
+        from the layers when not given); refused with a message unless it ends
+        in class scores."""
+        if not self._use_model(model, name, input_shape):
+            return False
+        self._code_model = (model, name, tuple(self.session.x.shape), model.state_dict())
+        self._current_key = CODE_KEY
+        self.network_box.show_entry(name, ("code", CODE_KEY),
+                                    f"{name}: a network given by another tab")
+        return True
+
+    def _use_model(self, model, name: str, input_shape=None) -> bool:
         try:
-            check_model(model, name)
+            shape = check_model(model, name, input_shape)
         except StepperInputError as e:
             self.banner.show_message(f"Cannot use this model: {e}", "error")
             return False
-        self._start_model(model, name)
+        self._start_model(model, name, shape)
         return True
 
-    def _start_model(self, model, name: str) -> None:
-        """Keep the current picture and target when coming from another model;
-        coming from a lesson (or at start), feed the chosen MNIST digit."""
+    def _use_code_model_again(self) -> None:
+        """The network last given by use_model, chosen again in the box: its weights as given."""
+        model, name, shape, state = self._code_model
+        model.load_state_dict(state)
+        self._start_model(model, name, shape)
+        self._current_key = CODE_KEY
+
+    def _start_model(self, model, name: str, shape=INPUT_SHAPE) -> None:
+        """Keep the current input and target when the new network takes the
+        same shape; else feed the picture again, converted (a colour network
+        with only a digit so far takes the Kernel Lab's photo when there is
+        one), or the chosen MNIST digit made to fit."""
         old = self.session
-        if old is not None and old.delta is None:
+        shape = tuple(shape)
+        if old is not None and old.delta is None and tuple(old.x.shape) == shape:
             x, label = old.x, old.label
         else:
-            try:
-                x, self.true_label = self._mnist_digit(self.digit_spin.value())
-                self.input_name = f"MNIST test #{self.digit_spin.value()}"
-            except (OSError, ValueError) as e:
-                x, self.true_label = np.zeros(INPUT_SHAPE, np.float32), 0
-                self.input_name = "blank (MNIST missing)"
-                self._mnist_problem = f"MNIST could not be read, a blank image is used: {e}"
-            label = self.true_label
+            if self._picture is None and shape[1] == COLOUR and self._image_source is not None:
+                self._picture = self._image_source()
+            x, label = self._fresh_input(shape)
         self._start(StepperSession(model, x, label=label, lr=self._model_lr, name=name), name)
+
+    def _fresh_input(self, shape) -> tuple[np.ndarray, int]:
+        """The picture fed (converted to ``shape``), else the chosen MNIST digit fitted to it."""
+        if self._picture is not None:
+            pixels, name = self._picture
+            self.input_name = name
+            self._image_note = (f"{name} ({'x'.join(str(d) for d in np.shape(pixels))}) "
+                                f"converted to the model's input: "
+                                f"{conversion_text(np.shape(pixels), shape)} (shown on the "
+                                f"left). No true label: the target is")
+            return to_model_input(pixels, shape), self.target_spin.value()
+        try:
+            x, self.true_label = self._mnist_digit(self.digit_spin.value())
+            self.input_name = f"MNIST test #{self.digit_spin.value()}"
+            x, how = fit_digit(x, shape)
+            self._input_note = (f"{self.input_name} {how} for this network's "
+                                f"{shape_text(shape)} input." if how else "")
+        except (OSError, ValueError) as e:
+            x, self.true_label = np.zeros(shape, np.float32), 0
+            self.input_name = "blank (MNIST missing)"
+            self._mnist_problem = f"MNIST could not be read, a blank image is used: {e}"
+        return x, self.true_label
 
     def _start(self, session: StepperSession, source: str, lesson=None) -> None:
         self.session, self.source, self.lesson = session, source, lesson
         self._source_is_file = False
         self.banner.clear()
-        self._image_note = ""
+        if lesson is not None:
+            self._image_note = self._input_note = ""
+        if self._image_note:
+            self._show_image_note()
+        elif self._input_note:
+            self.banner.show_message(self._input_note, "info")
         if self._mnist_problem:
             self.banner.show_message(self._mnist_problem, "warning")
             self._mnist_problem = ""
         try:
-            self.strip.set_summary(summary(session.model, session.x.shape),
-                                   session.model.layers)
+            table = summary(session.model, session.x.shape)
+            self.strip.set_summary(table, session.model.layers)
+            if lesson is None:            # the target among this network's classes
+                classes = table.rows[-1].output_shape[1]
+                self.target_spin.blockSignals(True)
+                self.target_spin.setMaximum(max(classes - 1, 0))
+                self.target_spin.blockSignals(False)
+                session.label = min(session.label, classes - 1)
         except ValueError as e:
             self.banner.show_message(str(e), "error")
         # a new network starts clean: Numbers as this kind starts, filter 0,
@@ -488,6 +529,8 @@ class StepperTab(QWidget):
         reset.setProperty("base_tip", "Restore the lesson's input, weights and δ" if lesson
                           else "Restore the weights the network was loaded with")
         self.edit_tab.set_session(session)
+        # the BatchNorm / Dropout tab only for a network that has one (the tabs fit then)
+        self.side.setTabVisible(self.side.indexOf(self.norm_tab), session.has_mode)
         self.refresh()
         QTimer.singleShot(0, self._prepare_grids)
 
@@ -505,11 +548,7 @@ class StepperTab(QWidget):
                 panel.prepare(maps.shape[0], maps.shape[1:])
 
     def _select_box(self, key: str) -> None:
-        for i in range(self.network_box.count()):
-            data = self.network_box.itemData(i)
-            if data and data[1] == key:
-                self.network_box.setCurrentIndex(i)
-                return
+        self.network_box.select(key)
 
     def _on_network_chosen(self, index: int) -> None:
         self._training_retry.stop()            # another choice wins over a pending one
@@ -517,18 +556,28 @@ class StepperTab(QWidget):
         if kind == "training":
             self.take_training_model()         # again: the newest weights
             return
+        if kind == "code":
+            if key != self._current_key:
+                self._use_code_model_again()
+            return
         if kind == "loaded":
             if key != self._current_key:
-                self.load_model_file(key)
+                (self.load_architecture_file if key.lower().endswith(".json")
+                 else self.load_model_file)(key)
             return
-        if kind == "file":
+        if kind in ("file", "arch_file"):
             from cnnviz.gui.widgets.file_dialogs import ask_open_path
 
-            path = ask_open_path(self, "Open cnnviz model", "cnnviz model (*.npz);;All files (*)")
-            if path:
+            path = (ask_open_path(self, "Open cnnviz model", "cnnviz model or checkpoint "
+                                  "(*.npz);;All files (*)") if kind == "file" else
+                    ask_open_path(self, "Open architecture file", "cnnviz architecture "
+                                  "(*.json);;All files (*)"))
+            if not path:
+                self._select_box(self._current_key)
+            elif kind == "file":
                 self.load_model_file(path)
             else:
-                self._select_box(self._current_key)
+                self.load_architecture_file(path)
             return
         self.choose_network(key)
 
@@ -550,7 +599,13 @@ class StepperTab(QWidget):
             self.banner.show_message(f"MNIST could not be read: {e}", "error")
             return
         self.input_name = f"MNIST test #{index}"
+        self._picture = None
+        x, how = fit_digit(x, self.session.x.shape)
+        self._input_note = (f"{self.input_name} {how} for this network's "
+                            f"{shape_text(self.session.x.shape)} input." if how else "")
         self._set_input(x, label)
+        if self._input_note:
+            self.banner.show_message(self._input_note, "info")
 
     def _set_input(self, x: np.ndarray, label: int | None) -> None:
         # what the banner said was about the previous input
@@ -580,21 +635,26 @@ class StepperTab(QWidget):
 
     def set_image(self, image: np.ndarray, name: str = "image") -> bool:
         """The Kernel Lab's current picture (float (H, W) or (H, W, 3) in [0, 1]),
-        converted to the model's 28x28 grey; the conversion is shown and said."""
+        converted to the network's input (its size, grey or colour); the
+        conversion is shown and said."""
         if self.session is None or self.session.delta is not None:
             self.banner.show_message("A lesson has its own input: choose LeNet-5 or a model "
                                      "file to feed a picture.", "warning")
             return False
+        target = self.session.x.shape
         try:
-            x = to_model_input(image)
+            x = to_model_input(image, target)
         except StepperInputError as e:
             self.banner.show_message(f"Cannot use {name}: {e}", "error")
             return False
         shape = "x".join(str(d) for d in np.shape(image))
         self.input_name = name
+        self._picture = (image, name)
+        self._input_note = ""
         self._set_input(x, None)
-        self._image_note = (f"{name} ({shape}) converted to the model's input: grey, resized "
-                            f"to 28x28 (shown on the left). No true label: the target is")
+        self._image_note = (f"{name} ({shape}) converted to the model's input: "
+                            f"{conversion_text(np.shape(image), target)} (shown on the left). "
+                            f"No true label: the target is")
         self._show_image_note()
         return True
 
@@ -720,10 +780,11 @@ class StepperTab(QWidget):
         self.where.setText(f"{self.source}: {s.phase}, at <b>{name}</b>")
         channels = s.x.shape[1]
         name = "lesson input" if s.delta is not None else (self.input_name or "input")
+        self.input_picture.show_input(s.x)
         self.input_panel.show_maps(s.x, np.ascontiguousarray(s.x[0]),
-                                   [name] if channels == 1 else
-                                   [f"channel {c}" for c in range(channels)],
-                                   f"input {s.x.shape[2]}x{s.x.shape[3]}", None,
+                                   channel_titles(channels, name),
+                                   f"input {s.x.shape[2]}x{s.x.shape[3]}"
+                                   + (f" ({name})" if channels > 1 else ""), None,
                                    editable=s.delta is not None)
         self.input_panel.edit_target = ("input",) if s.delta is not None else None
         a, b, sentence = io_specs(s)
@@ -773,6 +834,7 @@ class StepperTab(QWidget):
 
     def _update_buttons(self) -> None:
         s = self.session
+        self.mode_switch.show_session(s)
         reasons = {
             "forward": s.why_not_forward(),
             "run_forward": s.why_not_forward(),
@@ -806,6 +868,8 @@ class StepperTab(QWidget):
             self.check_tab.show_session(s)
         elif current is self.edit_tab:
             self.edit_tab.show_session(s)
+        elif current is self.norm_tab:
+            self.norm_tab.show_session(s)
 
     # ------------------------------------------------------------------ export
     def export_view(self, path) -> None:

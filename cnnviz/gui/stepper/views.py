@@ -125,25 +125,31 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
         return {"weight": f"{layer.name} has no weights."}
     lesson = s.delta is not None
     out: dict[str, MapSpec | str] = {}
-    w_name = f"{layer.name}.weight"
-    out["weight"] = weight_spec(layer.params["weight"], f"{w_name} (kernels)" if
-                                layer.params["weight"].ndim == 4 else w_name, True,
-                                ("param", w_name) if lesson else None, f"{layer.name}_weight")
+    # the first parameter fills the "weight" slot, a second the "bias" slot
+    # (BatchNorm2d: gamma and beta; Subsampling2D: its per-map weight and bias)
+    keys = list(layer.params)
+    w_name = f"{layer.name}.{keys[0]}"
+    w = layer.params[keys[0]]
+    out["weight"] = weight_spec(w, f"{w_name} (kernels)" if w.ndim == 4 else w_name, True,
+                                ("param", w_name) if lesson else None, f"{layer.name}_{keys[0]}")
     have_grads = s.phase == BACKWARD and s.back <= i
+    d = {"weight": "dW", "bias": "db"}
+    dw, db = (d.get(k, f"d{k}") for k in (keys + keys)[:2])
     if have_grads:
-        out["dW"] = weight_spec(layer.grads["weight"], f"dW = dL/d({w_name})", True, None,
-                                f"{layer.name}_dW")
+        out["dW"] = weight_spec(layer.grads[keys[0]], f"{dw} = dL/d({w_name})",
+                                True, None, f"{layer.name}_{dw}")
     else:
-        out["dW"] = "dW appears when the backward pass has gone through this layer."
-    if "bias" in layer.params:
-        b_name = f"{layer.name}.bias"
-        out["bias"] = weight_spec(layer.params["bias"], b_name, True,
-                                  ("param", b_name) if lesson else None, f"{layer.name}_bias")
+        out["dW"] = f"{dw} appears when the backward pass has gone through this layer."
+    if len(keys) > 1:
+        b_name = f"{layer.name}.{keys[1]}"
+        out["bias"] = weight_spec(layer.params[keys[1]], b_name, True,
+                                  ("param", b_name) if lesson else None,
+                                  f"{layer.name}_{keys[1]}")
         if have_grads:
-            out["db"] = weight_spec(layer.grads["bias"], f"db = dL/d({b_name})", True, None,
-                                    f"{layer.name}_db")
+            out["db"] = weight_spec(layer.grads[keys[1]], f"{db} = dL/d({b_name})", True, None,
+                                    f"{layer.name}_{db}")
         else:
-            out["db"] = "db appears with dW."
+            out["db"] = f"{db} appears with {dw}."
     update = s.last_update
     if update is not None and w_name in update.before:
         before, after = update.before[w_name], update.after[w_name]
