@@ -83,6 +83,13 @@ def _class_names(folder: Path, labels: np.ndarray) -> tuple[str, ...]:
     return CIFAR10_NAMES
 
 
+def _stat(path: Path):
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
 def to_grey(images: np.ndarray) -> np.ndarray:
     """uint8 (n, 3, H, W) RGB -> uint8 (n, H, W) by BT.601 luma, rounded."""
     out = np.empty((len(images), *images.shape[2:]), np.uint8)
@@ -100,7 +107,8 @@ def load_cifar10(path: str | os.PathLike, colour: bool = True, progress=None,
     ``progress(done, total)`` after each file; ``cancel()`` checked before each."""
     folder = find_cifar10_folder(path).resolve()
     files = (*TRAIN_FILES, TEST_FILE)
-    stamps = tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in (folder / n for n in files))
+    stamps = tuple((st.st_size, st.st_mtime_ns) if st else None
+                   for st in map(_stat, (folder / n for n in (*files, META_FILE))))
     cached = _cached(folder, stamps, bool(colour))
     if cached is not None:
         if progress is not None:

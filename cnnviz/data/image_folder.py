@@ -239,8 +239,11 @@ def _key(root: Path, entries: list[tuple[str, int, int]], size, colour) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _cache_path(root: Path, key: str) -> Path:
-    folder = hashlib.sha256(str(root).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+def _cache_path(root: Path, key: str, size, colour) -> Path:
+    """folder-<the folder, size and colour>-<the key>.npz: a newer file list
+    replaces its older cache, another size or colour has its own."""
+    what = json.dumps([str(root), list(size), colour])
+    folder = hashlib.sha256(what.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return cache_dir() / f"folder-{folder}-{key[:32]}.npz"
 
 
@@ -333,7 +336,7 @@ def load_image_folder(path, size=None, colour=None, test_fraction=0.2, seed=0,
         entries.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns))
     mode = None if colour is None else bool(colour)
     key = _key(root, entries, size, mode)
-    cache = _cache_path(root, key)
+    cache = _cache_path(root, key, size, mode)
     result = _read_cache(cache, key, len(paths), size, mode)
     if result is None:
         result = _decode_all(paths, size, mode, progress, cancel)
@@ -359,8 +362,6 @@ def load_image_folder(path, size=None, colour=None, test_fraction=0.2, seed=0,
            else f"{test_fraction:g} held out per class, seed {seed}")
     source = (f"image folder {root} ({size[0]}x{size[1]} {'colour' if channels == 3 else 'grey'},"
               f" {how})")
-    for w in warnings:
-        log.warning("%s", w)
     splits = []
     for split, idx in (("train", train_idx), ("test", test_idx)):
         images, split_labels = out[idx], labels[idx]
