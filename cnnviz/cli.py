@@ -354,15 +354,15 @@ def _dataset_spec(args, input_shape):
         raise CliError(str(e)) from None
 
 
-def _load_dataset(spec):
+def _load_dataset(spec, show_progress=True):
     """(train, test) of a DatasetSpec, with a progress bar for image folders
-    (their first load decodes every file); warnings on stderr."""
+    (their first load decodes every file)."""
     from cnnviz.data.datasets import load_dataset
     bar = None
 
     def progress(done, total):
         nonlocal bar
-        if spec.kind != "folder" or total <= 1:
+        if spec.kind != "folder" or total <= 1 or not show_progress:
             return
         if bar is None:
             from tqdm import tqdm
@@ -376,8 +376,6 @@ def _load_dataset(spec):
     finally:
         if bar is not None:
             bar.close()
-    for warning in train.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     return train, test
 
 
@@ -416,8 +414,7 @@ def _check_fits(model, data, what):
     takes = _first_channels(model)
     if takes is not None and takes != c:
         raise CliError(f"{what}: the network takes {takes}-channel images, the dataset gives "
-                       f"{_shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'}); "
-                       f"{_mismatch_hint(takes, c)}")
+                       f"{_shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'})")
     try:
         table = summary(model, (1, c, h, w))
     except ValueError as e:
@@ -545,8 +542,8 @@ def _cmd_train(args) -> int:
     _check_workers(args.workers)
     label, model, input_shape, _ = _new_model(args.arch, args.model, args.seed)
     spec = _dataset_spec(args, input_shape)
-    train, test = _load_dataset(spec)
-    _check_input_shape(label, input_shape, train)
+    train, test = _load_dataset(spec, not args.no_progress)
+    _check_input_shape(label, input_shape, train, spec.kind == "folder")
     table = _check_fits(model, train, label)
     _check_fits(model, test, label)
     h, w = train.images.shape[-2:]
@@ -567,6 +564,8 @@ def _cmd_train(args) -> int:
         trainer = Trainer(model, train, test, config)
     except ValueError as e:
         raise CliError(str(e)) from None
+    for warning in train.warnings:           # the data is usable: say what was left out
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     # "dataset" in the saved model's metadata: eval's --data-dir compares it
     source = (args.data_dir or "bundled MNIST" if spec.kind in ("mnist", "idx")
               else spec.kind if spec.path is None else f"{spec.kind}:{spec.path}")
@@ -719,17 +718,19 @@ def _mismatch_hint(takes: int, gives: int) -> str:
     return "use a network whose input_shape matches the data"
 
 
-def _check_input_shape(label, input_shape, data) -> None:
+def _check_input_shape(label, input_shape, data, folder=False) -> None:
     """The network's input (an architecture file's input_shape, or a built-in
-    model's 1x28x28) must be the dataset's images."""
+    model's 1x28x28) must be the dataset's images; ``folder``: the images
+    were resized, so --size can fix it."""
     net, got = tuple(input_shape[1:]), _data_shape(data)
     if net == got:
         return
     if net[0] != got[0]:
         hint = _mismatch_hint(net[0], got[0])
+    elif folder:
+        hint = f"leave out --size (or give --size {_shape_text(net[1:])}) to fit the network"
     else:
-        hint = ("use --size " + _shape_text(net[1:]) + " for an image folder, or a network "
-                "whose input_shape matches the data")
+        hint = f"use a network whose input_shape is {list(got)}"
     raise CliError(f"{label}: the network takes {_shape_text(net)}, the dataset gives "
                    f"{_shape_text(got)}; {hint}")
 

@@ -127,8 +127,7 @@ def test_an_architecture_for_other_images_is_refused_before_training(capsys, dat
     code, out, err = run(capsys, "train", "--arch", arch, "--data-dir", data_dir)
     assert code == 1 and out == ""
     assert err == (f"cnnviz: error: {arch}: the network takes 1x32x32, the dataset gives "
-                   f"1x28x28; use --size 32x32 for an image folder, or a network whose "
-                   f"input_shape matches the data\n")
+                   f"1x28x28; use a network whose input_shape is [1, 28, 28]\n")
     code, _, err = run(capsys, "train", "--arch", arch, "--model", "small")
     assert code == 2 and "not allowed with argument" in err
 
