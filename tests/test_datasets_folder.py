@@ -215,6 +215,18 @@ def test_the_cache_is_hit_missed_and_rebuilt_when_corrupt(tmp_path, cache_home):
     assert len(more) + len(_) == 12
     assert [p.name for p in cache_home.glob("folder-*.npz")] != [cache.name]
     assert len(list(cache_home.glob("folder-*.npz"))) == 1
+    # a cache file of another file list under this one's name is not used: a
+    # changed file (same size, new time) is decoded again, not taken from it
+    (current,) = cache_home.glob("folder-*.npz")
+    stale = current.read_bytes()
+    write_image(root / "cat" / "new.png", (200, 9, 9))
+    os.utime(root / "cat" / "new.png", ns=(1, 10**18))
+    load(root, size=(6, 6))
+    (fresh,) = cache_home.glob("folder-*.npz")
+    fresh.write_bytes(stale)
+    newer, newer_test = load(root, size=(6, 6))
+    reds = {int(i[0, 0, 0]) for s in (newer, newer_test) for i in s.images}
+    assert 200 in reds and 9 not in reds
     # another size or colour: its own cache, both kept
     load(root, size=(5, 5))
     load(root, size=(5, 5), colour=False)
