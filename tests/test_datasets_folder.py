@@ -67,6 +67,8 @@ def test_a_folder_loads_with_class_names_colour_and_a_stratified_seeded_split(tm
     greens = sorted(int(i[1, 0, 0]) // 7 for s in (train, test) for i, l in
                     zip(s.images, s.labels) if l == 0)
     assert greens == list(range(10))                  # every file once, in one split
+    # in a mixed order, not class by class
+    assert len(set(train.labels[:6].tolist())) > 1 and len(set(test.labels[:3].tolist())) > 1
     # the same seed, the same split; another seed, another
     again, _ = load(tmp_path / "pets", size=(8, 6), colour=True)
     np.testing.assert_array_equal(again.images, train.images)

@@ -13,7 +13,9 @@ hidden ones (".DS_Store") are ignored. Each image is resized to ``size``
 (cnnviz.data.images.resize: INTER_AREA when shrinking, which averages and so
 does not alias, INTER_LINEAR when enlarging) and made grey or colour as asked.
 Without train/ and test/ each class is split with a seeded shuffle, its
-``test_fraction`` held out (stratified: every class in both splits).
+``test_fraction`` held out (stratified: every class in both splits). Both
+splits come in a seeded random order, not class by class, so the first N
+images (``--limit N``, a view's first samples) mix the classes.
 
 What is refused, before any training, each with a one-line DatasetError:
 no such folder, an empty folder, no class subfolders, only one class, a
@@ -358,6 +360,11 @@ def load_image_folder(path, size=None, colour=None, test_fraction=0.2, seed=0,
                                             test_fraction, seed, class_names, str(root))
     else:
         train_idx, test_idx = np.flatnonzero(ok & ~in_test), np.flatnonzero(ok & in_test)
+    # a seeded order, not by class: --limit N and the first images a view
+    # shows then mix the classes, as MNIST's files do
+    order = np.random.default_rng([seed, 1 << 20])
+    train_idx = train_idx[order.permutation(len(train_idx))]
+    test_idx = test_idx[order.permutation(len(test_idx))]
     how = ("its train/ and test/" if test_classes is not None
            else f"{test_fraction:g} held out per class, seed {seed}")
     source = (f"image folder {root} ({size[0]}x{size[1]} {'colour' if channels == 3 else 'grey'},"
