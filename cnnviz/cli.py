@@ -534,7 +534,7 @@ def _interrupted_path(path: Path) -> Path:
 def _cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from cnnviz.engine import MODELS, save
+    from cnnviz.engine import save
     from cnnviz.engine.trainer import DEFAULT_LR, Trainer, TrainConfig
 
     # everything that can be wrong is found here, before the first batch

@@ -3,7 +3,6 @@ the command line, and the one-line messages for data the network cannot take."""
 
 import json
 
-import numpy as np
 import pytest
 
 from cnnviz.cli import main

@@ -16,7 +16,6 @@ official class names are used.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 

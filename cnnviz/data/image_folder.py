@@ -31,19 +31,19 @@ Loading is cached on disk (cache_dir()), keyed by the folder, every file's
 name, size and modification time, the size and the colour asked for; a
 cache that cannot be read is ignored and rebuilt. Decoding runs on a few
 threads (OpenCV releases the GIL). ``progress(done, total)`` is called
-after each chunk of files and ``cancel()`` checked between files.
+after each chunk of CHUNK files; ``cancel()`` is asked after each chunk and
+every 50 ms while one is decoded; once it says True, the decoding threads
+stop before their next file and nothing is cached.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import io
 import json
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,13 +72,6 @@ def cache_dir() -> Path:
     """$XDG_CACHE_HOME/cnnviz, else ~/.cache/cnnviz."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "cnnviz"
-
-
-@dataclass
-class _Files:
-    """The image files of one split: paths and labels, in label then name order."""
-    paths: list[Path]
-    labels: list[int]
 
 
 def _is_hidden(name: str) -> bool:
