@@ -590,12 +590,14 @@ def _cmd_train(args) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
-        print(f"training {label} on {images} of {source} for {args.epochs} "
+        # one line (scripts and tests read "training ..." then "epoch 1/..."),
+        # naming the data and its classes
+        print(f"training {label} on {images} of {train.source or source} "
+              f"({_plural(len(train.class_names), 'class', 'classes')}: "
+              f"{_names_text(train.class_names, 10)}) for {args.epochs} "
               f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
               f"{args.schedule} schedule, seed {args.seed}, "
               f"{_plural(trainer.step_engine.workers, 'process', 'processes')}", flush=True)
-        print(f"data: {train.source}; {len(train.class_names)} classes: "
-              f"{_names_text(train.class_names, 10)}", flush=True)
         last = _run_with_progress(trainer, config, args, tqdm)
         if trainer.step_engine.failure:      # a worker died: the run went on in one process
             print(f"{PROG}: warning: {trainer.step_engine.failure}", file=sys.stderr)

@@ -40,8 +40,8 @@ def test_train_on_an_image_folder_sized_and_coloured_as_the_network(capsys, tmp_
     code, out, err = run(capsys, "train", "--arch", arch, "--data", f"folder:{tmp_path / 'pets'}",
                          *FAST)
     assert code == 0, err
-    assert (f"data: image folder {tmp_path / 'pets'} (12x10 colour, 0.2 held out per class, "
-            f"seed 0); 3 classes: cat, dog, emu\n") in out
+    assert (f" images of image folder {tmp_path / 'pets'} (12x10 colour, 0.2 held out per "
+            f"class, seed 0) (3 classes: cat, dog, emu) for 1 epoch: ") in out.splitlines()[0]
     assert "test accuracy: " in out
     assert err.startswith("cnnviz: warning: skipped 1 unreadable file of 19: dog/broken.jpg ")
     # a grey network: the folder is loaded grey at its size
