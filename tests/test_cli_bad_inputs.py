@@ -120,7 +120,8 @@ CASES = {
         1, ["t10k-images-idx3-ubyte: the test images are 20x20 but the training images"]),
     "images the model cannot take": (
         lambda good, tmp: ["train", "--data-dir", make_set(tmp / "d", n_test=10, hw=(4, 4))],
-        1, ["lenet5 cannot take the dataset's 4x4 images"]),
+        1, ["lenet5: the network takes 1x28x28, the dataset gives 1x4x4; use a network "
+            "whose input_shape is [1, 4, 4]"]),
     "gzip inflating past its declared size": (
         _bomb, 1, ["train-images-idx3-ubyte.gz: the gzip data inflates past the 235,200 bytes "
                    "its header declares"]),
