@@ -37,6 +37,15 @@ def build_small_net(builder):
     assert builder.evaluation.ok and builder.train_button.isEnabled()
 
 
+def visit_every_view(qtbot, training):
+    """Each page of the Training tab shown while the run goes on: no error."""
+    for page in range(training.views.count()):
+        training.views.setCurrentIndex(page)
+        step = training.trainer.step
+        qtbot.waitUntil(lambda: training.trainer.step >= step + 2, timeout=30_000)
+        assert not training.banner.isVisible(), training.banner.text()
+
+
 def test_train_this_network_trains_it_in_the_training_tab(qtbot, window, small_mnist):
     builder = open_tab(window, "Network builder")
     build_small_net(builder)
@@ -55,6 +64,7 @@ def test_train_this_network_trains_it_in_the_training_tab(qtbot, window, small_m
         "Conv2D", "BatchNorm2d", "ReLU", "MaxPool2D", "Dropout", "Flatten", "Linear"]
     assert [layer.name for layer in model.layers] == [r.name for r in builder.evaluation.rows]
     assert not training.banner.isVisible(), training.banner.text()
+    visit_every_view(qtbot, training)
     # it learns: the loss of the last batches below that of the first
     qtbot.waitUntil(lambda: training.trainer.history.n_batches >= 25, timeout=60_000)
     loss = np.asarray(training.trainer.history.loss)
@@ -65,6 +75,24 @@ def test_train_this_network_trains_it_in_the_training_tab(qtbot, window, small_m
     builder.model.set_field(0, "out_channels", "4")
     builder.refresh()
     assert training.setup.settings().architecture.layers[0][2]["out_channels"] == 8
+
+
+def test_the_1998_lenet5_trains_with_every_view_of_the_training_tab(qtbot, window,
+                                                                   small_mnist):
+    builder = open_tab(window, "Network builder")
+    builder.start_from("lenet5-1998", ask=False)
+    qtbot.mouseClick(builder.train_button, Qt.MouseButton.LeftButton)
+    training = window._current_inner()
+    training.setup.set_data_dir(str(small_mnist))
+    training.setup.epochs.setValue(20)
+    training.start()
+    qtbot.waitUntil(lambda: training.trainer is not None and training.trainer.step >= 3,
+                    timeout=30_000)
+    assert [layer.name for layer in training.trainer.model.layers][:3] == ["pad", "norm", "C1"]
+    visit_every_view(qtbot, training)
+    training.stop()
+    qtbot.waitUntil(lambda: not training.runner.is_running(), timeout=10_000)
+    assert not training.banner.isVisible(), training.banner.text()
 
 
 def test_an_architecture_file_is_a_model_choice(qtbot, window, small_mnist, tmp_path):

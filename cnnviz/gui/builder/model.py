@@ -206,7 +206,12 @@ class BuilderModel:
         end); returns where it went."""
         _, kind, config = next(p for p in PALETTE if p[0] == label)
         index = len(self.layers) if index is None else max(0, min(index, len(self.layers)))
-        self.layers.insert(index, LayerEntry(kind, "", dict(config)))
+        # a name of its own (kind and the first free count): the automatic
+        # one counts unnamed layers only, and would repeat a file's "conv1"
+        taken = {self._shown_name(i) for i in range(len(self.layers))}
+        short = LAYER_TYPES[kind].kind
+        name = next(f"{short}{n}" for n in range(1, len(taken) + 2) if f"{short}{n}" not in taken)
+        self.layers.insert(index, LayerEntry(kind, name, dict(config)))
         return index
 
     def remove(self, index: int) -> None:
