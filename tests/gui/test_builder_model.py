@@ -86,3 +86,13 @@ def test_changed_is_what_differs_from_the_file():
     m.move(2, +1)
     assert not m.dirty
     assert m.move(0, -1) == 0 and m.move(12, +1) == 12       # the ends stay
+
+
+def test_an_emptied_field_takes_its_default():
+    m = model_of("lenet5")
+    assert m.layers[1].config["padding"] == 2
+    m.set_field(1, "padding", "")
+    assert "padding" not in m.layers[1].config
+    assert m.evaluate().rows[1].output_shape == (6, 24, 24)      # padding 0, the default
+    m.set_field(1, "padding", " 1 ")
+    assert m.evaluate().rows[1].output_shape == (6, 26, 26)
