@@ -321,3 +321,19 @@ def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):
     discard = Answer(QMessageBox.StandardButton.Discard)
     assert window.close()
     discard.stop()
+
+
+def test_a_row_dragged_moves_its_layer(qtbot, builder):
+    from PyQt6.QtCore import QMimeData, QPointF
+    from PyQt6.QtGui import QDropEvent
+
+    builder.start_from("lenet5", ask=False)
+    builder.table.setCurrentCell(3, 0)                       # pool1
+    target = builder.table.visualItemRect(builder.table.item(1, 0)).center()   # onto conv1
+    event = QDropEvent(QPointF(target), Qt.DropAction.MoveAction, QMimeData(),
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    builder.table.dropEvent(event)
+    assert [builder.table.item(i, 0).text() for i in range(4)] == ["norm1", "pool1", "conv1",
+                                                                  "relu1"]
+    assert builder.selected() == 1
+    assert_table_is_the_summary(builder)
