@@ -10,9 +10,13 @@ the X server's pixels, not an off-screen render):
   kernel_lab.png        the Kernel Lab on the bundled cat photo, Sobel x
   stepper_forward.png   the Layer Stepper after a forward step through conv1
   stepper_backward.png  ... and a backward step through conv2, shown step by step
+  builder.png           the Network builder on the original LeNet-5 (1998), C3 selected
+  builder_error.png     ... a 12x12 input: conv C5's 5x5 kernel does not fit, at its row
   training_*.png        live training of LeNet-5 on the full MNIST: curves,
                         feature and gradient maps, weights, evaluation (a
                         confusion-matrix cell clicked), a drawn digit
+
+    ... python tools/screenshots.py docs/screenshots 1400x900 --builder-only   # the builder's two
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from pathlib import Path
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    builder_only = "--builder-only" in argv
+    argv = [a for a in argv if a != "--builder-only"]
     out = Path(argv[0] if argv else "docs/screenshots")
     width, height = (int(v) for v in (argv[1] if len(argv) > 1 else "1400x900").split("x"))
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +74,19 @@ def main(argv=None) -> int:
     # Kernel Lab: the default input (the cat) with Sobel x, as it opens.
     settle(1.5)
     shoot("kernel_lab.png")
+
+    # Network builder: the original LeNet-5, C3 (the sparse table) selected;
+    # then an input too small for it, the error at its layer.
+    builder = open_tab("Network builder")
+    builder.start_from("lenet5-1998", ask=False)
+    builder.table.setCurrentCell(6, 0)
+    shoot("builder.png")
+    builder.input_boxes[1].setValue(12)
+    builder.input_boxes[2].setValue(12)
+    shoot("builder_error.png")
+    builder.start_from("lenet5-1998", ask=False)     # unchanged again: closing asks nothing
+    if builder_only:
+        return 0
 
     # Layer Stepper: forward through conv1, then backward through conv2.
     stepper = open_tab("Layer Stepper")

@@ -119,7 +119,9 @@ class Architecture:
         if self.description:
             d["description"] = self.description
         d["input_shape"] = list(self.input_shape)
-        d["layers"] = [{"type": kind, "name": name, **config} for kind, name, config in self.layers]
+        # a layer without a name (the builder's) is named by its kind and count when read
+        d["layers"] = [{"type": kind, **({"name": name} if name else {}), **config}
+                       for kind, name, config in self.layers]
         return d
 
 
@@ -204,19 +206,50 @@ def parse(doc, source: str = "") -> Architecture:
     if len(layers) > ser.MAX_LAYERS:
         raise FieldError(f"layers: {len(layers):,} layers; cnnviz opens models of up to "
                          f"{ser.MAX_LAYERS:,} layers")
-    kinds, names = _types_and_names(layers)
-    checked, shape, total = [], (1, *input_shape), 0
-    for i, (entry, kind, name) in enumerate(zip(layers, kinds, names)):
+    checked = [(step.kind, step.name, step.config) for step in check_layers(input_shape, layers)]
+    return Architecture(input_shape, checked, title, description, source)
+
+
+@dataclass(frozen=True)
+class CheckedLayer:
+    """One layer as ``check_layers`` found it: its complete config and the
+    shapes (batch first) it takes and gives."""
+
+    kind: str
+    name: str
+    config: dict
+    input_shape: tuple
+    output_shape: tuple
+
+
+def check_layers(input_shape, layers):
+    """Check the layers (parsed JSON entries) in order from an input of
+    ``input_shape`` (C, H, W), yielding a CheckedLayer for each that fits;
+    the first that does not raises LayerError (its index, its name), after
+    the layers before it were yielded: the builder shows those."""
+    shape, total, counts, seen = (1, *input_shape), 0, Counter(), {}
+    for i, entry in enumerate(layers):
         try:
-            config, shape, n = _check_layer(i, entry, kind, name, shape)
+            kind, name = _type_and_name(entry, f"layers[{i}]")
+        except FieldError as e:
+            raise LayerError(str(e), i, "") from None
+        if not name:        # the name Sequential gives: kind and count (conv1, relu1, ...)
+            counts[LAYER_TYPES[kind].kind] += 1
+            name = f"{LAYER_TYPES[kind].kind}{counts[LAYER_TYPES[kind].kind]}"
+        if name in seen:
+            raise LayerError(f"layers[{i}].name: two layers are named {name!r} "
+                             f"(layers {seen[name] + 1} and {i + 1})", i, name)
+        seen[name] = i
+        try:
+            config, out, n = _check_layer(i, entry, kind, name, shape)
         except FieldError as e:
             raise LayerError(str(e), i, name) from None
         total += n
         if total > ser.MAX_PARAMS:
             raise LayerError(f"{name}: the layers up to here declare {total:,} parameters; "
                              f"{ser._BUDGET}", i, name)
-        checked.append((kind, name, config))
-    return Architecture(input_shape, checked, title, description, source)
+        yield CheckedLayer(kind, name, config, shape, out)
+        shape = out
 
 
 def _check_layer(i, entry, kind, name, shape):
@@ -235,32 +268,6 @@ def _input_shape(v) -> tuple:
     if not isinstance(v, list) or len(v) != 3:
         raise FieldError(f"input_shape: expected {what}, got {jf.describe(v)}")
     return tuple(jf.whole(x, f"input_shape[{i}]", 1, MAX_INPUT_SIDE) for i, x in enumerate(v))
-
-
-def _types_and_names(layers) -> tuple[list[str], list[str]]:
-    """Each layer's checked type and its name (given, or the one Sequential
-    gives: kind and count, conv1, relu1, ...); names must be unique."""
-    kinds, given = [], []
-    for i, entry in enumerate(layers):
-        try:
-            kind, name = _type_and_name(entry, f"layers[{i}]")
-        except FieldError as e:
-            raise LayerError(str(e), i, "") from None
-        kinds.append(kind)
-        given.append(name)
-    counts, names = Counter(), []
-    for kind, name in zip(kinds, given):
-        if not name:
-            counts[LAYER_TYPES[kind].kind] += 1
-            name = f"{LAYER_TYPES[kind].kind}{counts[LAYER_TYPES[kind].kind]}"
-        names.append(name)
-    seen = {}
-    for i, name in enumerate(names):
-        if name in seen:
-            raise LayerError(f"layers[{i}].name: two layers are named {name!r} "
-                             f"(layers {seen[name] + 1} and {i + 1})", i, name)
-        seen[name] = i
-    return kinds, names
 
 
 def _type_and_name(entry, where) -> tuple[str, str]:

@@ -52,11 +52,17 @@ def summary(model: Sequential, input_shape) -> Summary:
     take its input raises ValueError naming it."""
     shape, rows = tuple(input_shape), []
     for layer in model.layers:
-        try:
-            out = tuple(layer.output_shape(shape))
-        except ValueError as e:
-            raise ValueError(f"{layer.name}: {e}") from None
-        rows.append(SummaryRow(layer.name, type(layer).__name__, out,
-                               layer.num_params, layer.macs(shape)))
-        shape = out
+        rows.append(summary_row(layer, shape))
+        shape = rows[-1].output_shape
     return Summary(tuple(input_shape), tuple(rows))
+
+
+def summary_row(layer, input_shape) -> SummaryRow:
+    """One layer's row for an input of ``input_shape`` (batch first): the
+    GUI builder's table uses it too, so both show the same numbers."""
+    try:
+        out = tuple(layer.output_shape(input_shape))
+    except ValueError as e:
+        raise ValueError(f"{layer.name}: {e}") from None
+    return SummaryRow(layer.name, type(layer).__name__, out, layer.num_params,
+                      layer.macs(tuple(input_shape)))

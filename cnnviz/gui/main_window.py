@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         return self.add_tab(LazyTab(factory, self.settings), title)
 
     def add_standard_tabs(self) -> None:
-        """The Layer Stepper and Training tabs, built on first visit."""
+        """The Layer Stepper, Training and Network builder tabs, built on first visit."""
         def stepper():
             from cnnviz.gui.stepper.tab import StepperTab
             tab = StepperTab()
@@ -97,8 +97,41 @@ class MainWindow(QMainWindow):
                 tab.open_in_stepper_requested.connect(self.open_training_model_in_stepper)
             return tab
 
+        def builder():
+            from cnnviz.gui.builder import NetworkBuilderTab
+            tab = NetworkBuilderTab()
+            tab.train_requested.connect(self.train_architecture)
+            tab.step_requested.connect(self.step_architecture)
+            tab.title_changed.connect(lambda text, t=tab: self._on_tab_title(t, text))
+            return tab
+
         self.add_lazy_tab(stepper, "Layer Stepper")
         self.add_lazy_tab(training, "Training")
+        self.add_lazy_tab(builder, "Network builder")
+
+    # --- the Network builder's network in the Training tab and the Layer Stepper ------------
+    def train_architecture(self, arch) -> None:
+        """"Train this network": the Training tab shown, its model the built network."""
+        training = self._inner_tab("Training", build=True)
+        if training is not None:
+            training.use_architecture(arch)
+
+    def step_architecture(self, arch) -> bool:
+        """"Step through this network": the Layer Stepper shown, stepping the
+        built network (untrained, weights from seed 0). A network the Stepper
+        cannot step leaves the builder shown with the Stepper's message."""
+        builder = self._inner_tab("Network builder")
+        model = arch.build(seed=0)
+        stepper = self._inner_tab("Layer Stepper", build=True)
+        if stepper is None:
+            return False
+        if stepper.use_model(model, arch.title):
+            return True
+        self._inner_tab("Network builder", build=True)
+        if builder is not None:
+            builder.show_message(f"The Layer Stepper cannot step it: "
+                                 f"{stepper.banner.label.text().removeprefix('Cannot use this model: ')}")
+        return False
 
     # --- the Training tab's model in the Layer Stepper --------------------------------------
     def _inner_tab(self, title: str, build: bool = False):

@@ -582,7 +582,7 @@ def test_add_tab_and_closing_stops_the_worker(qtbot, window, lab):
 def test_standard_tabs_are_built_on_first_visit(qtbot, window):
     window.add_standard_tabs()
     titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
-    assert titles == ["Kernel Lab", "Layer Stepper", "Training"]
+    assert titles == ["Kernel Lab", "Layer Stepper", "Training", "Network builder"]
     stepper = window.tabs.widget(1)
     assert stepper.inner is None                      # nothing built at start-up
     window.tabs.setCurrentIndex(1)

@@ -112,7 +112,8 @@ class Probe:
                 ratios[layer.name] = float(d / max(w_norm, 1e-12) / steps)
             if not with_hist:
                 continue
-            w = weights[f"{layer.name}.weight"]
+            main = "weight" if "weight" in layer.params else next(iter(layer.params))
+            w = weights[f"{layer.name}.{main}"]     # a BatchNorm's: its scale, gamma
             edges = self.hist_edges.get(layer.name)
             if edges is None:
                 # Fixed bins chosen once (twice the initial range) so the

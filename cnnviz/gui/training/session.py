@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from cnnviz.data.mnist import load_mnist
+from cnnviz.engine.architecture import read as read_architecture
 from cnnviz.engine.models import MODELS
 from cnnviz.engine.serialization import ModelFileError, load
 from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
@@ -60,8 +61,8 @@ ALIVE = (RUNNING, PAUSED)        # the worker thread exists
 class Settings:
     """The set-up panel's values, plain."""
 
-    model: str                 # "lenet5", "small" or "file"
-    model_path: str | None
+    model: str                 # "lenet5", "small", "file", "arch" (a .json) or "builder"
+    model_path: str | None     # the model file ("file") or the architecture file ("arch")
     data_dir: str | None       # None: the bundled MNIST
     optimizer: str
     lr: float
@@ -73,6 +74,7 @@ class Settings:
     limit: int | None
     shift: int
     lr_schedule: str
+    architecture: object = None     # "builder": the Network builder's checked Architecture
 
 
 class RunError(ValueError):
@@ -200,10 +202,21 @@ class TrainingSession:
 
     @staticmethod
     def new_model(s):
+        """The run's model: loaded ("file"), or fresh weights from the seed
+        (the zoo's, an architecture file's, the Network builder's)."""
         if s.model == "file":
             if not s.model_path:
                 raise RunError("choose a model file first")
             return load(s.model_path)
+        if s.model == "arch":
+            if not s.model_path:
+                raise RunError("choose an architecture file (.json) first")
+            return read_architecture(s.model_path).build(seed=s.seed)
+        if s.model == "builder":
+            if s.architecture is None:
+                raise RunError("no network from the Network builder yet: build one there and "
+                               "press \"Train this network\"")
+            return s.architecture.build(seed=s.seed)
         return MODELS[s.model](seed=s.seed)
 
     @staticmethod
@@ -244,7 +257,8 @@ class TrainingSession:
         model = None
         if (self.initial_weights is not None and s.model == self.initial_settings.model
                 and s.model_path == self.initial_settings.model_path
-                and s.seed == self.initial_settings.seed):
+                and s.seed == self.initial_settings.seed
+                and s.architecture == self.initial_settings.architecture):
             try:
                 model = self.new_model(s)
                 model.load_state_dict(self.initial_weights)

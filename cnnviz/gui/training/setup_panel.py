@@ -51,7 +51,13 @@ class SetupPanel(QGroupBox):
         for label, key in MODEL_CHOICES:
             self.model.addItem(label, key)
         self.model.addItem("From file...", "file")
+        # a network built in the Network builder ("Train this network"), and
+        # an architecture file (.json): fresh weights from the run's seed
+        self.model.addItem("Network builder", "builder")
+        self.model.addItem("Architecture file (.json)...", "arch")
         self.model_path: str | None = None
+        self.arch_path: str | None = None
+        self.architecture = None          # the builder's (a checked Architecture)
         self.model.activated.connect(self._model_chosen)
         form.addRow("Model", self.model)
 
@@ -114,7 +120,17 @@ class SetupPanel(QGroupBox):
             box.valueChanged.connect(self.structure_changed)
 
     def _model_chosen(self, index: int) -> None:
+        if self.model.itemData(index) == "arch":
+            path, _ = QFileDialog.getOpenFileName(self, "Open an architecture", "",
+                                                  "cnnviz architectures (*.json)")
+            if path:
+                self.arch_path = path
+            elif not self.arch_path:
+                self.model.setCurrentIndex(0)
+            self._update_source()
+            return
         if self.model.itemData(index) != "file":
+            self._update_source()
             return
         path, _ = QFileDialog.getOpenFileName(self, "Open a model or checkpoint", "",
                                               "cnnviz models (*.npz)")
@@ -146,6 +162,17 @@ class SetupPanel(QGroupBox):
             self.data.setCurrentIndex(i)
         self._update_source()
 
+    def set_architecture(self, arch) -> None:
+        """The Network builder's network (a checked Architecture) as the model."""
+        self.architecture = arch
+        self.model.setCurrentIndex(self.model.findData("builder"))
+        self._update_source()
+
+    def set_arch_file(self, path: str) -> None:
+        self.arch_path = path
+        self.model.setCurrentIndex(self.model.findData("arch"))
+        self._update_source()
+
     def set_model_file(self, path: str) -> None:
         self.model_path = path
         self.model.setCurrentIndex(self.model.findData("file"))
@@ -156,20 +183,29 @@ class SetupPanel(QGroupBox):
         self.lr.setValue(DEFAULT_LR[self.optimizer.currentData()])
 
     def _update_source(self) -> None:
-        model = (self.model_path if self.model.currentData() == "file"
-                 else self.model.currentText())
+        key = self.model.currentData()
+        if key == "builder":
+            model = (f"{self.architecture.title} (from the Network builder)"
+                     if self.architecture is not None else
+                     "none yet: build one in the Network builder and press "
+                     "\"Train this network\"")
+        else:
+            model = {"file": self.model_path, "arch": self.arch_path}.get(
+                key, self.model.currentText())
         self.source.setText(f"<small>model: {model}</small>")
 
     def settings(self) -> Settings:
         data = self.data.currentData()
         return Settings(
-            model=self.model.currentData(), model_path=self.model_path,
+            model=self.model.currentData(),
+            model_path=self.arch_path if self.model.currentData() == "arch" else self.model_path,
             data_dir=None if data in (None, "dir") else data,
             optimizer=self.optimizer.currentData(), lr=self.lr.value(),
             momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
             batch_size=self.batch_size.value(), epochs=self.epochs.value(),
             seed=self.seed.value(), limit=self.limit.value() or None, shift=self.shift.value(),
-            lr_schedule=self.schedule.currentData())
+            lr_schedule=self.schedule.currentData(),
+            architecture=self.architecture if self.model.currentData() == "builder" else None)
 
     def show_run_values(self, lr: float, momentum: float, epochs: int) -> None:
         """Show a run's own values without emitting a change. A value the user
@@ -189,6 +225,10 @@ class SetupPanel(QGroupBox):
         try:
             if s.model == "file":
                 self.model_path = s.model_path
+            elif s.model == "arch":
+                self.arch_path = s.model_path
+            elif s.model == "builder":
+                self.architecture = s.architecture
             self.model.setCurrentIndex(max(self.model.findData(s.model), 0))
             self.set_data_dir(s.data_dir)
             self.optimizer.setCurrentIndex(max(self.optimizer.findData(s.optimizer), 0))

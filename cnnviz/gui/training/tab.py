@@ -312,6 +312,12 @@ class TrainingTab(QWidget):
         return page
 
     # --- data and model ----------------------------------------------------------------
+    def use_architecture(self, arch) -> None:
+        """The Network builder's "Train this network": its network is the model
+        of the next run (Start trains it, fresh weights from the run's seed)."""
+        self.setup.set_architecture(arch)
+        self._note(f"Model: {arch.title} from the Network builder; Start trains it.")
+
     def test_set(self):
         """The run's test set (its evaluation refers to it), else the chosen dataset's."""
         return self.session.test_set(self.setup.settings().data_dir)

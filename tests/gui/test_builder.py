@@ -1,0 +1,339 @@
+"""The Network builder tab (pytest-qt, offscreen, real widgets): the table
+shows the numbers of `cnnviz summary` through adds, removals, moves and
+edits by keyboard and mouse; an impossible shape at its row; save / open
+with real files; the hand-offs to the Training tab and the Layer Stepper."""
+
+import json
+
+import pytest
+from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from cnnviz.engine import architecture as A
+from cnnviz.engine import summary
+from cnnviz.gui.builder import NetworkBuilderTab
+from cnnviz.gui.builder.tab import AFTER_FG, ERROR_FG
+
+from dialogs import Answer
+
+
+class AnswerEach(Answer):
+    """Answers every question box until stopped (closing the window asks
+    each tab with unsaved work: the Training tab, then the builder)."""
+
+    def _poll(self):
+        if self.stopped:
+            return
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox) and box.isVisible():
+            self.asked.append(box.text())
+            box.button(self.button).click()
+        QTimer.singleShot(20, self._poll)
+
+
+@pytest.fixture
+def builder(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    tab = NetworkBuilderTab()
+    qtbot.addWidget(tab)
+    tab.resize(1400, 860)
+    tab.show()
+    qtbot.waitExposed(tab)
+    return tab
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, monkeypatch):
+    """The main window with its standard tabs, closed afterwards (Discard)."""
+    from cnnviz.gui.app import configure_pyqtgraph
+    from cnnviz.gui.main_window import MainWindow
+
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    configure_pyqtgraph()
+    w = MainWindow(load_default_input=False)
+    w.add_standard_tabs()
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    if w.isVisible():
+        discard = AnswerEach(QMessageBox.StandardButton.Discard)
+        w.close()
+        discard.stop()
+    for i in range(w.tabs.count()):
+        inner = getattr(w.tabs.widget(i), "inner", None)
+        if inner is not None and hasattr(inner, "shutdown"):
+            assert inner.shutdown(2.0) is not False, "a worker thread was left running"
+    w.deleteLater()
+
+
+def open_tab(window, title):
+    index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
+    window.tabs.setCurrentIndex(index)
+    return window.tabs.widget(index).inner
+
+
+def cells(tab, row):
+    return [tab.table.item(row, c).text() for c in range(tab.table.columnCount())]
+
+
+def assert_table_is_the_summary(tab):
+    """Every row of the table against the engine's summary of the network
+    built from what the builder holds (the numbers `cnnviz summary` prints)."""
+    arch = tab.model.architecture()
+    table = summary(arch.build(), arch.batch_input_shape)
+    assert tab.table.rowCount() == len(table.rows)
+    for i, row in enumerate(table.rows):
+        assert cells(tab, i) == [row.name, row.kind, "\u00d7".join(map(str, row.output_shape[1:])),
+                                 f"{row.params:,}", f"{row.macs:,}"]
+    assert tab.total_label.text() == (f"total   {table.total_params:,} parameters   "
+                                      f"{table.total_macs:,} multiply-adds per image")
+    assert not tab.error_label.isVisible()
+    return table
+
+
+@pytest.mark.parametrize("key", sorted(A.bundled()))
+def test_every_bundled_architecture_shows_the_summary_numbers(builder, key):
+    assert builder.start_from(key, ask=False)
+    table = assert_table_is_the_summary(builder)
+    # and the figures the notes give
+    expected = {"lenet5": (61_706, 416_520), "lenet5-1998": (60_850, None),
+                "bottleneck-3x3": (None, 5_898_240_000), "bottleneck-1x1": (None, 1_638_400_000)}
+    params, macs = expected[key]
+    assert params is None or table.total_params == params
+    assert macs is None or table.total_macs == macs
+
+
+def select_palette(tab, label):
+    items = tab.palette.findItems(label, Qt.MatchFlag.MatchExactly)
+    tab.palette.setCurrentItem(items[0])
+
+
+def test_build_a_network_by_keyboard_and_clicks(qtbot, builder):
+    builder.start_from("", ask=False)
+    assert builder.table.rowCount() == 0 and "No layers yet" in builder.error_label.text()
+    # add by Enter in the list, and by the button: each goes after the selected layer
+    for label in ("Conv2D", "ReLU", "Max pooling", "Flatten", "Linear"):
+        select_palette(builder, label)
+        builder.palette.setFocus()
+        qtbot.keyClick(builder.palette, Qt.Key.Key_Return)
+    select_palette(builder, "BatchNorm")
+    builder.table.setCurrentCell(0, 0)
+    qtbot.mouseClick(builder.add_button, Qt.MouseButton.LeftButton)
+    assert [builder.table.item(i, 1).text() for i in range(6)] == [
+        "Conv2D", "BatchNorm2d", "ReLU", "MaxPool2D", "Flatten", "Linear"]
+    assert builder.selected() == 1
+    assert_table_is_the_summary(builder)
+
+    # edit conv1 in the editor: out channels 8 -> 12, kernel 3 -> 5x3, padding 1
+    builder.table.setCurrentCell(0, 0)
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "12")
+    assert builder.model.layers[0].config["out_channels"] == 12
+    kernel = builder.editor_field("kernel_size")
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "5x3")
+    qtbot.keyClicks(builder.editor_field("padding"), "1")
+    table = assert_table_is_the_summary(builder)
+    assert table.rows[0].output_shape == (1, 12, 26, 28)
+    assert cells(builder, 0)[2:] == ["12\u00d726\u00d728", f"{12 * (5 * 3 + 1):,}",
+                                     f"{12 * 26 * 28 * 5 * 3:,}"]
+    # BatchNorm's channels follow the conv's: 12 maps, 24 parameters
+    assert cells(builder, 1)[3] == "24"
+
+    # Ctrl+Down moves the selected layer, Ctrl+Up back; Delete removes it
+    builder.table.setFocus()
+    builder.table.setCurrentCell(1, 0)
+    qtbot.keyClick(builder.table, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)
+    assert [builder.table.item(i, 1).text() for i in range(3)] == ["Conv2D", "ReLU",
+                                                                   "BatchNorm2d"]
+    assert builder.selected() == 2
+    assert_table_is_the_summary(builder)
+    qtbot.keyClick(builder.table, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)
+    assert builder.table.item(1, 1).text() == "BatchNorm2d"
+    qtbot.keyClick(builder.table, Qt.Key.Key_Delete)
+    assert [builder.table.item(i, 1).text() for i in range(builder.table.rowCount())] == [
+        "Conv2D", "ReLU", "MaxPool2D", "Flatten", "Linear"]
+    assert_table_is_the_summary(builder)
+    # the buttons do the same
+    builder.table.setCurrentCell(4, 0)
+    qtbot.mouseClick(builder.up_button, Qt.MouseButton.LeftButton)
+    assert builder.table.item(3, 1).text() == "Linear"
+    assert "Linear needs a vector" in builder.error_label.text()
+    qtbot.mouseClick(builder.down_button, Qt.MouseButton.LeftButton)
+    builder.table.setCurrentCell(1, 0)
+    qtbot.mouseClick(builder.remove_button, Qt.MouseButton.LeftButton)
+    assert builder.table.rowCount() == 4
+    assert_table_is_the_summary(builder)
+
+    # the input shape: 3 colour channels of 32x32
+    for box, value in zip(builder.input_boxes, (3, 32, 32)):
+        box.setValue(value)
+    table = assert_table_is_the_summary(builder)
+    assert table.input_shape == (1, 3, 32, 32)
+    assert builder.model.dirty and builder.window_title().endswith(" *")
+
+
+def test_an_impossible_shape_shows_at_its_layer_with_the_arithmetic(qtbot, builder):
+    builder.start_from("lenet5", ask=False)
+    # conv1 (5x5, padding 0): 12 -> 8, pool1 -> 4, conv2's 5x5 does not fit
+    builder.table.setCurrentCell(1, 0)
+    padding = builder.editor_field("padding")
+    assert padding.text() == "2"
+    padding.selectAll()
+    qtbot.keyClicks(padding, "0")
+    builder.input_boxes[1].setValue(12)
+    builder.input_boxes[2].setValue(12)
+    rows = builder.evaluation.rows
+    bad = [r.name for r in rows].index("conv2")
+    text = "a 5x5 kernel does not fit a 4x4 map (height: (4 - 5) // 1 + 1 = 0)"
+    assert builder.table.item(bad, 2).text() == "\u2716 " + text
+    assert builder.error_label.text() == f"conv2: {text}"
+    assert builder.table.item(bad, 2).foreground().color() == ERROR_FG
+    for i in range(bad + 1, builder.table.rowCount()):        # the layers after it: greyed
+        assert builder.table.item(i, 2).text() == ""
+        assert builder.table.item(i, 0).foreground().color() == AFTER_FG
+    for i in range(bad):                                      # before it: numbers
+        assert builder.table.item(i, 3).text() != ""
+    assert not builder.train_button.isEnabled() and not builder.step_button.isEnabled()
+    assert builder.total_label.text().startswith("total (up to pool1)")
+
+    # the issue's example: a 2x2 pooling window on a 1x1 map
+    builder.start_from("", ask=False)
+    for box, value in zip(builder.input_boxes, (1, 4, 4)):
+        box.setValue(value)
+    for label in ("Max pooling", "Max pooling", "Max pooling"):
+        select_palette(builder, label)
+        builder.add_chosen()
+    assert builder.error_label.text() == ("pool3: a 2x2 window does not fit a 1x1 map "
+                                          "(height: (1 - 2) // 2 + 1 = 0)")
+    assert builder.evaluation.error_index == 2
+    assert builder.table.item(2, 2).text().startswith("\u2716 a 2x2 window does not fit")
+    # a field typed wrong is the layer's message too
+    builder.table.setCurrentCell(0, 0)
+    kernel = builder.editor_field("kernel_size")
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "two")
+    assert builder.evaluation.error_index == 0
+    assert builder.error_label.text().startswith("pool1.kernel_size: ")
+
+
+def test_save_and_open_round_trip_with_a_real_file(qtbot, builder, tmp_path):
+    builder.start_from("lenet5", ask=False)
+    builder.table.setCurrentCell(1, 0)
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "10")
+    select_palette(builder, "Dropout")
+    builder.table.setCurrentCell(9, 0)
+    builder.add_chosen()
+    shown = [cells(builder, i) for i in range(builder.table.rowCount())]
+    path = tmp_path / "mine.json"
+    assert builder.model.dirty
+    assert builder.save_to(str(path))
+    assert not builder.model.dirty and builder.model.path == str(path)
+    # the file is the documented format, read by the CLI's reader
+    arch = A.read(path)
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "cnnviz-architecture" and doc["input_shape"] == [1, 28, 28]
+    assert "in_channels" not in doc["layers"][1]           # it follows the input
+    assert [layer["type"] for layer in doc["layers"]][10] == "Dropout"
+    assert str(summary(arch.build(), arch.batch_input_shape)) == str(
+        summary(builder.model.architecture().build(), arch.batch_input_shape))
+    # a second builder opens it and shows the same table
+    other = NetworkBuilderTab()
+    qtbot.addWidget(other)
+    assert other.open_path(str(path), ask=False)
+    assert [cells(other, i) for i in range(other.table.rowCount())] == shown
+    assert not other.model.dirty
+    assert_table_is_the_summary(other)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("{ \"layers\": [", "not valid JSON"),
+    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "kernel_size": 3}]}),
+     "out_channels"),
+    ("\xff\xfe binary", "not a text file"),
+])
+def test_a_bad_file_gives_one_line_and_keeps_the_network(qtbot, builder, tmp_path, content,
+                                                         expected):
+    builder.start_from("lenet5-1998", ask=False)
+    before = [cells(builder, i) for i in range(builder.table.rowCount())]
+    layers = list(builder.model.layers)
+    path = tmp_path / "bad.json"
+    if content.startswith("\xff"):
+        path.write_bytes(b"\xff\xfe binary")
+    else:
+        path.write_text(content)
+    assert not builder.open_path(str(path), ask=False)
+    message = builder.banner.label.text()
+    assert message.startswith(f"Cannot open: {path}: ") and "\n" not in message
+    assert expected in message
+    assert builder.model.layers == layers
+    assert [cells(builder, i) for i in range(builder.table.rowCount())] == before
+
+
+def test_unsaved_changes_are_asked_about(qtbot, builder, tmp_path, monkeypatch):
+    builder.start_from("lenet5", ask=False)
+    path = tmp_path / "other.json"
+    A.write(path, A.read(A.bundled()["bottleneck-1x1"]))
+    assert not builder.model.dirty
+    assert builder.open_path(str(path))                       # nothing to lose: no question
+    builder.start_from("lenet5", ask=False)
+    builder.remove_selected()
+    cancel = Answer(QMessageBox.StandardButton.Cancel)
+    assert not builder.open_path(str(path))
+    cancel.stop()
+    assert cancel.asked and "not been saved" in cancel.asked[0]
+    assert builder.table.rowCount() == 12 and builder.model.dirty
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    assert builder.start_from("bottleneck-3x3")
+    discard.stop()
+    assert discard.asked and builder.table.rowCount() == 1
+    # Save writes first, asking where (a bundled network has no file yet)
+    builder.input_boxes[0].setValue(128)
+    saved_to = tmp_path / "saved.json"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *args: (str(saved_to), "")))
+    save = Answer(QMessageBox.StandardButton.Save)
+    assert builder.confirm_close()
+    save.stop()
+    assert save.asked and A.read(saved_to).input_shape == (128, 100, 100)
+    assert not builder.model.dirty and builder.confirm_close()      # saved: no question
+    # a network that cannot be built is not saved, and the close is called off
+    builder.remove_selected()
+    save = Answer(QMessageBox.StandardButton.Save)
+    assert not builder.confirm_close()
+    save.stop()
+    assert builder.banner.label.text() == ("Not saved: this network cannot be built: "
+                                           "layers: no layers")
+    assert A.read(saved_to).input_shape == (128, 100, 100)
+
+
+def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):
+    builder = open_tab(window, "Network builder")
+    builder.remove_selected()
+    cancel = Answer(QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    cancel.stop()
+    assert cancel.asked and "not been saved" in cancel.asked[0] and window.isVisible()
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    assert window.close()
+    discard.stop()
+
+
+def test_a_row_dragged_moves_its_layer(qtbot, builder):
+    from PyQt6.QtCore import QMimeData, QPointF
+    from PyQt6.QtGui import QDropEvent
+
+    builder.start_from("lenet5", ask=False)
+    builder.table.setCurrentCell(3, 0)                       # pool1
+    target = builder.table.visualItemRect(builder.table.item(1, 0)).center()   # onto conv1
+    event = QDropEvent(QPointF(target), Qt.DropAction.MoveAction, QMimeData(),
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    builder.table.dropEvent(event)
+    assert [builder.table.item(i, 0).text() for i in range(4)] == ["norm1", "pool1", "conv1",
+                                                                  "relu1"]
+    assert builder.selected() == 1
+    assert_table_is_the_summary(builder)
