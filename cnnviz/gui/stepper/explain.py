@@ -184,12 +184,21 @@ def pool_backward_steps(layer, grad_out: np.ndarray, channel: int) -> list[Step]
     raise TypeError(f"{type(layer).__name__} is not a pooling layer")
 
 
-def as_maps(t: np.ndarray) -> tuple[np.ndarray, str]:
+def as_maps(t: np.ndarray, wrap_points: bool = True) -> tuple[np.ndarray, str]:
     """Sample 0 of a tensor as (M, H, W) maps for display, plus how it was laid out.
 
     (N, C, H, W) -> C maps; (N, F) vectors are wrapped into the most square
-    h x w (h <= w, h*w = F) in reading order (a 1xF strip would be a hairline)."""
+    h x w (h <= w, h*w = F) in reading order (a 1xF strip would be a hairline),
+    and so are more than 12 maps of 1x1 (unless ``wrap_points`` is False: an
+    editable tensor keeps one tile per channel)."""
     a = np.asarray(t)[0]
+    if a.ndim == 3 and a.shape[1:] == (1, 1) and a.shape[0] > 12 and wrap_points:
+        # many 1x1 maps (the 1998 LeNet-5's C5: 120) read as the vector
+        # they are; 120 tiles of one pixel each cost a second to build
+        n = a.shape[0]
+        h = max(d for d in range(1, int(np.sqrt(n)) + 1) if n % d == 0)
+        return (np.ascontiguousarray(a.reshape(1, h, n // h)),
+                f"{n} maps of 1x1 wrapped {h}x{n // h}")
     if a.ndim == 3:
         return np.ascontiguousarray(a), ""
     n = a.shape[0]

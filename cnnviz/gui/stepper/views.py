@@ -52,8 +52,10 @@ def shape_text(t) -> str:
 
 def tensor_spec(t: np.ndarray, header: str, signed: bool | None = None,
                 edit: tuple | None = None, stem: str = "") -> MapSpec:
-    maps, note = as_maps(t)
-    titles = [str(i) for i in range(maps.shape[0])] if np.asarray(t).ndim == 4 else [note or "values"]
+    maps, note = as_maps(t, wrap_points=edit is None)
+    titles = [str(i) for i in range(maps.shape[0])] if not note else [note]
+    if np.asarray(t).ndim != 4 and not note:
+        titles = ["values"]
     return MapSpec(np.array(t), maps, titles, f"{header}: {shape_text(t)}" +
                    (f"  ({note})" if note else ""), signed, edit, stem=stem)
 
