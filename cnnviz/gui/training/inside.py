@@ -51,7 +51,11 @@ class MapsView(pg.GraphicsLayoutWidget):
                             for j in range(len(names))]
             self._names = names
         self.caption = caption          # what the input is said to be (read by tests)
-        self.input_view.show(sample, caption, signed=False)
+        sample = np.asarray(sample)
+        if sample.ndim == 3 and sample.shape[0] == 3:
+            self.input_view.show_colour(sample, f"{caption}<br>colour; R, G, B")
+        else:
+            self.input_view.show(sample, caption, signed=False)
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")
             grad_view.show(grad, f"∂L/∂{name}", signed=True)

@@ -52,6 +52,23 @@ def mosaic(maps: np.ndarray, columns: int, scale: Scale, gap: int = 1) -> np.nda
     return out
 
 
+def colour_tiles(image: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> a 2x2 RGBA mosaic: the image in colour, then its
+    red, green and blue channels, each drawn from black to its own colour
+    (what the first layer's kernels see, one input channel each)."""
+    c, h, w = image.shape
+    rgb = np.clip(np.asarray(image, np.float32).transpose(1, 2, 0), 0, 1)
+    tiles = [rgb] + [rgb * np.eye(3, dtype=np.float32)[k] for k in range(3)]
+    out = np.empty((2 * h + gap, 2 * w + gap, 4), np.uint8)
+    out[:] = GAP_RGBA
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, 2)
+        out[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w, :3] = \
+            np.round(tile * 255).astype(np.uint8)
+        out[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w, 3] = 255
+    return out
+
+
 def columns_for(m: int) -> int:
     return max(1, int(np.ceil(np.sqrt(m))))
 
@@ -78,7 +95,16 @@ class MosaicView:
         self.scale = scale_for(maps, signed)
         self.data = maps
         cols = columns or columns_for(len(maps))
-        rgba = mosaic(maps, cols, self.scale)
+        self._set_rgba(mosaic(maps, cols, self.scale), title)
+
+    def show_colour(self, image: np.ndarray, title: str) -> None:
+        """A colour image (3, H, W) in [0, 1] as itself beside its red, green
+        and blue channels (colour_tiles), not as three grey maps."""
+        self.data = np.asarray(image, np.float32)
+        self.scale = None
+        self._set_rgba(colour_tiles(self.data), title)
+
+    def _set_rgba(self, rgba: np.ndarray, title: str) -> None:
         self.image.setImage(rgba, autoLevels=False, levels=(0, 255))
         if title != self.title.text:      # a label's re-layout costs more than the image
             self.title.setText(title)
