@@ -54,7 +54,7 @@ def test_the_monitored_input_is_drawn_in_colour(qtbot):
     assert view.input_view.data.shape == (1, 8, 8)
 
 
-def test_gallery_thumbnails_are_in_colour():
+def test_gallery_thumbnails_are_in_colour(qtbot):        # qtbot: a QApplication for QPixmap
     img = (colour_image(10, 10) * 255).astype(np.uint8)
     pix = thumbnail(img, np.array([0.2, 0.7, 0.1]), 1)
     q = pix.toImage()
