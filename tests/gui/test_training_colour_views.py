@@ -12,7 +12,7 @@ from cnnviz.engine.layers import Conv2D, Flatten, Linear, ReLU
 from cnnviz.engine.sequential import Sequential
 from cnnviz.gui.training.dataset_state import restore_dataset, save_dataset
 from cnnviz.gui.training.evaluation import EvaluationPanel, thumbnail
-from cnnviz.gui.training.inside import MapsView
+from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.mosaic import colour_tiles
 from cnnviz.gui.training.picture_panel import PicturePanel, network_input
 
@@ -52,6 +52,21 @@ def test_the_monitored_input_is_drawn_in_colour(qtbot):
     assert "R, G, B" in view.input_view.title.text
     view.set_maps(img[0], maps, "grey")                 # a grey input: one grey map
     assert view.input_view.data.shape == (1, 8, 8)
+
+
+def test_colour_kernels_are_drawn_as_colour_pictures(qtbot):
+    view = WeightsView()
+    qtbot.addWidget(view)
+    w = np.zeros((2, 3, 3, 3), np.float32)
+    w[0, 0] = 1.0                      # kernel 0 weighs red up: red
+    w[1, 2] = -1.0                     # kernel 1 weighs blue down: yellow-ish
+    view.add(0, {"conv1": (w, None)})
+    view.redraw()
+    rgba = view.kernels.image.image
+    assert rgba.shape == (3, 7, 4)     # two 3x3 kernels side by side
+    assert tuple(rgba[1, 1, :3]) == (255, 128, 128)
+    assert tuple(rgba[1, 5, :3]) == (128, 128, 0)
+    assert "(2, 3, 3, 3)" in view.kernels.title.text
 
 
 def test_gallery_thumbnails_are_in_colour(qtbot):        # qtbot: a QApplication for QPixmap

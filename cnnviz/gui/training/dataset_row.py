@@ -32,10 +32,11 @@ DEFAULT_FOLDER_SIZE = 32
 
 
 def dataset_spec(kind: str, path=None, size=None, colour=None):
-    """A DatasetSpec (imported here: the data layer is loaded on first use)."""
+    """A choice (kind, path, side, colour) as a DatasetSpec (imported here:
+    the data layer is loaded on first use)."""
     from cnnviz.data.datasets import DatasetSpec
-    return DatasetSpec(kind=kind, path=None if path is None else str(path), size=size,
-                       colour=colour)
+    return DatasetSpec(kind=kind, path=None if path is None else str(path),
+                       size=None if size is None else (int(size), int(size)), colour=colour)
 
 
 def describe(key) -> str:

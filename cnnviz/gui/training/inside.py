@@ -235,8 +235,11 @@ class WeightsView(pg.GraphicsLayoutWidget):
         conv1 = getattr(self, "_conv1", None)
         if conv1 is not None:
             w, g = conv1
-            self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
-                              f"conv1 kernels {w.shape}", signed=True)
+            if w.shape[1] == 3:     # a colour input: each kernel as one colour picture
+                self.kernels.show_colour_kernels(w, f"conv1 kernels {w.shape}<br>(grey = 0)")
+            else:
+                self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
+                                  f"conv1 kernels {w.shape}", signed=True)
             if g is not None:
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),

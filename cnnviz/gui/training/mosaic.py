@@ -56,17 +56,31 @@ def colour_tiles(image: np.ndarray, gap: int = 1) -> np.ndarray:
     """(3, H, W) in [0, 1] -> a 2x2 RGBA mosaic: the image in colour, then its
     red, green and blue channels, each drawn from black to its own colour
     (what the first layer's kernels see, one input channel each)."""
-    c, h, w = image.shape
-    rgb = np.clip(np.asarray(image, np.float32).transpose(1, 2, 0), 0, 1)
-    tiles = [rgb] + [rgb * np.eye(3, dtype=np.float32)[k] for k in range(3)]
-    out = np.empty((2 * h + gap, 2 * w + gap, 4), np.uint8)
+    image = np.asarray(image, np.float32)
+    tiles = [image] + [image * np.eye(3, dtype=np.float32)[k][:, None, None] for k in range(3)]
+    return rgb_mosaic(np.stack(tiles), 2, gap)
+
+
+def rgb_mosaic(images: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
+    """(M, 3, H, W) in [0, 1] -> one RGBA mosaic of the M colour images."""
+    m, _, h, w = images.shape
+    rows = (m + columns - 1) // columns
+    out = np.empty((rows * (h + gap) - gap, columns * (w + gap) - gap, 4), np.uint8)
     out[:] = GAP_RGBA
-    for i, tile in enumerate(tiles):
-        r, col = divmod(i, 2)
-        out[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w, :3] = \
-            np.round(tile * 255).astype(np.uint8)
-        out[r * (h + gap):r * (h + gap) + h, col * (w + gap):col * (w + gap) + w, 3] = 255
+    rgb = np.round(np.clip(images, 0, 1).transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    for i in range(m):
+        r, c = divmod(i, columns)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w, :3] = rgb[i]
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w, 3] = 255
     return out
+
+
+def kernels_as_colour(weights: np.ndarray) -> np.ndarray:
+    """Colour kernels (out, 3, kh, kw) as pictures in [0, 1], one scale for
+    all, mid-grey at 0 (as AlexNet's first layer is usually shown): a pixel
+    is red where the kernel weighs the red channel up and the others down."""
+    m = float(np.abs(weights).max()) or 1.0
+    return 0.5 + np.asarray(weights, np.float32) / np.float32(2 * m)
 
 
 def columns_for(m: int) -> int:
@@ -103,6 +117,13 @@ class MosaicView:
         self.data = np.asarray(image, np.float32)
         self.scale = None
         self._set_rgba(colour_tiles(self.data), title)
+
+    def show_colour_kernels(self, weights: np.ndarray, title: str) -> None:
+        """A first layer's colour kernels (out, 3, kh, kw), each as one colour picture."""
+        self.data = np.asarray(weights, np.float32)
+        self.scale = None
+        self._set_rgba(rgb_mosaic(kernels_as_colour(self.data), columns_for(len(self.data))),
+                       title)
 
     def _set_rgba(self, rgba: np.ndarray, title: str) -> None:
         self.image.setImage(rgba, autoLevels=False, levels=(0, 255))
