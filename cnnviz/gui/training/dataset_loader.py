@@ -1,7 +1,8 @@
 """Load a dataset off the GUI thread: a worker object moved to a QThread.
 
-``DatasetLoader.load(spec)`` runs ``load_dataset(spec, progress, cancel)``
-(cnnviz/data/datasets.py) in its own thread; the GUI hears ``progress``
+``DatasetLoader.load(spec)`` runs ``load_fn(spec, progress, cancel)`` (by
+default dataset_row.load_choice: cnnviz/data/datasets.py's load_dataset of a
+set-up choice) in its own thread; the GUI hears ``progress``
 (done, total, what: at most every PROGRESS_INTERVAL s, so a 50,000-image
 folder does not flood the event loop), then exactly one of ``loaded``
 (spec, train, test), ``failed`` (spec, one-line message) or ``cancelled``
@@ -59,7 +60,7 @@ class DatasetLoader(QObject):
 
     def __init__(self, load_fn=None, parent=None):
         super().__init__(parent)
-        self.load_fn = load_fn            # None: cnnviz.data.datasets.load_dataset
+        self.load_fn = load_fn            # None: dataset_row.load_choice
         self._job: _LoadJob | None = None
         self._thread: QThread | None = None
         self._old: list[tuple[QThread, _LoadJob]] = []   # cancelled, not yet ended
@@ -76,8 +77,8 @@ class DatasetLoader(QObject):
         """Load ``spec`` in a new thread (a load in flight is cancelled)."""
         self.cancel()
         if self.load_fn is None:
-            from cnnviz.data.datasets import load_dataset
-            self.load_fn = load_dataset
+            from cnnviz.gui.training.dataset_row import load_choice
+            self.load_fn = load_choice
         job, thread = _LoadJob(spec, self.load_fn), QThread()
         job.moveToThread(thread)
         thread.started.connect(job.run)

@@ -39,6 +39,13 @@ def dataset_spec(kind: str, path=None, size=None, colour=None):
                        size=None if size is None else (int(size), int(size)), colour=colour)
 
 
+def load_choice(key, progress=None, cancel=None):
+    """(train, test) of a choice (kind, path, side, colour): load_dataset,
+    imported here, in the loading thread (the import is not the GUI's wait)."""
+    from cnnviz.data.datasets import load_dataset
+    return load_dataset(dataset_spec(*key), progress, cancel)
+
+
 def describe(key) -> str:
     """A choice (kind, path, size, colour) in words for the user:
     "image folder /data/pets (32x32, colour)"."""

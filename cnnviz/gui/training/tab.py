@@ -19,6 +19,7 @@ it runs, or directly while the thread is blocked in a pause or gone.
 
 from __future__ import annotations
 
+import gc
 import html
 import queue
 import sys
@@ -36,7 +37,7 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHB
 from cnnviz.data.classes import DIGIT_NAMES, name_of
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.dataset_loader import DatasetLoader
-from cnnviz.gui.training.dataset_row import dataset_spec, describe
+from cnnviz.gui.training.dataset_row import describe
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
@@ -67,6 +68,8 @@ SNAPSHOT_INTERVAL = 1 / 10
 # is set for the duration of a run and restored afterwards. Measured with
 # bench/gui_training.py (longest stall when a page is switched to mid-run):
 # 5 ms -> 98 ms, 2 ms -> 67 ms, 0.1 ms -> 47 ms, at the same throughput.
+# Loading an image folder (a thread that lists the files, four that decode
+# them) holds the GIL the same way; it is set while a dataset loads, too.
 RUN_SWITCH_INTERVAL = 0.0001
 # A page switched to mid-run is painted whole at once; bringing its data up
 # to date in the same moment made one 50-80 ms stall. Its data follow this
@@ -127,6 +130,7 @@ class TrainingTab(QWidget):
         self._sample = None
         self._eval_shown = False          # when the evaluation's progress was last shown
         self._switch_interval = None      # the interpreter's, while a run changes it
+        self._gc_frozen = False           # while a dataset loads: see _loading
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
 
@@ -468,9 +472,13 @@ class TrainingTab(QWidget):
         return False
 
     def _load_dataset(self, key) -> None:
+        then = self._after_load
+        self.loader.cancel()      # a load in flight ends now (its handler runs here)
+        self._after_load = then
         self._loading_key = key
         self.setup.dataset.loading(f"loading {describe(key)}")
-        self.loader.load(dataset_spec(*key))
+        self._loading(True)
+        self.loader.load(key)
 
     def _dataset_changed(self) -> None:
         """Another dataset chosen: a big one starts loading now (a load of
@@ -488,10 +496,14 @@ class TrainingTab(QWidget):
     def _dataset_loaded(self, spec, train, test) -> None:
         key, self._loading_key = self._loading_key, None
         self.setup.dataset.done_loading()
+        self._loading(False)
         self.session.put_data(key, train, test)
         self.banner.hide()
         self._note(f"{describe(key)}: {len(train):,} training and {len(test):,} test images "
                    f"of {len(test.class_names)} classes")
+        warnings = [*getattr(train, "warnings", ()), *getattr(test, "warnings", ())]
+        if warnings:          # e.g. unreadable files skipped: loaded, but the user is told
+            self._show_error(" ".join(warnings))
         if self.session.settings is None:
             self._dataset_in_use()
         then, self._after_load = self._after_load, None
@@ -501,11 +513,13 @@ class TrainingTab(QWidget):
     def _dataset_failed(self, spec, message: str) -> None:
         self._loading_key = self._after_load = None
         self.setup.dataset.done_loading()
+        self._loading(False)
         self._show_error(message)
 
     def _dataset_cancelled(self, spec) -> None:
         self._loading_key = self._after_load = None
         self.setup.dataset.done_loading()
+        self._loading(False)
         self._note("loading the dataset was cancelled")
 
     def _dataset_in_use(self) -> None:
@@ -615,9 +629,7 @@ class TrainingTab(QWidget):
         runner.failed.connect(lambda t: self._on_failed(t) if runner is self.runner else None)
         runner.finished.connect(lambda: self._on_thread_finished()
                                 if runner is self.runner else None)
-        if self._switch_interval is None:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
+        self._short_switch_interval()
         runner.start()
         self.frame_timer.start()
         self.session.launched()
@@ -873,8 +885,34 @@ class TrainingTab(QWidget):
         self.session.thread_finished()
         self._set_state()
 
+    def _short_switch_interval(self) -> None:
+        """While a run trains or a dataset loads (its decoding threads want
+        the GIL too): see RUN_SWITCH_INTERVAL."""
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
+
+    def _loading(self, on: bool) -> None:
+        """A dataset load begins (on) or ends. Listing a folder of 50,000
+        files makes 100,000s of objects in the loading thread, and each
+        full garbage collection it triggers scans every object of the
+        process (Qt's wrappers, the plots...) while holding the GIL: the GUI
+        thread stalled up to 400 ms. Frozen, the objects that exist before
+        the load are left out of those scans until it ends (gc.freeze)."""
+        if on and not self._gc_frozen:
+            gc.freeze()
+            self._gc_frozen = True
+        elif not on and self._gc_frozen:
+            gc.unfreeze()
+            self._gc_frozen = False
+        if on:
+            self._short_switch_interval()
+        else:
+            self._restore_switch_interval()
+
     def _restore_switch_interval(self) -> None:
-        if self._switch_interval is not None and not (self.runner and self.runner.is_running()):
+        if (self._switch_interval is not None and not (self.runner and self.runner.is_running())
+                and not self.loader.busy()):
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
 
