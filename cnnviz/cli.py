@@ -116,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("gui", help="open the GUI (the default)")
 
-    t = sub.add_parser("train", help="train a model on MNIST (or any IDX dataset) headless",
+    t = sub.add_parser("train", help="train a model on MNIST, an image folder, CIFAR-10, "
+                       "coloured MNIST or any IDX dataset, headless",
                        description="Train headless with a progress bar; prints the test "
                        "accuracy after each epoch.")
     which = t.add_mutually_exclusive_group()
@@ -144,9 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup", type=_nonneg_int, default=100, metavar="STEPS",
                    help="linear learning-rate warm-up over the first STEPS batches (default "
                         "100), at most a fifth of the run's batches")
-    t.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                   help="directory of the four IDX files, raw or .gz, each declaring at most "
-                        "1 GiB of data (default: the bundled MNIST)")
+    data = t.add_mutually_exclusive_group()
+    data.add_argument("--data", default=None, metavar="DATA",
+                      help="the dataset (docs/datasets.md): mnist (the default, bundled), "
+                           "colored-mnist (generated from it, 3x28x28), folder:PATH (one "
+                           "subfolder per class of images), cifar10:PATH (CIFAR-10's binary "
+                           "version), or PATH, a directory of the four IDX files")
+    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                      help="directory of the four IDX files, raw or .gz, each declaring at most "
+                           "1 GiB of data (default: the bundled MNIST); the same as --data DIR")
+    t.add_argument("--size", default=None, metavar="HxW",
+                   help="image folders: the size images are resized to (default: the "
+                        "network's input)")
+    tone = t.add_mutually_exclusive_group()
+    tone.add_argument("--grey", "--gray", dest="colour", action="store_false", default=None,
+                      help="image folders and CIFAR-10: load the images grey")
+    tone.add_argument("--colour", "--color", dest="colour", action="store_true",
+                      help="image folders: load the images in colour (default: as the "
+                           "network's input: colour for a 3-channel network)")
     t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="train on the first N training images only (all of them if N is more)")
     t.add_argument("--seed", type=_nonneg_int, default=0,
@@ -301,10 +317,68 @@ def _fail(message) -> int:
 
 def _user_errors():
     """The exception types that mean bad input, not a bug."""
+    from cnnviz.data.errors import DatasetError
     from cnnviz.data.idx import IdxError
     from cnnviz.engine.architecture import ArchitectureError
     from cnnviz.engine.serialization import ModelFileError
-    return (IdxError, ModelFileError, ArchitectureError, OSError)
+    return (IdxError, DatasetError, ModelFileError, ArchitectureError, OSError)
+
+
+def _dataset_spec(args, input_shape):
+    """The DatasetSpec of train's --data/--data-dir/--size/--grey/--colour.
+    An image folder without --size or --grey/--colour takes the network's
+    input (C, H, W): resized to its H x W, colour for 3 channels."""
+    from cnnviz.data.datasets import DatasetError, DatasetSpec, parse_data_option, parse_size
+    try:
+        spec = parse_data_option(None if args.data_dir is not None else args.data)
+        if args.data_dir is not None:
+            spec = DatasetSpec("idx", args.data_dir)
+        if args.size is not None and spec.kind != "folder":
+            raise DatasetError(f"--size {args.size}: applies to image folders (--data "
+                               f"folder:PATH) only; {spec.describe()} keeps its own size")
+        if args.colour is not None and spec.kind not in ("folder", "cifar10"):
+            raise DatasetError(f"--{'colour' if args.colour else 'grey'}: applies to image "
+                               f"folders and CIFAR-10 only; {spec.describe()} is "
+                               f"{'colour' if spec.kind == 'colored-mnist' else 'grey'}")
+        if args.colour is True and spec.kind == "cifar10":
+            args.colour = None                   # CIFAR-10 is colour already
+        if spec.kind == "folder":
+            c, h, w = input_shape[1:]
+            size = parse_size(args.size) if args.size is not None else (h, w)
+            colour = args.colour if args.colour is not None else c == 3
+            spec = DatasetSpec("folder", spec.path, size=size, colour=colour, seed=args.seed)
+        elif spec.kind == "cifar10" and args.colour is False:
+            spec = DatasetSpec("cifar10", spec.path, colour=False)
+        return spec.check()
+    except DatasetError as e:
+        raise CliError(str(e)) from None
+
+
+def _load_dataset(spec):
+    """(train, test) of a DatasetSpec, with a progress bar for image folders
+    (their first load decodes every file); warnings on stderr."""
+    from cnnviz.data.datasets import load_dataset
+    bar = None
+
+    def progress(done, total):
+        nonlocal bar
+        if spec.kind != "folder" or total <= 1:
+            return
+        if bar is None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="file", desc="loading", file=sys.stderr,
+                       dynamic_ncols=True, mininterval=0.2, leave=False)
+        bar.update(done - bar.n)
+    try:
+        train, test = load_dataset(spec, progress=progress)
+    except _user_errors() as e:
+        raise CliError(str(e)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    for warning in train.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    return train, test
 
 
 def _load_data(data_dir, split=None):
@@ -316,21 +390,47 @@ def _load_data(data_dir, split=None):
         raise CliError(str(e)) from None
 
 
+def _shape_text(shape) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
+def _first_channels(model):
+    """The channels the model's first convolution takes, or None if it does not say."""
+    for layer in model.layers:
+        if hasattr(layer, "in_channels"):
+            return int(layer.in_channels)
+        if type(layer).__name__ not in ("Normalize", "ZeroPad2D"):
+            return None
+    return None
+
+
+def _data_shape(data) -> tuple:
+    """(C, H, W) of a split's images."""
+    return (1, *data.images.shape[1:]) if data.images.ndim == 3 else tuple(data.images.shape[1:])
+
+
 def _check_fits(model, data, what):
     """A clear error if the model cannot take the split's images or labels."""
     from cnnviz.engine import summary
-    h, w = data.images.shape[1:]
+    c, h, w = _data_shape(data)
+    takes = _first_channels(model)
+    if takes is not None and takes != c:
+        raise CliError(f"{what}: the network takes {takes}-channel images, the dataset gives "
+                       f"{_shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'}); "
+                       f"{_mismatch_hint(takes, c)}")
     try:
-        table = summary(model, (1, 1, h, w))
+        table = summary(model, (1, c, h, w))
     except ValueError as e:
-        raise CliError(f"{what} cannot take the dataset's {h}x{w} images ({e})") from None
+        raise CliError(f"{what} cannot take the dataset's {_shape_text((c, h, w))} images "
+                       f"({e})") from None
     out = table.rows[-1].output_shape if table.rows else (1, 0)
     classes = out[1] if len(out) == 2 else 0
     if int(data.labels.max()) >= classes:
         import numpy as np
 
         first = int(np.argmax(data.labels >= classes))
-        raise CliError(f"{data.labels_path}: label {data.labels[first]} (of image #{first}) is "
+        where = data.labels_path or data.source
+        raise CliError(f"{where}: label {data.labels[first]} (of image #{first}) is "
                        f"out of range for {what}, which has {classes} outputs "
                        f"(labels 0 to {classes - 1})")
     return table
@@ -341,8 +441,8 @@ def _batch_bytes(model, table, n: int) -> int:
     BATCH_MEMORY_BUDGET)."""
     import numpy as np
 
-    h, w = table.input_shape[2:]
-    per_image = h * w + sum(int(np.prod(r.output_shape[1:])) for r in table.rows)
+    c, h, w = table.input_shape[1:]
+    per_image = c * h * w + sum(int(np.prod(r.output_shape[1:])) for r in table.rows)
     return n * per_image * _ACTIVATION_FACTOR * np.dtype(model.dtype).itemsize
 
 
@@ -443,13 +543,13 @@ def _cmd_train(args) -> int:
     # everything that can be wrong is found here, before the first batch
     target = _check_save_target(args.save) if args.save is not None else None
     _check_workers(args.workers)
-    train, test = _load_data(args.data_dir)
     label, model, input_shape, _ = _new_model(args.arch, args.model, args.seed)
-    if args.arch is not None or args.model not in MODELS:     # a file says what it takes
-        _check_input_shape(label, input_shape, train)
+    spec = _dataset_spec(args, input_shape)
+    train, test = _load_dataset(spec)
+    _check_input_shape(label, input_shape, train)
     table = _check_fits(model, train, label)
     _check_fits(model, test, label)
-    h, w = train.images.shape[1:]
+    h, w = train.images.shape[-2:]
     if args.shift >= min(h, w):
         image = f"{h}-pixel image" if h == w else f"{h}x{w} image's {min(h, w)}-pixel side"
         raise CliError(f"--shift {args.shift}: must be less than the {image}")
@@ -467,7 +567,11 @@ def _cmd_train(args) -> int:
         trainer = Trainer(model, train, test, config)
     except ValueError as e:
         raise CliError(str(e)) from None
-    source = args.data_dir or "bundled MNIST"
+    # "dataset" in the saved model's metadata: eval's --data-dir compares it
+    source = (args.data_dir or "bundled MNIST" if spec.kind in ("mnist", "idx")
+              else spec.kind if spec.path is None else f"{spec.kind}:{spec.path}")
+    if spec.kind == "idx":
+        source = spec.path
     images = f"{trainer.n_train} images"
     if args.limit and args.limit > len(train):
         images += f" (all of them; --limit {args.limit} asked for more)"
@@ -491,6 +595,8 @@ def _cmd_train(args) -> int:
               f"epoch{'s' * (args.epochs != 1)}: {args.optimizer}, lr {lr:g}, {batch_text}, "
               f"{args.schedule} schedule, seed {args.seed}, "
               f"{_plural(trainer.step_engine.workers, 'process', 'processes')}", flush=True)
+        print(f"data: {train.source}; {len(train.class_names)} classes: "
+              f"{_names_text(train.class_names, 10)}", flush=True)
         last = _run_with_progress(trainer, config, args, tqdm)
         if trainer.step_engine.failure:      # a worker died: the run went on in one process
             print(f"{PROG}: warning: {trainer.step_engine.failure}", file=sys.stderr)
@@ -604,13 +710,28 @@ def _new_model(arch_file, name, seed=0):
             arch.batch_input_shape, arch.name)
 
 
+def _mismatch_hint(takes: int, gives: int) -> str:
+    if takes == 3 and gives == 1:
+        return "train it on colour data (e.g. --data colored-mnist, or --colour for a folder)"
+    if takes == 1 and gives == 3:
+        return ("use a colour network (e.g. --model colour-cnn), or --grey for a folder "
+                "or CIFAR-10")
+    return "use a network whose input_shape matches the data"
+
+
 def _check_input_shape(label, input_shape, data) -> None:
-    """An architecture file's input_shape must be the dataset's images."""
-    c, h, w = input_shape[1:]
-    dh, dw = data.images.shape[1:]
-    if (c, h, w) != (1, dh, dw):
-        raise CliError(f"{label}: input_shape [{c}, {h}, {w}], but the dataset's images are "
-                       f"grey {dh}x{dw} (input_shape [1, {dh}, {dw}])")
+    """The network's input (an architecture file's input_shape, or a built-in
+    model's 1x28x28) must be the dataset's images."""
+    net, got = tuple(input_shape[1:]), _data_shape(data)
+    if net == got:
+        return
+    if net[0] != got[0]:
+        hint = _mismatch_hint(net[0], got[0])
+    else:
+        hint = ("use --size " + _shape_text(net[1:]) + " for an image folder, or a network "
+                "whose input_shape matches the data")
+    raise CliError(f"{label}: the network takes {_shape_text(net)}, the dataset gives "
+                   f"{_shape_text(got)}; {hint}")
 
 
 def _cmd_summary(args) -> int:

@@ -23,7 +23,8 @@ def run(capsys, *argv):
 
 def test_the_ready_architectures_ship():
     assert set(architecture.bundled()) == {"lenet5", "lenet5-1998", "bottleneck-3x3",
-                                           "bottleneck-1x1"}
+                                           "bottleneck-1x1", "colour-cnn"}
+    assert architecture.read(architecture.bundled()["colour-cnn"]).input_shape == (3, 28, 28)
 
 
 @pytest.mark.parametrize("name,make", [("lenet5", lenet5), ("lenet5-1998", lenet5_1998)])
@@ -125,8 +126,9 @@ def test_an_architecture_for_other_images_is_refused_before_training(capsys, dat
     arch.write_text(json.dumps({"input_shape": [1, 32, 32], "layers": [{"type": "Flatten"}]}))
     code, out, err = run(capsys, "train", "--arch", arch, "--data-dir", data_dir)
     assert code == 1 and out == ""
-    assert err == (f"cnnviz: error: {arch}: input_shape [1, 32, 32], but the dataset's images "
-                   f"are grey 28x28 (input_shape [1, 28, 28])\n")
+    assert err == (f"cnnviz: error: {arch}: the network takes 1x32x32, the dataset gives "
+                   f"1x28x28; use --size 32x32 for an image folder, or a network whose "
+                   f"input_shape matches the data\n")
     code, _, err = run(capsys, "train", "--arch", arch, "--model", "small")
     assert code == 2 and "not allowed with argument" in err
 

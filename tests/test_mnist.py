@@ -167,8 +167,10 @@ def test_to_float():
     assert to_float(np.zeros((4, 5, 6), np.uint8)).shape == (4, 1, 5, 6)
     with pytest.raises(TypeError):
         to_float(u.astype(np.float32))
+    colour = np.arange(2 * 3 * 5 * 6, dtype=np.uint8).reshape(2, 3, 5, 6)
+    np.testing.assert_array_equal(to_float(colour), colour / np.float32(255))
     with pytest.raises(ValueError):
-        to_float(np.zeros((2, 1, 5, 6), np.uint8))
+        to_float(np.zeros((2, 1, 1, 5, 6), np.uint8))
 
 
 def test_count_mismatch_found_from_the_headers(tmp_path):

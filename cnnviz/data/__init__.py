@@ -6,6 +6,6 @@ MNIST does not pull in cv2.
 """
 
 from cnnviz.data.idx import IdxError, read_idx, write_idx
-from cnnviz.data.mnist import MnistSplit, load_mnist, load_splits, to_float
+from cnnviz.data.mnist import DatasetSplit, MnistSplit, load_mnist, load_splits, to_float
 
-__all__ = ["IdxError", "read_idx", "write_idx", "MnistSplit", "load_mnist", "load_splits", "to_float"]
+__all__ = ["IdxError", "read_idx", "write_idx", "MnistSplit", "DatasetSplit", "load_mnist", "load_splits", "to_float"]

@@ -24,7 +24,8 @@ from cnnviz.data.classes import class_names
 from cnnviz.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IdxError, read_idx, read_idx_header
 from cnnviz.data.paths import MNIST_DIR
 
-__all__ = ["MnistSplit", "load_mnist", "load_splits", "to_float", "SPLIT_FILES", "MNIST_DIR"]
+__all__ = ["MnistSplit", "DatasetSplit", "load_mnist", "load_splits", "to_float", "SPLIT_FILES",
+           "MNIST_DIR"]
 
 # split -> (images file, labels file), without the optional .gz
 SPLIT_FILES = {
@@ -35,24 +36,32 @@ SPLIT_FILES = {
 
 @dataclass(frozen=True, eq=False)
 class MnistSplit:
-    """One split of an MNIST-style dataset.
+    """One split of a dataset: MNIST-style IDX files, an image folder,
+    CIFAR-10 or coloured MNIST (``DatasetSplit`` is the same class).
 
     Attributes:
-        images: uint8 (N, H, W), 0 = background; H x W is whatever the file
-            declares (28 x 28 for MNIST). Read-only: it is shared by the cache.
+        images: uint8, grey (N, H, W) or colour (N, 3, H, W) with the planes
+            R, G, B; 0 = black. Read-only: it is shared by the caches.
         labels: uint8 (N,), read-only.
         split: "train" or "test".
-        images_path, labels_path: the files it came from.
+        images_path, labels_path: the IDX files it came from (None for other
+            sources).
         class_names: the dataset's class names, one per label at least
             (label i is called class_names[i]); "0".."9" for MNIST.
+        source: one line saying where the data came from, for titles and
+            messages ("the bundled MNIST", "folder /data/pets (64x64 colour)").
+        warnings: what the user should be told about the load, one line each
+            (an image folder's skipped unreadable files).
     """
 
     images: np.ndarray
     labels: np.ndarray
     split: str
-    images_path: Path
-    labels_path: Path
+    images_path: Path | None = None
+    labels_path: Path | None = None
     class_names: tuple[str, ...] = tuple(str(i) for i in range(10))
+    source: str = ""
+    warnings: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -61,24 +70,41 @@ class MnistSplit:
         """(image, label) for an index; (images, labels) for a slice or index array."""
         return self.images[i], self.labels[i]
 
+    @property
+    def channels(self) -> int:
+        """1 for grey images, 3 for colour."""
+        return 1 if self.images.ndim == 3 else int(self.images.shape[1])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one image: what a model takes."""
+        return (self.channels, *map(int, self.images.shape[-2:]))
+
     def as_float(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Images [start:stop] as float32 in [0, 1], shape (n, 1, H, W): a model's input."""
+        """Images [start:stop] as float32 in [0, 1], shape (n, C, H, W): a model's input."""
         return to_float(self.images[start:stop])
 
 
-def to_float(images: np.ndarray) -> np.ndarray:
-    """uint8 images (N, H, W) or (H, W) -> float32 in [0, 1] of shape (N, 1, H, W).
+DatasetSplit = MnistSplit
 
-    A single (H, W) image becomes (1, 1, H, W).
+
+def to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 in [0, 1] of shape (N, C, H, W).
+
+    Grey (N, H, W) becomes (N, 1, H, W); colour (N, C, H, W) keeps its shape;
+    a single grey (H, W) image becomes (1, 1, H, W).
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise TypeError(f"to_float expects uint8 images, got {images.dtype}")
     if images.ndim == 2:
         images = images[None]
-    if images.ndim != 3:
-        raise ValueError(f"to_float expects (N, H, W) or (H, W) images, got shape {images.shape}")
-    return images[:, None] / np.float32(255)  # one pass; 255 -> exactly 1.0
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4:
+        raise ValueError(f"to_float expects (N, H, W), (N, C, H, W) or (H, W) images, "
+                         f"got shape {images.shape}")
+    return images / np.float32(255)  # one pass; 255 -> exactly 1.0
 
 
 def _find(directory: Path, name: str) -> Path:
@@ -130,7 +156,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, split: str = "train") 
         names = class_names(directory, labels)
     else:
         names = class_names(directory, _test_labels(directory), labels)
-    return MnistSplit(images, labels, split, images_path, labels_path, names)
+    source = "the bundled MNIST" if data_dir is None else f"IDX files in {directory}"
+    return MnistSplit(images, labels, split, images_path, labels_path, names, source)
 
 
 def _test_labels(directory: Path) -> np.ndarray:

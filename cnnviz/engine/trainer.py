@@ -265,15 +265,17 @@ class History:
 
 # --------------------------------------------------------------------------
 def _split(data, what):
-    """(images, labels) from a tuple or an object with .images/.labels."""
+    """(images, labels) from a tuple or an object with .images/.labels.
+    Grey images come back (N, H, W) (a (N, 1, H, W) array loses its channel
+    axis), colour ones (N, C, H, W)."""
     if data is None:
         return None
     images, labels = (data.images, data.labels) if hasattr(data, "images") else data
     images, labels = np.asarray(images), np.asarray(labels)
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
-    if images.ndim != 3:
-        raise ValueError(f"{what} images must be (N, H, W) or (N, 1, H, W), got {images.shape}")
+    if images.ndim not in (3, 4):
+        raise ValueError(f"{what} images must be (N, H, W) or (N, C, H, W), got {images.shape}")
     if labels.shape != (len(images),):
         raise ValueError(f"{what}: {len(images)} images but labels of shape {labels.shape}")
     if len(images) == 0:
@@ -281,18 +283,26 @@ def _split(data, what):
     return images, labels
 
 
+def _sample_shape(images) -> tuple:
+    """(C, H, W) of one image of a batch from ``_split``."""
+    return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
+
+
 def _as_input(images, dtype):
-    """A batch (n, H, W) -> model input (n, 1, H, W): uint8 is scaled to [0, 1]."""
+    """A batch (n, H, W) or (n, C, H, W) -> model input (n, C, H, W): uint8 is
+    scaled to [0, 1]."""
     if images.dtype == np.uint8:
-        return (images / np.asarray(255, dtype))[:, None]
-    return images.astype(dtype, copy=False)[:, None]
+        x = images / np.asarray(255, dtype)
+    else:
+        x = images.astype(dtype, copy=False)
+    return x[:, None] if x.ndim == 3 else x
 
 
 def evaluate_model(model, images, labels, batch=1000, predict=None, *, lock=None,
                    interrupted=None, progress=None):
     """(mean loss, accuracy, predictions (N,), probabilities (N, classes)
     float32) of ``model`` on a whole set, forward only, ``batch`` at a time.
-    Images uint8 (N, H, W) or float in [0, 1]; labels (N,) ints.
+    Images uint8 (N, H, W) or (N, C, H, W), or float in [0, 1]; labels (N,) ints.
 
     ``predict`` computes the outputs (default ``model.predict``; the trainer
     passes its step engine's, which splits the rows over its workers);
@@ -321,8 +331,9 @@ def evaluate_model(model, images, labels, batch=1000, predict=None, *, lock=None
 
 class Trainer:
     """Trains ``model`` on ``train`` = (images, labels) with mini-batch SGD
-    or Adam, evaluating on ``test`` at each epoch end. Images are uint8
-    (N, H, W) (scaled by 1/255 one batch at a time) or float in [0, 1].
+    or Adam, evaluating on ``test`` at each epoch end. Images are uint8,
+    grey (N, H, W) or colour (N, C, H, W) (scaled by 1/255 one batch at a
+    time), or float in [0, 1].
 
     ``probe(trainer) -> dict`` runs in the training thread at each snapshot,
     between batches; its result is the snapshot's ``extra``.
@@ -359,7 +370,7 @@ class Trainer:
         self.model_lock = threading.RLock()
         # computes each batch's loss and gradients: here, or split over worker processes
         self.step_engine = make_step_engine(
-            model, self.loss_fn, c.workers, sample_shape=(1, *self.train_images.shape[1:]),
+            model, self.loss_fn, c.workers, sample_shape=_sample_shape(self.train_images),
             max_batch=c.batch_size, diverged_above=DIVERGED_LOSS)
 
         # progress (all in state_dict)
@@ -804,7 +815,7 @@ class Trainer:
     def predict_proba(self, images, batch=1000) -> np.ndarray:
         """Softmax probabilities (N, classes), float32."""
         images = np.asarray(images)
-        if images.ndim == 4:
+        if images.ndim == 4 and images.shape[1] == 1:
             images = images[:, 0]
         out = []
         with self.model_lock:
