@@ -16,7 +16,7 @@ from cnnviz.gui.training.inside import MapsView, WeightsView
 from cnnviz.gui.training.mosaic import colour_tiles
 from cnnviz.gui.training.picture_panel import PicturePanel, network_input
 
-NAMES = ("cat", "dog", "horse")
+NAMES = ("cat", "dog", "horse-drawn")
 
 
 def colour_image(h=8, w=8):
@@ -60,9 +60,11 @@ def test_colour_kernels_are_drawn_as_colour_pictures(qtbot):
     w = np.zeros((2, 3, 3, 3), np.float32)
     w[0, 0] = 1.0                      # kernel 0 weighs red up: red
     w[1, 2] = -1.0                     # kernel 1 weighs blue down: yellow-ish
-    view.add(0, {"conv1": (w, None)})
+    view.add(0, {"conv1": (w, -w)})
     view.redraw()
     rgba = view.kernels.image.image
+    grads = view.kernel_grads.image.image           # one tile per kernel, as the kernels
+    assert grads.shape == rgba.shape and tuple(grads[1, 1, :3]) == (0, 128, 128)
     assert rgba.shape == (3, 7, 4)     # two 3x3 kernels side by side
     assert tuple(rgba[1, 1, :3]) == (255, 128, 128)
     assert tuple(rgba[1, 5, :3]) == (128, 128, 0)
@@ -93,6 +95,8 @@ def test_the_confusion_matrix_takes_the_datasets_classes_and_names(qtbot):
     assert m.classes == 3 and len(m.texts) == 3 and m.counts.shape == (3, 3)
     left = [t[1] for t in m.getPlotItem().getAxis("left")._tickLevels[0]]
     assert left == list(NAMES)
+    bottom = [t[1] for t in m.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert bottom == list(NAMES)                       # three wide columns: whole names
     assert int(m.counts.trace()) == 24
     panel.show_cell(0, 1)
     assert "True cat, predicted dog" in panel.gallery.title.text()
@@ -104,6 +108,10 @@ def test_the_confusion_matrix_takes_the_datasets_classes_and_names(qtbot):
     assert (colour.red(), colour.green(), colour.blue()) == (r, g, b)
     panel.set_results(images[:10], np.arange(10), np.eye(10)[np.arange(10)], "", ())
     assert panel.matrix.classes == 10 and len(panel.matrix.texts[9]) == 10
+    panel.set_results(images[:10], np.arange(10), np.eye(10)[np.arange(10)], "",
+                      [f"class {NAMES[2]} {i}" for i in range(10)])
+    bottom = [t[1] for t in panel.matrix.getPlotItem().getAxis("bottom")._tickLevels[0]]
+    assert bottom[0] == "class\u2026"                  # ten narrow columns: cut to six
 
 
 def small_colour_model(classes=3):

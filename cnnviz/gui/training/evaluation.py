@@ -119,8 +119,11 @@ class ConfusionMatrixView(pg.PlotWidget):
         p = self.getPlotItem()
         n = range(self.classes)
         p.getAxis("left").setTicks([[(i + 0.5, name_of(names, i)) for i in n]])
-        # about 40 px a column: six characters fit side by side
-        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), 6)) for i in n]])
+        # ten columns are about 40 px wide: six characters fit side by side;
+        # fewer, wider columns take longer names
+        length = max(6, 60 // max(self.classes, 1))
+        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), length))
+                                       for i in n]])
 
     def set_counts(self, counts: np.ndarray) -> None:
         self.counts = counts

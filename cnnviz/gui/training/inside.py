@@ -240,7 +240,9 @@ class WeightsView(pg.GraphicsLayoutWidget):
             else:
                 self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
                                   f"conv1 kernels {w.shape}", signed=True)
-            if g is not None:
+            if g is not None and g.shape[1] == 3:     # drawn as the kernels: one tile each
+                self.kernel_grads.show_colour_kernels(g, "their gradients ∂L/∂W<br>(grey = 0)")
+            elif g is not None:
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)

@@ -68,9 +68,7 @@ class PicturePanel(QWidget):
         self.view.setMouseEnabled(False, False)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
-        self.caption = self.plots.addLabel("", row=1, col=0, color=theme.FOREGROUND,
-                                           size=theme.TITLE_SIZE)
-        self.bar_plot = self.plots.addPlot(row=0, col=1, rowspan=2, title="prediction")
+        self.bar_plot = self.plots.addPlot(row=0, col=1, title="prediction")
         self.bar_plot.setYRange(0, 1, padding=0.02)
         self.bar_plot.setMouseEnabled(False, False)
         self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7,
@@ -126,7 +124,6 @@ class PicturePanel(QWidget):
         self.picture, self.path = picture, str(path)
         h, w = picture.shape[:2]
         kind = "colour" if picture.ndim == 3 else "grey"
-        self.note.setText(html.escape(f"{Path(path).name}: {w}x{h} {kind}"))
         self._convert()
         self.refresh()
         return True
@@ -143,7 +140,11 @@ class PicturePanel(QWidget):
 
     def refresh(self) -> None:
         c, h, w = self.input_shape
-        self.caption.setText(f"what the network sees: {c}x{h}x{w}")
+        if self.picture is not None:
+            ph, pw = self.picture.shape[:2]
+            kind = "colour" if self.picture.ndim == 3 else "grey"
+            self.note.setText(html.escape(f"{Path(self.path).name}: {pw}x{ph} {kind}; the "
+                                          f"network sees it as {c}x{h}x{w} (left)"))
         if self.converted is None:
             self.image_item.clear()
         else:

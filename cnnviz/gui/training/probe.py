@@ -57,6 +57,9 @@ def shown_layers(model) -> list[int]:
 class Probe:
     def __init__(self, model, sample: np.ndarray, label: int, heavy_interval: float = 0.25):
         self.shadow = build(architecture(model))
+        # The monitored sample as the model sees it when it predicts: BatchNorm
+        # with its running statistics, no Dropout (as Sequential.predict).
+        self.shadow.eval()
         self.loss_fn = SoftmaxCrossEntropy()
         self.param_layers = [l.name for l in model.layers if l.params]
         self.shown = shown_layers(model)
@@ -117,7 +120,8 @@ class Probe:
                 ratios[layer.name] = float(d / max(w_norm, 1e-12) / steps)
             if not with_hist:
                 continue
-            w = weights[f"{layer.name}.weight"]
+            # the layer's main parameter: its weights, BatchNorm's gamma
+            w = weights[f"{layer.name}.{'weight' if 'weight' in layer.params else next(iter(layer.params))}"]
             edges = self.hist_edges.get(layer.name)
             if edges is None:
                 # Fixed bins chosen once (twice the initial range) so the

@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from cnnviz.data.mnist import load_mnist
 from cnnviz.engine.models import MODELS
 from cnnviz.engine.serialization import ModelFileError, load
 from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
@@ -206,14 +205,8 @@ class TrainingSession:
         loaded here (the GUI thread) if not kept yet: the tab loads big ones
         off the GUI thread first. DatasetError / OSError / ValueError."""
         if dataset not in self._data_cache:
-            kind, path = dataset[:2]
-            if kind in ("mnist", "idx"):      # IDX files: read in a moment, cached by load_mnist
-                splits = load_mnist(path, "train"), load_mnist(path, "test")
-            else:
-                from cnnviz.data.datasets import load_dataset
-                from cnnviz.gui.training.dataset_row import dataset_spec
-                splits = load_dataset(dataset_spec(*dataset))
-            self.put_data(dataset, *splits)
+            from cnnviz.gui.training.dataset_row import load_choice
+            self.put_data(dataset, *load_choice(dataset))
         return self._data_cache[dataset][:2]
 
     def class_names(self, dataset=None) -> tuple[str, ...]:

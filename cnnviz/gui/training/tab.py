@@ -479,6 +479,7 @@ class TrainingTab(QWidget):
         self.setup.dataset.loading(f"loading {describe(key)}")
         self._loading(True)
         self.loader.load(key)
+        self._note(f"loading {describe(key)}")
 
     def _dataset_changed(self) -> None:
         """Another dataset chosen: a big one starts loading now (a load of
