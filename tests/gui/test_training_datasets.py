@@ -15,6 +15,7 @@ import pytest
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QLabel, QMessageBox
 
+from cnnviz.engine import architecture
 from cnnviz.engine.layers import Conv2D, Flatten, Linear, MaxPool2D, ReLU
 from cnnviz.engine.sequential import Sequential
 from cnnviz.engine.serialization import save
@@ -204,7 +205,10 @@ def test_a_50000_image_folder_loads_while_the_gui_answers_and_cancel_stops_it(
 def test_coloured_mnist_shows_a_three_channel_sample(qtbot, make_tab, tmp_path):
     tab = make_tab()
     choose(qtbot, tab, "colored-mnist")
-    tab.setup.set_model_file(str(colour_model(28, 10, tmp_path / "colour28.npz")))
+    # the bundled colour network (BatchNorm after each convolution)
+    arch = architecture.read(architecture.bundled()["colour-cnn"])
+    save(arch.build(0), tmp_path / "colour-cnn.npz")
+    tab.setup.set_model_file(str(tmp_path / "colour-cnn.npz"))
     tab.setup.limit.setValue(256)
     tab.views.setCurrentIndex(1)
     tab.start()
@@ -214,6 +218,32 @@ def test_coloured_mnist_shows_a_three_channel_sample(qtbot, make_tab, tmp_path):
     assert not np.allclose(shown[0], shown[1]) or not np.allclose(shown[1], shown[2])
     rgba = tab.maps.input_view.image.image
     assert rgba.shape == (57, 57, 4)               # colour, then R, G, B
+    assert "bn1" in tab.maps._names                 # BatchNorm maps shown too
     # coloured digits: no drawing canvas, "Try an image" instead
     assert tab.views.isTabVisible(tab.views.indexOf(tab.picture))
     assert not tab.views.isTabVisible(tab.views.indexOf(tab.digit))
+
+
+def test_a_saved_dataset_that_is_gone_is_a_message_at_start_up(qtbot, make_tab, tmp_path):
+    from cnnviz.gui.settings import app_settings
+    folder = write_folder(tmp_path / "kept", per_class=4)
+    settings = app_settings()
+    tab = make_tab()
+    tab.setup.dataset.set_choice("folder", folder, 16, False)
+    tab.save_state(settings)
+    again = make_tab()
+    again.restore_state(settings)
+    assert again.setup.settings().dataset == ("folder", str(folder), 16, False)
+    assert not again.banner.isVisible()
+    for f in folder.rglob("*.png"):
+        f.unlink()
+    for d in sorted(folder.iterdir()):
+        d.rmdir()
+    folder.rmdir()
+    third = make_tab()
+    third.restore_state(settings)
+    assert third.banner.isVisible()
+    assert third.banner.text() == (f"The dataset used last time, image folder {folder} (16x16, "
+                                   f"grey), is not there any more: the bundled MNIST is chosen "
+                                   f"instead.")
+    assert third.setup.settings().dataset == ("mnist", None, None, None)
