@@ -247,3 +247,44 @@ def test_a_saved_dataset_that_is_gone_is_a_message_at_start_up(qtbot, make_tab, 
                                    f"grey), is not there any more: the bundled MNIST is chosen "
                                    f"instead.")
     assert third.setup.settings().dataset == ("mnist", None, None, None)
+
+
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+               "truck"]
+
+
+def write_cifar(folder, per_file=20):
+    """CIFAR-10's binary version, small: data_batch_1..5.bin and test_batch.bin of
+    ``per_file`` records (a label byte, then the R, G, B planes, 1,024 bytes each),
+    and batches.meta.txt."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for k, name in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
+        labels = (np.arange(per_file) + k) % 10
+        images = rng.integers(0, 256, (per_file, 3, 32, 32), dtype=np.uint8)
+        (folder / name).write_bytes(b"".join(bytes([int(y)]) + im.tobytes()
+                                             for y, im in zip(labels, images)))
+    (folder / "batches.meta.txt").write_text("\n".join(CIFAR_NAMES) + "\n")
+    return folder
+
+
+def test_cifar10_files_train_in_the_tab_with_their_class_names(qtbot, make_tab, tmp_path):
+    folder = write_cifar(tmp_path / "cifar-10-batches-bin")
+    tab = make_tab()
+    key = choose(qtbot, tab, "cifar10", folder)
+    assert tab.session.has_data(key) and not tab.banner.isVisible()
+    tab.setup.set_model_file(str(colour_model(32, 10, tmp_path / "colour32.npz")))
+    tab.setup.batch_size.setValue(25)
+    tab.start()
+    qtbot.waitUntil(lambda: tab.state == "finished", timeout=60_000)
+    assert tab.trainer.n_train == 100 and len(tab.trainer.test[1]) == 20
+    tab.views.setCurrentWidget(tab.evaluation)
+    tab._eval_dirty = True
+    tab._on_frame(force=True)
+    left = [t[1] for t in tab.evaluation.matrix.getPlotItem().getAxis("left")._tickLevels[0]]
+    assert left == CIFAR_NAMES
+    captions = [c.text() for c in tab.evaluation.gallery.findChildren(QLabel) if "→" in c.text()]
+    assert captions and all(c.split(": ")[1].split("\n")[0] in CIFAR_NAMES for c in captions)
+    tab.views.setCurrentWidget(tab.picture)
+    assert tab.picture.input_shape == (3, 32, 32)
+    assert [t[1] for t in tab.picture.bar_plot.getAxis("bottom")._tickLevels[0]][1] == "automob…"
