@@ -283,7 +283,8 @@ def test_cifar10_files_train_in_the_tab_with_their_class_names(qtbot, make_tab, 
     tab._on_frame(force=True)
     left = [t[1] for t in tab.evaluation.matrix.getPlotItem().getAxis("left")._tickLevels[0]]
     assert left == CIFAR_NAMES
-    captions = [c.text() for c in tab.evaluation.gallery.findChildren(QLabel) if "→" in c.text()]
+    captions = [c.text() for c in tab.evaluation.gallery.findChildren(QLabel)
+                if c.text().startswith("#")]
     assert captions and all(c.split(": ")[1].split("\n")[0] in CIFAR_NAMES for c in captions)
     tab.views.setCurrentWidget(tab.picture)
     assert tab.picture.input_shape == (3, 32, 32)
