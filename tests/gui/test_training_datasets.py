@@ -222,6 +222,9 @@ def test_coloured_mnist_shows_a_three_channel_sample(qtbot, make_tab, tmp_path):
     # coloured digits: no drawing canvas, "Try an image" instead
     assert tab.views.isTabVisible(tab.views.indexOf(tab.picture))
     assert not tab.views.isTabVisible(tab.views.indexOf(tab.digit))
+    # a batch of this bigger network can outlast the fixture's wait on a loaded machine
+    tab.stop()
+    qtbot.waitUntil(lambda: not tab.runner.is_running(), timeout=60_000)
 
 
 def test_a_saved_dataset_that_is_gone_is_a_message_at_start_up(qtbot, make_tab, tmp_path):
