@@ -29,8 +29,13 @@ def data_dir(tmp_path_factory):
     return d
 
 
+def idx(path):
+    """The set-up panel's choice of an IDX directory (Settings.dataset)."""
+    return ("idx", str(path), None, None)
+
+
 def settings(data_dir, **kw):
-    s = Settings(model="lenet5", model_path=None, data_dir=str(data_dir), optimizer="sgd",
+    s = Settings(model="lenet5", model_path=None, dataset=idx(data_dir), optimizer="sgd",
                  lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=32, epochs=2, seed=0,
                  limit=None, shift=0, lr_schedule="cosine")
     return replace(s, **kw)
@@ -126,7 +131,7 @@ def test_start_continues_only_with_the_runs_settings(data_dir):
     for same in (replace(s, lr=0.001), replace(s, momentum=0.5), replace(s, epochs=7)):
         assert session.start_action(same) == "continue" and session.edits_apply(same)
     # anything else makes a new run (which discards this one)
-    for other in (replace(s, data_dir=None), replace(s, model="small"), replace(s, seed=1),
+    for other in (replace(s, dataset=("mnist", None, None, None)), replace(s, model="small"), replace(s, seed=1),
                   replace(s, batch_size=64), replace(s, optimizer="adam"),
                   replace(s, model="file", model_path="m.npz")):
         assert settings_key(other) != settings_key(s)
@@ -274,7 +279,7 @@ def test_a_label_the_model_cannot_have_is_one_line_before_anything_changes(data_
     feed(session, run, 1)
     trainer = session.trainer
     with pytest.raises(RunError) as e:
-        session.prepare_new(replace(s, data_dir=str(bad)), GUI)
+        session.prepare_new(replace(s, dataset=idx(bad)), GUI)
     assert str(e.value) == ("Cannot train on this dataset: its training set has label 12, "
                             "but the model has 10 outputs (labels 0-9).")
     assert session.trainer is trainer and session.has_unsaved()

@@ -96,10 +96,10 @@ def assert_table_is_the_summary(tab):
 def test_every_bundled_architecture_shows_the_summary_numbers(builder, key):
     assert builder.start_from(key, ask=False)
     table = assert_table_is_the_summary(builder)
-    # and the figures the notes give
+    # and the figures the notes give (the others: the summary's, checked above)
     expected = {"lenet5": (61_706, 416_520), "lenet5-1998": (60_850, None),
                 "bottleneck-3x3": (None, 5_898_240_000), "bottleneck-1x1": (None, 1_638_400_000)}
-    params, macs = expected[key]
+    params, macs = expected.get(key, (None, None))
     assert params is None or table.total_params == params
     assert macs is None or table.total_macs == macs
 

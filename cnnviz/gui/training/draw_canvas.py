@@ -49,10 +49,12 @@ class Predictor:
         if self.model is not None:
             self.model.load_state_dict(weights)
 
-    def probabilities(self, image28: np.ndarray) -> np.ndarray | None:
+    def probabilities(self, image: np.ndarray) -> np.ndarray | None:
+        """Softmax of one image: (H, W) grey or (C, H, W), in [0, 1]."""
         if self.model is None:
             return None
-        x = np.ascontiguousarray(image28, np.float32)[None, None]
+        x = np.ascontiguousarray(image, np.float32)
+        x = x[None, None] if x.ndim == 2 else x[None]
         return softmax(np.asarray(self.model.predict(x), np.float64))[0]
 
 

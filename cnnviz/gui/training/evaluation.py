@@ -69,10 +69,27 @@ class ConfusionMatrixView(pg.PlotWidget):
             ax.setTextPen(theme.FOREGROUND)
             p.setLabel(side, label, color=theme.FOREGROUND)
         self.class_names: tuple[str, ...] = ()
-        self.set_class_names(tuple(str(i) for i in range(classes)))
         self.image = pg.ImageItem(axisOrder="row-major")
         self.image.setLookupTable(_BLUES)
         p.addItem(self.image)
+        # the clicked cell's outline: which cell the gallery shows
+        self.selected: tuple[int, int] | None = None
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#d9822b", width=3))
+        self.outline.setZValue(10)
+        p.addItem(self.outline)
+        self.texts: list[list[pg.TextItem]] = []
+        self.set_class_count(classes)
+        self.scene().sigMouseClicked.connect(self._clicked)
+
+    def set_class_count(self, classes: int) -> None:
+        """classes x classes cells (a dataset of another size): the counts'
+        texts rebuilt, the names back to the numbers until set."""
+        p = self.getPlotItem()
+        for row in self.texts:
+            for t in row:
+                p.removeItem(t)
+        self.classes = classes
+        self.counts = np.zeros((classes, classes), np.int64)
         self.texts = []
         for r in range(classes):
             row = []
@@ -82,13 +99,10 @@ class ConfusionMatrixView(pg.PlotWidget):
                 p.addItem(t)
                 row.append(t)
             self.texts.append(row)
+        self.image.clear()
+        self.select(None)
+        self.set_class_names(tuple(str(i) for i in range(classes)))
         p.setRange(xRange=(0, classes), yRange=(0, classes), padding=0.02)
-        # the clicked cell's outline: which cell the gallery shows
-        self.selected: tuple[int, int] | None = None
-        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#d9822b", width=3))
-        self.outline.setZValue(10)
-        p.addItem(self.outline)
-        self.scene().sigMouseClicked.connect(self._clicked)
 
     def select(self, cell: tuple[int, int] | None) -> None:
         """Outline the cell (true, predicted); None: no outline."""
@@ -105,8 +119,11 @@ class ConfusionMatrixView(pg.PlotWidget):
         p = self.getPlotItem()
         n = range(self.classes)
         p.getAxis("left").setTicks([[(i + 0.5, name_of(names, i)) for i in n]])
-        # about 40 px a column: six characters fit side by side
-        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), 6)) for i in n]])
+        # ten columns are about 40 px wide: six characters fit side by side;
+        # fewer, wider columns take longer names
+        length = max(6, 60 // max(self.classes, 1))
+        p.getAxis("bottom").setTicks([[(i + 0.5, short_name(name_of(names, i), length))
+                                       for i in n]])
 
     def set_counts(self, counts: np.ndarray) -> None:
         self.counts = counts
@@ -128,13 +145,24 @@ class ConfusionMatrixView(pg.PlotWidget):
             self.cell_clicked.emit(r, c)
 
 
-def thumbnail(image: np.ndarray, probs: np.ndarray, label: int, scale: int = 2) -> QPixmap:
-    """A digit (uint8 HxW) with a tiny bar chart of its probabilities below:
-    green bar = the true class, orange = a wrong prediction."""
-    h, w = image.shape
+def thumbnail(image: np.ndarray, probs: np.ndarray, label: int, scale: int | None = None) -> QPixmap:
+    """An image (uint8 (H, W) grey or (3, H, W) colour) with a tiny bar
+    chart of its probabilities below: green bar = the true class, orange = a
+    wrong prediction. ``scale``: screen pixels per image pixel (None: about
+    60 pixels wide, at least 1)."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] == 1:
+        image = image[0]
+    h, w = image.shape[-2:]
+    scale = scale or max(1, round(60 / max(h, w)))
     bars_h = 18
-    pixels = np.ascontiguousarray(image, np.uint8)   # must outlive qimg (it borrows the buffer)
-    qimg = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8)
+    # pixels must outlive qimg (it borrows the buffer)
+    if image.ndim == 3:
+        pixels = np.ascontiguousarray(image.transpose(1, 2, 0), np.uint8)
+        qimg = QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    else:
+        pixels = np.ascontiguousarray(image, np.uint8)
+        qimg = QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8)
     pix = QPixmap(w * scale, h * scale + bars_h)
     pix.fill(QColor(theme.BACKGROUND))
     p = QPainter(pix)
@@ -229,10 +257,12 @@ class EvaluationPanel(QWidget):
                     caption: str = "", names=()) -> None:
         """names: the dataset's class names (label i is names[i])."""
         self.images, self.labels, self.probs = images, np.asarray(labels), probs
-        self.names = tuple(names) or tuple(str(i) for i in range(probs.shape[1]))
+        classes = probs.shape[1]
+        if classes != self.matrix.classes:
+            self.matrix.set_class_count(classes)
+        self.names = tuple(names) or tuple(str(i) for i in range(classes))
         self.matrix.set_class_names(self.names)
         preds = probs.argmax(axis=1)
-        classes = probs.shape[1]
         self.matrix.set_counts(confusion_matrix(self.labels, preds, classes))
         acc = float(np.mean(preds == self.labels))
         self.summary.setText(f"{caption}test accuracy {acc:.2%}: "

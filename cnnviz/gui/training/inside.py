@@ -51,7 +51,11 @@ class MapsView(pg.GraphicsLayoutWidget):
                             for j in range(len(names))]
             self._names = names
         self.caption = caption          # what the input is said to be (read by tests)
-        self.input_view.show(sample, caption, signed=False)
+        sample = np.asarray(sample)
+        if sample.ndim == 3 and sample.shape[0] == 3:
+            self.input_view.show_colour(sample, f"{caption}<br>colour; R, G, B")
+        else:
+            self.input_view.show(sample, caption, signed=False)
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")
             grad_view.show(grad, f"∂L/∂{name}", signed=True)
@@ -233,9 +237,14 @@ class WeightsView(pg.GraphicsLayoutWidget):
         conv1 = getattr(self, "_conv1", None)
         if conv1 is not None:
             w, g = conv1
-            self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
-                              f"conv1 kernels {w.shape}", signed=True)
-            if g is not None:
+            if w.shape[1] == 3:     # a colour input: each kernel as one colour picture
+                self.kernels.show_colour_kernels(w, f"conv1 kernels {w.shape}<br>(grey = 0)")
+            else:
+                self.kernels.show(w[:, 0] if w.shape[1] == 1 else w.reshape(-1, *w.shape[2:]),
+                                  f"conv1 kernels {w.shape}", signed=True)
+            if g is not None and g.shape[1] == 3:     # drawn as the kernels: one tile each
+                self.kernel_grads.show_colour_kernels(g, "their gradients ∂L/∂W<br>(grey = 0)")
+            elif g is not None:
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)

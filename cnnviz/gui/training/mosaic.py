@@ -52,6 +52,37 @@ def mosaic(maps: np.ndarray, columns: int, scale: Scale, gap: int = 1) -> np.nda
     return out
 
 
+def colour_tiles(image: np.ndarray, gap: int = 1) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> a 2x2 RGBA mosaic: the image in colour, then its
+    red, green and blue channels, each drawn from black to its own colour
+    (what the first layer's kernels see, one input channel each)."""
+    image = np.asarray(image, np.float32)
+    tiles = [image] + [image * np.eye(3, dtype=np.float32)[k][:, None, None] for k in range(3)]
+    return rgb_mosaic(np.stack(tiles), 2, gap)
+
+
+def rgb_mosaic(images: np.ndarray, columns: int, gap: int = 1) -> np.ndarray:
+    """(M, 3, H, W) in [0, 1] -> one RGBA mosaic of the M colour images."""
+    m, _, h, w = images.shape
+    rows = (m + columns - 1) // columns
+    out = np.empty((rows * (h + gap) - gap, columns * (w + gap) - gap, 4), np.uint8)
+    out[:] = GAP_RGBA
+    rgb = np.round(np.clip(images, 0, 1).transpose(0, 2, 3, 1) * 255).astype(np.uint8)
+    for i in range(m):
+        r, c = divmod(i, columns)
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w, :3] = rgb[i]
+        out[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w, 3] = 255
+    return out
+
+
+def kernels_as_colour(weights: np.ndarray) -> np.ndarray:
+    """Colour kernels (out, 3, kh, kw) as pictures in [0, 1], one scale for
+    all, mid-grey at 0 (as AlexNet's first layer is usually shown): a pixel
+    is red where the kernel weighs the red channel up and the others down."""
+    m = float(np.abs(weights).max()) or 1.0
+    return 0.5 + np.asarray(weights, np.float32) / np.float32(2 * m)
+
+
 def columns_for(m: int) -> int:
     return max(1, int(np.ceil(np.sqrt(m))))
 
@@ -78,7 +109,23 @@ class MosaicView:
         self.scale = scale_for(maps, signed)
         self.data = maps
         cols = columns or columns_for(len(maps))
-        rgba = mosaic(maps, cols, self.scale)
+        self._set_rgba(mosaic(maps, cols, self.scale), title)
+
+    def show_colour(self, image: np.ndarray, title: str) -> None:
+        """A colour image (3, H, W) in [0, 1] as itself beside its red, green
+        and blue channels (colour_tiles), not as three grey maps."""
+        self.data = np.asarray(image, np.float32)
+        self.scale = None
+        self._set_rgba(colour_tiles(self.data), title)
+
+    def show_colour_kernels(self, weights: np.ndarray, title: str) -> None:
+        """A first layer's colour kernels (out, 3, kh, kw), each as one colour picture."""
+        self.data = np.asarray(weights, np.float32)
+        self.scale = None
+        self._set_rgba(rgb_mosaic(kernels_as_colour(self.data), columns_for(len(self.data))),
+                       title)
+
+    def _set_rgba(self, rgba: np.ndarray, title: str) -> None:
         self.image.setImage(rgba, autoLevels=False, levels=(0, 255))
         if title != self.title.text:      # a label's re-layout costs more than the image
             self.title.setText(title)

@@ -17,6 +17,7 @@ Returned keys:
                   (maps, sample_* and hist come at most every heavy_interval s)
     sample_probs  (classes,) softmax of the monitored sample
     sample_label  the monitored sample's label (the one these maps are of)
+    sample_input  the monitored image: (H, W) grey, (C, H, W) in colour
     conv1         (weights, weight gradients of the last batch) of the first conv
     grad_norms    {layer: ||dL/dW||} of the last batch (weights and bias together)
     update_ratios {layer: ||W_now - W_prev|| / ||W_now|| per step since the last probe}
@@ -56,6 +57,9 @@ def shown_layers(model) -> list[int]:
 class Probe:
     def __init__(self, model, sample: np.ndarray, label: int, heavy_interval: float = 0.25):
         self.shadow = build(architecture(model))
+        # The monitored sample as the model sees it when it predicts: BatchNorm
+        # with its running statistics, no Dropout (as Sequential.predict).
+        self.shadow.eval()
         self.loss_fn = SoftmaxCrossEntropy()
         self.param_layers = [l.name for l in model.layers if l.params]
         self.shown = shown_layers(model)
@@ -73,9 +77,13 @@ class Probe:
         self._force = True
 
     def set_sample(self, sample: np.ndarray, label: int) -> None:
-        """Choose the monitored sample (any thread): float (1, 1, 28, 28) in [0, 1]."""
+        """Choose the monitored sample (any thread): float in [0, 1], (H, W)
+        grey or (C, H, W)."""
+        sample = np.asarray(sample)
+        channels = sample.shape[0] if sample.ndim == 3 else 1
         with self._lock:
-            self._sample = np.ascontiguousarray(sample, np.float32).reshape(1, 1, *sample.shape[-2:])
+            self._sample = np.ascontiguousarray(sample, np.float32).reshape(
+                1, channels, *sample.shape[-2:])
             self._label = np.array([int(label)])
             self._force = True
 
@@ -155,4 +163,4 @@ class Probe:
                          np.ascontiguousarray(t.grad_output[0])))
         return {"maps": maps, "sample_probs": self.loss_fn.probs[0].copy(),
                 "sample_loss": float(loss), "sample_label": int(y[0]),
-                "sample_input": np.ascontiguousarray(x[0, 0])}
+                "sample_input": np.ascontiguousarray(x[0, 0] if x.shape[1] == 1 else x[0])}

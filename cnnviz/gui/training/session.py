@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from cnnviz.data.mnist import load_mnist
 from cnnviz.engine.architecture import read as read_architecture
 from cnnviz.engine.models import MODELS
 from cnnviz.engine.serialization import ModelFileError, load
@@ -63,7 +62,7 @@ class Settings:
 
     model: str                 # "lenet5", "small", "file", "arch" (a .json) or "builder"
     model_path: str | None     # the model file ("file") or the architecture file ("arch")
-    data_dir: str | None       # None: the bundled MNIST
+    dataset: tuple             # (kind, path, size, colour): dataset_row.DatasetRow.spec_key
     optimizer: str
     lr: float
     momentum: float
@@ -75,6 +74,11 @@ class Settings:
     shift: int
     lr_schedule: str
     architecture: object = None     # "builder": the Network builder's checked Architecture
+
+    @property
+    def data_dir(self) -> str | None:
+        """The IDX directory chosen (None: the bundled MNIST or another kind)."""
+        return self.dataset[1] if self.dataset[0] == "idx" else None
 
 
 class RunError(ValueError):
@@ -121,8 +125,7 @@ class TrainingSession:
         self._changes: list[tuple] = []
         self.initial_weights = None
         self.initial_settings = None
-        self._data_cache: dict = {}
-        self._class_names: tuple[str, ...] = ()
+        self._data_cache: dict = {}       # Settings.dataset -> (train, test, class names)
 
     # --- queries ----------------------------------------------------------------------
     @property
@@ -178,27 +181,43 @@ class TrainingSession:
         t = self.trainer
         return {"lr": t.lr, "momentum": t.momentum, "epochs": t.config.epochs}
 
-    def test_set(self, data_dir=None):
-        """The run's test set (the one its evaluation refers to), else ``data_dir``'s."""
+    def test_set(self, dataset=None):
+        """The run's test set (the one its evaluation refers to), else ``dataset``'s."""
         if self.settings is not None:
-            data_dir = self.settings.data_dir
-        return self.data(data_dir)[1]
+            dataset = self.settings.dataset
+        return self.data(dataset)[1]
 
     # --- building (nothing of the current run is touched) --------------------------------
-    def data(self, data_dir):
-        """((train images, labels), (test images, labels)); OSError / ValueError."""
-        if data_dir not in self._data_cache:
-            train, test = load_mnist(data_dir, "train"), load_mnist(data_dir, "test")
-            self._data_cache = {data_dir: ((train.images, train.labels),
-                                           (test.images, test.labels))}
-            self._class_names = test.class_names
-        return self._data_cache[data_dir]
+    def has_data(self, dataset) -> bool:
+        """Is ``dataset`` (a Settings.dataset) loaded and kept?"""
+        return dataset in self._data_cache
 
-    def class_names(self, data_dir=None) -> tuple[str, ...]:
-        """The names of the classes of the run's dataset, else ``data_dir``'s
+    def put_data(self, dataset, train, test) -> None:
+        """Keep ``dataset``'s splits (loaded elsewhere, e.g. off the GUI
+        thread); only the newest dataset is kept (the run's, when a run exists)."""
+        keep = {} if self.settings is None or self.settings.dataset == dataset else {
+            self.settings.dataset: self._data_cache.get(self.settings.dataset)}
+        keep = {k: v for k, v in keep.items() if v is not None}
+        keep[dataset] = ((train.images, train.labels), (test.images, test.labels),
+                         tuple(test.class_names))
+        self._data_cache = keep
+
+    def data(self, dataset):
+        """((train images, labels), (test images, labels)) of ``dataset``,
+        loaded here (the GUI thread) if not kept yet: the tab loads big ones
+        off the GUI thread first. DatasetError / OSError / ValueError."""
+        if dataset not in self._data_cache:
+            from cnnviz.gui.training.dataset_row import load_choice
+            self.put_data(dataset, *load_choice(dataset))
+        return self._data_cache[dataset][:2]
+
+    def class_names(self, dataset=None) -> tuple[str, ...]:
+        """The names of the classes of the run's dataset, else ``dataset``'s
         (label i is called names[i]); OSError / ValueError as ``data``."""
-        self.test_set(data_dir)
-        return self._class_names
+        if self.settings is not None:
+            dataset = self.settings.dataset
+        self.data(dataset)
+        return self._data_cache[dataset][2]
 
     @staticmethod
     def new_model(s):
@@ -228,7 +247,7 @@ class TrainingSession:
 
     def _trainer(self, model, s, config, sample_index: int):
         """(trainer, monitored sample (image in [0, 1], label, index))."""
-        train, test = self.data(s.data_dir)
+        train, test = self.data(s.dataset)
         check_labels(model, train, test)
         i = min(max(int(sample_index), 0), len(test[1]) - 1)
         sample = (test[0][i] / np.float32(255), int(test[1][i]), i)
@@ -410,16 +429,35 @@ def _samples_text(n: int) -> str:
     return f"{n / 1000:.3g}k" if n >= 1000 else str(n)
 
 
+def image_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(channels, height, width) of a dataset's images: (N, H, W) are grey."""
+    return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
+
+
+def shape_text(shape) -> str:
+    c, h, w = shape
+    kind = "grey" if c == 1 else "colour" if c == 3 else f"{c}-channel"
+    return f"{c}x{h}x{w} ({kind})"
+
+
+def as_input(images: np.ndarray) -> np.ndarray:
+    """Images as a model's input (N, C, H, W) float32 in [0, 1]."""
+    x = images / np.float32(255) if images.dtype == np.uint8 else images.astype(np.float32)
+    return x[:, None] if x.ndim == 3 else x
+
+
 def check_labels(model, train, test) -> None:
     """Raise RunError if the model cannot take the images or cannot have a
     label of the data (one forward pass of one image)."""
     images = train[0]
-    x = (images[:1] / np.float32(255) if images.dtype == np.uint8
-         else images[:1].astype(np.float32))[:, None]
+    x = as_input(images[:1])
     try:
         out = model.predict(x.astype(model.dtype, copy=False))
     except (ValueError, TypeError) as e:
-        raise RunError(f"Cannot train this model on this data: {one_line(e)}") from None
+        raise RunError(f"Cannot train this model on this data: the dataset's images are "
+                       f"{shape_text(image_shape(images))} and the model cannot take them "
+                       f"({one_line(e)}). Choose a model made for such images, or another "
+                       f"dataset.") from None
     n = out.shape[-1]
     for what, (_, labels) in (("training", train), ("test", test)):
         if not len(labels):

@@ -8,6 +8,7 @@ which emits nothing) and a user's edit is forwarded to the run."""
 from __future__ import annotations
 
 from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
+from cnnviz.gui.training.dataset_row import DatasetRow
 from cnnviz.gui.training.session import Settings
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
@@ -61,11 +62,12 @@ class SetupPanel(QGroupBox):
         self.model.activated.connect(self._model_chosen)
         form.addRow("Model", self.model)
 
-        self.data = QComboBox()
-        self.data.addItem("Bundled MNIST", None)
-        self.data.addItem("IDX directory...", "dir")
-        self.data.activated.connect(self._data_chosen)
+        self.dataset = DatasetRow()       # the combo, its path and options, the load's progress
+        self.data = self.dataset.combo
         form.addRow("Dataset", self.data)
+        form.addRow(self.dataset.path_label)
+        form.addRow(self.dataset.options)
+        form.addRow(self.dataset.progress_row)
 
         self.optimizer = QComboBox()
         self.optimizer.addItem("SGD with momentum", "sgd")
@@ -114,8 +116,9 @@ class SetupPanel(QGroupBox):
         self.source.setWordWrap(True)
         form.addRow(self.source)
         self._update_source()
-        for combo in (self.model, self.data, self.optimizer, self.schedule):
+        for combo in (self.model, self.optimizer, self.schedule):
             combo.currentIndexChanged.connect(self.structure_changed)
+        self.dataset.changed.connect(self.structure_changed)
         for box in (self.weight_decay, self.batch_size, self.seed, self.limit, self.shift):
             box.valueChanged.connect(self.structure_changed)
 
@@ -140,27 +143,12 @@ class SetupPanel(QGroupBox):
             self.model.setCurrentIndex(0)
         self._update_source()
 
-    def _data_chosen(self, index: int) -> None:
-        if self.data.itemData(index) is None or self.data.itemData(index) != "dir":
-            self._update_source()
-            return
-        path = QFileDialog.getExistingDirectory(self, "A directory with the four MNIST IDX files")
-        if path:
-            self.set_data_dir(path)
-        else:
-            self.data.setCurrentIndex(0)
-        self._update_source()
-
     def set_data_dir(self, path: str | None) -> None:
+        """An IDX directory as the dataset (None: the bundled MNIST)."""
         if path is None:
-            self.data.setCurrentIndex(0)
+            self.dataset.set_choice("mnist")
         else:
-            i = self.data.findData(path)
-            if i < 0:
-                self.data.insertItem(1, path, path)
-                i = 1
-            self.data.setCurrentIndex(i)
-        self._update_source()
+            self.dataset.set_choice("idx", path)
 
     def set_architecture(self, arch) -> None:
         """The Network builder's network (a checked Architecture) as the model."""
@@ -195,11 +183,10 @@ class SetupPanel(QGroupBox):
         self.source.setText(f"<small>model: {model}</small>")
 
     def settings(self) -> Settings:
-        data = self.data.currentData()
         return Settings(
             model=self.model.currentData(),
             model_path=self.arch_path if self.model.currentData() == "arch" else self.model_path,
-            data_dir=None if data in (None, "dir") else data,
+            dataset=self.dataset.spec_key(),
             optimizer=self.optimizer.currentData(), lr=self.lr.value(),
             momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
             batch_size=self.batch_size.value(), epochs=self.epochs.value(),
@@ -218,7 +205,7 @@ class SetupPanel(QGroupBox):
 
     def apply(self, s: Settings) -> None:
         """Show the settings ``s`` (a loaded run's) without emitting changes."""
-        widgets = [self.model, self.data, self.optimizer, self.schedule, self.lr, self.momentum,
+        widgets = [self.model, self.dataset, self.optimizer, self.schedule, self.lr, self.momentum,
                    self.weight_decay, self.batch_size, self.epochs, self.seed, self.limit,
                    self.shift]
         blockers = [QSignalBlocker(w) for w in widgets]
@@ -230,7 +217,7 @@ class SetupPanel(QGroupBox):
             elif s.model == "builder":
                 self.architecture = s.architecture
             self.model.setCurrentIndex(max(self.model.findData(s.model), 0))
-            self.set_data_dir(s.data_dir)
+            self.dataset.set_choice(*s.dataset)
             self.optimizer.setCurrentIndex(max(self.optimizer.findData(s.optimizer), 0))
             self.schedule.setCurrentIndex(max(self.schedule.findData(s.lr_schedule), 0))
             self.lr.setValue(s.lr)
@@ -247,6 +234,7 @@ class SetupPanel(QGroupBox):
 
     def lock_structure(self, locked: bool) -> None:
         """While a run exists, only what the trainer can change mid-run stays editable."""
-        for w in (self.model, self.data, self.optimizer, self.schedule, self.weight_decay,
+        for w in (self.model, self.optimizer, self.schedule, self.weight_decay,
                   self.batch_size, self.seed, self.limit, self.shift):
             w.setEnabled(not locked)
+        self.dataset.set_editable(not locked)

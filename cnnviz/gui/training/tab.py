@@ -19,6 +19,7 @@ it runs, or directly while the thread is blocked in a pause or gone.
 
 from __future__ import annotations
 
+import gc
 import html
 import queue
 import sys
@@ -33,13 +34,17 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHB
                              QSizePolicy, QSlider, QSpinBox, QSplitter, QTabWidget, QVBoxLayout,
                              QWidget)
 
-from cnnviz.data.classes import name_of
+from cnnviz.data.classes import DIGIT_NAMES, name_of
 from cnnviz.gui.training.curves import CurvesPanel
+from cnnviz.gui.training.dataset_loader import DatasetLoader
+from cnnviz.gui.training.dataset_row import describe
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
+from cnnviz.gui.training.picture_panel import PicturePanel
+from cnnviz.gui.training.dataset_state import restore_dataset, save_dataset
 from cnnviz.gui.training.probe import Probe
-from cnnviz.gui.training.session import RunError, TrainingSession, one_line
+from cnnviz.gui.training.session import RunError, TrainingSession, image_shape, one_line
 from cnnviz.gui.training.setup_panel import SetupPanel
 from cnnviz.gui.training.smoothing import smoothed_losses
 from cnnviz.gui.training.worker import TrainingRunner
@@ -63,11 +68,16 @@ SNAPSHOT_INTERVAL = 1 / 10
 # is set for the duration of a run and restored afterwards. Measured with
 # bench/gui_training.py (longest stall when a page is switched to mid-run):
 # 5 ms -> 98 ms, 2 ms -> 67 ms, 0.1 ms -> 47 ms, at the same throughput.
+# Loading an image folder (a thread that lists the files, four that decode
+# them) holds the GIL the same way; it is set while a dataset loads, too.
 RUN_SWITCH_INTERVAL = 0.0001
 # A page switched to mid-run is painted whole at once; bringing its data up
 # to date in the same moment made one 50-80 ms stall. Its data follow this
 # much later instead: two stalls of at most ~40 ms.
 PAGE_REFRESH_DELAY_MS = 80
+# Datasets read in the GUI thread when needed (a fraction of a second, and
+# cached); every other kind is loaded off it (dataset_loader.py) first.
+QUICK_DATASETS = ("mnist", "idx")
 NOTE_SECONDS = 6         # an acknowledgement stays on the status line this long
 EXIT_WAIT = 0.1          # s a closing program waits for a batch in flight to end
 
@@ -120,6 +130,7 @@ class TrainingTab(QWidget):
         self._sample = None
         self._eval_shown = False          # when the evaluation's progress was last shown
         self._switch_interval = None      # the interpreter's, while a run changes it
+        self._gc_frozen = False           # while a dataset loads: see _loading
         self._autosave_to: str | None = None    # read by the training thread: a plain str
         self.last_error = ""
 
@@ -130,6 +141,15 @@ class TrainingTab(QWidget):
         self.setup.momentum_changed.connect(self._momentum_edited)
         self.setup.epochs_changed.connect(self._epochs_edited)
         self.setup.structure_changed.connect(self._set_state)
+        self.setup.dataset.changed.connect(self._dataset_changed)
+        self.loader = DatasetLoader(parent=self)
+        self._loading_key = None          # the Settings.dataset being loaded
+        self._after_load = None           # what waits for it (a start, a restart...)
+        self.loader.progress.connect(self.setup.dataset.show_progress)
+        self.loader.loaded.connect(self._dataset_loaded)
+        self.loader.failed.connect(self._dataset_failed)
+        self.loader.cancelled.connect(self._dataset_cancelled)
+        self.setup.dataset.cancel_requested.connect(self.loader.cancel)
         left = QVBoxLayout()
         left.addWidget(self.setup)
         left.addWidget(self._build_controls())
@@ -148,12 +168,15 @@ class TrainingTab(QWidget):
         self.weights_view = WeightsView()
         self.evaluation = EvaluationPanel()
         self.digit = DigitPanel()
+        self.picture = PicturePanel()     # instead of drawing, where the data are not digits
         self.views = QTabWidget()
         self.views.addTab(self._curves_page(), "Curves")
         self.views.addTab(self._maps_page(), "Feature && gradient maps")
         self.views.addTab(self.weights_view, "Weights && gradients")
         self.views.addTab(self.evaluation, "Evaluation")
         self.views.addTab(self.digit, "Draw a digit")
+        self.views.addTab(self.picture, "Try an image")
+        self.views.setTabVisible(self.views.indexOf(self.picture), False)
         self.views.currentChanged.connect(self._page_changed)
         ignore_activation(self.views)
 
@@ -318,22 +341,36 @@ class TrainingTab(QWidget):
         self.setup.set_architecture(arch)
         self._note(f"Model: {arch.title} from the Network builder; Start trains it.")
 
+    def _shown_dataset(self):
+        """The run's dataset (its evaluation refers to it), else the chosen one."""
+        s = self.session.settings or self.setup.settings()
+        return s.dataset
+
+    def _data_at_hand(self) -> bool:
+        """Is the shown dataset loaded, or quick enough to read here?"""
+        key = self._shown_dataset()
+        return self.session.has_data(key) or key[0] in QUICK_DATASETS
+
     def test_set(self):
         """The run's test set (its evaluation refers to it), else the chosen dataset's."""
-        return self.session.test_set(self.setup.settings().data_dir)
+        return self.session.test_set(self.setup.settings().dataset)
 
     def class_names(self) -> tuple[str, ...]:
         """The class names of the run's dataset (else the chosen one's)."""
         try:
-            return self.session.class_names(self.setup.settings().data_dir)
+            if self._data_at_hand():
+                return self.session.class_names(self.setup.settings().dataset)
         except (OSError, ValueError):
-            return tuple(str(i) for i in range(10))
+            pass
+        return tuple(str(i) for i in range(10))
 
     def _choose_sample(self, index: int) -> None:
+        if not self._data_at_hand():
+            return        # chosen again once the dataset is loaded
         try:
             images, labels = self.test_set()
         except (OSError, ValueError) as e:
-            self._show_error(f"Cannot read the dataset: {e}")
+            self._show_error(f"Cannot read the dataset: {one_line(e)}")
             return
         index = min(index, len(labels) - 1)
         self.sample_index.setMaximum(len(labels) - 1)
@@ -414,10 +451,12 @@ class TrainingTab(QWidget):
             self.sample_index.setValue(index)
         self.sample_caption.setText(f"label {self._label_text(label)}")
         self.curves.samples_per_epoch = t.n_train
+        self._show_data_views()
         self._set_run_length()
         self.curves.set_lr_range(max(t.config.lr, t.lr))
         self._ema = None
         self.digit.set_model(t.model)
+        self.picture.set_model(t.model)
         self.banner.hide()
         self._set_state()
 
@@ -425,6 +464,109 @@ class TrainingTab(QWidget):
         t = self.trainer
         self.curves.set_run_length(t.config.epochs * t.n_train)
         self.weights_view.set_run_length(t.config.epochs * t.n_train)
+
+    # --- the dataset -------------------------------------------------------------------
+    def _dataset_ready(self, key, then) -> bool:
+        """True if dataset ``key`` can be used now; else its loading (off
+        the GUI thread) is under way and ``then()`` follows when it is loaded."""
+        if self.session.has_data(key) or key[0] in QUICK_DATASETS:
+            return True
+        self._after_load = then
+        if self._loading_key != key:
+            self._load_dataset(key)
+        self._note("loading the dataset: the run starts when it is loaded")
+        return False
+
+    def _load_dataset(self, key) -> None:
+        then = self._after_load
+        self.loader.cancel()      # a load in flight ends now (its handler runs here)
+        self._after_load = then
+        self._loading_key = key
+        self.setup.dataset.loading(f"loading {describe(key)}")
+        self._loading(True)
+        self.loader.load(key)
+        self._note(f"loading {describe(key)}")
+
+    def _dataset_changed(self) -> None:
+        """Another dataset chosen: a big one starts loading now (a load of
+        the previous choice is cancelled)."""
+        key = self.setup.settings().dataset
+        self._after_load = None
+        if self._loading_key is not None and self._loading_key != key:
+            self.loader.cancel()
+        if not self.session.has_data(key) and key[0] not in QUICK_DATASETS:
+            if self._loading_key != key:
+                self._load_dataset(key)
+        elif self.session.settings is None:
+            self._dataset_in_use()
+
+    def _dataset_loaded(self, spec, train, test) -> None:
+        key, self._loading_key = self._loading_key, None
+        self.setup.dataset.done_loading()
+        self._loading(False)
+        self.session.put_data(key, train, test)
+        self.banner.hide()
+        self._note(f"{describe(key)}: {len(train):,} training and {len(test):,} test images "
+                   f"of {len(test.class_names)} classes")
+        warnings = [*getattr(train, "warnings", ()), *getattr(test, "warnings", ())]
+        if warnings:          # e.g. unreadable files skipped: loaded, but the user is told
+            self._show_error(" ".join(warnings))
+        if self.session.settings is None:
+            self._dataset_in_use()
+        then, self._after_load = self._after_load, None
+        if then is not None and key == self.setup.settings().dataset:
+            then()
+
+    def _dataset_failed(self, spec, message: str) -> None:
+        self._loading_key = self._after_load = None
+        self.setup.dataset.done_loading()
+        self._loading(False)
+        self._show_error(message)
+
+    def _dataset_cancelled(self, spec) -> None:
+        self._loading_key = self._after_load = None
+        self.setup.dataset.done_loading()
+        self._loading(False)
+        self._note("loading the dataset was cancelled")
+
+    def _dataset_in_use(self) -> None:
+        """Without a run, the views follow the chosen dataset (once it is at hand)."""
+        if not self._data_at_hand():
+            return
+        self._show_data_views()
+        self._choose_sample(self.sample_index.value())
+
+    def _show_data_views(self) -> None:
+        """Drawing for grey 28x28 digits; "Load an image" for any other data."""
+        try:
+            images, _ = self.test_set()
+            names = self.class_names()
+        except (OSError, ValueError):
+            return
+        shape = image_shape(images)
+        digits = shape == (1, 28, 28) and tuple(names[:10]) == DIGIT_NAMES
+        self.picture.set_input_shape(*shape)
+        self.picture.set_class_names(names)
+        page = self.views.currentWidget()
+        self.views.setTabVisible(self.views.indexOf(self.digit), digits)
+        self.views.setTabVisible(self.views.indexOf(self.picture), not digits)
+        if page in (self.digit, self.picture):
+            self.views.setCurrentWidget(self.digit if digits else self.picture)
+
+    # --- settings kept between sessions ---------------------------------------------------
+    def save_state(self, settings) -> None:
+        save_dataset(settings, self.setup.settings().dataset)
+
+    def restore_state(self, settings) -> None:
+        """The last dataset chosen; a saved one that is gone is said, not loaded."""
+        key, problem = restore_dataset(settings)
+        if problem:
+            self._show_error(problem)
+        if key is not None and self.session.settings is None:
+            # shown, not loaded: a big folder loads when it is used (Start)
+            with QSignalBlocker(self.setup.dataset):
+                self.setup.dataset.set_choice(*key)
+            self._set_state()
 
     # --- run control ---------------------------------------------------------------
     def start(self) -> None:
@@ -435,6 +577,8 @@ class TrainingTab(QWidget):
         if action == "resume":
             self.resume()
         if action != "continue" and action != "new":
+            return
+        if action == "new" and not self._dataset_ready(s.dataset, self.start):
             return
         if action == "new":
             try:
@@ -492,9 +636,7 @@ class TrainingTab(QWidget):
         runner.failed.connect(lambda t: self._on_failed(t) if runner is self.runner else None)
         runner.finished.connect(lambda: self._on_thread_finished()
                                 if runner is self.runner else None)
-        if self._switch_interval is None:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
+        self._short_switch_interval()
         runner.start()
         self.frame_timer.start()
         self.session.launched()
@@ -504,6 +646,8 @@ class TrainingTab(QWidget):
         """Same seed, same initial weights, current settings; old curves stay
         as overlays. Asks first if the current run is unsaved."""
         s = self.setup.settings()
+        if not self._dataset_ready(s.dataset, self.restart):
+            return
         try:
             run = self.session.prepare_restart(s, self._gui_config(), self.sample_index.value())
         except RunError as e:
@@ -601,7 +745,8 @@ class TrainingTab(QWidget):
         True when no training thread is left; ``for_exit`` (the process ends
         next): or none that needs to finish (TrainingRunner.stop_for_exit)."""
         self._after_stop = None         # a load or restart waiting for the thread is dropped
-        ok = True
+        self._after_load = None
+        ok = self.loader.shutdown(timeout)
         if self.runner is not None:
             ok = self.runner.stop_for_exit(EXIT_WAIT) if for_exit else self.runner.stop(timeout)
         for r in self._old_runners:
@@ -747,8 +892,34 @@ class TrainingTab(QWidget):
         self.session.thread_finished()
         self._set_state()
 
+    def _short_switch_interval(self) -> None:
+        """While a run trains or a dataset loads (its decoding threads want
+        the GIL too): see RUN_SWITCH_INTERVAL."""
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(RUN_SWITCH_INTERVAL)
+
+    def _loading(self, on: bool) -> None:
+        """A dataset load begins (on) or ends. Listing a folder of 50,000
+        files makes 100,000s of objects in the loading thread, and each
+        full garbage collection it triggers scans every object of the
+        process (Qt's wrappers, the plots...) while holding the GIL: the GUI
+        thread stalled up to 400 ms. Frozen, the objects that exist before
+        the load are left out of those scans until it ends (gc.freeze)."""
+        if on and not self._gc_frozen:
+            gc.freeze()
+            self._gc_frozen = True
+        elif not on and self._gc_frozen:
+            gc.unfreeze()
+            self._gc_frozen = False
+        if on:
+            self._short_switch_interval()
+        else:
+            self._restore_switch_interval()
+
     def _restore_switch_interval(self) -> None:
-        if self._switch_interval is not None and not (self.runner and self.runner.is_running()):
+        if (self._switch_interval is not None and not (self.runner and self.runner.is_running())
+                and not self.loader.busy()):
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
 
@@ -829,11 +1000,15 @@ class TrainingTab(QWidget):
             probs, caption = self._latest_eval
             self.evaluation.set_results(images, labels, probs, caption, self.class_names())
         if (page is self.digit or all_views) and self._weights_dirty:
-            self._weights_dirty = False
+            self._weights_dirty = all_views     # the picture page's turn too
             names = self.class_names()
             if names != self.digit.class_names:
                 self.digit.set_class_names(names)
             self.digit.set_weights(self._latest_weights)
+        if (page is self.picture or all_views) and self._weights_dirty:
+            self._weights_dirty = False
+            self.picture.set_class_names(self.class_names())
+            self.picture.set_weights(self._latest_weights)
 
     def _label_text(self, label: int) -> str:
         """"7", or "7 (Sneaker)" when the class has a name of its own."""
@@ -918,6 +1093,9 @@ class TrainingTab(QWidget):
         untouched and the error shown. An unsaved current run is asked about;
         a running one is stopped (the load follows when its thread has ended).
         False if nothing was (or will be) loaded."""
+        if not self._dataset_ready(self.setup.settings().dataset,
+                                   lambda: self.load_checkpoint(path)):
+            return True
         try:
             run = self.session.prepare_checkpoint(path, self.setup.settings(),
                                                   self._gui_config(), self.sample_index.value())
