@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the first N training images only (all of them if N is more)")
     t.add_argument("--seed", type=_nonneg_int, default=0,
                    help="seeds the initial weights, the shuffling and the shifts (default 0)")
-    t.add_argument("--shift", type=_nonneg_int, default=0, metavar="N",
-                   help="random shifts of up to N pixels (augmentation; default 0, none); "
+    t.add_argument("--shift", type=_nonneg_int, default=None, metavar="N",
+                   help="random shifts of up to N pixels (augmentation; default 1, the "
+                        "trainer's; 0: none); "
                         "less than the image side")
     t.add_argument("--save", default=None, metavar="PATH",
                    help="save the trained model to this file (.npz); checked before training "
@@ -536,6 +537,9 @@ def _cmd_train(args) -> int:
 
     from cnnviz.engine import save
     from cnnviz.engine.trainer import DEFAULT_LR, Trainer, TrainConfig
+    shift_given = args.shift is not None
+    if not shift_given:
+        args.shift = TrainConfig.shift
 
     # everything that can be wrong is found here, before the first batch
     target = _check_save_target(args.save) if args.save is not None else None
@@ -547,6 +551,8 @@ def _cmd_train(args) -> int:
     table = _check_fits(model, train, label)
     _check_fits(model, test, label)
     h, w = train.images.shape[-2:]
+    if not shift_given and args.shift >= min(h, w):
+        args.shift = 0                  # the default, on images too small to shift
     if args.shift >= min(h, w):
         image = f"{h}-pixel image" if h == w else f"{h}x{w} image's {min(h, w)}-pixel side"
         raise CliError(f"--shift {args.shift}: must be less than the {image}")

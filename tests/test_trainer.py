@@ -508,3 +508,23 @@ def test_a_pause_or_stop_ends_the_epoch_end_evaluation_within_a_chunk(data):
     again = list(t.run())                                 # Continue: evaluated, then finished
     assert [s.kind for s in again] == ["epoch", "finished"] and t.history.n_epochs == 2
     assert again[0].epoch == 2 and len(again[0].test_probs) == 10_000
+
+
+@pytest.mark.parametrize("shape, s", [((40, 7, 9), 1), ((30, 3, 6, 5), 2), ((12, 4, 4), 3)])
+def test_random_shift_equals_a_per_sample_reference(shape, s):
+    """Each image moved by the (dy, dx) its draws give, 0 shifted in, on
+    grey and colour, non-square images, shifts up to the image's side."""
+    rng = np.random.default_rng(3)
+    img = rng.integers(1, 255, size=shape).astype(np.uint8)
+    out = random_shift(img, s, np.random.default_rng(7))
+    draws = np.random.default_rng(7)
+    dy = draws.integers(-s, s + 1, size=shape[0])
+    dx = draws.integers(-s, s + 1, size=shape[0])
+    h, w = shape[-2:]
+    ref = np.zeros_like(img)
+    for i in range(shape[0]):
+        for r in range(h):
+            for c in range(w):
+                if 0 <= r - dy[i] < h and 0 <= c - dx[i] < w:
+                    ref[i, ..., r, c] = img[i, ..., r - dy[i], c - dx[i]]
+    np.testing.assert_array_equal(out, ref)

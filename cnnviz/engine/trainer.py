@@ -71,13 +71,14 @@ class CheckpointError(ModelFileError):
 class TrainConfig:
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 0.05                 # SGD momentum 0.9, wd 5e-4, warm-up + cosine: 99.0% in 5 epochs
+    lr: float = 0.05                 # SGD momentum 0.9, wd 5e-4, warm-up + cosine, shifts of 1 px:
+                                     # 99.29-99.33% on MNIST after 5 epochs (99.12-99.27% unshifted)
     optimizer: str = "sgd"           # or "adam" (try lr 1e-3)
     momentum: float = 0.9            # Adam: beta1
     weight_decay: float = 5e-4
     seed: int = 0                    # shuffling and augmentation (the model has its own)
     limit: int | None = None         # train on the first `limit` samples only
-    shift: int = 0                   # random shifts of up to `shift` pixels
+    shift: int = 1                   # random shifts of up to `shift` pixels (0: none)
     snapshot_every: int = 50         # batches between "batch" snapshots ...
     snapshot_interval: float | None = None   # ... or seconds between them, if set
     delay: float = 0.0               # slow motion: seconds of sleep per batch

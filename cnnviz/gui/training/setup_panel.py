@@ -109,7 +109,7 @@ class SetupPanel(QGroupBox):
         self.limit.setSpecialValueText("all")
         self.limit.setToolTip("Train on the first N images only (quick demos); 'all' = every one.")
         form.addRow("Training subset", self.limit)
-        self.shift = QSpinBox(minimum=0, maximum=2, value=0, suffix=" px")
+        self.shift = QSpinBox(minimum=0, maximum=2, value=d.shift, suffix=" px")
         self.shift.setToolTip("Random shifts of the training images (augmentation).")
         form.addRow("Random shifts", self.shift)
         self.source = QLabel("")
