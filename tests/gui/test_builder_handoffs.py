@@ -116,7 +116,9 @@ def test_an_architecture_file_is_a_model_choice(qtbot, window, small_mnist, tmp_
     discard = Answer(QMessageBox.StandardButton.Discard)
     training.start()
     discard.stop()
-    assert training.banner.isVisible() and str(other) in training.banner.text()
+    # (a Start while the dataset is still being read acts when it is loaded)
+    qtbot.waitUntil(training.banner.isVisible, timeout=10_000)
+    assert str(other) in training.banner.text()
     assert "not valid JSON" in training.banner.text()
 
 

@@ -62,7 +62,7 @@ class StepperMapGrid(FeatureMapGrid):
         self._fitted = None          # the maps' rectangle the views were last fitted to
         register_view(self)
 
-    def tile_menu(self, index: int) -> QMenu:
+    def _own_menu(self, index: int) -> QMenu:
         """The tile's right-click menu: this program's actions only (pyqtgraph's
         own menu offers "View All", "Mouse Mode", "Export..." on plot internals)."""
         menu = QMenu(self)
@@ -138,6 +138,9 @@ class StepperMapGrid(FeatureMapGrid):
             # and drawing 16 titles' text was most of a 16-map grid's paint
             tile.title.item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             _pin_size(tile.title)
+            tile.menu = self._own_menu(i)
+            tile.view.raiseContextMenu = (
+                lambda ev, m=tile.menu: m.popup(ev.screenPos().toPoint()))
 
     def prepare(self, count: int) -> None:
         """Build ``count`` tiles now (shared scale), so the first real draw
