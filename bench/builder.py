@@ -35,21 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-
-def percentile(values, q):
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(q / 100 * (len(values) - 1))))
-    return values[k]
+from machine import cpu_description, percentile  # noqa: E402  (bench/machine.py)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs"
 
 
 def line(label, wall, cpu) -> str:
@@ -120,7 +108,7 @@ def main(argv=None) -> int:
     app.processEvents()
     tab = window.tabs.widget(index).inner
 
-    print(f"cnnviz Network builder bench: {cpu_name()}; platform "
+    print(f"cnnviz Network builder bench: {cpu_description()}; platform "
           f"{app.platformName()}; load average {open('/proc/loadavg').read().split()[:3]}")
     print(f"edit -> table updated ({args.edits} key presses each; target 16 ms):")
     for key, row_name in (("lenet5", "conv2"), ("lenet5-1998", "C5"),

@@ -22,16 +22,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from cnnviz.data.mnist import load_mnist
 from cnnviz.engine import SGD, SoftmaxCrossEntropy, lenet5
 from cnnviz.engine.parallel import ParallelStep, usable_cores
+
+from machine import cpu_description, load_text  # bench/machine.py
 
 
 def batches(images, labels, batch_size, count, seed=0):
@@ -39,31 +40,6 @@ def batches(images, labels, batch_size, count, seed=0):
     order = np.random.default_rng(seed).permutation(len(images))[: batch_size * count]
     x = (images[order].astype(np.float32) / 255).reshape(count, batch_size, 1, 28, 28)
     return x, labels[order].astype(np.int64).reshape(count, batch_size)
-
-
-def cpu_description() -> str:
-    """CPU model and the vector extensions that decide BLAS's kernels."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model in ("", platform.machine()):
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:
-        pass
-    vec = ", ".join(f for f in ("avx512f", "avx2") if f in flags) or "neither avx2 nor avx512f"
-    blas = "; ".join(f"{i['internal_api']} {i.get('version')} ({i.get('architecture')} kernels)"
-                     for i in threadpool_info() if i["user_api"] == "blas")
-    return (f"{model} [{vec}], {os.cpu_count()} cores ({usable_cores()} usable); "
-            f"numpy {np.__version__}, {blas}")
-
-
-def load_text() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 class NumpyRunner:

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine import cpu_description, load_text  # noqa: E402  (bench/engine.py)
+from machine import cpu_description, load_text  # noqa: E402  (bench/machine.py)
 
 ACCURACY = re.compile(r"test (?:loss [0-9.]+, )?accuracy ([0-9.]+)%")
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from machine import cpu_description  # noqa: E402  (bench/machine.py)
 os.environ.setdefault("CNNVIZ_SETTINGS_DIR", tempfile.mkdtemp(prefix="cnnviz-bench-"))
 
 LAYERS = {   # name: (image side, filters, kernel side)
@@ -58,15 +59,6 @@ LAYERS = {   # name: (image side, filters, kernel side)
 TITLES = {"2048": "4 RGB 7x7 filters, 2048x2048", "1024": "4 RGB 7x7 filters, 1024x1024",
           "512": "one RGB 3x3 filter, 512x512"}
 
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
-    except OSError:
-        pass
-    return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
 
 
 def request_for(name: str, seed: int = 0):
@@ -308,7 +300,7 @@ def main(argv=None) -> int:
         return 0
     import cv2
 
-    print(f"CPU: {cpu_name()}; OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads; "
+    print(f"CPU: {cpu_description()}; OpenCV {cv2.__version__} with {cv2.getNumThreads()} threads; "
           f"NumPy {np.__version__}; load average {os.getloadavg()[0]:.2f}")
     if not args.latency_only:
         for name in args.sizes:

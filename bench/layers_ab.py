@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from engine import batches, cpu_description, load_text  # noqa: E402  (bench/engine.py)
+from engine import batches  # noqa: E402  (bench/engine.py)
+from machine import cpu_description, load_text  # noqa: E402  (bench/machine.py)
 
 from cnnviz.data.mnist import load_mnist  # noqa: E402
 

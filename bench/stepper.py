@@ -36,21 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-
-def percentile(values, q):
-    values = sorted(values)
-    k = max(0, min(len(values) - 1, round(q / 100 * (len(values) - 1))))
-    return values[k]
+from machine import cpu_description, percentile  # noqa: E402  (bench/machine.py)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs"
 
 
 class PaintClock:
@@ -169,7 +157,7 @@ def main(argv=None):
             warm[label].append(ms)
             cpu[label].append(cpu_ms)
     print(f"Layer Stepper, LeNet-5: key press -> last repaint ({app.platformName()}, "
-          f"1400x880, quiet period {args.quiet:.0f} ms), {cpu_name()}, "
+          f"1400x880, quiet period {args.quiet:.0f} ms), {cpu_description()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"  {'step':24s} {'cold':>8s} {'median':>8s} {'p95':>8s} {'max':>8s}"
           f"   GUI-thread CPU median, p95   n")
