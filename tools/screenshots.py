@@ -21,55 +21,15 @@ the X server's pixels, not an off-screen render):
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
-from pathlib import Path
+
+from tour import Tour, run  # tools/tour.py
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    builder_only = "--builder-only" in argv
-    argv = [a for a in argv if a != "--builder-only"]
-    out = Path(argv[0] if argv else "docs/screenshots")
-    width, height = (int(v) for v in (argv[1] if len(argv) > 1 else "1400x900").split("x"))
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("no DISPLAY: run under xvfb-run (see the docstring)", file=sys.stderr)
-        return 2
-    os.environ.setdefault("CNNVIZ_SETTINGS_DIR", tempfile.mkdtemp())
+def tour_main(tour: Tour, options: list[str]) -> int:
+    from PyQt6.QtWidgets import QSplitter
 
-    from PyQt6.QtWidgets import QApplication, QSplitter
-
-    from cnnviz.gui.app import configure_pyqtgraph
-    from cnnviz.gui.main_window import MainWindow
-
-    app = QApplication(sys.argv[:1])
-    configure_pyqtgraph()
-    window = MainWindow(load_default_input=True)
-    window.add_standard_tabs()
-    window.resize(width, height)
-    window.move(0, 0)
-    window.show()
-
-    def settle(seconds=0.3):
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.01)
-
-    def shoot(name):
-        settle(0.3)
-        pixmap = app.primaryScreen().grabWindow(window.winId())
-        pixmap.save(str(out / name))
-        print(out / name)
-
-    def open_tab(title):
-        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
-        window.tabs.setCurrentIndex(index)
-        settle(0.5)
-        return window.tabs.widget(index).inner
+    settle, shoot, open_tab = tour.settle, tour.shoot, tour.open_tab
 
     # Kernel Lab: the default input (the cat) with Sobel x, as it opens.
     settle(1.5)
@@ -85,8 +45,8 @@ def main(argv=None) -> int:
     builder.input_boxes[2].setValue(12)
     shoot("builder_error.png")
     builder.start_from("lenet5-1998", ask=False)     # unchanged again: closing asks nothing
-    if builder_only:
-        return 0
+    if "--builder-only" in options:
+        tour.end(0)
 
     # Layer Stepper: forward through conv1, then backward through conv2.
     stepper = open_tab("Layer Stepper")
@@ -117,13 +77,8 @@ def main(argv=None) -> int:
     training.views.setCurrentWidget(training.digit)
     training.digit.canvas.draw_stroke([(100, 60), (180, 60), (120, 230)])   # a 7
     shoot("training_draw.png")
-    code = 0 if training.shutdown(2.0) else 1      # the thread stopped; exit without asking
-    # Every file is written: end now, before the window and the application
-    # are freed (that teardown ended in a segmentation fault now and then).
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(code)
+    tour.end(0 if training.shutdown(2.0) else 1)      # the thread stopped; no question asked
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(tour_main))

@@ -11,6 +11,8 @@
   stepper_dropout.png     ... at its Dropout layer: the mask
   kernel_lab_network.png  the bundled trained LeNet-5's first layer on the cat,
                           in the Kernel Lab (the photo made grey)
+  training_colour_*.png   the bundled colour-cnn training on coloured MNIST (6,000
+                          images an epoch): its maps, and its evaluation after epoch 1
 
 The colour network is untrained (seed 0): these show what the views are,
 not what a trained colour network learned.
@@ -18,15 +20,9 @@ not what a trained colour network learned.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tour import Tour, run  # tools/tour.py
 
 
 def colour_net():
@@ -39,47 +35,11 @@ def colour_net():
                       ReLU(), MaxPool2D(2), Flatten(), Linear(16 * 8 * 8, 10, seed=0))
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0] if argv else "docs/screenshots")
-    width, height = (int(v) for v in (argv[1] if len(argv) > 1 else "1400x900").split("x"))
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("no DISPLAY: run under xvfb-run (see the docstring)", file=sys.stderr)
-        return 2
-    os.environ.setdefault("CNNVIZ_SETTINGS_DIR", tempfile.mkdtemp())
-
-    from PyQt6.QtWidgets import QApplication
-
-    from cnnviz.gui.app import configure_pyqtgraph
-    from cnnviz.gui.main_window import MainWindow
+def tour_main(tour: Tour, options: list[str]) -> int:
+    from cnnviz.engine import architecture
     from cnnviz.gui.stepper.inputs import TRAINED_FILE
 
-    app = QApplication(sys.argv[:1])
-    configure_pyqtgraph()
-    window = MainWindow(load_default_input=True)
-    window.add_standard_tabs()
-    window.resize(width, height)
-    window.move(0, 0)
-    window.show()
-
-    def settle(seconds=0.3):
-        end = time.perf_counter() + seconds
-        while time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.01)
-
-    def shoot(name):
-        settle(0.4)
-        pixmap = app.primaryScreen().grabWindow(window.winId())
-        pixmap.save(str(out / name))
-        print(out / name)
-
-    def open_tab(title):
-        index = next(i for i in range(window.tabs.count()) if window.tabs.tabText(i) == title)
-        window.tabs.setCurrentIndex(index)
-        settle(0.5)
-        return window.tabs.widget(index).inner
+    settle, shoot, open_tab, window = tour.settle, tour.shoot, tour.open_tab, tour.window
 
     settle(1.5)                                   # the cat photo in the Kernel Lab
     lab = window.kernel_lab
@@ -103,7 +63,6 @@ def main(argv=None) -> int:
 
     # Training: the bundled colour network on coloured MNIST (6,000 images an
     # epoch, so an epoch ends and the evaluation has its confusion matrix)
-    from cnnviz.engine import architecture
     training = open_tab("Training")
     training.setup.dataset.set_choice("colored-mnist")
     training.setup.set_arch_file(str(architecture.bundled()["colour-cnn"]))
@@ -119,13 +78,8 @@ def main(argv=None) -> int:
         training.views.setCurrentIndex(index)
         settle(0.8)
         shoot(f"training_colour_{name}.png")
-    code = 0 if training.shutdown(2.0) else 1
-    # every file is written: end before the window's teardown (and its
-    # question about the unsaved trained model)
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(code)
+    tour.end(0 if training.shutdown(2.0) else 1)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(tour_main))
