@@ -41,3 +41,36 @@ def lab_window(qtbot, tmp_path, monkeypatch):
 def lab(window):
     """The Kernel Lab of the test module's ``window`` fixture."""
     return window.kernel_lab
+
+
+@pytest.fixture
+def main_window(qtbot, tmp_path, monkeypatch):
+    """The main window with its standard tabs at 1400x900, its own settings
+    folder, no default picture; closed afterwards answering Discard to every
+    unsaved-work question, and no worker thread may be left running."""
+    from PyQt6.QtWidgets import QMessageBox
+
+    from cnnviz.gui.app import configure_pyqtgraph
+    from cnnviz.gui.main_window import MainWindow
+
+    from dialogs import AnswerEach
+
+    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
+    configure_pyqtgraph()
+    w = MainWindow(load_default_input=False)
+    w.add_standard_tabs()
+    # Not qtbot.addWidget: pytest-qt would close it before this fixture's
+    # teardown, and a window with a trained model asks first.
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    if w.isVisible():
+        discard = AnswerEach(QMessageBox.StandardButton.Discard)
+        w.close()
+        discard.stop()
+    for i in range(w.tabs.count()):
+        inner = getattr(w.tabs.widget(i), "inner", None)
+        if inner is not None and hasattr(inner, "shutdown"):
+            assert inner.shutdown(2.0), "a worker thread was left running"
+    w.deleteLater()

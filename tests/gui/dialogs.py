@@ -31,3 +31,17 @@ class Answer:
 
     def stop(self):
         self.stopped = True
+
+
+class AnswerEach(Answer):
+    """Answers every question box until stopped (closing the window asks
+    each tab with unsaved work: the Training tab, then the builder)."""
+
+    def _poll(self):
+        if self.stopped:
+            return
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox) and box.isVisible():
+            self.asked.append(box.text())
+            box.button(self.button).click()
+        QTimer.singleShot(20, self._poll)

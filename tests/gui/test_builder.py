@@ -6,8 +6,8 @@ with real files; the hand-offs to the Training tab and the Layer Stepper."""
 import json
 
 import pytest
-from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from cnnviz.engine import architecture as A
 from cnnviz.engine import summary
@@ -15,20 +15,6 @@ from cnnviz.gui.builder import NetworkBuilderTab
 from cnnviz.gui.builder.tab import AFTER_FG, ERROR_FG
 
 from dialogs import Answer
-
-
-class AnswerEach(Answer):
-    """Answers every question box until stopped (closing the window asks
-    each tab with unsaved work: the Training tab, then the builder)."""
-
-    def _poll(self):
-        if self.stopped:
-            return
-        box = QApplication.activeModalWidget()
-        if isinstance(box, QMessageBox) and box.isVisible():
-            self.asked.append(box.text())
-            box.button(self.button).click()
-        QTimer.singleShot(20, self._poll)
 
 
 @pytest.fixture
@@ -43,28 +29,8 @@ def builder(qtbot, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    """The main window with its standard tabs, closed afterwards (Discard)."""
-    from cnnviz.gui.app import configure_pyqtgraph
-    from cnnviz.gui.main_window import MainWindow
-
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
-    configure_pyqtgraph()
-    w = MainWindow(load_default_input=False)
-    w.add_standard_tabs()
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    if w.isVisible():
-        discard = AnswerEach(QMessageBox.StandardButton.Discard)
-        w.close()
-        discard.stop()
-    for i in range(w.tabs.count()):
-        inner = getattr(w.tabs.widget(i), "inner", None)
-        if inner is not None and hasattr(inner, "shutdown"):
-            assert inner.shutdown(2.0) is not False, "a worker thread was left running"
-    w.deleteLater()
+def window(main_window):
+    return main_window
 
 
 def open_tab(window, title):

@@ -15,29 +15,8 @@ from dialogs import Answer
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
-    from cnnviz.gui.app import configure_pyqtgraph
-    from cnnviz.gui.main_window import MainWindow
-
-    configure_pyqtgraph()
-    w = MainWindow(load_default_input=False)
-    w.add_standard_tabs()
-    # Not qtbot.addWidget: pytest-qt would close it before this fixture's
-    # teardown, and a window with a trained model asks first.
-    w.resize(1400, 900)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    if w.isVisible():       # close it here, answering the unsaved-model question if asked
-        discard = Answer(QMessageBox.StandardButton.Discard)
-        w.close()
-        discard.stop()
-    for i in range(w.tabs.count()):
-        inner = getattr(w.tabs.widget(i), "inner", None)
-        if inner is not None and hasattr(inner, "shutdown"):
-            assert inner.shutdown(2.0), "a worker thread was left running"
-    w.deleteLater()
+def window(main_window):
+    return main_window
 
 
 def open_tab(window, title):
