@@ -107,7 +107,19 @@ def test_an_architecture_file_is_a_model_choice(qtbot, window, small_mnist, tmp_
                     timeout=30_000)
     assert [layer.name for layer in training.trainer.model.layers] == ["flatten1", "fc1"]
     training.stop()
-    qtbot.waitUntil(lambda: not training.runner.is_running(), timeout=10_000)
+    # the tab's state, not the thread: the thread ends first, and a Start
+    # before the tab has taken its end in is a Start on a running run (none)
+    qtbot.waitUntil(lambda: training.state == "stopped", timeout=10_000)
+    # a bad file: one line, no run
+    path.write_text("{")
+    other = tmp_path / "other.json"
+    other.write_text("{")
+    training.setup.set_arch_file(str(other))
+    discard = Answer(QMessageBox.StandardButton.Discard)
+    training.start()
+    discard.stop()
+    assert training.banner.isVisible() and str(other) in training.banner.text()
+    assert "not valid JSON" in training.banner.text()
 
 
 def test_step_through_this_network_opens_it_in_the_stepper(qtbot, window):
