@@ -383,3 +383,19 @@ def test_ctrl_c_from_a_terminal_at_any_moment_is_one_line(tmp_path, good, delay)
     assert p.returncode == 130, err
     assert "Traceback" not in err and "Fatal Python error" not in err, err
     assert 1 <= len(err.splitlines()) <= 2, err     # "interrupted", or "stopping..." + where
+
+
+def test_the_default_shift_is_dropped_on_images_too_small_to_shift(tmp_path):
+    """The default run shifts by 1 px; on 1x1 images it trains unshifted,
+    while a --shift the user gave is still refused with its reason."""
+    data = make_set(tmp_path / "dots", n_train=64, n_test=20, hw=(1, 1))
+    arch = tmp_path / "dot.json"
+    arch.write_text('{"input_shape": [1, 1, 1], "layers": [{"type": "Flatten"}, '
+                    '{"type": "Linear", "out_features": 10}]}')
+    r = cnnviz(tmp_path, "train", "--data-dir", data, "--arch", arch, "--epochs", "1",
+               "--workers", "1", "--no-progress")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "test accuracy:" in r.stdout
+    r = cnnviz(tmp_path, "train", "--data-dir", data, "--arch", arch, "--epochs", "1",
+               "--workers", "1", "--no-progress", "--shift", "1")
+    assert_one_error(r, 1, "--shift 1: must be less than the 1-pixel image")
