@@ -393,26 +393,22 @@ def _shape_text(shape) -> str:
     return "x".join(str(int(v)) for v in shape)
 
 
-def _first_channels(model):
-    """The channels the model's first convolution takes, or None if it does not say."""
-    for layer in model.layers:
-        if hasattr(layer, "in_channels"):
-            return int(layer.in_channels)
-        if type(layer).__name__ not in ("Normalize", "ZeroPad2D"):
-            return None
-    return None
-
-
 def _data_shape(data) -> tuple:
     """(C, H, W) of a split's images."""
-    return (1, *data.images.shape[1:]) if data.images.ndim == 3 else tuple(data.images.shape[1:])
+    return _images_shape(data.images)
+
+
+def _images_shape(images) -> tuple:
+    """(C, H, W) of a stack of (N, H, W) or (N, C, H, W) images."""
+    return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
 
 
 def _check_fits(model, data, what):
     """A clear error if the model cannot take the split's images or labels."""
     from cnnviz.engine import summary
+    from cnnviz.engine.summary import first_channels
     c, h, w = _data_shape(data)
-    takes = _first_channels(model)
+    takes = first_channels(model)
     if takes is not None and takes != c:
         raise CliError(f"{what}: the network takes {takes}-channel images, the dataset gives "
                        f"{_shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'})")
@@ -422,7 +418,10 @@ def _check_fits(model, data, what):
         raise CliError(f"{what} cannot take the dataset's {_shape_text((c, h, w))} images "
                        f"({e})") from None
     out = table.rows[-1].output_shape if table.rows else (1, 0)
-    classes = out[1] if len(out) == 2 else 0
+    if len(out) != 2:
+        raise CliError(f"{what}: the network's output is {_shape_text(out[1:])} maps, not one "
+                       f"score per class: end it with Flatten and Linear")
+    classes = out[1]
     if int(data.labels.max()) >= classes:
         import numpy as np
 
@@ -550,6 +549,10 @@ def _cmd_train(args) -> int:
     _check_input_shape(label, input_shape, train, spec.kind == "folder")
     table = _check_fits(model, train, label)
     _check_fits(model, test, label)
+    outputs, classes = table.rows[-1].output_shape[1], len(train.class_names)
+    if classes and outputs > classes:       # trains, but the spare outputs are never right
+        print(f"{PROG}: warning: {label} has {outputs} outputs, the data {classes} classes: "
+              f"outputs {classes}-{outputs - 1} are never the answer", file=sys.stderr)
     h, w = train.images.shape[-2:]
     if not shift_given and args.shift >= min(h, w):
         args.shift = 0                  # the default, on images too small to shift
@@ -676,7 +679,9 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
             print(f"{where}; nothing saved (no --save)", file=sys.stderr)
         return 0 if finished else 130
     path = target if finished else _interrupted_path(target)
-    meta = {"model": str(args.arch) if args.arch else args.model, "epochs_done": trainer.epoch, "steps": trainer.step,
+    meta = {"model": str(args.arch) if args.arch else args.model, "epochs_done": trainer.epoch,
+            "steps": trainer.step,
+            "input_shape": [int(d) for d in _images_shape(trainer.train_images)],
             "config": {k: v for k, v in vars(config).items()},
             "test_accuracy": trainer.test_accuracy, "dataset": str(source),
             "class_names": list(class_names),
@@ -746,12 +751,14 @@ def _check_input_shape(label, input_shape, data, folder=False) -> None:
 def _cmd_summary(args) -> int:
     from cnnviz.engine import summary
     from cnnviz.engine.models import INPUT_SHAPE
+    from cnnviz.engine.summary import find_input_shape, stated_input_shape
 
     title = ""
     if args.file is not None and args.file.suffix.lower() == ".json":
         name, model, shape, title = _new_model(args.file, None)
     elif args.file is not None:
-        name, model, shape = str(args.file), _load_model(args.file), INPUT_SHAPE
+        name, model = str(args.file), _load_model(args.file)
+        shape = stated_input_shape(model.metadata) or find_input_shape(model) or INPUT_SHAPE
     else:
         name, model, shape, title = _new_model(None, args.model)
     try:

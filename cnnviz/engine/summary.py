@@ -66,3 +66,51 @@ def summary_row(layer, input_shape) -> SummaryRow:
         raise ValueError(f"{layer.name}: {e}") from None
     return SummaryRow(layer.name, type(layer).__name__, out, layer.num_params,
                       layer.macs(tuple(input_shape)))
+
+
+MIN_SIDE, MAX_SIDE = 4, 256      # the square input sides find_input_shape tries
+
+
+def first_channels(model: Sequential) -> int | None:
+    """The channel count the first layer that needs one asks for (None: no
+    such layer before the first Linear, e.g. Flatten first)."""
+    for layer in model.layers:
+        for attr in ("in_channels", "num_features", "channels"):
+            if isinstance(getattr(layer, attr, None), int):
+                return getattr(layer, attr)
+        if hasattr(layer, "in_features"):
+            return None
+    return None
+
+
+def _ends_in_scores(model: Sequential, shape) -> bool:
+    try:
+        rows = summary(model, shape).rows
+    except ValueError:
+        return False
+    return bool(rows) and len(rows[-1].output_shape) == 2
+
+
+def find_input_shape(model: Sequential) -> tuple | None:
+    """(1, C, H, W) for a network that does not say its input (an older
+    model file): C from the first layer that needs a count (none: 1, then
+    3), H = W the first side that ends it in class scores, 28 (MNIST) and
+    32 (CIFAR-10) tried first; None if no side from MIN_SIDE to MAX_SIDE does."""
+    given = first_channels(model)
+    for c in (given,) if given else (1, 3):
+        first = (32, 28) if c == 3 else (28, 32)
+        for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
+            if _ends_in_scores(model, (1, c, side, side)):
+                return (1, c, side, side)
+    return None
+
+
+def stated_input_shape(metadata) -> tuple | None:
+    """(1, C, H, W) from a model file's metadata "input_shape" ([C, H, W] or
+    [N, C, H, W], written by `cnnviz train --save` since it records it), or
+    None if it has none or a malformed one."""
+    given = metadata.get("input_shape") if isinstance(metadata, dict) else None
+    if not (isinstance(given, (list, tuple)) and len(given) in (3, 4)
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in given)):
+        return None
+    return (1, *given[-3:])
