@@ -265,26 +265,19 @@ def _one_line(message) -> str:
     return " ".join(str(message).splitlines())
 
 
-def _log_dirs():
-    """Where crash logs go: $XDG_STATE_HOME/cnnviz (or ~/.local/state/cnnviz),
-    then the temporary directory if that cannot be written."""
-    state = os.environ.get("XDG_STATE_HOME", "")
-    base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-    return [base / PROG, Path(tempfile.gettempdir())]
-
-
 def _internal_error(exc: BaseException, argv) -> int:
     """Say in one line that this is a bug and where the full traceback is."""
     import traceback
 
     from cnnviz.atomic import atomic_write_text
+    from cnnviz.state_dirs import log_dirs
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     text = (f"cnnviz internal error at {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
             f"command: {PROG} {' '.join(argv)}\npython: {sys.version.split()[0]}\n\n"
             + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
     where = None
-    for folder in _log_dirs():
+    for folder in log_dirs():
         path = folder / f"crash-{stamp}-{os.getpid()}.log"
         try:
             atomic_write_text(path, text)

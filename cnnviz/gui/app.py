@@ -16,12 +16,17 @@ log = logging.getLogger("cnnviz.gui")
 
 
 def _log_file() -> Path:
-    from PyQt6.QtCore import QStandardPaths
+    """The window's log, beside the command line's crash logs (state_dirs)."""
+    from cnnviz.state_dirs import log_dirs
 
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppLocalDataLocation)
-    folder = Path(base or Path.home() / ".cnnviz")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / "cnnviz.log"
+    for folder in log_dirs():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder / "cnnviz.log"
+    raise OSError("no folder for the log can be written")
 
 
 def setup_logging() -> Path | None:
