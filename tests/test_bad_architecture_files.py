@@ -94,7 +94,7 @@ CASES = {
                         "50,000,000 parameters (200 MB as float32)"),
     "input_shape_of_two": (doc([{"type": "ReLU"}], input_shape=(28, 28)),
                            "input_shape: expected [channels, height, width], e.g. [1, 28, 28], "
-                           "got a list of 2"),
+                           "got a list of 2 items"),
     "input_shape_zero": (doc([{"type": "ReLU"}], input_shape=(1, 0, 28)),
                          "input_shape[1]: expected a whole number in [1, 100,000], got 0"),
     "no_input_shape": ({"layers": [{"type": "ReLU"}]},
@@ -112,7 +112,8 @@ CASES = {
                  "file: not valid JSON (Expecting value: line 1 column 41 (char 40))"),
     "not_text": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text file (not UTF-8); an "
                                                        "architecture file is JSON"),
-    "a_list": (b"[1, 2]", "file: expected an object, got a list of 2"),
+    "a_list": (b"[1, 2]", "file: expected an object, got a list of 2 items"),
+    "an_empty_list": (b"[]", "file: expected an object, got an empty list"),
     "too_big": (b" " * (architecture.MAX_FILE_BYTES + 1),
                 "larger than 1,000,000 bytes; not an architecture file"),
 }

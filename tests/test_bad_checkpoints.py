@@ -119,7 +119,7 @@ CASES = {
     "unknown-config-key": ("sgd", config(turbo=True), None,
                            'trainer.config: unknown field "turbo"'),
     "config-not-an-object": ("sgd", lambda m: m.update(config=[1]), None,
-                             "trainer.config: expected an object, got a list of 1"),
+                             "trainer.config: expected an object, got a list of 1 item"),
     "optimizer-type-mismatch": ("sgd", lambda m: m["optimizer"].update(type="Adam"), None,
                                 'trainer.optimizer.type: expected one of "SGD", got the string'),
     "optimizer-steps-too-many": ("sgd", lambda m: m["optimizer"].update(steps=100), None,

@@ -492,8 +492,11 @@ _dtype_case("longdouble", lambda w: w.astype(np.longdouble), "param/conv2.weight
 
 # cases that load, and must then be refused by the command line in one line
 CLI_ONLY = {
+    # the file says it takes 28x28 images (as `cnnviz train --save` records);
+    # without that, summary finds the size it takes (test_cli_model_shapes.py)
     "kernel-larger-than-the-image": (
-        lambda d: write_npz(d / "m.npz", with_config(1, kernel_size=40), {
+        lambda d: write_npz(d / "m.npz", {**with_config(1, kernel_size=40),
+                                          "metadata": {"input_shape": [1, 28, 28]}}, {
             **lenet_arrays(), "param/conv1.weight": np.zeros((6, 1, 40, 40), np.float32)}),
         "cannot take"),
 }

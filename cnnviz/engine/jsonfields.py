@@ -75,7 +75,8 @@ def describe(value) -> str:
         shown = json.dumps(value[:40] + ("..." if len(value) > 40 else ""))
         return f"the string {shown}"
     if isinstance(value, list):
-        return f"a list of {len(value)}"
+        n = len(value)
+        return "an empty list" if n == 0 else f"a list of {n} item{'s' if n != 1 else ''}"
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
