@@ -132,6 +132,12 @@ class WeightsTab(QWidget):
                 self.pages.removeWidget(scroll)
                 scroll.deleteLater()
                 del self._pages[key]
+        # the empty page until show_session picks this network's: the stack
+        # shown may have been one of the pages just deleted (another side tab
+        # was showing at the switch, so no show_session moved it)
+        self.stack = self._pages[()]
+        self.pages.setCurrentWidget(self.stack.parentWidget().parentWidget())
+        self.specs = {}
         self.stack.reset_numbers(on)
 
     def panel_for(self, key: str) -> TensorPanel | None:
