@@ -3,7 +3,9 @@ switching networks with any side tab showing, ticking Training mode or
 changing the digit in the middle of stepping; the tab stays usable and what
 it says matches what it does."""
 
+import numpy as np
 import pytest
+from PyQt6.QtCore import Qt
 
 @pytest.fixture
 def tab(stepper_tab):
@@ -54,3 +56,48 @@ def test_switches_with_side_tabs_in_any_order(tab, qtbot, first, second):
     tab.side.setCurrentWidget(tab.weights_tab)
     click(tab, "run_back")
     assert tab.weights_tab.panel_for("dW").isVisible()
+
+
+def step_to(tab, name):
+    while tab.session.focus < 0 or tab.session.model.layers[tab.session.focus].name != name:
+        click(tab, "forward")
+
+
+def check_steps_on_to_the_end(tab, start):
+    """From layer ``start`` every Right shows the next layer, its output the
+    one the pass computed, the words naming it; then the end, said so."""
+    s = tab.session
+    for i in range(start + 1, s.num_layers):
+        assert tab.buttons["forward"].isEnabled(), tab.buttons["forward"].toolTip()
+        tab.press_step_key(Qt.Key.Key_Right)
+        assert s.focus == i
+        name = s.model.layers[i].name
+        assert f"at <b>{name}</b>" in tab.where.text()
+        assert tab.status.text() == f"Forward through {name}: its input and its output."
+        np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[i].output)
+    assert not tab.buttons["forward"].isEnabled()
+    assert "reached the end" in tab.buttons["forward"].toolTip()
+    click(tab, "back")
+    assert s.phase == "backward" and s.focus == s.num_layers - 1
+
+
+@pytest.mark.parametrize("layer", ["bn1", "conv1"])
+def test_training_mode_ticked_while_stepping_stays_steppable(tab, qtbot, layer):
+    assert tab.choose_network("arch:colour-cnn")
+    step_to(tab, layer)
+    tab.side.setCurrentWidget(tab.norm_tab)
+    tab.mode_switch.click()
+    s = tab.session
+    assert s.training and s.loss is not None           # the pass ran to the end: loss shown
+    assert s.model.layers[s.focus].name == layer       # the view stays where it was
+    check_steps_on_to_the_end(tab, s.focus)
+
+
+def test_a_new_digit_while_stepping_stays_steppable(tab, qtbot):
+    assert tab.choose_network("trained")
+    step_to(tab, "conv1")
+    tab.digit_spin.setValue(tab.digit_spin.value() + 1)
+    s = tab.session
+    assert s.model.layers[s.focus].name == "conv1"
+    np.testing.assert_array_equal(s.model.trace[0].input, s.x)     # the new digit's pass
+    check_steps_on_to_the_end(tab, s.focus)
