@@ -101,3 +101,28 @@ def test_a_new_digit_while_stepping_stays_steppable(tab, qtbot):
     assert s.model.layers[s.focus].name == "conv1"
     np.testing.assert_array_equal(s.model.trace[0].input, s.x)     # the new digit's pass
     check_steps_on_to_the_end(tab, s.focus)
+
+
+def test_a_dropout_mask_on_a_vector_is_drawn(tab, qtbot):
+    """Dropout after Flatten (the usual place): the mask is drawn as the main
+    panels draw the vector, wrapped into a square, each unit several px."""
+    from cnnviz.engine import Conv2D, Dropout, Flatten, Linear, MaxPool2D, ReLU, Sequential
+
+    net = Sequential(Conv2D(1, 4, 3, seed=0), ReLU(), MaxPool2D(2), Flatten(),
+                     Linear(4 * 13 * 13, 256, seed=0), ReLU(), Dropout(0.5, seed=7),
+                     Linear(256, 10, seed=0))
+    assert tab.use_model(net, "vector dropout", (1, 28, 28))
+    tab.mode_switch.click()
+    tab.side.setCurrentWidget(tab.norm_tab)
+    tab.strip.layer_clicked.emit(6)
+    qtbot.wait(50)
+    panel = tab.norm_tab.panel_a
+    v = tab.norm_tab.view
+    assert f"({v.dropped} of 256 dropped)" in panel.header.text()
+    np.testing.assert_array_equal(panel.rendered.data, v.multiplier.reshape(1, 16, 16))
+    # cell for cell over the main panels' input and output (scale 2: exact)
+    np.testing.assert_array_equal(tab.panel_b.rendered.data,
+                                  tab.panel_a.rendered.data * panel.rendered.data)
+    view = panel.grid.tiles[0].view
+    px = view.width() / view.viewRect().width()
+    assert px >= 4, px                                          # a unit is a visible square
