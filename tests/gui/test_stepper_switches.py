@@ -6,6 +6,7 @@ it says matches what it does."""
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QFontMetrics
 
 @pytest.fixture
 def tab(stepper_tab):
@@ -126,3 +127,16 @@ def test_a_dropout_mask_on_a_vector_is_drawn(tab, qtbot):
     view = panel.grid.tiles[0].view
     px = view.width() / view.viewRect().width()
     assert px >= 4, px                                          # a unit is a visible square
+
+
+@pytest.mark.parametrize("key", ["arch:lenet5-1998", "trained"])
+def test_every_strip_block_shows_its_whole_text(tab, qtbot, key):
+    assert tab.choose_network(key)
+    click(tab, "forward")                 # a highlighted block (its border is wider) too
+    qtbot.wait(50)
+    for button in tab.strip.blocks + [tab.strip.table_button]:
+        metrics = QFontMetrics(button.font())
+        widest = max(metrics.horizontalAdvance(line) for line in button.text().split("\n"))
+        # 4 px: the block's border and its text margin
+        assert widest + 4 <= button.width(), (button.text(), widest, button.width())
+        assert button.width() >= button.sizeHint().width(), button.text()
