@@ -140,3 +140,53 @@ def test_every_strip_block_shows_its_whole_text(tab, qtbot, key):
         # 4 px: the block's border and its text margin
         assert widest + 4 <= button.width(), (button.text(), widest, button.width())
         assert button.width() >= button.sizeHint().width(), button.text()
+
+
+def shown_panels(widget):
+    from cnnviz.gui.stepper.tensor_panel import TensorPanel
+
+    return [p for p in widget.findChildren(TensorPanel) if p.isVisible()]
+
+
+def test_no_panel_is_titled_by_a_placeholder(tab, qtbot):
+    """Every panel shown says what it shows ("panel 1", "A", "B" do not)."""
+    assert tab.choose_network("arch:lenet5-1998")
+    header = tab.panel_b.header.text()
+    assert header == "the first layer's output: not run yet"
+    tab.side.setCurrentWidget(tab.weights_tab)
+    names = [layer.name for layer in tab.session.model.layers]
+    seen = 0
+    for name in ("C1", "S4", "F6"):
+        tab.strip.layer_clicked.emit(names.index(name))
+        qtbot.wait(20)
+        for panel in shown_panels(tab):
+            text = panel.header.text()
+            assert text.split(":")[0] not in {"A", "B", "layer input", "layer output"}, text
+            assert not text.startswith("panel "), (name, text)
+            seen += 1
+    assert seen >= 9
+
+
+def test_a_wrapped_vectors_unused_cells_look_like_empty_cells(tab, qtbot):
+    """S4's 16 weights sit in a 3x6 table: its last two cells are blank in the
+    table's own colours, not colorize's NaN magenta."""
+    from PyQt6.QtGui import QColor
+
+    assert tab.choose_network("arch:lenet5-1998")
+    tab.side.setCurrentWidget(tab.weights_tab)
+    tab.strip.layer_clicked.emit([l.name for l in tab.session.model.layers].index("S4"))
+    qtbot.wait(20)
+    for key in ("weight", "bias"):
+        panel = tab.weights_tab.panel_for(key)
+        table = panel.tables.tables[0]
+        assert (table.rowCount(), table.columnCount()) == (3, 6)
+        for r, c in ((2, 4), (2, 5)):
+            item = table.item(r, c)
+            assert item.text() == ""
+            assert item.data(Qt.ItemDataRole.BackgroundRole) is None, key
+        filled = table.item(0, 0).background().color()
+        assert filled != QColor(255, 0, 255) and filled.alpha() == 255
+        image = table.viewport().grab().toImage()
+        rect = table.visualItemRect(table.item(2, 5))
+        pixel = image.pixelColor(rect.center())
+        assert pixel == table.palette().color(table.viewport().backgroundRole()), pixel.name()

@@ -69,6 +69,10 @@ class _PanelStack(QWidget):
             note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self.layout_.addWidget(panel)
             self.layout_.addWidget(note)
+            # hidden until asked for: panel k asked first also makes the panels
+            # before it, and one never filled showed as an empty "panel 1"
+            panel.hide()
+            note.hide()
             self.panels.append(panel)
             self.notes.append(note)
         panel = self.panels[k]
