@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QPushButton, QScrol
 
 from cnnviz.engine.normalization import BatchNorm2d
 from cnnviz.engine.regularization import Dropout
+from cnnviz.gui.stepper.explain import as_maps
 from cnnviz.gui.stepper.session import StepperSession
 from cnnviz.gui.stepper.tensor_panel import TensorPanel
 
@@ -236,8 +237,12 @@ class NormTab(QWidget):
             self.panel_a.hide()
             return
         m = v.multiplier
-        titles = [f"ch {k}" for k in range(m.shape[0])] if m.ndim == 3 else ["units"]
-        self.panel_a.show_maps(m[None], _maps(m), titles,
+        # laid out as the main panels lay out this tensor: a vector after
+        # Flatten wrapped into a square (as one 1xF row it was a hairline)
+        maps, note = as_maps(m[None])
+        titles = ([note] if note else [f"ch {k}" for k in range(m.shape[0])] if m.ndim == 3
+                  else ["units"])
+        self.panel_a.show_maps(m[None], maps, titles,
                                f"mask x scale: 0 = dropped, {layer.scale:.4g} = kept "
                                f"({v.dropped} of {v.total} dropped)", None,
                                stem=f"{layer.name}_mask")

@@ -92,7 +92,10 @@ class MapTables(QWidget):
             rgba = colorize(data[i], rendered.scales[i])
             texts = [[number_text(v) for v in row] for row in data[i].tolist()]
             rgb = rgba[..., :3].astype(np.int64)
-            colours = (rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).tolist()
+            colours = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
+            # a wrapped vector's unused (NaN) cells: the table's own empty
+            # cell, not colorize's NaN magenta
+            colours = np.where(np.isnan(data[i]), -1, colours).tolist()
             # why the checks: a step refills every table, and ~5 calls per cell into
             # Qt were most of a step's side-tab time; unchanged cells are left alone
             set_flags = table.property("cell_flags") != int(flags.value)
@@ -103,9 +106,13 @@ class MapTables(QWidget):
                         item.setText(texts[r][c])
                     colour = colours[r][c]
                     if item.data(_COLOUR_ROLE) != colour:
-                        background, foreground = _brushes(colour)
-                        item.setBackground(background)
-                        item.setForeground(foreground)
+                        if colour < 0:
+                            item.setData(Qt.ItemDataRole.BackgroundRole, None)
+                            item.setData(Qt.ItemDataRole.ForegroundRole, None)
+                        else:
+                            background, foreground = _brushes(colour)
+                            item.setBackground(background)
+                            item.setForeground(foreground)
                         item.setData(_COLOUR_ROLE, colour)
                     if set_flags:
                         item.setFlags(flags)

@@ -108,7 +108,7 @@ class StepperSession:
     def why_not_forward(self) -> str | None:
         if self.phase == BACKWARD:
             return "The backward pass has begun: apply the update (U) or reset (R) to run forward again."
-        if self.done == self.num_layers:
+        if self.done == self.num_layers and self.focus >= self.done - 1:
             return "The forward pass has reached the end; step backward (Left) now."
         return None
 
@@ -182,9 +182,14 @@ class StepperSession:
             value[...] = self.original_state[f"{layer.name}.{key}"]
 
     def step_forward(self) -> bool:
+        """The next layer; after a replay (an edit, the mode, a new input) the
+        pass has already run past the focus, and a step shows the next layer."""
         if self.why_not_forward():
             return False
         self.update_fresh = False
+        if self.focus < self.done - 1:
+            self.focus += 1
+            return True
         self._run_layer(self.done, self._value(self.done))
         self.done += 1
         if self.done == self.num_layers:
@@ -276,7 +281,8 @@ class StepperSession:
 
     def replay(self):
         """Rerun to the same place after an edit; the forward pass always runs to
-        the end so the loss and the prediction follow the edit at once."""
+        the end so the loss and the prediction follow the edit at once (forward,
+        the steps from the focus on then only show the layers already run)."""
         phase, back, focus = self.phase, self.back, self.focus
         self._restart()
         self.run_forward()

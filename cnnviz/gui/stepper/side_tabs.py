@@ -69,6 +69,10 @@ class _PanelStack(QWidget):
             note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             self.layout_.addWidget(panel)
             self.layout_.addWidget(note)
+            # hidden until asked for: panel k asked first also makes the panels
+            # before it, and one never filled showed as an empty "panel 1"
+            panel.hide()
+            note.hide()
             self.panels.append(panel)
             self.notes.append(note)
         panel = self.panels[k]
@@ -132,6 +136,12 @@ class WeightsTab(QWidget):
                 self.pages.removeWidget(scroll)
                 scroll.deleteLater()
                 del self._pages[key]
+        # the empty page until show_session picks this network's: the stack
+        # shown may have been one of the pages just deleted (another side tab
+        # was showing at the switch, so no show_session moved it)
+        self.stack = self._pages[()]
+        self.pages.setCurrentWidget(self.stack.parentWidget().parentWidget())
+        self.specs = {}
         self.stack.reset_numbers(on)
 
     def panel_for(self, key: str) -> TensorPanel | None:

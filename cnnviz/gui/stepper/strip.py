@@ -93,6 +93,22 @@ class SummaryDialog(QDialog):
                 for r in range(self.table.rowCount())]
 
 
+class _Block(QToolButton):
+    """A strip block never narrower than its text (64 px at least): with a
+    fixed minimum width a long network (the 1998 LeNet-5) squeezed every block
+    to it and cut "156...ms"; the strip scrolls instead."""
+
+    MIN_WIDTH = 64
+
+    def sizeHint(self):
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.MIN_WIDTH))
+        return hint
+
+    def minimumSizeHint(self):
+        return self.sizeHint()
+
+
 class ArchitectureStrip(QScrollArea):
     layer_clicked = pyqtSignal(int)          # -1 = the input block
 
@@ -124,13 +140,12 @@ class ArchitectureStrip(QScrollArea):
             if k:
                 arrow = QLabel("\u2192")
                 self.row.addWidget(arrow)
-            button = QToolButton()
+            button = _Block()
             button.setText(block_text(name, shape, params, macs, geometry))
             where = f", kernel {geometry}" if geometry else ""
             button.setToolTip(f"{name} ({kind or 'input'}{where}): output {shape}, "
                               f"{params:,} parameters, {macs:,} multiply-adds. "
                               f"Click to step to it.")
-            button.setMinimumWidth(64)
             button.clicked.connect(lambda _=False, i=k - 1: self.layer_clicked.emit(i))
             self.row.addWidget(button)
             self.blocks.append(button)

@@ -214,8 +214,8 @@ class StepperTab(QWidget):
         body.addWidget(left)
 
         middle = QSplitter(Qt.Orientation.Vertical)
-        self.panel_a = TensorPanel("A", max_columns=4)
-        self.panel_b = TensorPanel("B", max_columns=4)
+        self.panel_a = TensorPanel("layer input", max_columns=4)
+        self.panel_b = TensorPanel("layer output", max_columns=4)
         middle.addWidget(self.panel_a)
         middle.addWidget(self.panel_b)
         body.addWidget(middle)
@@ -788,6 +788,10 @@ class StepperTab(QWidget):
                                    editable=s.delta is not None)
         self.input_panel.edit_target = ("input",) if s.delta is not None else None
         a, b, sentence = io_specs(s)
+        # an empty panel's title says what will be there (not "A" or "B")
+        what = "the first layer's" if s.focus < 0 else s.model.layers[s.focus].name
+        self.panel_a.title = f"{what} input: not run yet"
+        self.panel_b.title = f"{what} output: not run yet"
         self._show(self.panel_a, a, "")
         self._show(self.panel_b, b, sentence if b is None else "")
         self.status.setText(sentence)
