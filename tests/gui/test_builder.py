@@ -218,8 +218,10 @@ def test_save_and_open_round_trip_with_a_real_file(qtbot, builder, tmp_path):
 
 @pytest.mark.parametrize("content, expected", [
     ("{ \"layers\": [", "not valid JSON"),
-    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "kernel_size": 3}]}),
-     "out_channels"),
+    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv3D", "kernel_size": 3}]}),
+     "layers[0].type: unknown layer type \"Conv3D\""),
+    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "kernal_size": 3}]}),
+     "kernal_size"),
     ("\xff\xfe binary", "not a text file"),
 ])
 def test_a_bad_file_gives_one_line_and_keeps_the_network(qtbot, builder, tmp_path, content,
@@ -267,14 +269,87 @@ def test_unsaved_changes_are_asked_about(qtbot, builder, tmp_path, monkeypatch):
     save.stop()
     assert save.asked and A.read(saved_to).input_shape == (128, 100, 100)
     assert not builder.model.dirty and builder.confirm_close()      # saved: no question
-    # a network that cannot be built is not saved, and the close is called off
+    # a network that cannot be built yet: the question says why; saved, it is
+    # work in progress the builder opens again, and the message says so
     builder.remove_selected()
     save = Answer(QMessageBox.StandardButton.Save)
-    assert not builder.confirm_close()
+    assert builder.confirm_close()
     save.stop()
-    assert builder.banner.label.text() == ("Not saved: this network cannot be built: "
-                                           "layers: no layers")
-    assert A.read(saved_to).input_shape == (128, 100, 100)
+    assert "It cannot be trained yet: No layers yet" in save.asked[0]
+    assert builder.banner.label.text() == (f"Saved {saved_to}; it cannot be trained until "
+                                           f"fixed: No layers yet: add one from the list on "
+                                           f"the left.")
+    assert builder.open_path(str(saved_to), ask=False) and builder.table.rowCount() == 0
+    assert builder.model.input_shape == (128, 100, 100)
+
+
+def test_a_file_with_an_impossible_shape_opens_with_the_layer_marked(qtbot, builder,
+                                                                       tmp_path):
+    # hand-edited: pool2 gets a 1x1 map; it opens, to be fixed here
+    doc = A.read(A.bundled()["lenet5"]).to_dict()
+    doc["input_shape"] = [1, 10, 10]
+    for layer in doc["layers"]:
+        layer.pop("in_channels", None), layer.pop("in_features", None)
+    path = tmp_path / "hand-edited.json"
+    path.write_text(json.dumps(doc))
+    assert builder.open_path(str(path), ask=False)
+    bad = builder.evaluation.error_index
+    assert builder.evaluation.rows[bad].name == "pool2"
+    assert builder.error_label.text().startswith("pool2: a 2x2 window does not fit a 1x1 map")
+    assert builder.banner.label.text() == (f"Opened {path}; it cannot be trained until fixed: "
+                                           f"{builder.error_label.text()}")
+    assert builder.table.item(bad, 2).foreground().color() == ERROR_FG
+    assert not builder.train_button.isEnabled()
+    # fixed in the builder (the input back to 28x28), it is the bundled network
+    builder.input_boxes[1].setValue(28)
+    builder.input_boxes[2].setValue(28)
+    assert_table_is_the_summary(builder)
+    # a layer's wrong value opens too, marked at that layer
+    doc["input_shape"] = [1, 28, 28]
+    doc["layers"][1]["kernel_size"] = "five"
+    path.write_text(json.dumps(doc))
+    assert builder.open_path(str(path), ask=False)
+    assert builder.evaluation.error_index == 1
+    assert builder.error_label.text().startswith("conv1.kernel_size: ")
+
+
+def test_save_offers_a_safe_file_name_and_kernel_too_big_is_a_shape_error(qtbot, builder,
+                                                                          monkeypatch):
+    builder.start_from("bottleneck-1x1", ask=False)
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _parent, _title, name, *rest: (offered.append(name)
+                                                                           or ("", ""))))
+    assert not builder.save()
+    assert offered and offered[0].endswith("1x1 bottleneck with (1x1 conv to 64 maps "
+                                           "first).json")
+    # a 200x200 kernel on the 100x100 map: the shape, not the 50M-parameter budget
+    builder.table.setCurrentCell(1, 0)
+    kernel = builder.editor_field("kernel_size")
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "200")
+    assert builder.error_label.text() == (
+        "conv3x3: a 200x200 kernel does not fit a 100x100 map padded by 1 (102x102) "
+        "(height: (100 + 2*1 - 200) // 1 + 1 = -97)")
+
+
+def test_the_init_shown_as_default_is_the_one_the_engine_uses(qtbot, builder):
+    builder.start_from("lenet5-1998", ask=False)
+    arch = builder.model.architecture()
+    model = arch.build()
+    last = len(builder.model.layers) - 1
+    for row in (last, last - 2):                   # output (last), F6 (not last)
+        assert builder.model.layers[row].kind == "Linear"
+        assert "init" not in builder.model.layers[row].config
+        builder.table.setCurrentCell(row, 0)
+        shown = builder.editor_field("init").currentText()
+        # the weights the engine draws: uniform within the bound of the init shown
+        layer = model.layers[row]
+        bound = layer.INIT_BOUNDS[shown.split()[0]](layer.in_features)
+        assert 0.9 * bound < abs(layer.params["weight"]).max() <= bound, (row, shown)
+    assert builder.editor_field("init").currentText() == "he (default)"
+    builder.table.setCurrentCell(last, 0)
+    assert builder.editor_field("init").currentText() == "fan_in (default: the last layer)"
 
 
 def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):

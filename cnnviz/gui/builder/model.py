@@ -295,24 +295,35 @@ class BuilderModel:
 
     def text(self) -> str:
         """The file's text: the layers as the builder keeps them (the input's
-        size left out). FieldError if the network cannot be built: only a
-        network `cnnviz summary` and `train --arch` accept is saved."""
-        self.architecture()
+        size left out). A network that cannot be built yet is written too (work
+        in progress: the builder opens it again; `cnnviz summary` and `train
+        --arch` say which layer is wrong)."""
         layers = [(e.kind, e.name, e.config) for e in self.layers]
         return A.to_text(A.Architecture(self.input_shape, layers, self.name, self.description))
 
     def save(self, path) -> None:
-        """Write the file atomically (FieldError if the network cannot be
-        built, OSError if the file cannot be written)."""
+        """Write the file atomically (OSError if it cannot be written)."""
         from cnnviz.atomic import atomic_write_text
         atomic_write_text(path, self.text())
         self.path = str(path)
         self.mark_saved()
 
     def open(self, path) -> None:
-        """Read an architecture file; on any problem ArchitectureError (one line,
-        naming the file) and the current network stays as it was."""
-        self.load(A.read(path), str(Path(path)))
+        """Read an architecture file, as written: a layer that cannot work
+        is shown where it is, to be fixed here (``evaluate`` says why). A file
+        that is no architecture (not JSON, an unknown layer type or field):
+        ArchitectureError (one line, naming the file), and the current
+        network stays as it was."""
+        self.load(A.read_draft(path), str(Path(path)))
+
+    def default_file_name(self) -> str:
+        """The name Save offers: the file's, or the network's made a safe
+        file name (no / \\ : * ? " < > | or control characters)."""
+        if self.path:
+            return Path(self.path).name
+        stem = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', " ", self.name)
+        stem = " ".join(stem.split()).strip(" .")[:100].strip(" .") or "network"
+        return stem.removesuffix(".json") + ".json"
 
 
 __all__ = ["BuilderModel", "Evaluation", "FieldError", "LayerEntry", "PALETTE", "Row",

@@ -337,7 +337,9 @@ class NetworkBuilderTab(QWidget):
                 widget = box
             elif key == "init":
                 box = QComboBox()
-                box.addItem("he (default)", "")
+                default = A.linear_default_init(row, len(self.model.layers))
+                box.addItem(f"{default} (default{': the last layer' * (default == 'fan_in')})",
+                            "")
                 box.addItem("fan_in", "fan_in")
                 box.addItem("he", "he")
                 box.setCurrentIndex(max(box.findData(value if value is not None else ""), 0))
@@ -433,9 +435,13 @@ class NetworkBuilderTab(QWidget):
         if not self.model.dirty:
             return True
         what = self.model.path or self.model.name or "The network"
+        ev = self.model.evaluate()
+        # asked from another tab (closing the window), the reason must be here
+        why = ("" if ev.ok else f"\n\nIt cannot be trained yet: {ev.error} "
+               f"(saved, it opens again in the builder to be fixed).")
         answer = QMessageBox.question(
             self, "Unsaved network",
-            f"{what} has changes that have not been saved. Save them before {action}?",
+            f"{what} has changes that have not been saved. Save them before {action}?{why}",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Cancel:
@@ -485,8 +491,12 @@ class NetworkBuilderTab(QWidget):
         except A.ArchitectureError as e:
             self.banner.show_message(f"Cannot open: {e}", "error")
             return False
-        self.banner.clear()
         self._show_model()
+        if self.evaluation.ok:
+            self.banner.clear()
+        else:
+            self.banner.show_message(f"Opened {path}; it cannot be trained until fixed: "
+                                     f"{self.evaluation.error}", "warning")
         return True
 
     def save(self) -> bool:
@@ -498,22 +508,24 @@ class NetworkBuilderTab(QWidget):
     def save_as(self) -> bool:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        default = (self.model.path or self.model.name or "network").split("/")[-1]
-        default = default.removesuffix(".json") + ".json"
         path = ask_save_path(self, "Save the architecture", "Architectures (*.json)",
-                             default, ".json")
+                             self.model.default_file_name(), ".json")
         return bool(path) and self.save_to(path)
 
     def save_to(self, path) -> bool:
+        """Write the network, finished or not (an unfinished one opens again
+        here; the message says it cannot be trained until fixed)."""
         try:
             self.model.save(path)
-        except FieldError as e:
-            self.banner.show_message(f"Not saved: this network cannot be built: {e}", "error")
-            return False
         except OSError as e:
             self.banner.show_message(save_failure_message(path, e), "error")
             return False
-        self.banner.show_message(f"Saved {path}", "info")
+        ev = self.model.evaluate()
+        if ev.ok:
+            self.banner.show_message(f"Saved {path}", "info")
+        else:
+            self.banner.show_message(f"Saved {path}; it cannot be trained until fixed: "
+                                     f"{ev.error}", "warning")
         self._show_title()
         return True
 
