@@ -378,3 +378,63 @@ def test_a_row_dragged_moves_its_layer(qtbot, builder):
                                                                   "relu1"]
     assert builder.selected() == 1
     assert_table_is_the_summary(builder)
+
+
+def test_the_connection_table_is_a_grid_of_boxes_edited_and_checked(qtbot, builder):
+    from cnnviz.engine.sparse_conv import LENET5_C3_CONNECTIONS
+
+    builder.start_from("lenet5-1998", ask=False)
+    c3 = [r.name for r in builder.evaluation.rows].index("C3")
+    builder.table.setCurrentCell(c3, 0)
+    grid = builder.connection_table()
+    qtbot.waitUntil(lambda: grid.boxes[15][5].isVisibleTo(builder))
+    assert (grid.rows, grid.columns) == (16, 6)          # 16 output maps, S2's 6 maps
+    # the paper's table, every box readable and shown
+    for o, seen in enumerate(LENET5_C3_CONNECTIONS):
+        assert [c for c in range(6) if grid.boxes[o][c].isChecked()] == sorted(seen)
+        for box in grid.boxes[o]:
+            assert box.isVisibleTo(builder) and box.width() >= 12
+    params = builder.evaluation.total_params
+    # a click: output map 0 sees input map 5 too (25 weights more)
+    qtbot.mouseClick(grid.boxes[0][5], Qt.MouseButton.LeftButton)
+    assert builder.model.layers[c3].config["connections"][0] == [0, 1, 2, 5]
+    assert builder.evaluation.ok and builder.evaluation.total_params == params + 25
+    assert builder.model.dirty
+    # every box of output map 3 off: the model's check says which map sees nothing
+    for c in (3, 4, 5):
+        qtbot.mouseClick(grid.boxes[3][c], Qt.MouseButton.LeftButton)
+    assert builder.error_label.text() == "C3.connections[3]: output map 3 sees no input map"
+    assert builder.evaluation.error_index == c3 and not builder.train_button.isEnabled()
+    qtbot.mouseClick(grid.boxes[3][4], Qt.MouseButton.LeftButton)
+    assert builder.evaluation.ok
+    # out_channels typed: the grid follows, a new map is to be given its inputs
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "17")
+    grid = builder.connection_table()
+    assert (grid.rows, grid.columns) == (17, 6)
+    assert builder.error_label.text() == ("C3.connections: 16 lists, but out_channels is 17 "
+                                          "(one list of input maps per output map)")
+    qtbot.mouseClick(grid.boxes[16][2], Qt.MouseButton.LeftButton)
+    assert builder.model.layers[c3].config["connections"][16] == [2]
+    assert builder.evaluation.ok
+    # saved and read back by the CLI's reader: the table as edited
+    assert A.parse(builder.model.doc()).layers[c3][2]["connections"][0] == [0, 1, 2, 5]
+
+
+def test_a_connection_table_too_large_for_boxes_is_a_text_field_a_line_a_map(qtbot):
+    from cnnviz.gui.builder.connections import MAX_ROWS, ConnectionTable
+
+    rows = MAX_ROWS + 6
+    table = ConnectionTable([[0, 1]] * rows, rows, 6)
+    qtbot.addWidget(table)
+    assert table.text is not None and not table.boxes
+    assert table.text.toPlainText().splitlines() == ["[0, 1]"] * rows
+    sent = []
+    table.edited.connect(sent.append)
+    table.text.setPlainText("[0]\n[1, 2]")
+    assert sent[-1] == "[[0], [1, 2]]"
+    table.text.setPlainText("[[0], [3]]")                 # the file's form on one line
+    assert sent[-1] == "[[0], [3]]"
+    table.text.setPlainText("[0, 1\n[2]")                 # not JSON: passed on for the check
+    assert sent[-1] == "[0, 1\n[2]"

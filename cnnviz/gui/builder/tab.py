@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayou
 from cnnviz.atomic import save_failure_message
 from cnnviz.engine import architecture as A
 from cnnviz.engine.jsonfields import FieldError
+from cnnviz.gui.builder.connections import ConnectionTable, table_size
 from cnnviz.gui.builder.model import (PALETTE, BuilderModel, editable_fields, field_default,
                                       value_text)
 from cnnviz.gui.widgets.banner import Banner
@@ -57,7 +58,7 @@ HELP = {
     "momentum": "running statistics' update rate",
     "mean": "(x - mean) / std",
     "std": "(x - mean) / std",
-    "connections": "per output map, the input maps it sees (JSON)",
+    "connections": "per output map (row), the input maps (columns) it sees",
 }
 
 
@@ -98,6 +99,7 @@ class NetworkBuilderTab(QWidget):
         self.model = BuilderModel()
         self.evaluation = None
         self._editor_fields: dict[str, QWidget] = {}
+        self._connection_table = None       # the SparseConv2D table being edited
         self._build()
         self.start_from("lenet5", ask=False)
 
@@ -315,6 +317,7 @@ class NetworkBuilderTab(QWidget):
         while form.rowCount():
             form.removeRow(0)
         self._editor_fields = {}
+        self._connection_table = None
         if not (0 <= row < len(self.model.layers)):
             self.editor.setTitle("Layer")
             form.addRow(QLabel("Select a layer in the table to edit it."))
@@ -335,6 +338,10 @@ class NetworkBuilderTab(QWidget):
                 box.toggled.connect(lambda on, k=key: self._edited(
                     lambda: self.model.set_field(row, k, "" if on else "false")))
                 widget = box
+            elif key == "connections":
+                widget = QWidget()
+                QVBoxLayout(widget).setContentsMargins(0, 0, 0, 0)
+                self._show_connections(widget, row)
             elif key == "init":
                 box = QComboBox()
                 default = A.linear_default_init(row, len(self.model.layers))
@@ -363,6 +370,34 @@ class NetworkBuilderTab(QWidget):
         note.setStyleSheet("color: #555;")
         form.addRow(note)
 
+    def _input_channels(self, row: int) -> int | None:
+        """The channels that reach layer ``row`` (None: an earlier layer fails)."""
+        if row == 0:
+            return self.model.input_shape[0]
+        rows = self.evaluation.rows if self.evaluation else ()
+        if row <= len(rows) and rows[row - 1].state == "ok" and len(rows[row - 1].output_shape) == 3:
+            return rows[row - 1].output_shape[0]
+        return None
+
+    def _show_connections(self, holder: QWidget, row: int) -> None:
+        """The connection table of SparseConv2D ``row`` in ``holder``, redrawn
+        when its size changes (out_channels typed, another input)."""
+        config = self.model.layers[row].config
+        size = table_size(config.get("connections"), config.get("out_channels"),
+                          self._input_channels(row))
+        old = self._connection_table
+        if old is not None and old.parent() is holder and (old.rows, old.columns) == size:
+            return
+        if old is not None and old.parent() is holder:
+            holder.layout().removeWidget(old)
+            old.deleteLater()
+        table = ConnectionTable(config.get("connections"), config.get("out_channels"),
+                                self._input_channels(row))
+        table.edited.connect(lambda text: self._edited(
+            lambda: self.model.set_field(row, "connections", text)))
+        holder.layout().addWidget(table)
+        self._connection_table = table
+
     @staticmethod
     def _input_note(kind: str) -> str:
         key = A._FROM_INPUT.get(kind)
@@ -370,6 +405,10 @@ class NetworkBuilderTab(QWidget):
         if key:
             text += f" Its {key.replace('_', ' ')} follows the input that reaches it."
         return text
+
+    def connection_table(self) -> ConnectionTable | None:
+        """The shown SparseConv2D's connection table (tests, screenshots)."""
+        return self._connection_table
 
     def editor_field(self, key: str) -> QWidget:
         """The editor's widget for ``key`` of the selected layer (tests, bench)."""
@@ -386,6 +425,8 @@ class NetworkBuilderTab(QWidget):
             entry = self.model.layers[row]
             self.editor.setTitle(f"Layer {row + 1}: {self.evaluation.rows[row].name} "
                                  f"({entry.kind})")
+            if "connections" in self._editor_fields:     # its size follows out_channels
+                self._show_connections(self._editor_fields["connections"], row)
 
     def _input_edited(self) -> None:
         self.model.set_input_shape(*(b.value() for b in self.input_boxes))
