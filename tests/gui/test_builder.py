@@ -438,3 +438,35 @@ def test_a_connection_table_too_large_for_boxes_is_a_text_field_a_line_a_map(qtb
     assert sent[-1] == "[[0], [3]]"
     table.text.setPlainText("[0, 1\n[2]")                 # not JSON: passed on for the check
     assert sent[-1] == "[0, 1\n[2]"
+
+
+def test_the_bottleneck_pair_is_shown_side_by_side(qtbot, builder):
+    builder.start_from("bottleneck-1x1", ask=False)
+    box = builder.compare
+    assert box.other() == "bottleneck-3x3" and box.isVisible()
+    cell = lambda r, c: box.cells[r, c].text()        # noqa: E731
+    assert (cell(2, 0), cell(2, 1), cell(2, 2)) == ("multiply-adds", "1,638,400,000",
+                                                    "5,898,240,000")
+    assert (cell(1, 1), cell(1, 2)) == ("164,160", "590,080")
+    assert box.summary.text() == ("This network: 3.6 times fewer multiply-adds, 3.6 times "
+                                  "fewer parameters than bottleneck-3x3.")
+    # the other of the pair: its partner beside it
+    builder.start_from("bottleneck-3x3", ask=False)
+    assert box.other() == "bottleneck-1x1"
+    assert (cell(2, 1), cell(2, 2)) == ("5,898,240,000", "1,638,400,000")
+    assert box.summary.text().startswith("This network: 3.6 times more multiply-adds")
+    # an edit here: the numbers follow (64 -> 32 output maps halves the 3x3 conv)
+    builder.table.setCurrentCell(0, 0)
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "128")
+    assert cell(2, 1) == "2,949,120,000"
+    # any bundled network can be chosen; a network that cannot be built has no totals
+    box.choice.setCurrentIndex(box.choice.findData("lenet5"))
+    box.choice.activated.emit(box.choice.currentIndex())
+    assert cell(1, 2) == "61,706"
+    kernel = builder.editor_field("kernel_size")      # larger than the 100x100 map
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "200")
+    assert cell(2, 1) == "\u2014"
+    assert box.summary.text() == "This network cannot be built yet: nothing to compare."

@@ -15,6 +15,8 @@ Stepper.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
 from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayout, QGroupBox,
@@ -25,6 +27,7 @@ from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayou
 from cnnviz.atomic import save_failure_message
 from cnnviz.engine import architecture as A
 from cnnviz.engine.jsonfields import FieldError
+from cnnviz.gui.builder.compare import CompareBox
 from cnnviz.gui.builder.connections import ConnectionTable, table_size
 from cnnviz.gui.builder.model import (PALETTE, BuilderModel, editable_fields, field_default,
                                       value_text)
@@ -204,6 +207,8 @@ class NetworkBuilderTab(QWidget):
         self.error_label.setStyleSheet("color: #8b0000;")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         mv.addWidget(self.error_label)
+        self.compare = CompareBox()
+        mv.addWidget(self.compare)
         moves = QHBoxLayout()
         self.up_button = QPushButton("Move up")
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
@@ -282,6 +287,7 @@ class NetworkBuilderTab(QWidget):
             self.error_label.show()
         self.train_button.setEnabled(ev.ok)
         self.step_button.setEnabled(ev.ok)
+        self.compare.update_totals(ev)
         self._show_title()
         if select is not None:
             with QSignalBlocker(table):
@@ -508,6 +514,7 @@ class NetworkBuilderTab(QWidget):
             self.model.load(A.read(A.bundled()[key]))
         else:
             self.model.clear()
+        self.compare.loaded(key)
         self.banner.clear()
         self._show_model()
         return True
@@ -532,6 +539,7 @@ class NetworkBuilderTab(QWidget):
         except A.ArchitectureError as e:
             self.banner.show_message(f"Cannot open: {e}", "error")
             return False
+        self.compare.loaded(Path(path).stem)
         self._show_model()
         if self.evaluation.ok:
             self.banner.clear()
