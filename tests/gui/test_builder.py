@@ -470,3 +470,49 @@ def test_the_bottleneck_pair_is_shown_side_by_side(qtbot, builder):
     qtbot.keyClicks(kernel, "200")
     assert cell(2, 1) == "\u2014"
     assert box.summary.text() == "This network cannot be built yet: nothing to compare."
+
+
+def test_undo_and_redo_every_kind_of_edit_by_keyboard(qtbot, builder):
+    builder.start_from("lenet5", ask=False)
+    first = builder.model.snapshot()
+    assert not builder.model.can_undo
+    states = [first]
+
+    def edit_done():
+        assert builder.model.snapshot() != states[-1]
+        states.append(builder.model.snapshot())
+
+    builder.table.setCurrentCell(1, 0)
+    out = builder.editor_field("out_channels")           # typing "10" is one edit
+    out.selectAll()
+    qtbot.keyClicks(out, "10")
+    edit_done()
+    builder.input_boxes[1].setValue(32)                  # the input
+    edit_done()
+    select_palette(builder, "Dropout")                   # add
+    builder.table.setCurrentCell(3, 0)
+    builder.add_chosen()
+    edit_done()
+    builder.table.setFocus()
+    builder.table.setCurrentCell(2, 0)
+    qtbot.keyClick(builder.table, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)   # move
+    edit_done()
+    qtbot.keyClick(builder.table, Qt.Key.Key_Delete)     # remove
+    edit_done()
+    # Ctrl+Z back through each, Ctrl+Shift+Z forward again: the table follows
+    for state in reversed(states[:-1]):
+        qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert builder.model.snapshot() == state
+        assert builder.table.rowCount() == len(builder.model.layers)
+    assert not builder.model.dirty and not builder.model.can_undo
+    assert [b.value() for b in builder.input_boxes] == [1, 28, 28]
+    assert_table_is_the_summary(builder)
+    for state in states[1:]:
+        qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                       | Qt.KeyboardModifier.ShiftModifier)
+        assert builder.model.snapshot() == state
+    assert builder.input_boxes[1].value() == 32 and builder.model.dirty
+    # a new edit after an undo drops what could be redone
+    qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    builder.input_boxes[2].setValue(30)
+    assert not builder.model.can_redo

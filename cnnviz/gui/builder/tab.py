@@ -38,6 +38,7 @@ SHORTCUTS = [
     ("Delete", "Remove the selected layer"),
     ("Ctrl+Up / Ctrl+Down", "Move the selected layer up / down"),
     ("Drag a row", "Move a layer"),
+    ("Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y)", "Undo / redo an edit (outside a text field)"),
     ("Ctrl+S", "Save the architecture"),
 ]
 
@@ -236,6 +237,11 @@ class NetworkBuilderTab(QWidget):
                            ("Ctrl+Down", lambda: self.move_selected(+1))):
             shortcut = QShortcut(QKeySequence(keys), self.table)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(slot)
+        for keys, slot in (("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo),
+                           ("Ctrl+Y", self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         save = QShortcut(QKeySequence.StandardKey.Save, self)
         save.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -468,8 +474,22 @@ class NetworkBuilderTab(QWidget):
             self.refresh(select=self.model.move(row, delta))
 
     def _dragged(self, source: int, target: int) -> None:
-        self.model.layers.insert(target, self.model.layers.pop(source))
-        self.refresh(select=target)
+        self.refresh(select=self.model.move_to(source, target))
+
+    def undo(self) -> None:
+        """Ctrl+Z: back to before the last edit (add, remove, move, a field, the input)."""
+        if self.model.undo():
+            self._after_undo()
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z: the edit undone last, again."""
+        if self.model.redo():
+            self._after_undo()
+
+    def _after_undo(self) -> None:
+        self._show_input()
+        row = min(max(self.selected(), 0), len(self.model.layers) - 1)
+        self.refresh(select=row)
 
     # --- files ----------------------------------------------------------------------------
     def _show_model(self) -> None:
