@@ -516,3 +516,19 @@ def test_undo_and_redo_every_kind_of_edit_by_keyboard(qtbot, builder):
     qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     builder.input_boxes[2].setValue(30)
     assert not builder.model.can_redo
+
+
+def test_the_file_menu_opens_and_saves_architectures(qtbot, window, tmp_path, monkeypatch):
+    path = tmp_path / "from-menu.json"
+    A.write(path, A.read(A.bundled()["bottleneck-3x3"]))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kw: (str(path), "")))
+    window.tabs.setCurrentIndex(0)                       # from the Kernel Lab
+    window.open_architecture_action.trigger()
+    builder = window.tabs.currentWidget().inner
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Network builder"
+    assert builder.model.path == str(path) and builder.table.rowCount() == 1
+    builder.input_boxes[0].setValue(128)
+    window.tabs.setCurrentIndex(0)
+    window.save_architecture_action.trigger()
+    assert A.read(path).input_shape == (128, 100, 100) and not builder.model.dirty
