@@ -4,7 +4,10 @@ the numbers of `cnnviz summary`), and where and why a shape stops working.
 
 Left, the layers one can add; in the middle, the input shape and the table
 (one row a layer: select, Delete, Ctrl+Up / Ctrl+Down, drag); right, the
-selected layer's fields. The widget is a view of a BuilderModel
+selected layer's fields (a SparseConv2D's connection table as a grid of
+boxes, connections.py); under the totals, the network side by side with a
+bundled one (compare.py). Ctrl+Z / Ctrl+Shift+Z undo and redo an edit.
+The widget is a view of a BuilderModel
 (cnnviz/gui/builder/model.py): every edit changes the model, then
 ``refresh`` redraws the table from ``model.evaluate()``.
 
