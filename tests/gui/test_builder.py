@@ -359,6 +359,14 @@ def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):
     assert not window.close()
     cancel.stop()
     assert cancel.asked and "not been saved" in cancel.asked[0] and window.isVisible()
+    assert "cannot be trained" not in cancel.asked[0]
+    # closed from another tab with a network that cannot work: the question says why
+    builder.input_boxes[1].setValue(4)
+    window.tabs.setCurrentIndex(0)
+    cancel = Answer(QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    cancel.stop()
+    assert "It cannot be trained yet: conv2: a 5x5 kernel does not fit" in cancel.asked[0]
     discard = Answer(QMessageBox.StandardButton.Discard)
     assert window.close()
     discard.stop()
