@@ -61,6 +61,7 @@ class CompareBox(QGroupBox):
                 self.cells[r, c] = label
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.summary.setMinimumWidth(100)
         lay.addWidget(self.summary)
         self._mine: Evaluation | None = None
         self._cache: dict[str, tuple[str, Evaluation]] = {}
@@ -81,7 +82,9 @@ class CompareBox(QGroupBox):
         key = self.other()
         for label in self.cells.values():
             label.setText("")
+            label.setVisible(key is not None)     # nothing chosen: the box is one line
         self.summary.setText("")
+        self.summary.setVisible(key is not None)
         if key is None or mine is None:
             return
         if key not in self._cache:

@@ -46,10 +46,11 @@ class ConnectionTable(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lists = connections if isinstance(connections, list) else []
         if self.rows <= MAX_ROWS and self.columns <= MAX_COLUMNS and self.columns > 0:
-            lay.addWidget(QLabel("rows: output maps; columns: the input maps each one sees"))
+            lay.addWidget(self._caption("rows: output maps; columns: the input maps each "
+                                        "one sees"))
             lay.addWidget(self._grid(lists))
         else:
-            lay.addWidget(QLabel("one line per output map: the input maps it sees"))
+            lay.addWidget(self._caption("one line per output map: the input maps it sees"))
             self.text = QPlainTextEdit("\n".join(json.dumps(s) for s in lists)
                                        if lists else json.dumps(connections))
             self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -57,6 +58,12 @@ class ConnectionTable(QWidget):
             self.text.setFixedHeight(self.text.fontMetrics().lineSpacing() * (lines + 1) + 12)
             self.text.textChanged.connect(lambda: self.edited.emit(self.value_text()))
             lay.addWidget(self.text)
+
+    @staticmethod
+    def _caption(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setWordWrap(True)         # the editor's column stays narrow
+        return label
 
     def _grid(self, lists) -> QWidget:
         inner = QWidget()
