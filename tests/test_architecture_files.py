@@ -23,8 +23,34 @@ def run(capsys, *argv):
 
 def test_the_ready_architectures_ship():
     assert set(architecture.bundled()) == {"lenet5", "lenet5-1998", "bottleneck-3x3",
-                                           "bottleneck-1x1", "colour-cnn"}
+                                           "bottleneck-1x1", "colour-cnn", "cifar-cnn"}
     assert architecture.read(architecture.bundled()["colour-cnn"]).input_shape == (3, 28, 28)
+    assert architecture.read(architecture.bundled()["cifar-cnn"]).input_shape == (3, 32, 32)
+
+
+def test_the_cifar_network_is_summarised_and_trains_on_cifar_files(capsys, tmp_path,
+                                                                    monkeypatch):
+    from test_datasets_cifar10 import write_cifar
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    code, out, err = run(capsys, "summary", "--model", "cifar-cnn")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "cifar-cnn: CIFAR CNN (3x32x32 colour)"
+    assert lines[1] == "input (1, 3, 32, 32)"
+    assert lines[-1].split() == ["total", "90,058", "2,896,512"]
+    # one epoch of a small file in the CIFAR-10 binary format, by the real command
+    write_cifar(tmp_path / "cifar", per_file=8)
+    code, out, err = run(capsys, "train", "--model", "cifar-cnn", "--data",
+                         f"cifar10:{tmp_path / 'cifar'}", "--epochs", 1, "--batch-size", 8,
+                         "--workers", 1, "--no-progress", "--warmup", 0,
+                         "--save", tmp_path / "m.npz")
+    assert code == 0, err
+    assert "10 classes: airplane, automobile" in out
+    from cnnviz.engine import load
+    saved = load(tmp_path / "m.npz")
+    assert saved.metadata["dataset"] == f"cifar10:{tmp_path / 'cifar'}"
+    assert [layer.name for layer in saved.layers][-1] == "fc2"
 
 
 @pytest.mark.parametrize("name,make", [("lenet5", lenet5), ("lenet5-1998", lenet5_1998)])

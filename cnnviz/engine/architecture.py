@@ -68,6 +68,13 @@ class ArchitectureError(ValueError):
         super().__init__(shorten_numbers(str(message)))
 
 
+def linear_default_init(index: int, count: int) -> str:
+    """The init a Linear at ``index`` of ``count`` layers takes when its file
+    leaves it out: "fan_in" for the one that ends the network (the
+    classifier: calm first scores, see Linear), "he" elsewhere."""
+    return "fan_in" if index == count - 1 else "he"
+
+
 @dataclass
 class Architecture:
     """A checked architecture: ``input_shape`` is (C, H, W); each layer is
@@ -99,8 +106,8 @@ class Architecture:
                 args["seed"] = int(rng.integers(2**31))
             elif "seed" in accepts:
                 args["seed"] = rng
-            if kind == "Linear" and "init" not in args and len(layers) == len(self.layers) - 1:
-                args["init"] = "fan_in"     # the classifier: calm first scores (see Linear)
+            if kind == "Linear" and "init" not in args:
+                args["init"] = linear_default_init(len(layers), len(self.layers))
             if "dtype" in accepts:
                 args["dtype"] = dtype
             layer = cls(**args)
@@ -154,6 +161,18 @@ def bundled() -> dict[str, Path]:
 
 def read(path) -> Architecture:
     """The checked architecture in a file (ArchitectureError otherwise)."""
+    return _read(path, parse)
+
+
+def read_draft(path) -> Architecture:
+    """The architecture in a file as written, for the builder to show and
+    fix: refused (ArchitectureError) only if it is not an architecture file
+    at all (not JSON, no layers list, an unknown layer type or field); a
+    layer whose shape or values cannot work is kept as it is, unchecked."""
+    return _read(path, parse_draft)
+
+
+def _read(path, parser) -> Architecture:
     path = Path(path)
     if path.is_dir():
         raise ArchitectureError(f"{path}: is a folder, not an architecture file (.json)")
@@ -173,7 +192,7 @@ def read(path) -> Architecture:
         raise ArchitectureError(f"{path}: not a text file (not UTF-8); an architecture file "
                                 f"is JSON") from None
     try:
-        return parse(jf.parse(text, "file"), source=str(path))
+        return parser(jf.parse(text, "file"), source=str(path))
     except FieldError as e:
         raise ArchitectureError(f"{path}: {e}") from None
 
@@ -181,6 +200,32 @@ def read(path) -> Architecture:
 def parse(doc, source: str = "") -> Architecture:
     """The checked architecture of a parsed JSON document; FieldError
     naming the field or the layer otherwise."""
+    input_shape, layers, title, description = _document(doc)
+    if not layers:
+        raise FieldError("layers: no layers")
+    checked = [(step.kind, step.name, step.config) for step in check_layers(input_shape, layers)]
+    return Architecture(input_shape, checked, title, description, source)
+
+
+def parse_draft(doc, source: str = "") -> Architecture:
+    """The layers of a parsed JSON document as written (their fields not
+    checked: ``check_layers`` says later which one fails and why); FieldError
+    only for what no layer list can be made of."""
+    input_shape, layers, title, description = _document(doc)
+    draft = []
+    for i, entry in enumerate(layers):
+        where = f"layers[{i}]"
+        kind = _layer_type(entry, where)
+        name = jf.text(entry.get("name", ""), f"{where}.name")
+        config = {k: v for k, v in entry.items() if k not in ("type", "name")}
+        jf.obj(config, name or where, allowed=ser.LAYER_CONFIG[kind][0])
+        draft.append((kind, name, config))
+    return Architecture(input_shape, draft, title, description, source)
+
+
+def _document(doc):
+    """(input_shape, the layers' JSON entries, name, description) of a
+    document, its top-level fields checked."""
     jf.obj(doc, "file")
     if "format" in doc and doc["format"] != FORMAT:
         if doc["format"] == ser.FORMAT:
@@ -201,13 +246,10 @@ def parse(doc, source: str = "") -> Architecture:
     description = jf.text(doc.get("description", ""), "description")
     input_shape = _input_shape(doc["input_shape"])
     layers = jf.array(doc["layers"], "layers")
-    if not layers:
-        raise FieldError("layers: no layers")
     if len(layers) > ser.MAX_LAYERS:
         raise FieldError(f"layers: {len(layers):,} layers; cnnviz opens models of up to "
                          f"{ser.MAX_LAYERS:,} layers")
-    checked = [(step.kind, step.name, step.config) for step in check_layers(input_shape, layers)]
-    return Architecture(input_shape, checked, title, description, source)
+    return input_shape, layers, title, description
 
 
 @dataclass(frozen=True)
@@ -258,9 +300,12 @@ def _check_layer(i, entry, kind, name, shape):
     jf.obj(config, name, allowed=ser.LAYER_CONFIG[kind][0])     # a typo before "missing"
     config = _with_input_sizes(kind, name, config, shape)
     config = ser.check_layer_config(kind, config, name)
+    # the shape first: reading down the layers, a kernel larger than its map
+    # is the first thing wrong, before the parameters that kernel would take
+    out = output_shape(kind, name, config, shape)
     spec = ser.LayerSpec(kind, name, config, ser.declared_params(kind, config))
     ser._check_budget(spec, f"layer {i + 1}")
-    return config, output_shape(kind, name, config, shape), spec.num_params
+    return config, out, spec.num_params
 
 
 def _input_shape(v) -> tuple:
@@ -270,12 +315,17 @@ def _input_shape(v) -> tuple:
     return tuple(jf.whole(x, f"input_shape[{i}]", 1, MAX_INPUT_SIDE) for i, x in enumerate(v))
 
 
-def _type_and_name(entry, where) -> tuple[str, str]:
+def _layer_type(entry, where) -> str:
     jf.obj(entry, where, required=("type",))
     kind = jf.text(entry["type"], f"{where}.type")
     if kind not in LAYER_TYPES:
         raise FieldError(f"{where}.type: unknown layer type {json.dumps(kind[:40])} "
                          f"(known: {', '.join(LAYER_TYPES)})")
+    return kind
+
+
+def _type_and_name(entry, where) -> tuple[str, str]:
+    kind = _layer_type(entry, where)
     name = jf.text(entry.get("name", ""), f"{where}.name")
     if len(name) > ser.MAX_NAME_CHARS or not name.isprintable():
         raise FieldError(f"{where}.name: expected a printable name of at most "

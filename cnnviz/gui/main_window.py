@@ -145,6 +145,10 @@ class MainWindow(QMainWindow):
                 return getattr(widget, "inner", widget)
         return None
 
+    def _builder(self):
+        """The Network builder, shown (built on first use)."""
+        return self._inner_tab("Network builder", build=True)
+
     def _training_trainer(self):
         training = self._inner_tab("Training")
         return None if training is None else getattr(training, "trainer", None)
@@ -218,6 +222,12 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Export view as PNG...", self.export_view_dialog, "Ctrl+E")
         self._action(file_menu, "Export &kernel as JSON...", self.export_kernel_dialog,
                      "Ctrl+Shift+K")
+        file_menu.addSeparator()
+        # the Network builder's files (its Ctrl+S saves too, when it is showing)
+        self.open_architecture_action = self._action(
+            file_menu, "Open a&rchitecture...", lambda: self._builder().open_dialog())
+        self.save_architecture_action = self._action(
+            file_menu, "Save architecture...", lambda: self._builder().save())
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 

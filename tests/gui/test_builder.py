@@ -218,8 +218,10 @@ def test_save_and_open_round_trip_with_a_real_file(qtbot, builder, tmp_path):
 
 @pytest.mark.parametrize("content, expected", [
     ("{ \"layers\": [", "not valid JSON"),
-    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "kernel_size": 3}]}),
-     "out_channels"),
+    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv3D", "kernel_size": 3}]}),
+     "layers[0].type: unknown layer type \"Conv3D\""),
+    (json.dumps({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "kernal_size": 3}]}),
+     "kernal_size"),
     ("\xff\xfe binary", "not a text file"),
 ])
 def test_a_bad_file_gives_one_line_and_keeps_the_network(qtbot, builder, tmp_path, content,
@@ -267,14 +269,87 @@ def test_unsaved_changes_are_asked_about(qtbot, builder, tmp_path, monkeypatch):
     save.stop()
     assert save.asked and A.read(saved_to).input_shape == (128, 100, 100)
     assert not builder.model.dirty and builder.confirm_close()      # saved: no question
-    # a network that cannot be built is not saved, and the close is called off
+    # a network that cannot be built yet: the question says why; saved, it is
+    # work in progress the builder opens again, and the message says so
     builder.remove_selected()
     save = Answer(QMessageBox.StandardButton.Save)
-    assert not builder.confirm_close()
+    assert builder.confirm_close()
     save.stop()
-    assert builder.banner.label.text() == ("Not saved: this network cannot be built: "
-                                           "layers: no layers")
-    assert A.read(saved_to).input_shape == (128, 100, 100)
+    assert "It cannot be trained yet: No layers yet" in save.asked[0]
+    assert builder.banner.label.text() == (f"Saved {saved_to}; it cannot be trained until "
+                                           f"fixed: No layers yet: add one from the list on "
+                                           f"the left.")
+    assert builder.open_path(str(saved_to), ask=False) and builder.table.rowCount() == 0
+    assert builder.model.input_shape == (128, 100, 100)
+
+
+def test_a_file_with_an_impossible_shape_opens_with_the_layer_marked(qtbot, builder,
+                                                                       tmp_path):
+    # hand-edited: pool2 gets a 1x1 map; it opens, to be fixed here
+    doc = A.read(A.bundled()["lenet5"]).to_dict()
+    doc["input_shape"] = [1, 10, 10]
+    for layer in doc["layers"]:
+        layer.pop("in_channels", None), layer.pop("in_features", None)
+    path = tmp_path / "hand-edited.json"
+    path.write_text(json.dumps(doc))
+    assert builder.open_path(str(path), ask=False)
+    bad = builder.evaluation.error_index
+    assert builder.evaluation.rows[bad].name == "pool2"
+    assert builder.error_label.text().startswith("pool2: a 2x2 window does not fit a 1x1 map")
+    assert builder.banner.label.text() == (f"Opened {path}; it cannot be trained until fixed: "
+                                           f"{builder.error_label.text()}")
+    assert builder.table.item(bad, 2).foreground().color() == ERROR_FG
+    assert not builder.train_button.isEnabled()
+    # fixed in the builder (the input back to 28x28), it is the bundled network
+    builder.input_boxes[1].setValue(28)
+    builder.input_boxes[2].setValue(28)
+    assert_table_is_the_summary(builder)
+    # a layer's wrong value opens too, marked at that layer
+    doc["input_shape"] = [1, 28, 28]
+    doc["layers"][1]["kernel_size"] = "five"
+    path.write_text(json.dumps(doc))
+    assert builder.open_path(str(path), ask=False)
+    assert builder.evaluation.error_index == 1
+    assert builder.error_label.text().startswith("conv1.kernel_size: ")
+
+
+def test_save_offers_a_safe_file_name_and_kernel_too_big_is_a_shape_error(qtbot, builder,
+                                                                          monkeypatch):
+    builder.start_from("bottleneck-1x1", ask=False)
+    offered = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _parent, _title, name, *rest: (offered.append(name)
+                                                                           or ("", ""))))
+    assert not builder.save()
+    assert offered and offered[0].endswith("1x1 bottleneck with (1x1 conv to 64 maps "
+                                           "first).json")
+    # a 200x200 kernel on the 100x100 map: the shape, not the 50M-parameter budget
+    builder.table.setCurrentCell(1, 0)
+    kernel = builder.editor_field("kernel_size")
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "200")
+    assert builder.error_label.text() == (
+        "conv3x3: a 200x200 kernel does not fit a 100x100 map padded by 1 (102x102) "
+        "(height: (100 + 2*1 - 200) // 1 + 1 = -97)")
+
+
+def test_the_init_shown_as_default_is_the_one_the_engine_uses(qtbot, builder):
+    builder.start_from("lenet5-1998", ask=False)
+    arch = builder.model.architecture()
+    model = arch.build()
+    last = len(builder.model.layers) - 1
+    for row in (last, last - 2):                   # output (last), F6 (not last)
+        assert builder.model.layers[row].kind == "Linear"
+        assert "init" not in builder.model.layers[row].config
+        builder.table.setCurrentCell(row, 0)
+        shown = builder.editor_field("init").currentText()
+        # the weights the engine draws: uniform within the bound of the init shown
+        layer = model.layers[row]
+        bound = layer.INIT_BOUNDS[shown.split()[0]](layer.in_features)
+        assert 0.9 * bound < abs(layer.params["weight"]).max() <= bound, (row, shown)
+    assert builder.editor_field("init").currentText() == "he (default)"
+    builder.table.setCurrentCell(last, 0)
+    assert builder.editor_field("init").currentText() == "fan_in (default: the last layer)"
 
 
 def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):
@@ -284,6 +359,14 @@ def test_the_main_window_asks_before_closing_an_unsaved_network(qtbot, window):
     assert not window.close()
     cancel.stop()
     assert cancel.asked and "not been saved" in cancel.asked[0] and window.isVisible()
+    assert "cannot be trained" not in cancel.asked[0]
+    # closed from another tab with a network that cannot work: the question says why
+    builder.input_boxes[1].setValue(4)
+    window.tabs.setCurrentIndex(0)
+    cancel = Answer(QMessageBox.StandardButton.Cancel)
+    assert not window.close()
+    cancel.stop()
+    assert "It cannot be trained yet: conv2: a 5x5 kernel does not fit" in cancel.asked[0]
     discard = Answer(QMessageBox.StandardButton.Discard)
     assert window.close()
     discard.stop()
@@ -303,3 +386,157 @@ def test_a_row_dragged_moves_its_layer(qtbot, builder):
                                                                   "relu1"]
     assert builder.selected() == 1
     assert_table_is_the_summary(builder)
+
+
+def test_the_connection_table_is_a_grid_of_boxes_edited_and_checked(qtbot, builder):
+    from cnnviz.engine.sparse_conv import LENET5_C3_CONNECTIONS
+
+    builder.start_from("lenet5-1998", ask=False)
+    c3 = [r.name for r in builder.evaluation.rows].index("C3")
+    builder.table.setCurrentCell(c3, 0)
+    grid = builder.connection_table()
+    qtbot.waitUntil(lambda: grid.boxes[15][5].isVisibleTo(builder))
+    assert (grid.rows, grid.columns) == (16, 6)          # 16 output maps, S2's 6 maps
+    # the paper's table, every box readable and shown
+    for o, seen in enumerate(LENET5_C3_CONNECTIONS):
+        assert [c for c in range(6) if grid.boxes[o][c].isChecked()] == sorted(seen)
+        for box in grid.boxes[o]:
+            assert box.isVisibleTo(builder) and box.width() >= 12
+    params = builder.evaluation.total_params
+    # a click: output map 0 sees input map 5 too (25 weights more)
+    qtbot.mouseClick(grid.boxes[0][5], Qt.MouseButton.LeftButton)
+    assert builder.model.layers[c3].config["connections"][0] == [0, 1, 2, 5]
+    assert builder.evaluation.ok and builder.evaluation.total_params == params + 25
+    assert builder.model.dirty
+    # every box of output map 3 off: the model's check says which map sees nothing
+    for c in (3, 4, 5):
+        qtbot.mouseClick(grid.boxes[3][c], Qt.MouseButton.LeftButton)
+    assert builder.error_label.text() == "C3.connections[3]: output map 3 sees no input map"
+    assert builder.evaluation.error_index == c3 and not builder.train_button.isEnabled()
+    qtbot.mouseClick(grid.boxes[3][4], Qt.MouseButton.LeftButton)
+    assert builder.evaluation.ok
+    # out_channels typed: the grid follows, a new map is to be given its inputs
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "17")
+    grid = builder.connection_table()
+    assert (grid.rows, grid.columns) == (17, 6)
+    assert builder.error_label.text() == ("C3.connections: 16 lists, but out_channels is 17 "
+                                          "(one list of input maps per output map)")
+    qtbot.mouseClick(grid.boxes[16][2], Qt.MouseButton.LeftButton)
+    assert builder.model.layers[c3].config["connections"][16] == [2]
+    assert builder.evaluation.ok
+    # saved and read back by the CLI's reader: the table as edited
+    assert A.parse(builder.model.doc()).layers[c3][2]["connections"][0] == [0, 1, 2, 5]
+
+
+def test_a_connection_table_too_large_for_boxes_is_a_text_field_a_line_a_map(qtbot):
+    from cnnviz.gui.builder.connections import MAX_ROWS, ConnectionTable
+
+    rows = MAX_ROWS + 6
+    table = ConnectionTable([[0, 1]] * rows, rows, 6)
+    qtbot.addWidget(table)
+    assert table.text is not None and not table.boxes
+    assert table.text.toPlainText().splitlines() == ["[0, 1]"] * rows
+    sent = []
+    table.edited.connect(sent.append)
+    table.text.setPlainText("[0]\n[1, 2]")
+    assert sent[-1] == "[[0], [1, 2]]"
+    table.text.setPlainText("[[0], [3]]")                 # the file's form on one line
+    assert sent[-1] == "[[0], [3]]"
+    table.text.setPlainText("[0, 1\n[2]")                 # not JSON: passed on for the check
+    assert sent[-1] == "[0, 1\n[2]"
+
+
+def test_the_bottleneck_pair_is_shown_side_by_side(qtbot, builder):
+    builder.start_from("bottleneck-1x1", ask=False)
+    box = builder.compare
+    assert box.other() == "bottleneck-3x3" and box.isVisible()
+    cell = lambda r, c: box.cells[r, c].text()        # noqa: E731
+    assert (cell(2, 0), cell(2, 1), cell(2, 2)) == ("multiply-adds", "1,638,400,000",
+                                                    "5,898,240,000")
+    assert (cell(1, 1), cell(1, 2)) == ("164,160", "590,080")
+    assert box.summary.text() == ("This network: 3.6 times fewer multiply-adds, 3.6 times "
+                                  "fewer parameters than bottleneck-3x3.")
+    # the other of the pair: its partner beside it
+    builder.start_from("bottleneck-3x3", ask=False)
+    assert box.other() == "bottleneck-1x1"
+    assert (cell(2, 1), cell(2, 2)) == ("5,898,240,000", "1,638,400,000")
+    assert box.summary.text().startswith("This network: 3.6 times more multiply-adds")
+    # an edit here: the numbers follow (64 -> 32 output maps halves the 3x3 conv)
+    builder.table.setCurrentCell(0, 0)
+    out = builder.editor_field("out_channels")
+    out.selectAll()
+    qtbot.keyClicks(out, "128")
+    assert cell(2, 1) == "2,949,120,000"
+    # any bundled network can be chosen; a network that cannot be built has no totals
+    box.choice.setCurrentIndex(box.choice.findData("lenet5"))
+    box.choice.activated.emit(box.choice.currentIndex())
+    assert cell(1, 2) == "61,706"
+    kernel = builder.editor_field("kernel_size")      # larger than the 100x100 map
+    kernel.selectAll()
+    qtbot.keyClicks(kernel, "200")
+    assert cell(2, 1) == "\u2014"
+    assert box.summary.text() == "This network cannot be built yet: nothing to compare."
+
+
+def test_undo_and_redo_every_kind_of_edit_by_keyboard(qtbot, builder):
+    builder.start_from("lenet5", ask=False)
+    first = builder.model.snapshot()
+    assert not builder.model.can_undo
+    states = [first]
+
+    def edit_done():
+        assert builder.model.snapshot() != states[-1]
+        states.append(builder.model.snapshot())
+
+    builder.table.setCurrentCell(1, 0)
+    out = builder.editor_field("out_channels")           # typing "10" is one edit
+    out.selectAll()
+    qtbot.keyClicks(out, "10")
+    edit_done()
+    builder.input_boxes[1].setValue(32)                  # the input
+    edit_done()
+    select_palette(builder, "Dropout")                   # add
+    builder.table.setCurrentCell(3, 0)
+    builder.add_chosen()
+    edit_done()
+    builder.table.setFocus()
+    builder.table.setCurrentCell(2, 0)
+    qtbot.keyClick(builder.table, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)   # move
+    edit_done()
+    qtbot.keyClick(builder.table, Qt.Key.Key_Delete)     # remove
+    edit_done()
+    # Ctrl+Z back through each, Ctrl+Shift+Z forward again: the table follows
+    for state in reversed(states[:-1]):
+        qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        assert builder.model.snapshot() == state
+        assert builder.table.rowCount() == len(builder.model.layers)
+    assert not builder.model.dirty and not builder.model.can_undo
+    assert [b.value() for b in builder.input_boxes] == [1, 28, 28]
+    assert_table_is_the_summary(builder)
+    for state in states[1:]:
+        qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
+                       | Qt.KeyboardModifier.ShiftModifier)
+        assert builder.model.snapshot() == state
+    assert builder.input_boxes[1].value() == 32 and builder.model.dirty
+    # a new edit after an undo drops what could be redone
+    qtbot.keyClick(builder.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    builder.input_boxes[2].setValue(30)
+    assert not builder.model.can_redo
+
+
+def test_the_file_menu_opens_and_saves_architectures(qtbot, window, tmp_path, monkeypatch):
+    path = tmp_path / "from-menu.json"
+    A.write(path, A.read(A.bundled()["bottleneck-3x3"]))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kw: (str(path), "")))
+    window.tabs.setCurrentIndex(0)                       # from the Kernel Lab
+    window.open_architecture_action.trigger()
+    builder = window.tabs.currentWidget().inner
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Network builder"
+    assert builder.model.path == str(path) and builder.table.rowCount() == 1
+    builder.input_boxes[0].setValue(128)
+    window.tabs.setCurrentIndex(0)
+    window.save_architecture_action.trigger()
+    assert A.read(path).input_shape == (128, 100, 100) and not builder.model.dirty

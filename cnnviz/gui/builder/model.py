@@ -158,6 +158,10 @@ class BuilderModel:
         self.path: str | None = None        # the file it was opened from or saved to
         self._layer_cache: dict = {}        # (type, config) -> the engine layer of last evaluate
         self._saved = self.snapshot()
+        # undo / redo: the documents before each edit (typing in one field is one edit)
+        self._undo: list[str] = []
+        self._redo: list[str] = []
+        self._last_edit = None
 
     # --- the document -------------------------------------------------------------------
     def doc(self) -> dict:
@@ -190,6 +194,7 @@ class BuilderModel:
         self.name, self.description = arch.name, arch.description
         self.path = path
         self.mark_saved()
+        self._forget_edits()
 
     @staticmethod
     def _file_fields(kind: str, config: dict) -> dict:
@@ -199,12 +204,53 @@ class BuilderModel:
     def clear(self) -> None:
         self.layers, self.name, self.description, self.path = [], "", "", None
         self.mark_saved()
+        self._forget_edits()
+
+    # --- undo -----------------------------------------------------------------------------
+    def _forget_edits(self) -> None:
+        self._undo, self._redo, self._last_edit = [], [], None
+
+    def _remember(self, edit=None) -> None:
+        """Called before each edit: the document as it was, unless ``edit``
+        (a field, the input) is the one edited last (typing "128" is one edit)."""
+        if edit is not None and edit == self._last_edit:
+            return
+        self._undo.append(self.snapshot())
+        del self._undo[:-500]
+        self._redo.clear()
+        self._last_edit = edit
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> bool:
+        """Back to before the last edit; False if there is none."""
+        return self._step(self._undo, self._redo)
+
+    def redo(self) -> bool:
+        return self._step(self._redo, self._undo)
+
+    def _step(self, source: list, target: list) -> bool:
+        if not source:
+            return False
+        target.append(self.snapshot())
+        doc = json.loads(source.pop())
+        self.input_shape = tuple(doc["input_shape"])
+        self.layers = [LayerEntry(e.pop("type"), e.pop("name", ""), e) for e in doc["layers"]]
+        self._last_edit = None
+        return True
 
     # --- edits --------------------------------------------------------------------------
     def add(self, label: str, index: int | None = None) -> int:
         """A layer of the palette entry ``label`` at ``index`` (default: the
         end); returns where it went."""
         _, kind, config = next(p for p in PALETTE if p[0] == label)
+        self._remember()
         index = len(self.layers) if index is None else max(0, min(index, len(self.layers)))
         # a name of its own (kind and the first free count): the automatic
         # one counts unnamed layers only, and would repeat a file's "conv1"
@@ -215,19 +261,26 @@ class BuilderModel:
         return index
 
     def remove(self, index: int) -> None:
+        self._remember()
         del self.layers[index]
 
     def move(self, index: int, delta: int) -> int:
         """Move a layer up (-1) or down (+1); returns its new index."""
         to = index + delta
-        if not (0 <= index < len(self.layers) and 0 <= to < len(self.layers)):
+        return self.move_to(index, to)
+
+    def move_to(self, index: int, to: int) -> int:
+        """Move a layer to row ``to`` (a row dragged); returns where it is."""
+        if not (0 <= index < len(self.layers) and 0 <= to < len(self.layers)) or to == index:
             return index
+        self._remember()
         self.layers.insert(to, self.layers.pop(index))
         return to
 
     def set_field(self, index: int, key: str, text: str) -> None:
         """A field as typed; empty text leaves it out (its default)."""
         value = parse_value(text)
+        self._remember(("field", index, key))
         config = self.layers[index].config
         if value is None:
             config.pop(key, None)
@@ -235,9 +288,14 @@ class BuilderModel:
             config[key] = value
 
     def set_name(self, index: int, text: str) -> None:
+        self._remember(("name", index))
         self.layers[index].name = text.strip()
 
     def set_input_shape(self, channels: int, height: int, width: int) -> None:
+        shape = (int(channels), int(height), int(width))
+        if shape == self.input_shape:
+            return
+        self._remember(("input",))
         self.input_shape = (int(channels), int(height), int(width))
 
     # --- what it makes ------------------------------------------------------------------
@@ -295,24 +353,35 @@ class BuilderModel:
 
     def text(self) -> str:
         """The file's text: the layers as the builder keeps them (the input's
-        size left out). FieldError if the network cannot be built: only a
-        network `cnnviz summary` and `train --arch` accept is saved."""
-        self.architecture()
+        size left out). A network that cannot be built yet is written too (work
+        in progress: the builder opens it again; `cnnviz summary` and `train
+        --arch` say which layer is wrong)."""
         layers = [(e.kind, e.name, e.config) for e in self.layers]
         return A.to_text(A.Architecture(self.input_shape, layers, self.name, self.description))
 
     def save(self, path) -> None:
-        """Write the file atomically (FieldError if the network cannot be
-        built, OSError if the file cannot be written)."""
+        """Write the file atomically (OSError if it cannot be written)."""
         from cnnviz.atomic import atomic_write_text
         atomic_write_text(path, self.text())
         self.path = str(path)
         self.mark_saved()
 
     def open(self, path) -> None:
-        """Read an architecture file; on any problem ArchitectureError (one line,
-        naming the file) and the current network stays as it was."""
-        self.load(A.read(path), str(Path(path)))
+        """Read an architecture file, as written: a layer that cannot work
+        is shown where it is, to be fixed here (``evaluate`` says why). A file
+        that is no architecture (not JSON, an unknown layer type or field):
+        ArchitectureError (one line, naming the file), and the current
+        network stays as it was."""
+        self.load(A.read_draft(path), str(Path(path)))
+
+    def default_file_name(self) -> str:
+        """The name Save offers: the file's, or the network's made a safe
+        file name (no / \\ : * ? " < > | or control characters)."""
+        if self.path:
+            return Path(self.path).name
+        stem = re.sub(r'[\\/:*?"<>|\x00-\x1f\x7f]+', " ", self.name)
+        stem = " ".join(stem.split()).strip(" .")[:100].strip(" .") or "network"
+        return stem.removesuffix(".json") + ".json"
 
 
 __all__ = ["BuilderModel", "Evaluation", "FieldError", "LayerEntry", "PALETTE", "Row",

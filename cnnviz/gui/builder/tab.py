@@ -4,7 +4,10 @@ the numbers of `cnnviz summary`), and where and why a shape stops working.
 
 Left, the layers one can add; in the middle, the input shape and the table
 (one row a layer: select, Delete, Ctrl+Up / Ctrl+Down, drag); right, the
-selected layer's fields. The widget is a view of a BuilderModel
+selected layer's fields (a SparseConv2D's connection table as a grid of
+boxes, connections.py); under the totals, the network side by side with a
+bundled one (compare.py). Ctrl+Z / Ctrl+Shift+Z undo and redo an edit.
+The widget is a view of a BuilderModel
 (cnnviz/gui/builder/model.py): every edit changes the model, then
 ``refresh`` redraws the table from ``model.evaluate()``.
 
@@ -14,6 +17,8 @@ Stepper.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QKeySequence, QShortcut
@@ -25,6 +30,8 @@ from PyQt6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFormLayou
 from cnnviz.atomic import save_failure_message
 from cnnviz.engine import architecture as A
 from cnnviz.engine.jsonfields import FieldError
+from cnnviz.gui.builder.compare import CompareBox
+from cnnviz.gui.builder.connections import ConnectionTable, table_size
 from cnnviz.gui.builder.model import (PALETTE, BuilderModel, editable_fields, field_default,
                                       value_text)
 from cnnviz.gui.widgets.banner import Banner
@@ -34,6 +41,7 @@ SHORTCUTS = [
     ("Delete", "Remove the selected layer"),
     ("Ctrl+Up / Ctrl+Down", "Move the selected layer up / down"),
     ("Drag a row", "Move a layer"),
+    ("Ctrl+Z / Ctrl+Shift+Z (Ctrl+Y)", "Undo / redo an edit (outside a text field)"),
     ("Ctrl+S", "Save the architecture"),
 ]
 
@@ -57,7 +65,7 @@ HELP = {
     "momentum": "running statistics' update rate",
     "mean": "(x - mean) / std",
     "std": "(x - mean) / std",
-    "connections": "per output map, the input maps it sees (JSON)",
+    "connections": "per output map (row), the input maps (columns) it sees",
 }
 
 
@@ -98,6 +106,7 @@ class NetworkBuilderTab(QWidget):
         self.model = BuilderModel()
         self.evaluation = None
         self._editor_fields: dict[str, QWidget] = {}
+        self._connection_table = None       # the SparseConv2D table being edited
         self._build()
         self.start_from("lenet5", ask=False)
 
@@ -202,6 +211,8 @@ class NetworkBuilderTab(QWidget):
         self.error_label.setStyleSheet("color: #8b0000;")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         mv.addWidget(self.error_label)
+        self.compare = CompareBox()
+        mv.addWidget(self.compare)
         moves = QHBoxLayout()
         self.up_button = QPushButton("Move up")
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
@@ -229,6 +240,11 @@ class NetworkBuilderTab(QWidget):
                            ("Ctrl+Down", lambda: self.move_selected(+1))):
             shortcut = QShortcut(QKeySequence(keys), self.table)
             shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+            shortcut.activated.connect(slot)
+        for keys, slot in (("Ctrl+Z", self.undo), ("Ctrl+Shift+Z", self.redo),
+                           ("Ctrl+Y", self.redo)):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         save = QShortcut(QKeySequence.StandardKey.Save, self)
         save.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -280,6 +296,7 @@ class NetworkBuilderTab(QWidget):
             self.error_label.show()
         self.train_button.setEnabled(ev.ok)
         self.step_button.setEnabled(ev.ok)
+        self.compare.update_totals(ev)
         self._show_title()
         if select is not None:
             with QSignalBlocker(table):
@@ -315,6 +332,7 @@ class NetworkBuilderTab(QWidget):
         while form.rowCount():
             form.removeRow(0)
         self._editor_fields = {}
+        self._connection_table = None
         if not (0 <= row < len(self.model.layers)):
             self.editor.setTitle("Layer")
             form.addRow(QLabel("Select a layer in the table to edit it."))
@@ -335,9 +353,15 @@ class NetworkBuilderTab(QWidget):
                 box.toggled.connect(lambda on, k=key: self._edited(
                     lambda: self.model.set_field(row, k, "" if on else "false")))
                 widget = box
+            elif key == "connections":
+                widget = QWidget()
+                QVBoxLayout(widget).setContentsMargins(0, 0, 0, 0)
+                self._show_connections(widget, row)
             elif key == "init":
                 box = QComboBox()
-                box.addItem("he (default)", "")
+                default = A.linear_default_init(row, len(self.model.layers))
+                box.addItem(f"{default} (default{': the last layer' * (default == 'fan_in')})",
+                            "")
                 box.addItem("fan_in", "fan_in")
                 box.addItem("he", "he")
                 box.setCurrentIndex(max(box.findData(value if value is not None else ""), 0))
@@ -361,6 +385,34 @@ class NetworkBuilderTab(QWidget):
         note.setStyleSheet("color: #555;")
         form.addRow(note)
 
+    def _input_channels(self, row: int) -> int | None:
+        """The channels that reach layer ``row`` (None: an earlier layer fails)."""
+        if row == 0:
+            return self.model.input_shape[0]
+        rows = self.evaluation.rows if self.evaluation else ()
+        if row <= len(rows) and rows[row - 1].state == "ok" and len(rows[row - 1].output_shape) == 3:
+            return rows[row - 1].output_shape[0]
+        return None
+
+    def _show_connections(self, holder: QWidget, row: int) -> None:
+        """The connection table of SparseConv2D ``row`` in ``holder``, redrawn
+        when its size changes (out_channels typed, another input)."""
+        config = self.model.layers[row].config
+        size = table_size(config.get("connections"), config.get("out_channels"),
+                          self._input_channels(row))
+        old = self._connection_table
+        if old is not None and old.parent() is holder and (old.rows, old.columns) == size:
+            return
+        if old is not None and old.parent() is holder:
+            holder.layout().removeWidget(old)
+            old.deleteLater()
+        table = ConnectionTable(config.get("connections"), config.get("out_channels"),
+                                self._input_channels(row))
+        table.edited.connect(lambda text: self._edited(
+            lambda: self.model.set_field(row, "connections", text)))
+        holder.layout().addWidget(table)
+        self._connection_table = table
+
     @staticmethod
     def _input_note(kind: str) -> str:
         key = A._FROM_INPUT.get(kind)
@@ -368,6 +420,10 @@ class NetworkBuilderTab(QWidget):
         if key:
             text += f" Its {key.replace('_', ' ')} follows the input that reaches it."
         return text
+
+    def connection_table(self) -> ConnectionTable | None:
+        """The shown SparseConv2D's connection table (tests, screenshots)."""
+        return self._connection_table
 
     def editor_field(self, key: str) -> QWidget:
         """The editor's widget for ``key`` of the selected layer (tests, bench)."""
@@ -384,6 +440,8 @@ class NetworkBuilderTab(QWidget):
             entry = self.model.layers[row]
             self.editor.setTitle(f"Layer {row + 1}: {self.evaluation.rows[row].name} "
                                  f"({entry.kind})")
+            if "connections" in self._editor_fields:     # its size follows out_channels
+                self._show_connections(self._editor_fields["connections"], row)
 
     def _input_edited(self) -> None:
         self.model.set_input_shape(*(b.value() for b in self.input_boxes))
@@ -419,8 +477,22 @@ class NetworkBuilderTab(QWidget):
             self.refresh(select=self.model.move(row, delta))
 
     def _dragged(self, source: int, target: int) -> None:
-        self.model.layers.insert(target, self.model.layers.pop(source))
-        self.refresh(select=target)
+        self.refresh(select=self.model.move_to(source, target))
+
+    def undo(self) -> None:
+        """Ctrl+Z: back to before the last edit (add, remove, move, a field, the input)."""
+        if self.model.undo():
+            self._after_undo()
+
+    def redo(self) -> None:
+        """Ctrl+Shift+Z: the edit undone last, again."""
+        if self.model.redo():
+            self._after_undo()
+
+    def _after_undo(self) -> None:
+        self._show_input()
+        row = min(max(self.selected(), 0), len(self.model.layers) - 1)
+        self.refresh(select=row)
 
     # --- files ----------------------------------------------------------------------------
     def _show_model(self) -> None:
@@ -433,9 +505,13 @@ class NetworkBuilderTab(QWidget):
         if not self.model.dirty:
             return True
         what = self.model.path or self.model.name or "The network"
+        ev = self.model.evaluate()
+        # asked from another tab (closing the window), the reason must be here
+        why = ("" if ev.ok else f"\n\nIt cannot be trained yet: {ev.error} "
+               f"(saved, it opens again in the builder to be fixed).")
         answer = QMessageBox.question(
             self, "Unsaved network",
-            f"{what} has changes that have not been saved. Save them before {action}?",
+            f"{what} has changes that have not been saved. Save them before {action}?{why}",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
             | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Cancel:
@@ -461,6 +537,7 @@ class NetworkBuilderTab(QWidget):
             self.model.load(A.read(A.bundled()[key]))
         else:
             self.model.clear()
+        self.compare.loaded(key)
         self.banner.clear()
         self._show_model()
         return True
@@ -485,8 +562,13 @@ class NetworkBuilderTab(QWidget):
         except A.ArchitectureError as e:
             self.banner.show_message(f"Cannot open: {e}", "error")
             return False
-        self.banner.clear()
+        self.compare.loaded(Path(path).stem)
         self._show_model()
+        if self.evaluation.ok:
+            self.banner.clear()
+        else:
+            self.banner.show_message(f"Opened {path}; it cannot be trained until fixed: "
+                                     f"{self.evaluation.error}", "warning")
         return True
 
     def save(self) -> bool:
@@ -498,22 +580,24 @@ class NetworkBuilderTab(QWidget):
     def save_as(self) -> bool:
         from cnnviz.gui.widgets.file_dialogs import ask_save_path
 
-        default = (self.model.path or self.model.name or "network").split("/")[-1]
-        default = default.removesuffix(".json") + ".json"
         path = ask_save_path(self, "Save the architecture", "Architectures (*.json)",
-                             default, ".json")
+                             self.model.default_file_name(), ".json")
         return bool(path) and self.save_to(path)
 
     def save_to(self, path) -> bool:
+        """Write the network, finished or not (an unfinished one opens again
+        here; the message says it cannot be trained until fixed)."""
         try:
             self.model.save(path)
-        except FieldError as e:
-            self.banner.show_message(f"Not saved: this network cannot be built: {e}", "error")
-            return False
         except OSError as e:
             self.banner.show_message(save_failure_message(path, e), "error")
             return False
-        self.banner.show_message(f"Saved {path}", "info")
+        ev = self.model.evaluate()
+        if ev.ok:
+            self.banner.show_message(f"Saved {path}", "info")
+        else:
+            self.banner.show_message(f"Saved {path}; it cannot be trained until fixed: "
+                                     f"{ev.error}", "warning")
         self._show_title()
         return True
 
