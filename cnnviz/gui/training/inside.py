@@ -15,6 +15,7 @@ from cnnviz.gui.training.mosaic import MosaicView
 from cnnviz.gui.training.series import DecimatedSeries
 from cnnviz.gui.widgets import theme
 
+HIST_PER_ROW = 6        # weight histograms side by side before a second row
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                  "#e377c2", "#17becf"]
 
@@ -138,6 +139,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self._decades: dict[pg.PlotItem, tuple[int, int]] = {}
         self._hist_ranges: dict[str, tuple[float, float]] = {}
         self._run_length = 1
+        self._layers: list[str] = []      # the parametric layers shown, in order
         self._dirty = False
 
     def _plot(self, row, col, title) -> pg.PlotItem:
@@ -197,10 +199,30 @@ class WeightsView(pg.GraphicsLayoutWidget):
 
     def prepare(self, layers: list[str]) -> None:
         """Create the curves and histogram plots of every parametric layer
-        now: building a plot costs ~14 ms, a stall if done mid-run."""
-        for j, name in enumerate(layers):
+        now: building a plot costs ~14 ms, a stall if done mid-run. Another
+        network's layers replace the previous ones (legend and histograms
+        name the layers of the network being trained, nothing else)."""
+        layers = list(layers)
+        if layers != self._layers:
+            self._forget_layers()
+            self._layers = layers
+        for name in layers:
             self._series(name)
-            self._hist_item(j, name)
+            self._hist_item(name)
+
+    def _forget_layers(self) -> None:
+        """Drop every layer's curves, legend entries, histograms and their plots."""
+        for c_norm, c_ratio in self.curves.values():
+            self.norm_plot.removeItem(c_norm)         # its legend entry too
+            self.ratio_plot.removeItem(c_ratio)
+        for view, _ in self.hist_items.values():
+            self.hist_layout.removeItem(view)
+            view.deleteLater()
+        for table in (self.norms, self.ratios, self.curves, self.hists, self.outside,
+                      self.hist_titles, self.hist_items, self._hist_ranges):
+            table.clear()
+        self._decades.clear()
+        self._dirty = True
 
     def add(self, samples: int, extra: dict) -> None:
         for name, v in extra.get("grad_norms", {}).items():
@@ -248,8 +270,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)
-        for j, (name, h) in enumerate(self.hists.items()):
-            view, item = self._hist_item(j, name)
+        for name, h in self.hists.items():
+            view, item = self._hist_item(name)
             if not h.count:
                 item.clear()            # a new run, nothing probed yet
                 continue
@@ -270,9 +292,15 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self._dirty = False
         return True
 
-    def _hist_item(self, column: int, name: str) -> tuple:
+    def _hist_item(self, name: str) -> tuple:
         if name not in self.hist_items:
-            view = self.hist_layout.addPlot(row=1, col=column,
+            if name not in self._layers:        # fed before prepare(): placed after the rest
+                self._layers.append(name)
+            i, n = self._layers.index(name), len(self._layers)
+            # up to HIST_PER_ROW side by side, more in two rows: each stays wide enough to read
+            per_row = n if n <= HIST_PER_ROW else -(-n // 2)
+            row, column = 1 + i // per_row, i % per_row
+            view = self.hist_layout.addPlot(row=row, col=column,
                                             title=hist_title(name, 0, 0, 0, 0))
             # the histograms share the row equally, whatever their titles say
             view.setPreferredWidth(80)
