@@ -144,6 +144,26 @@ def test_a_folder_that_cannot_be_trained_on_is_its_message_and_the_tab_goes_on(
     assert not tab.banner.isVisible()
 
 
+def test_unreadable_files_are_said_once_and_a_refused_folder_is_not_still_loading(
+        qtbot, make_tab, tmp_path):
+    """A folder with a few unreadable files loads with one warning (its
+    training and test splits share it: it was shown twice); a refused folder
+    leaves no "loading ..." on the status line."""
+    folder = write_folder(tmp_path / "some_bad", per_class=30)
+    for i in range(5):
+        (folder / "red" / f"broken{i}.png").write_bytes(b"not a picture")
+    tab = make_tab()
+    choose(qtbot, tab, "folder", folder, 12, True)
+    text = tab.banner.text()
+    assert tab.banner.isVisible() and text.count("skipped 5 unreadable files") == 1, text
+    lonely = write_folder(tmp_path / "lonely", per_class=4, names={"cat": (200, 100, 0)})
+    key = choose(qtbot, tab, "folder", lonely, 12, True)
+    qtbot.waitUntil(lambda: "class" in tab.banner.text(), timeout=30_000)
+    assert "loading" not in tab.status.text(), tab.status.text()
+    assert "was not loaded" in tab.status.text()
+    assert not tab.session.has_data(key)
+
+
 def test_lenet5_on_colour_images_is_a_clear_message(qtbot, make_tab, tmp_path):
     tab = make_tab()
     choose(qtbot, tab, "folder", write_folder(tmp_path / "c", per_class=8, side=32), 32, True)

@@ -508,7 +508,9 @@ class TrainingTab(QWidget):
         self.banner.hide()
         self._note(f"{describe(key)}: {len(train):,} training and {len(test):,} test images "
                    f"of {len(test.class_names)} classes")
-        warnings = [*getattr(train, "warnings", ()), *getattr(test, "warnings", ())]
+        # the splits of one folder share its warnings: each said once
+        warnings = list(dict.fromkeys([*getattr(train, "warnings", ()),
+                                       *getattr(test, "warnings", ())]))
         if warnings:          # e.g. unreadable files skipped: loaded, but the user is told
             self._show_error(" ".join(warnings))
         if self.session.settings is None:
@@ -518,10 +520,13 @@ class TrainingTab(QWidget):
             then()
 
     def _dataset_failed(self, spec, message: str) -> None:
-        self._loading_key = self._after_load = None
+        key, self._loading_key, self._after_load = self._loading_key, None, None
         self.setup.dataset.done_loading()
         self._loading(False)
         self._show_error(message)
+        # the status line's "loading ..." is no longer true
+        self._note(f"{describe(key)} was not loaded: the message above says why"
+                   if key is not None else "the dataset was not loaded")
 
     def _dataset_cancelled(self, spec) -> None:
         self._loading_key = self._after_load = None
