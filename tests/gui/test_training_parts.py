@@ -254,3 +254,21 @@ def test_the_weights_page_names_the_layers_of_the_network_trained(qtbot):
     view.close()
     view.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def test_the_most_wrong_gallery_says_so_when_no_test_image_is_wrong(qtbot):
+    """All right: "No test image is wrong", not "The 0 most confidently
+    wrong test images"; one wrong: not "The 1 ... images"."""
+    from cnnviz.gui.training.evaluation import EvaluationPanel
+    panel = EvaluationPanel()
+    qtbot.addWidget(panel)
+    images = np.zeros((4, 8, 8), np.uint8)
+    labels = np.array([0, 1, 2, 1])
+    probs = np.eye(3, dtype=np.float32)[labels] * 0.8 + 0.2 / 3
+    panel.set_results(images, labels, probs)
+    assert panel.gallery.title.text().startswith("No test image is wrong: all 4 are")
+    assert len(panel.gallery.indices) == 0
+    probs[3] = [0.1, 0.2, 0.7]
+    panel.set_results(images, labels, probs)
+    assert panel.gallery.title.text().startswith("The only wrong test image (")
+    assert panel.gallery.indices.tolist() == [3]
