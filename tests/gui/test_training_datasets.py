@@ -442,3 +442,36 @@ def test_train_this_network_picks_a_dataset_that_fits_or_says_which_would(
     key = tab.setup.settings().dataset
     qtbot.waitUntil(lambda: not tab.setup.dataset.progress_row.isVisible(), timeout=60_000)
     assert key == tab.setup.settings().dataset
+
+
+def test_many_maps_at_32x32_scroll_instead_of_being_cut_off(qtbot, make_tab):
+    """The builder's colour CNN at 3x32x32 (ten layers with titles such as
+    "(1, 12, 32, 32)"): every column lies inside the maps view, which is as
+    wide as they need and scrolls in the window (fc2 was cut off, no scroll bar)."""
+    tab = make_tab()
+    tab.views.setCurrentIndex(1)
+    qtbot.waitExposed(tab)
+    rng = np.random.default_rng(0)
+    shapes = [("conv1", (12, 32, 32)), ("bn1", (12, 32, 32)), ("relu1", (12, 32, 32)),
+              ("pool1", (12, 16, 16)), ("conv2", (24, 12, 12)), ("bn2", (24, 12, 12)),
+              ("relu2", (24, 12, 12)), ("pool2", (24, 6, 6)), ("fc1", (120,)), ("fc2", (10,))]
+    maps = [(name, rng.normal(size=s).astype(np.float32), rng.normal(size=s).astype(np.float32))
+            for name, s in shapes]
+    tab.maps.set_maps(rng.uniform(size=(3, 32, 32)).astype(np.float32), maps,
+                      "input: label 0 (airplane)<br>predicted 0 (airplane) (100%)")
+    qtbot.wait(100)
+    view = tab.maps
+    inside = view.mapToScene(view.viewport().rect()).boundingRect()
+    for act, grad in view.columns:
+        for item in (act.title, act.view, grad.view):
+            r = item.sceneBoundingRect()
+            assert inside.contains(r), (item, r, inside)
+        assert act.view.sceneBoundingRect().width() >= 40
+    scroll = view.parentWidget().parentWidget()
+    bar = scroll.horizontalScrollBar()
+    assert view.width() > scroll.viewport().width() and bar.maximum() > 0
+    bar.setValue(bar.maximum())                      # the last column can be brought into view
+    last = view.columns[-1][0].view
+    right = view.mapTo(scroll.viewport(), view.mapFromScene(
+        last.sceneBoundingRect().topRight())).x()
+    assert right <= scroll.viewport().width()

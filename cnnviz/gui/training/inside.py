@@ -36,6 +36,7 @@ class MapsView(pg.GraphicsLayoutWidget):
         self.input_view: MosaicView | None = None
         self._names = None
         self._pending = None
+        self._needs_width = False
         self.caption = ""
 
     def set_maps(self, sample: np.ndarray, maps: list, caption: str) -> None:
@@ -51,6 +52,7 @@ class MapsView(pg.GraphicsLayoutWidget):
             self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
                             for j in range(len(names))]
             self._names = names
+            self._needs_width = True
         self.caption = caption          # what the input is said to be (read by tests)
         sample = np.asarray(sample)
         if sample.ndim == 3 and sample.shape[0] == 3:
@@ -60,6 +62,16 @@ class MapsView(pg.GraphicsLayoutWidget):
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")
             grad_view.show(grad, f"∂L/∂{name}", signed=True)
+        if self._needs_width:
+            self._needs_width = False
+            self._fit_width()
+
+    def _fit_width(self) -> None:
+        """At least as wide as the columns' titles need: a network with many
+        layers is then scrolled to (the page holds this view in a scroll
+        area), never drawn past the right edge."""
+        hint = self.ci.layout.effectiveSizeHint(pg.QtCore.Qt.SizeHint.MinimumSize)
+        self.setMinimumWidth(int(np.ceil(hint.width())) + 2 * self.frameWidth() + 4)
 
 
 class HistoryImage:

@@ -335,7 +335,13 @@ class TrainingTab(QWidget):
         bar.addWidget(random_button)
         bar.addWidget(self.sample_caption, 1)
         v.addLayout(bar)
-        v.addWidget(self.maps, 1)
+        # a network with many layers: its columns scroll, none is cut off
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.maps)
+        v.addWidget(scroll, 1)
         return page
 
     # --- data and model ----------------------------------------------------------------
