@@ -473,8 +473,8 @@ def check_labels(model, train, test, takes=None, classes: int = 0,
     """Raise RunError (one line) if the model cannot take the images or has
     not one output per class of the data; return the warnings to say (more
     outputs than classes). ``takes``: the (C, H, W) the network says it
-    takes, if it does; ``classes``: the dataset's class count (at least the
-    labels' range); ``kind``: the dataset's kind, for the hint."""
+    takes, if it does; ``classes``: the dataset's class count (its class
+    names); ``kind``: the dataset's kind, for the hint."""
     gives = image_shape(train[0])
     mismatch = input_mismatch(takes, gives)
     if mismatch:
@@ -487,15 +487,18 @@ def check_labels(model, train, test, takes=None, classes: int = 0,
                        f"{dims_text(gives)} images and the network cannot take them "
                        f"({one_line(e)}); choose a network made for {shape_text(gives)} "
                        f"images, or another dataset.") from None
-    for what, (_, labels) in (("training", train), ("test", test)):
-        if len(labels) and int(np.min(labels)) < 0:
-            raise RunError(f"Cannot train on this dataset: its {what} set has label "
-                           f"{int(np.min(labels))}; labels start at 0.")
-        if len(labels):
-            classes = max(classes, int(np.max(labels)) + 1)
     refused, warning = output_fit(out, classes)
     if refused:
         raise RunError(f"Cannot train this model on this data: {refused}.")
+    n = out[0]
+    for what, (_, labels) in (("training", train), ("test", test)):
+        if not len(labels):
+            continue
+        lo, hi = int(np.min(labels)), int(np.max(labels))
+        if lo < 0 or hi >= n:       # a label beyond the dataset's own classes
+            bad = hi if hi >= n else lo
+            raise RunError(f"Cannot train on this dataset: its {what} set has label {bad}, "
+                           f"but the model has {n} outputs (labels 0-{n - 1}).")
     return [f"Training goes on, but {warning}."] if warning else []
 
 
