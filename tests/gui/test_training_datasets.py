@@ -7,15 +7,17 @@ The image folders' on-disk cache goes to a temporary XDG_CACHE_HOME, the
 settings to a temporary folder. Every test checks, on the way out, that no
 training or loading thread is left running."""
 
+import json
 import time
 
 import cv2
 import numpy as np
 import pytest
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QLabel, QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 from cnnviz.engine import architecture
+from cnnviz.engine import architecture as A
 from cnnviz.engine.layers import Conv2D, Flatten, Linear, MaxPool2D, ReLU
 from cnnviz.engine.sequential import Sequential
 from cnnviz.engine.serialization import save
@@ -144,14 +146,65 @@ def test_a_folder_that_cannot_be_trained_on_is_its_message_and_the_tab_goes_on(
     assert not tab.banner.isVisible()
 
 
+def test_unreadable_files_are_said_once_and_a_refused_folder_is_not_still_loading(
+        qtbot, make_tab, tmp_path):
+    """A folder with a few unreadable files loads with one warning (its
+    training and test splits share it: it was shown twice); a refused folder
+    leaves no "loading ..." on the status line."""
+    folder = write_folder(tmp_path / "some_bad", per_class=30)
+    for i in range(5):
+        (folder / "red" / f"broken{i}.png").write_bytes(b"not a picture")
+    tab = make_tab()
+    choose(qtbot, tab, "folder", folder, 12, True)
+    text = tab.banner.text()
+    assert tab.banner.isVisible() and text.count("skipped 5 unreadable files") == 1, text
+    lonely = write_folder(tmp_path / "lonely", per_class=4, names={"cat": (200, 100, 0)})
+    key = choose(qtbot, tab, "folder", lonely, 12, True)
+    qtbot.waitUntil(lambda: "class" in tab.banner.text(), timeout=30_000)
+    assert "loading" not in tab.status.text(), tab.status.text()
+    assert "was not loaded" in tab.status.text()
+    assert not tab.session.has_data(key)
+
+
+def test_a_network_whose_outputs_are_not_the_classes_is_said_in_one_line(
+        qtbot, make_tab, tmp_path):
+    """On a 3-class folder: 2 outputs are refused, 10 train with a warning
+    that outputs 3-9 are never the answer, conv maps at the end are refused
+    (they gave "which has 0 outputs (labels 0 to -1)")."""
+    tab = make_tab()
+    choose(qtbot, tab, "folder", write_folder(tmp_path / "c", per_class=8), 12, True)
+    tab.setup.batch_size.setValue(8)
+    tab.setup.set_model_file(str(colour_model(12, 2, tmp_path / "two.npz")))
+    tab.start()
+    assert tab.trainer is None
+    assert tab.banner.text() == (
+        "Cannot train this model on this data: the network has 2 outputs, the data 3 "
+        "classes: it needs one output per class (end it with a Linear layer of 3 outputs).")
+    save(Sequential(Conv2D(3, 4, 3, seed=0), ReLU()), tmp_path / "maps.npz")
+    tab.setup.set_model_file(str(tmp_path / "maps.npz"))
+    tab.start()
+    assert tab.trainer is None
+    assert tab.banner.text() == (
+        "Cannot train this model on this data: the network's output is 4x10x10 maps, not "
+        "one score per class: end it with Flatten and Linear.")
+    tab.setup.set_model_file(str(colour_model(12, 10, tmp_path / "ten.npz")))
+    tab.start()
+    assert tab.trainer is not None
+    assert tab.banner.isVisible() and tab.banner.text() == (
+        "Training goes on, but the network has 10 outputs, the data 3 classes: outputs 3-9 "
+        "are never the answer.")
+    qtbot.waitUntil(lambda: tab.state == "finished", timeout=60_000)
+
+
 def test_lenet5_on_colour_images_is_a_clear_message(qtbot, make_tab, tmp_path):
     tab = make_tab()
     choose(qtbot, tab, "folder", write_folder(tmp_path / "c", per_class=8, side=32), 32, True)
     tab.start()                                     # LeNet-5: 1x28x28 grey images
     assert tab.trainer is None
     text = tab.banner.text()
-    assert text.startswith("Cannot train this model on this data: the dataset's images are "
-                           "3x32x32 (colour) and the model cannot take them (")
+    assert text == ("Cannot train this model on this data: the network takes 1x28x28, the "
+                    "dataset gives 3x32x32; set the folder's size to 28 px and grey to fit "
+                    "the network.")
     assert "\n" not in text
 
 
@@ -292,3 +345,133 @@ def test_cifar10_files_train_in_the_tab_with_their_class_names(qtbot, make_tab, 
     tab.views.setCurrentWidget(tab.picture)
     assert tab.picture.input_shape == (3, 32, 32)
     assert [t[1] for t in tab.picture.bar_plot.getAxis("bottom")._tickLevels[0]][1] == "automob…"
+
+
+def write_arch(path, shape, classes=10):
+    """A small architecture file for (C, H, W) images."""
+    path.write_text(json.dumps({"input_shape": list(shape), "layers": [
+        {"type": "Flatten"}, {"type": "Linear", "out_features": classes}]}))
+    return path
+
+
+def test_a_folders_size_and_colour_follow_the_network_until_the_user_sets_them(
+        qtbot, make_tab, tmp_path, monkeypatch):
+    """LeNet-5: a folder is read at 28 px, grey (it was 32 px, colour, and
+    Start then refused it in the engine's words); a 3x32x32 architecture
+    file: 32 px, colour; a size the user set stays."""
+    folder = write_folder(tmp_path / "c", per_class=8, side=40)
+    tab = make_tab()
+    row = tab.setup.dataset
+    row.set_choice("folder", folder)
+    assert tab.setup.settings().dataset == ("folder", str(folder), 28, False)
+    arch = write_arch(tmp_path / "colour32.json", (3, 32, 32), classes=3)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(arch), ""))
+    tab.setup.model.setCurrentIndex(tab.setup.model.findData("arch"))
+    tab.setup.model.activated.emit(tab.setup.model.currentIndex())
+    assert tab.setup.settings().dataset == ("folder", str(folder), 32, True)
+    key = tab.setup.settings().dataset
+    qtbot.waitUntil(lambda: tab.session.has_data(key), timeout=60_000)
+    tab.setup.batch_size.setValue(8)
+    tab.start()
+    assert tab.trainer is not None, tab.banner.text()
+    qtbot.waitUntil(lambda: tab.state == "finished", timeout=60_000)
+    other = make_tab()
+    other.setup.dataset.size.setValue(40)          # the user's: kept when the model changes
+    other.setup.model.setCurrentIndex(other.setup.model.findData("arch"))
+    other.setup.model.activated.emit(other.setup.model.currentIndex())
+    assert other.setup.model.currentData() == "arch"
+    assert other.setup.dataset.size.value() == 40
+    assert other.setup.dataset.colour.currentData() is False     # as LeNet-5 had it
+
+
+def test_a_broken_architecture_file_is_refused_when_chosen(qtbot, make_tab, tmp_path,
+                                                           monkeypatch):
+    """Refused at the choice (the banner, one line), LeNet-5 kept, and the
+    status line names the model Start trains, not an earlier one."""
+    tab = make_tab()
+    good = write_arch(tmp_path / "good.json", (1, 28, 28))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    chosen = [str(good)]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (chosen[0], ""))
+    arch_index = tab.setup.model.findData("arch")
+
+    def choose_arch_file():
+        tab.setup.model.setCurrentIndex(arch_index)
+        tab.setup.model.activated.emit(arch_index)
+
+    tab.use_architecture(A.read(A.bundled()["bottleneck-1x1"]))
+    assert "bottleneck" in tab.status.text()
+    lenet = tab.setup.model.findData("lenet5")
+    tab.setup.model.setCurrentIndex(lenet)         # as a click does: changed, then activated
+    tab.setup.model.activated.emit(lenet)
+    assert "Model: LeNet-5; Start trains it." in tab.status.text()
+    chosen[0] = str(broken)
+    choose_arch_file()
+    text = tab.banner.text()
+    assert tab.banner.isVisible() and str(broken) in text and "\n" not in text
+    assert text.endswith("; the model stays LeNet-5.")
+    assert tab.setup.model.currentData() == "lenet5"
+    assert "Model: LeNet-5" in tab.status.text() and "bottleneck" not in tab.status.text()
+    chosen[0] = str(good)
+    choose_arch_file()
+    assert tab.setup.model.currentData() == "arch" and tab.setup.arch_path == str(good)
+
+
+def test_train_this_network_picks_a_dataset_that_fits_or_says_which_would(
+        qtbot, make_tab, tmp_path):
+    """A 3x32x32 network from the builder on Coloured MNIST (3x28x28): no
+    folder or CIFAR-10 at hand, a line naming the data that would fit; with a
+    folder chosen before, that folder at 32 px, colour. A 3x28x28 network:
+    Coloured MNIST."""
+    tab = make_tab()
+    tab.setup.dataset.set_choice("colored-mnist")
+    wide = A.read(write_arch(tmp_path / "w.json", (3, 32, 32)))
+    tab.use_architecture(wide)
+    assert tab.setup.settings().dataset[0] == "colored-mnist"
+    assert tab.banner.isVisible() and tab.banner.text() == (
+        f"{wide.title} takes 3x32x32 images, coloured MNIST (generated) gives 3x28x28: "
+        f"choose a CIFAR-10 directory or an image folder (32 px, colour) as the dataset.")
+    folder = write_folder(tmp_path / "f", per_class=8)
+    tab.setup.dataset.paths["folder"] = str(folder)       # chosen once before
+    tab.use_architecture(wide)
+    assert tab.setup.settings().dataset == ("folder", str(folder), 32, True)
+    tab.setup.dataset.set_choice("mnist")
+    tab.use_architecture(A.read(write_arch(tmp_path / "c28.json", (3, 28, 28))))
+    assert tab.setup.settings().dataset[0] == "colored-mnist"
+    key = tab.setup.settings().dataset
+    qtbot.waitUntil(lambda: not tab.setup.dataset.progress_row.isVisible(), timeout=60_000)
+    assert key == tab.setup.settings().dataset
+
+
+def test_many_maps_at_32x32_scroll_instead_of_being_cut_off(qtbot, make_tab):
+    """The builder's colour CNN at 3x32x32 (ten layers with titles such as
+    "(1, 12, 32, 32)"): every column lies inside the maps view, which is as
+    wide as they need and scrolls in the window (fc2 was cut off, no scroll bar)."""
+    tab = make_tab()
+    tab.views.setCurrentIndex(1)
+    qtbot.waitExposed(tab)
+    rng = np.random.default_rng(0)
+    shapes = [("conv1", (12, 32, 32)), ("bn1", (12, 32, 32)), ("relu1", (12, 32, 32)),
+              ("pool1", (12, 16, 16)), ("conv2", (24, 12, 12)), ("bn2", (24, 12, 12)),
+              ("relu2", (24, 12, 12)), ("pool2", (24, 6, 6)), ("fc1", (120,)), ("fc2", (10,))]
+    maps = [(name, rng.normal(size=s).astype(np.float32), rng.normal(size=s).astype(np.float32))
+            for name, s in shapes]
+    tab.maps.set_maps(rng.uniform(size=(3, 32, 32)).astype(np.float32), maps,
+                      "input: label 0 (airplane)<br>predicted 0 (airplane) (100%)")
+    qtbot.wait(100)
+    view = tab.maps
+    inside = view.mapToScene(view.viewport().rect()).boundingRect()
+    for act, grad in view.columns:
+        for item in (act.title, act.view, grad.view):
+            r = item.sceneBoundingRect()
+            assert inside.contains(r), (item, r, inside)
+        assert act.view.sceneBoundingRect().width() >= 40
+    scroll = view.parentWidget().parentWidget()
+    bar = scroll.horizontalScrollBar()
+    assert view.width() > scroll.viewport().width() and bar.maximum() > 0
+    bar.setValue(bar.maximum())                      # the last column can be brought into view
+    last = view.columns[-1][0].view
+    right = view.mapTo(scroll.viewport(), view.mapFromScene(
+        last.sceneBoundingRect().topRight())).x()
+    assert right <= scroll.viewport().width()

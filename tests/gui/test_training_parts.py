@@ -2,6 +2,7 @@
 decimated curve series, confusion matrix and galleries, the probe."""
 
 import numpy as np
+import pyqtgraph as pg
 from PyQt6.QtCore import QEvent
 from PyQt6.QtWidgets import QApplication
 import pytest
@@ -198,3 +199,84 @@ def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
     view.close()
     view.deleteLater()
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def _probe_extras(model, image):
+    """Two probes of ``model`` (the second after its weights moved far out)."""
+    probe = Probe(model, image, 0, heavy_interval=0)
+    x = np.repeat(image[None], 64, axis=0)
+    trainer = Trainer(model, (x, np.zeros(64, np.int64)), None,
+                      TrainConfig(epochs=1, limit=64, batch_size=32))
+    first = probe(trainer)
+    for name in probe.param_layers:
+        w = next(iter(model[name].params.values()))     # BatchNorm's: gamma
+        w.ravel()[:w.size // 3] = 50.0
+    return probe.param_layers, first, probe(trainer)
+
+
+def test_the_weights_page_names_the_layers_of_the_network_trained(qtbot):
+    """LeNet-5, then the bundled colour CNN (BatchNorm after its convolutions,
+    two Linear layers): one histogram and one legend entry per parametric
+    layer of the network being trained, none of the previous one's (no
+    "fc3"), no two plots overlapping, all inside the page at 1400x900."""
+    from cnnviz.engine import architecture
+    from cnnviz.gui.training.inside import WeightsView
+    view = WeightsView()
+    view.resize(1000, 680)
+    view.show()
+    qtbot.waitExposed(view)
+    grey = load_mnist(split="test").images[0] / np.float32(255)
+    colour_cnn = architecture.read(architecture.bundled()["colour-cnn"]).build(0)
+    from cnnviz.engine.layers import Conv2D, Flatten, Linear, ReLU
+    from cnnviz.engine.sequential import Sequential
+    eight = Sequential(*[layer for i in range(4) for layer in (Conv2D(1 if i == 0 else 4, 4, 3,
+                                                                      seed=i), ReLU())],
+                       Flatten(), Linear(4 * 20 * 20, 10, seed=0),
+                       *[Linear(10, 10, seed=i) for i in range(3)])
+    for model, image in ((lenet5(seed=0), grey),
+                         (colour_cnn, np.stack([grey] * 3)),
+                         (eight, grey)):              # eight histograms: in two rows
+        layers, first, ex = _probe_extras(model, image)
+        view.reset()
+        view.prepare(layers)
+        view.add(0, first)
+        view.add(64, ex)
+        view.redraw()
+        qtbot.wait(50)
+        assert list(view.hist_items) == layers
+        legend = [label.text for _, label in view.norm_plot.legend.items]
+        assert legend == layers
+        plots = [plot for plot, _ in view.hist_items.values()]
+        assert all(p.scene() is view.scene() for p in plots)
+        visible = view.mapToScene(view.viewport().rect()).boundingRect()
+        rects = [p.sceneBoundingRect() for p in plots]
+        for r in rects:
+            assert r.width() >= 60 and r.height() >= 60 and visible.contains(r), (r, visible)
+        for i, a in enumerate(rects):
+            for b in rects[i + 1:]:
+                assert not a.intersects(b), (a, b)
+        in_scene = [i for i in view.scene().items() if isinstance(i, pg.PlotItem)]
+        assert len(in_scene) == 2 + len(layers)      # the two curve plots, the histograms
+        if model is colour_cnn:
+            assert "fc3" not in layers and "bn1" in layers
+    view.close()
+    view.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+def test_the_most_wrong_gallery_says_so_when_no_test_image_is_wrong(qtbot):
+    """All right: "No test image is wrong", not "The 0 most confidently
+    wrong test images"; one wrong: not "The 1 ... images"."""
+    from cnnviz.gui.training.evaluation import EvaluationPanel
+    panel = EvaluationPanel()
+    qtbot.addWidget(panel)
+    images = np.zeros((4, 8, 8), np.uint8)
+    labels = np.array([0, 1, 2, 1])
+    probs = np.eye(3, dtype=np.float32)[labels] * 0.8 + 0.2 / 3
+    panel.set_results(images, labels, probs)
+    assert panel.gallery.title.text().startswith("No test image is wrong: all 4 are")
+    assert len(panel.gallery.indices) == 0
+    probs[3] = [0.1, 0.2, 0.7]
+    panel.set_results(images, labels, probs)
+    assert panel.gallery.title.text().startswith("The only wrong test image (")
+    assert panel.gallery.indices.tolist() == [3]

@@ -60,6 +60,49 @@ def describe(key) -> str:
     return text
 
 
+def choice_shape(key):
+    """(C, H, W) of the images of a choice, or None if only loading tells
+    (an IDX directory, a folder of its own colours)."""
+    kind, _, size, colour = key
+    if kind == "mnist":
+        return (1, 28, 28)
+    if kind == "colored-mnist":
+        return (3, 28, 28)
+    if kind == "cifar10":
+        return (3, 32, 32)
+    if kind == "folder" and size and colour is not None:
+        return (3 if colour else 1, size, size)
+    return None
+
+
+def fitting_choice(shape, paths: dict):
+    """A choice (kind, path, size, colour) whose images are ``shape``
+    (C, H, W), among the kinds at hand (those needing a directory: only if
+    one was chosen before); None if there is none."""
+    c, h, w = shape
+    for kind in ("mnist", "colored-mnist", "cifar10"):
+        key = (kind, paths.get(kind) if kind in NEEDS_PATH else None, None, None)
+        if choice_shape(key) == tuple(shape) and (kind not in NEEDS_PATH or key[1]):
+            return key
+    if paths.get("folder") and h == w and c in (1, 3) and 8 <= h <= 256:
+        return ("folder", paths["folder"], h, c == 3)
+    return None
+
+
+def data_that_fits(shape) -> str:
+    """The kinds of data whose images are ``shape`` (C, H, W), in words."""
+    c, h, w = shape
+    words = {(1, 28, 28): "the bundled MNIST, an IDX directory or an image folder "
+                          "(28 px, grey)",
+             (3, 28, 28): "Coloured MNIST or an image folder (28 px, colour)",
+             (3, 32, 32): "a CIFAR-10 directory or an image folder (32 px, colour)"}
+    if tuple(shape) in words:
+        return words[tuple(shape)]
+    if h == w and c in (1, 3):
+        return f"an image folder ({h} px, {'colour' if c == 3 else 'grey'})"
+    return f"{c}x{h}x{w} images, which no dataset here gives"
+
+
 class DatasetRow(QWidget):
     """The combo box, the path, the folder's options; the load's progress."""
 
@@ -91,6 +134,11 @@ class DatasetRow(QWidget):
         row.addStretch(1)
         self.size.valueChanged.connect(self.changed)
         self.colour.currentIndexChanged.connect(self.changed)
+        # Size and colour follow the network's input until the user sets them
+        # (as the CLI's folder defaults do): changes made here are signal-blocked.
+        self.options_set = False
+        self.size.valueChanged.connect(self._options_edited)
+        self.colour.currentIndexChanged.connect(self._options_edited)
 
         self.progress_row = QWidget()
         prow = QHBoxLayout(self.progress_row)
@@ -139,7 +187,28 @@ class DatasetRow(QWidget):
                 self.size.setValue(int(size))
             if colour is not None:
                 self.colour.setCurrentIndex(self.colour.findData(bool(colour)))
+            if size or colour is not None:
+                self.options_set = True       # a run's or a session's own: kept
         self._update()
+        if self.spec_key() != before:
+            self.changed.emit()
+
+    def _options_edited(self, *_) -> None:
+        self.options_set = True
+
+    def follow_network(self, shape) -> None:
+        """An image folder's size and colour become the network's input
+        (C, H, W), unless the user set them; None (the network does not say),
+        a non-square or other-channel input: left as they are."""
+        if shape is None or self.options_set:
+            return
+        c, h, w = shape
+        if h != w or c not in (1, 3) or not (self.size.minimum() <= h <= self.size.maximum()):
+            return
+        before = self.spec_key()
+        with QSignalBlocker(self.size), QSignalBlocker(self.colour):
+            self.size.setValue(int(h))
+            self.colour.setCurrentIndex(self.colour.findData(c == 3))
         if self.spec_key() != before:
             self.changed.emit()
 

@@ -274,10 +274,15 @@ class EvaluationPanel(QWidget):
             return
         self.matrix.select(None)
         idx = most_confidently_wrong(self.labels, self.probs)
-        self.gallery.show_images(f"The {len(idx)} most confidently wrong test images "
-                                 f"(caption: true → predicted, confidence; bars: "
-                                 f"probabilities of {self._range_text()}, green = true class)",
-                                 self.images, self.labels, self.probs, idx, self.names)
+        if not len(idx):
+            title = (f"No test image is wrong: all {len(self.labels):,} are classified "
+                     f"right (click a cell of the matrix to see them)")
+        else:
+            which = ("The only wrong test image" if len(idx) == 1 else
+                     f"The {len(idx)} most confidently wrong test images")
+            title = (f"{which} (caption: true → predicted, confidence; bars: "
+                     f"probabilities of {self._range_text()}, green = true class)")
+        self.gallery.show_images(title, self.images, self.labels, self.probs, idx, self.names)
 
     def _range_text(self) -> str:
         first, last = self.names[0], name_of(self.names, self.probs.shape[1] - 1)

@@ -15,6 +15,7 @@ from cnnviz.gui.training.mosaic import MosaicView
 from cnnviz.gui.training.series import DecimatedSeries
 from cnnviz.gui.widgets import theme
 
+HIST_PER_ROW = 6        # weight histograms side by side before a second row
 LAYER_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                  "#e377c2", "#17becf"]
 
@@ -35,6 +36,7 @@ class MapsView(pg.GraphicsLayoutWidget):
         self.input_view: MosaicView | None = None
         self._names = None
         self._pending = None
+        self._needs_width = False
         self.caption = ""
 
     def set_maps(self, sample: np.ndarray, maps: list, caption: str) -> None:
@@ -50,6 +52,7 @@ class MapsView(pg.GraphicsLayoutWidget):
             self.columns = [(MosaicView(self.ci, 0, j + 1), MosaicView(self.ci, 2, j + 1))
                             for j in range(len(names))]
             self._names = names
+            self._needs_width = True
         self.caption = caption          # what the input is said to be (read by tests)
         sample = np.asarray(sample)
         if sample.ndim == 3 and sample.shape[0] == 3:
@@ -59,6 +62,16 @@ class MapsView(pg.GraphicsLayoutWidget):
         for (act_view, grad_view), (name, act, grad) in zip(self.columns, maps):
             act_view.show(act, f"{name}<br>{_shape(act)}")
             grad_view.show(grad, f"∂L/∂{name}", signed=True)
+        if self._needs_width:
+            self._needs_width = False
+            self._fit_width()
+
+    def _fit_width(self) -> None:
+        """At least as wide as the columns' titles need: a network with many
+        layers is then scrolled to (the page holds this view in a scroll
+        area), never drawn past the right edge."""
+        hint = self.ci.layout.effectiveSizeHint(pg.QtCore.Qt.SizeHint.MinimumSize)
+        self.setMinimumWidth(int(np.ceil(hint.width())) + 2 * self.frameWidth() + 4)
 
 
 class HistoryImage:
@@ -138,6 +151,7 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self._decades: dict[pg.PlotItem, tuple[int, int]] = {}
         self._hist_ranges: dict[str, tuple[float, float]] = {}
         self._run_length = 1
+        self._layers: list[str] = []      # the parametric layers shown, in order
         self._dirty = False
 
     def _plot(self, row, col, title) -> pg.PlotItem:
@@ -197,10 +211,30 @@ class WeightsView(pg.GraphicsLayoutWidget):
 
     def prepare(self, layers: list[str]) -> None:
         """Create the curves and histogram plots of every parametric layer
-        now: building a plot costs ~14 ms, a stall if done mid-run."""
-        for j, name in enumerate(layers):
+        now: building a plot costs ~14 ms, a stall if done mid-run. Another
+        network's layers replace the previous ones (legend and histograms
+        name the layers of the network being trained, nothing else)."""
+        layers = list(layers)
+        if layers != self._layers:
+            self._forget_layers()
+            self._layers = layers
+        for name in layers:
             self._series(name)
-            self._hist_item(j, name)
+            self._hist_item(name)
+
+    def _forget_layers(self) -> None:
+        """Drop every layer's curves, legend entries, histograms and their plots."""
+        for c_norm, c_ratio in self.curves.values():
+            self.norm_plot.removeItem(c_norm)         # its legend entry too
+            self.ratio_plot.removeItem(c_ratio)
+        for view, _ in self.hist_items.values():
+            self.hist_layout.removeItem(view)
+            view.deleteLater()
+        for table in (self.norms, self.ratios, self.curves, self.hists, self.outside,
+                      self.hist_titles, self.hist_items, self._hist_ranges):
+            table.clear()
+        self._decades.clear()
+        self._dirty = True
 
     def add(self, samples: int, extra: dict) -> None:
         for name, v in extra.get("grad_norms", {}).items():
@@ -248,8 +282,8 @@ class WeightsView(pg.GraphicsLayoutWidget):
                 self.kernel_grads.show(g[:, 0] if g.shape[1] == 1
                                        else g.reshape(-1, *g.shape[2:]),
                                        "their gradients ∂L/∂W", signed=True)
-        for j, (name, h) in enumerate(self.hists.items()):
-            view, item = self._hist_item(j, name)
+        for name, h in self.hists.items():
+            view, item = self._hist_item(name)
             if not h.count:
                 item.clear()            # a new run, nothing probed yet
                 continue
@@ -270,9 +304,15 @@ class WeightsView(pg.GraphicsLayoutWidget):
         self._dirty = False
         return True
 
-    def _hist_item(self, column: int, name: str) -> tuple:
+    def _hist_item(self, name: str) -> tuple:
         if name not in self.hist_items:
-            view = self.hist_layout.addPlot(row=1, col=column,
+            if name not in self._layers:        # fed before prepare(): placed after the rest
+                self._layers.append(name)
+            i, n = self._layers.index(name), len(self._layers)
+            # up to HIST_PER_ROW side by side, more in two rows: each stays wide enough to read
+            per_row = n if n <= HIST_PER_ROW else -(-n // 2)
+            row, column = 1 + i // per_row, i % per_row
+            view = self.hist_layout.addPlot(row=row, col=column,
                                             title=hist_title(name, 0, 0, 0, 0))
             # the histograms share the row equally, whatever their titles say
             view.setPreferredWidth(80)

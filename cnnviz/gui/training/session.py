@@ -47,7 +47,9 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from cnnviz.engine.architecture import read as read_architecture
-from cnnviz.engine.models import MODELS
+from cnnviz.engine.fit import input_mismatch, output_fit, output_shape
+from cnnviz.engine.fit import shape_text as dims_text
+from cnnviz.engine.models import INPUT_SHAPE, MODELS
 from cnnviz.engine.serialization import ModelFileError, load
 from cnnviz.engine.trainer import TrainConfig, Trainer, load_checkpoint
 from cnnviz.gui.training.probe import Probe
@@ -110,6 +112,7 @@ class PreparedRun:
     label: str
     sample: tuple                # the monitored test image: (image in [0, 1], label, index)
     source: str | None = None    # the checkpoint it was loaded from
+    warnings: tuple = ()         # said to the user, the run goes on (e.g. unused outputs)
 
 
 class TrainingSession:
@@ -239,19 +242,36 @@ class TrainingSession:
         return MODELS[s.model](seed=s.seed)
 
     @staticmethod
+    def network_input(s):
+        """(C, H, W) the model of settings ``s`` takes, if it says (a model
+        file does not: None); reads no weights."""
+        if s.model in MODELS:
+            return tuple(INPUT_SHAPE[1:])
+        try:
+            if s.model == "builder" and s.architecture is not None:
+                return tuple(s.architecture.batch_input_shape[1:])
+            if s.model == "arch" and s.model_path:
+                return tuple(read_architecture(s.model_path).batch_input_shape[1:])
+        except (OSError, ValueError):
+            pass                # said when the run is made
+        return None
+
+    @staticmethod
     def config(s, **gui) -> TrainConfig:
         return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                            optimizer=s.optimizer, momentum=s.momentum,
                            weight_decay=s.weight_decay, seed=s.seed, limit=s.limit,
                            shift=s.shift, lr_schedule=s.lr_schedule, **gui)
 
-    def _trainer(self, model, s, config, sample_index: int):
-        """(trainer, monitored sample (image in [0, 1], label, index))."""
+    def _trainer(self, model, s, config, sample_index: int, takes=None):
+        """(trainer, monitored sample (image in [0, 1], label, index), warnings)."""
         train, test = self.data(s.dataset)
-        check_labels(model, train, test)
+        warnings = check_labels(model, train, test, takes, len(self.class_names(s.dataset)),
+                                s.dataset[0])
         i = min(max(int(sample_index), 0), len(test[1]) - 1)
         sample = (test[0][i] / np.float32(255), int(test[1][i]), i)
-        return Trainer(model, train, test, config, probe=Probe(model, *sample[:2])), sample
+        return (Trainer(model, train, test, config, probe=Probe(model, *sample[:2])), sample,
+                warnings)
 
     def _label(self, s, number: int) -> str:
         return (f"run {number}: {s.optimizer} lr {s.lr:g}"
@@ -263,12 +283,14 @@ class TrainingSession:
         try:
             model = model if model is not None else self.new_model(s)
             initial = model.state_dict()
-            trainer, sample = self._trainer(model, s, self.config(s, **gui), sample_index)
+            trainer, sample, warnings = self._trainer(model, s, self.config(s, **gui),
+                                                      sample_index, self.network_input(s))
         except RunError:
             raise
         except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
             raise RunError(one_line(e)) from None
-        return PreparedRun(trainer, s, initial, self._label(s, self.run_count + 1), sample)
+        return PreparedRun(trainer, s, initial, self._label(s, self.run_count + 1), sample,
+                           warnings=tuple(warnings))
 
     def prepare_restart(self, s, gui: dict, sample_index: int = 0) -> PreparedRun:
         """A new run from the current run's initial weights (same model and
@@ -295,7 +317,7 @@ class TrainingSession:
             cfg = {k: v for k, v in state["config"].items() if k in names}
             config = TrainConfig(**{**cfg, **gui})
             initial = model.state_dict()
-            trainer, sample = self._trainer(model, s, config, sample_index)
+            trainer, sample, warnings = self._trainer(model, s, config, sample_index)
             trainer.load_state_dict(state)
         except ModelFileError as e:
             raise RunError(one_line(e)) from None
@@ -308,7 +330,7 @@ class TrainingSession:
                             "batch_size": c.batch_size, "epochs": c.epochs, "seed": c.seed,
                             "limit": c.limit, "shift": c.shift, "lr_schedule": c.lr_schedule})
         return PreparedRun(trainer, loaded, initial, self._label(loaded, self.run_count + 1),
-                           sample, source=str(path))
+                           sample, source=str(path), warnings=tuple(warnings))
 
     def install(self, run: PreparedRun) -> None:
         """Make ``run`` the current run (the old one, if any, is gone: the
@@ -446,24 +468,48 @@ def as_input(images: np.ndarray) -> np.ndarray:
     return x[:, None] if x.ndim == 3 else x
 
 
-def check_labels(model, train, test) -> None:
-    """Raise RunError if the model cannot take the images or cannot have a
-    label of the data (one forward pass of one image)."""
-    images = train[0]
-    x = as_input(images[:1])
+def check_labels(model, train, test, takes=None, classes: int = 0,
+                 kind: str = "") -> list[str]:
+    """Raise RunError (one line) if the model cannot take the images or has
+    not one output per class of the data; return the warnings to say (more
+    outputs than classes). ``takes``: the (C, H, W) the network says it
+    takes, if it does; ``classes``: the dataset's class count (its class
+    names); ``kind``: the dataset's kind, for the hint."""
+    gives = image_shape(train[0])
+    mismatch = input_mismatch(takes, gives)
+    if mismatch:
+        raise RunError(f"Cannot train this model on this data: {mismatch}; "
+                       f"{fit_hint(takes, gives, kind)}.")
     try:
-        out = model.predict(x.astype(model.dtype, copy=False))
-    except (ValueError, TypeError) as e:
-        raise RunError(f"Cannot train this model on this data: the dataset's images are "
-                       f"{shape_text(image_shape(images))} and the model cannot take them "
-                       f"({one_line(e)}). Choose a model made for such images, or another "
-                       f"dataset.") from None
-    n = out.shape[-1]
+        out = output_shape(model, gives)
+    except ValueError as e:
+        raise RunError(f"Cannot train this model on this data: the dataset gives "
+                       f"{dims_text(gives)} images and the network cannot take them "
+                       f"({one_line(e)}); choose a network made for {shape_text(gives)} "
+                       f"images, or another dataset.") from None
+    refused, warning = output_fit(out, classes)
+    if refused:
+        raise RunError(f"Cannot train this model on this data: {refused}.")
+    n = out[0]
     for what, (_, labels) in (("training", train), ("test", test)):
         if not len(labels):
             continue
         lo, hi = int(np.min(labels)), int(np.max(labels))
-        if lo < 0 or hi >= n:
+        if lo < 0 or hi >= n:       # a label beyond the dataset's own classes
             bad = hi if hi >= n else lo
             raise RunError(f"Cannot train on this dataset: its {what} set has label {bad}, "
                            f"but the model has {n} outputs (labels 0-{n - 1}).")
+    return [f"Training goes on, but {warning}."] if warning else []
+
+
+def fit_hint(takes, gives, kind: str) -> str:
+    """What to change when the network takes ``takes`` and the data gives ``gives``."""
+    c, h, w = takes
+    if kind == "folder" and h == w:
+        return (f"set the folder's size to {h} px and {'colour' if c == 3 else 'grey'} "
+                f"to fit the network")
+    if c == 1 and gives[0] == 3:
+        return "choose grey data (e.g. the bundled MNIST), or a colour network"
+    if c == 3 and gives[0] == 1:
+        return "choose colour data (e.g. Coloured MNIST, CIFAR-10, a colour image folder)"
+    return f"choose data of {dims_text(takes)} images, or a network made for {dims_text(gives)}"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
 from cnnviz.gui.training.dataset_row import DatasetRow
-from cnnviz.gui.training.session import Settings
+from cnnviz.engine.architecture import read as read_architecture
+from cnnviz.gui.training.session import Settings, TrainingSession, one_line
 
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
@@ -41,6 +42,8 @@ class SetupPanel(QGroupBox):
     momentum_changed = pyqtSignal(float)
     epochs_changed = pyqtSignal(int)
     structure_changed = pyqtSignal()      # any other setting (a new run would differ)
+    refused = pyqtSignal(str)             # a choice not taken, in one line (the banner's)
+    model_shown = pyqtSignal(str)         # another model is the one Start trains: its name
 
     def __init__(self, parent=None):
         super().__init__("Set-up", parent)
@@ -59,6 +62,7 @@ class SetupPanel(QGroupBox):
         self.model_path: str | None = None
         self.arch_path: str | None = None
         self.architecture = None          # the builder's (a checked Architecture)
+        self._model_index = 0             # the model shown (kept when a choice is refused)
         self.model.activated.connect(self._model_chosen)
         form.addRow("Model", self.model)
 
@@ -127,9 +131,16 @@ class SetupPanel(QGroupBox):
             path, _ = QFileDialog.getOpenFileName(self, "Open an architecture", "",
                                                   "cnnviz architectures (*.json)")
             if path:
+                try:                    # refused now, not at Start: the previous model stays
+                    read_architecture(path)
+                except (OSError, ValueError) as e:
+                    self.model.setCurrentIndex(self._model_index)
+                    self._update_source()
+                    self.refused.emit(f"{one_line(e)}; the model stays {self.model_text}.")
+                    return
                 self.arch_path = path
             elif not self.arch_path:
-                self.model.setCurrentIndex(0)
+                self.model.setCurrentIndex(self._model_index)
             self._update_source()
             return
         if self.model.itemData(index) != "file":
@@ -181,6 +192,13 @@ class SetupPanel(QGroupBox):
             model = {"file": self.model_path, "arch": self.arch_path}.get(
                 key, self.model.currentText())
         self.source.setText(f"<small>model: {model}</small>")
+        changed = model != getattr(self, "model_text", model)
+        self.model_text = model
+        if changed:
+            self.model_shown.emit(model)
+        self._model_index = self.model.currentIndex()
+        # an image folder's size and colour follow the network (until set by the user)
+        self.dataset.follow_network(TrainingSession.network_input(self.settings()))
 
     def settings(self) -> Settings:
         return Settings(

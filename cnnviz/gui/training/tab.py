@@ -37,7 +37,8 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QGridLayout, QGroupBox, QHB
 from cnnviz.data.classes import DIGIT_NAMES, name_of
 from cnnviz.gui.training.curves import CurvesPanel
 from cnnviz.gui.training.dataset_loader import DatasetLoader
-from cnnviz.gui.training.dataset_row import describe
+from cnnviz.gui.training.dataset_row import (choice_shape, data_that_fits, describe,
+                                             fitting_choice)
 from cnnviz.gui.training.draw_canvas import DigitPanel
 from cnnviz.gui.training.evaluation import EvaluationPanel
 from cnnviz.gui.training.inside import MapsView, WeightsView
@@ -141,6 +142,9 @@ class TrainingTab(QWidget):
         self.setup.momentum_changed.connect(self._momentum_edited)
         self.setup.epochs_changed.connect(self._epochs_edited)
         self.setup.structure_changed.connect(self._set_state)
+        self.setup.refused.connect(self._show_error)
+        # the status says which model Start trains now, not the one before
+        self.setup.model_shown.connect(lambda model: self._note(f"Model: {model}; Start trains it."))
         self.setup.dataset.changed.connect(self._dataset_changed)
         self.loader = DatasetLoader(parent=self)
         self._loading_key = None          # the Settings.dataset being loaded
@@ -331,7 +335,13 @@ class TrainingTab(QWidget):
         bar.addWidget(random_button)
         bar.addWidget(self.sample_caption, 1)
         v.addLayout(bar)
-        v.addWidget(self.maps, 1)
+        # a network with many layers: its columns scroll, none is cut off
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.maps)
+        v.addWidget(scroll, 1)
         return page
 
     # --- data and model ----------------------------------------------------------------
@@ -340,6 +350,20 @@ class TrainingTab(QWidget):
         of the next run (Start trains it, fresh weights from the run's seed)."""
         self.setup.set_architecture(arch)
         self._note(f"Model: {arch.title} from the Network builder; Start trains it.")
+        # a dataset whose images it takes (the one chosen if it does)
+        takes = tuple(arch.batch_input_shape[1:])
+        key = self.setup.settings().dataset
+        if choice_shape(key) == takes:
+            return
+        fits = fitting_choice(takes, self.setup.dataset.paths)
+        if fits is not None:
+            self.setup.dataset.set_choice(*fits)      # a folder: at the network's size
+            self._note(f"Model: {arch.title} from the Network builder, dataset: "
+                       f"{describe(self.setup.settings().dataset)}; Start trains it.")
+        elif choice_shape(key) is not None:
+            self._show_error(f"{arch.title} takes {takes[0]}x{takes[1]}x{takes[2]} images, "
+                             f"{describe(key)} gives {'x'.join(map(str, choice_shape(key)))}: "
+                             f"choose {data_that_fits(takes)} as the dataset.")
 
     def _shown_dataset(self):
         """The run's dataset (its evaluation refers to it), else the chosen one."""
@@ -458,6 +482,8 @@ class TrainingTab(QWidget):
         self.digit.set_model(t.model)
         self.picture.set_model(t.model)
         self.banner.hide()
+        if run.warnings:          # e.g. outputs no class uses: the run goes on, the user is told
+            self._show_error(" ".join(run.warnings))
         self._set_state()
 
     def _set_run_length(self) -> None:
@@ -508,7 +534,9 @@ class TrainingTab(QWidget):
         self.banner.hide()
         self._note(f"{describe(key)}: {len(train):,} training and {len(test):,} test images "
                    f"of {len(test.class_names)} classes")
-        warnings = [*getattr(train, "warnings", ()), *getattr(test, "warnings", ())]
+        # the splits of one folder share its warnings: each said once
+        warnings = list(dict.fromkeys([*getattr(train, "warnings", ()),
+                                       *getattr(test, "warnings", ())]))
         if warnings:          # e.g. unreadable files skipped: loaded, but the user is told
             self._show_error(" ".join(warnings))
         if self.session.settings is None:
@@ -518,10 +546,13 @@ class TrainingTab(QWidget):
             then()
 
     def _dataset_failed(self, spec, message: str) -> None:
-        self._loading_key = self._after_load = None
+        key, self._loading_key, self._after_load = self._loading_key, None, None
         self.setup.dataset.done_loading()
         self._loading(False)
         self._show_error(message)
+        # the status line's "loading ..." is no longer true
+        self._note(f"{describe(key)} was not loaded: the message above says why"
+                   if key is not None else "the dataset was not loaded")
 
     def _dataset_cancelled(self, spec) -> None:
         self._loading_key = self._after_load = None
