@@ -12,9 +12,11 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                              QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
+from cnnviz.data.classes import numbered
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
 from cnnviz.gui.stepper.explain import (conv_backward_im2col_steps, conv_backward_steps,
                                         conv_im2col_steps, pool_backward_steps)
+from cnnviz.gui.stepper.class_names import class_text
 from cnnviz.gui.stepper.layer_kernel_editor import LayerKernelEditor
 from cnnviz.gui.stepper.session import BACKWARD, StepperSession
 from cnnviz.gui.stepper.tensor_panel import TensorPanel, file_stem
@@ -385,9 +387,7 @@ class SaliencyTab(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Class"))
         self.class_box = QComboBox()
-        self.class_box.addItem("target", None)
-        for k in range(10):
-            self.class_box.addItem(str(k), k)
+        self.set_class_names(numbered(10))
         self.class_box.setToolTip("Whose score the gradient is taken of")
         row.addWidget(self.class_box)
         row.addStretch(1)
@@ -400,6 +400,19 @@ class SaliencyTab(QWidget):
         self.class_box.currentIndexChanged.connect(lambda _: self.class_changed.emit())
         self.saliency = None
 
+    def set_class_names(self, names) -> None:
+        """One entry per class of the network ("3 ship"), after "target"; the
+        class chosen stays chosen if the network has it."""
+        chosen = self.class_box.currentData()
+        blocked = self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("target", None)
+        for k in range(len(names)):
+            self.class_box.addItem(class_text(names, k), k)
+        self.class_box.setCurrentIndex(0 if chosen is None or chosen >= len(names) else chosen + 1)
+        self.class_box.blockSignals(blocked)
+        self.names = tuple(names)
+
     def show_session(self, s: StepperSession) -> None:
         if s.delta is not None:
             self.panel.set_empty("lessons have no class scores")
@@ -409,10 +422,11 @@ class SaliencyTab(QWidget):
         cls = s.label if chosen is None else int(chosen)
         self.saliency = s.saliency(cls)
         maps = np.stack([np.ascontiguousarray(s.x[0].sum(axis=0)), self.saliency])
+        named = class_text(self.names, cls, 100)
         self.panel.show_maps(self.saliency, maps, ["input", f"d score[{cls}] / d input"],
-                             f"saliency of class {cls}: {self.saliency.shape}", None,
+                             f"saliency of class {named}: {self.saliency.shape}", None,
                              shared_scale=False)
-        self.info.setText(f"Red pixels raise the score of class {cls} when brightened, blue "
+        self.info.setText(f"Red pixels raise the score of class {named} when brightened, blue "
                           f"ones lower it (the gradient of the whole network at this input).")
 
 
