@@ -64,6 +64,10 @@ class _PanelStack(QWidget):
         while len(self.panels) <= k:
             n = len(self.panels)
             panel = TensorPanel(f"panel {n}", fit=True)
+            # at the stack's width from the start (its layout sets it only when
+            # shown): a panel filled at Qt's default width built its grid for
+            # that width, then again for the real one (conv1's first visit: 2 x 6 tiles)
+            panel.resize(self.width(), panel.height())
             panel.hover_text.connect(self.hover_text)
             note = QLabel()
             note.setWordWrap(True)
@@ -122,8 +126,34 @@ class WeightsTab(QWidget):
             stack = self._pages[key] = _PanelStack()
             stack.prefer_numbers = self._prefer_numbers
             stack.hover_text.connect(self.hover_text)
+            current = self.pages.currentWidget()
             self.pages.addWidget(_scroll(stack))
+            if current is not None:     # every page is as wide as the shown one (see panel())
+                stack.resize(current.widget().width(), stack.height())
         return stack
+
+    @staticmethod
+    def _key(layer, specs) -> tuple:
+        """A page per layer and parameter shapes (a layer edited to other shapes gets another)."""
+        return () if layer is None or not specs else (
+            layer.name, tuple((k, np.shape(p)) for k, p in layer.params.items()))
+
+    def prepare_layer(self, s: StepperSession, i: int, grads: bool = False) -> bool:
+        """Build layer i's page ahead of its first visit (while the learner
+        looks at something else): its panels, grids and tables at this tab's
+        width, filled with its weights (a forward visit's) or, with ``grads``,
+        zero gradients of their shapes (a backward visit's), so a visit only
+        refills them. Panels that exist are left as they are. True if any was built."""
+        specs = {k: v for k, v in param_specs(s, focus=i, preview=True).items()
+                 if isinstance(v, MapSpec) and (k in ("dW", "db")) == grads}
+        key = self._key(s.model.layers[i], specs)
+        if not key or not self.isVisible():
+            return False
+        stack = self._page(key)
+        todo = {k: v for k, v in specs.items() if self.ORDER.index(k) >= len(stack.panels)
+                or stack.panels[self.ORDER.index(k)].rendered is None}
+        self._fill(stack, todo, hide_others=False)
+        return bool(todo)
 
     def set_prefer_numbers(self, on: bool) -> None:
         """A new network: the pages of the old one go (their layers are gone)."""
@@ -146,15 +176,19 @@ class WeightsTab(QWidget):
         self.specs = {k: v for k, v in specs.items() if isinstance(v, MapSpec)}
         self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
         layer = s.model.layers[s.focus] if s.focus >= 0 else None
-        key = () if layer is None or not self.specs else (
-            layer.name, tuple((k, np.shape(p)) for k, p in layer.params.items()))
-        self.stack = stack = self._page(key)
+        self.stack = stack = self._page(self._key(layer, self.specs))
+        self._fill(stack, self.specs)
+        page = stack.parentWidget().parentWidget()          # stack -> viewport -> scroll area
+        if self.pages.currentWidget() is not page:
+            self.pages.setCurrentWidget(page)
+
+    def _fill(self, stack: _PanelStack, specs: dict, hide_others: bool = True) -> None:
         # each parameter keeps its own panel (index in ORDER), so dW appearing
         # after a backward step does not shift bias into another panel
         for k, name in enumerate(self.ORDER):
-            spec = self.specs.get(name)
+            spec = specs.get(name)
             if spec is None:
-                if k < len(stack.panels):
+                if hide_others and k < len(stack.panels):
                     stack.panels[k].hide()
                     stack.notes[k].hide()
                 continue
@@ -174,9 +208,6 @@ class WeightsTab(QWidget):
                 panel.edit_spec = spec
             if stack.notes[k].text():
                 stack.notes[k].setText("")
-        page = stack.parentWidget().parentWidget()          # stack -> viewport -> scroll area
-        if self.pages.currentWidget() is not page:
-            self.pages.setCurrentWidget(page)
 
     def _edited(self, spec: MapSpec, m: int, r: int, c: int, v: float) -> None:
         name = spec.edit[1]

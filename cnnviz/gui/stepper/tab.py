@@ -41,6 +41,7 @@ from cnnviz.gui.stepper.strip import ArchitectureStrip
 from cnnviz.gui.stepper.tensor_panel import TensorPanel
 from cnnviz.gui.stepper.explain import as_maps
 from cnnviz.gui.stepper.views import io_specs
+from cnnviz.gui.stepper.warmup import IdleWarmup
 from cnnviz.gui.widgets.banner import Banner
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -112,6 +113,7 @@ class StepperTab(QWidget):
         self._image_note = ""             # the picture conversion, said again on a target change
         self._picture = None              # (pixels, name) of the picture fed, for another network
         self._input_note = ""             # how the digit was made to fit the network, if it was
+        self.warmup = IdleWarmup(self)     # builds what steps will show, while idle
         self._build()
         self._connect()
         # the trained LeNet-5 by default, so a digit is recognised as it should be
@@ -531,7 +533,7 @@ class StepperTab(QWidget):
         # the BatchNorm / Dropout tab only for a network that has one (the tabs fit then)
         self.side.setTabVisible(self.side.indexOf(self.norm_tab), session.has_mode)
         self.refresh()
-        QTimer.singleShot(0, self._prepare_grids)
+        self.warmup.start(self._warmup_jobs(session))
 
     def _show_classes(self, model, classes: int) -> None:
         """The network's class names in the Target box, the chart and the Saliency tab."""
@@ -544,18 +546,29 @@ class StepperTab(QWidget):
         if problem:
             self.banner.show_message(f"{self.source}: {problem}.", "warning")
 
-    def _prepare_grids(self) -> None:
-        """Build every map grid this network will need while the learner looks,
-        so no step pays for building pyqtgraph tiles (~100 ms for 16 maps)."""
-        if self.session is None:
-            return
-        shapes = {tuple(self.session.x.shape)}
-        for t in summary(self.session.model, self.session.x.shape).rows:
-            shapes.add(tuple(t.output_shape))
-        for shape in shapes:
-            maps = as_maps(np.zeros(shape, np.float32))[0]
-            for panel in (self.panel_a, self.panel_b):
-                panel.prepare(maps.shape[0], maps.shape[1:])
+    def _warmup_jobs(self, session: StepperSession) -> list:
+        """What this network's steps will show, built while the learner looks
+        (see warmup.py), in the order a forward pass needs it: each layer's
+        map grids in the main panels (~100 ms for 16 maps) and Weights page;
+        then the gradients' panels, last layer first, as the backward pass goes."""
+        def grid(panel, count, map_shape):
+            panel.prepare(count, map_shape)
+
+        jobs, built = [], set()
+        shape = tuple(session.x.shape)
+        layers = session.model.layers
+        for i, row in enumerate(summary(session.model, shape).rows):
+            for panel, tensor in ((self.panel_a, shape), (self.panel_b, row.output_shape)):
+                maps = as_maps(np.zeros(tensor, np.float32))[0]
+                if (panel, maps.shape) not in built:
+                    built.add((panel, maps.shape))
+                    jobs.append(lambda p=panel, m=maps.shape: grid(p, m[0], m[1:]))
+            shape = tuple(row.output_shape)
+            if layers[i].params:
+                jobs.append(lambda i=i: self.weights_tab.prepare_layer(session, i))
+        jobs += [lambda i=i: self.weights_tab.prepare_layer(session, i, grads=True)
+                 for i in reversed(range(len(layers))) if layers[i].params]
+        return jobs
 
     def _select_box(self, key: str) -> None:
         self.network_box.select(key)
@@ -714,6 +727,7 @@ class StepperTab(QWidget):
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the image loader (its running decode finishes first); True: no thread left."""
+        self.warmup.stop()
         if self._loader is not None:
             self._loader.stop()
         return True
