@@ -39,9 +39,8 @@ from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, Salien
                                           WeightsTab)
 from cnnviz.gui.stepper.strip import ArchitectureStrip
 from cnnviz.gui.stepper.tensor_panel import TensorPanel
-from cnnviz.gui.stepper.explain import as_maps
 from cnnviz.gui.stepper.views import io_specs
-from cnnviz.gui.stepper.warmup import IdleWarmup
+from cnnviz.gui.stepper.warmup import IdleWarmup, network_pieces
 from cnnviz.gui.widgets.banner import Banner
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -533,7 +532,8 @@ class StepperTab(QWidget):
         # the BatchNorm / Dropout tab only for a network that has one (the tabs fit then)
         self.side.setTabVisible(self.side.indexOf(self.norm_tab), session.has_mode)
         self.refresh()
-        self.warmup.start(self._warmup_jobs(session))
+        self.warmup.start(network_pieces(session, (self.panel_a, self.panel_b),
+                                         self.weights_tab))
 
     def _show_classes(self, model, classes: int) -> None:
         """The network's class names in the Target box, the chart and the Saliency tab."""
@@ -545,30 +545,6 @@ class StepperTab(QWidget):
         self.saliency_tab.set_class_names(names)
         if problem:
             self.banner.show_message(f"{self.source}: {problem}.", "warning")
-
-    def _warmup_jobs(self, session: StepperSession) -> list:
-        """What this network's steps will show, built while the learner looks
-        (see warmup.py), in the order a forward pass needs it: each layer's
-        map grids in the main panels (~100 ms for 16 maps) and Weights page;
-        then the gradients' panels, last layer first, as the backward pass goes."""
-        def grid(panel, count, map_shape):
-            panel.prepare(count, map_shape)
-
-        jobs, built = [], set()
-        shape = tuple(session.x.shape)
-        layers = session.model.layers
-        for i, row in enumerate(summary(session.model, shape).rows):
-            for panel, tensor in ((self.panel_a, shape), (self.panel_b, row.output_shape)):
-                maps = as_maps(np.zeros(tensor, np.float32))[0]
-                if (panel, maps.shape) not in built:
-                    built.add((panel, maps.shape))
-                    jobs.append(lambda p=panel, m=maps.shape: grid(p, m[0], m[1:]))
-            shape = tuple(row.output_shape)
-            if layers[i].params:
-                jobs.append(lambda i=i: self.weights_tab.prepare_layer(session, i))
-        jobs += [lambda i=i: self.weights_tab.prepare_layer(session, i, grads=True)
-                 for i in reversed(range(len(layers))) if layers[i].params]
-        return jobs
 
     def _select_box(self, key: str) -> None:
         self.network_box.select(key)

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from collections import deque
 
+import numpy as np
 from PyQt6.QtCore import QObject, QTimer
+
+from cnnviz.engine.summary import summary
+from cnnviz.gui.stepper.explain import as_maps
 
 FIRST_DELAY_MS = 30      # after the switch's own paint
 BETWEEN_MS = 0           # then one piece per turn of the event loop
@@ -52,3 +56,25 @@ class IdleWarmup(QObject):
             self._jobs.popleft()()
         if self._jobs:
             self._timer.start(BETWEEN_MS)
+
+
+def network_pieces(session, panels, weights_tab) -> list:
+    """The pieces for ``session``'s network, in the order a forward pass needs
+    them: each layer's map grids in the main ``panels`` (input, output; ~100 ms
+    for 16 maps) and its Weights page; then the gradients' panels, last layer
+    first, as the backward pass goes."""
+    pieces, planned = [], set()
+    shape = tuple(session.x.shape)
+    layers = session.model.layers
+    for i, row in enumerate(summary(session.model, shape).rows):
+        for panel, tensor in zip(panels, (shape, row.output_shape)):
+            maps = as_maps(np.zeros(tensor, np.float32))[0].shape
+            if (panel, maps) not in planned:
+                planned.add((panel, maps))
+                pieces.append(lambda p=panel, m=maps: p.prepare(m[0], m[1:]))
+        shape = tuple(row.output_shape)
+        if layers[i].params:
+            pieces.append(lambda i=i: weights_tab.prepare_layer(session, i))
+    pieces += [lambda i=i: weights_tab.prepare_layer(session, i, grads=True)
+               for i in reversed(range(len(layers))) if layers[i].params]
+    return pieces
