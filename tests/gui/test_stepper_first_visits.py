@@ -59,3 +59,16 @@ def test_the_warm_up_waits_for_the_switch_to_be_drawn_and_a_new_network_replaces
     assert tab.warmup.pending == pending
     tab.warmup.run_all()
     assert tab.warmup.pending == 0
+
+
+def test_a_hidden_tab_builds_nothing_until_it_is_shown_again(stepper_tab, qtbot):
+    """A closed window's tab, being deleted, built pyqtgraph items in later
+    event loops (a deleted axis was painted: the interpreter crashed)."""
+    tab = stepper_tab
+    assert tab.choose_network("lenet5")
+    pending = tab.warmup.pending
+    tab.hide()
+    qtbot.wait(300)
+    assert tab.warmup.pending == pending
+    tab.show()
+    qtbot.waitUntil(lambda: tab.warmup.pending == 0, timeout=30_000)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from PyQt6.QtCore import QObject, QTimer
+from PyQt6.QtCore import QEvent, QObject, QTimer
 
 from cnnviz.engine.summary import summary
 from cnnviz.gui.stepper.explain import as_maps
@@ -24,18 +24,30 @@ BETWEEN_MS = 0           # then one piece per turn of the event loop
 
 
 class IdleWarmup(QObject):
-    """Runs queued jobs one per timer tick; ``start`` replaces the queue (a
-    new network's pieces, the old network's are no use any more)."""
+    """Runs queued jobs one per timer tick while its widget is shown (paused
+    while it is hidden: a closed window's tab must not build widgets in
+    later event loops, as it is being deleted); ``start`` replaces the queue
+    (a new network's pieces, the old network's are no use any more)."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
+    def __init__(self, widget):
+        super().__init__(widget)
+        self._widget = widget
         self._jobs: deque = deque()
         self._timer = QTimer(self, singleShot=True)
         self._timer.timeout.connect(self._run_one)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Hide:
+            self._timer.stop()
+        elif event.type() == QEvent.Type.Show and self._jobs:
+            self._timer.start(FIRST_DELAY_MS)
+        return False
 
     def start(self, jobs) -> None:
         self._jobs = deque(jobs)
-        self._timer.start(FIRST_DELAY_MS)
+        if self._widget.isVisible():
+            self._timer.start(FIRST_DELAY_MS)
 
     def stop(self) -> None:
         self._jobs.clear()
@@ -52,6 +64,8 @@ class IdleWarmup(QObject):
             self._jobs.popleft()()
 
     def _run_one(self) -> None:
+        if not self._widget.isVisible():
+            return                      # resumed by the next Show
         if self._jobs:
             self._jobs.popleft()()
         if self._jobs:
