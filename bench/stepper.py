@@ -10,8 +10,9 @@ widget, through the tab's shortcuts) and is timed until the last Paint event
 of any widget of the window, deferred and queued paints included: every
 widget carries an event filter that notes the time of each Paint it
 receives, and the step ends when no paint has arrived for --quiet ms (that
-wait is not counted). The first pass through the network ("cold") builds the
-tiles it has not prepared; the --cycles passes after it ("warm") are what a
+wait is not counted). The first pass through the network ("cold": each layer's
+first visit) comes after the tab's warm-up has built what steps show (or
+after 0.5 s of idle with --no-warmup-wait) and builds what it has not; the --cycles passes after it ("warm") are what a
 learner stepping back and forth sees; median and p95 per layer are over the
 warm passes. The Weights tab (the default side tab) is redrawn on every step.
 Beside the wall time, the GUI thread's CPU time over the same interval
@@ -85,6 +86,8 @@ def main(argv=None):
                         help="ms without a paint that end a step's measurement")
     parser.add_argument("--verbose", action="store_true", help="the last painted widget per step")
     parser.add_argument("--screenshots", type=Path, help="save stepper_forward/backward.png here")
+    parser.add_argument("--no-warmup-wait", action="store_true",
+                        help="step after 0.5 s of idle even if the tab's warm-up is not done")
     args = parser.parse_args(argv)
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -113,8 +116,15 @@ def main(argv=None):
             time.sleep(0.0005)
 
     # half a second of idle, as a learner looks at the window before the first
-    # step: the tab builds its map grids in that time (StepperTab._prepare_grids)
+    # step; then, unless --no-warmup-wait, until the tab has built what the
+    # steps will show (cnnviz/gui/stepper/warmup.py): its time is printed
+    w0, c0 = time.perf_counter(), time.thread_time()
     settle(0.5)
+    while not args.no_warmup_wait and tab.warmup.pending:
+        app.processEvents()
+        time.sleep(0.0005)
+    warmup = (1000 * (time.perf_counter() - w0), 1000 * (time.thread_time() - c0))
+    settle(0.2)
     clock.watch()
     keys = {"forward": Qt.Key.Key_Right, "back": Qt.Key.Key_Left}
     s = tab.session
@@ -159,17 +169,20 @@ def main(argv=None):
     print(f"Layer Stepper, LeNet-5: key press -> last repaint ({app.platformName()}, "
           f"1400x880, quiet period {args.quiet:.0f} ms), {cpu_description()}, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"  {'step':24s} {'cold':>8s} {'median':>8s} {'p95':>8s} {'max':>8s}"
+    print(f"  start-up: 0.5 s idle{'' if args.no_warmup_wait else ' and the warm-up'}: "
+          f"{warmup[0]:.0f} ms, GUI-thread CPU {warmup[1]:.0f} ms; cold = a layer's first visit")
+    print(f"  {'step':24s} {'cold':>8s} {'(CPU)':>8s} {'median':>8s} {'p95':>8s} {'max':>8s}"
           f"   GUI-thread CPU median, p95   n")
-    cold_by = {label: ms for label, ms, _ in cold}
+    cold_by = {label: (ms, cpu_ms) for label, ms, cpu_ms in cold}
     for label in order:
         v, c = warm[label], cpu[label]
-        print(f"  {label:24s} {cold_by.get(label, float('nan')):6.1f}ms "
+        cold_ms, cold_cpu = cold_by.get(label, (float('nan'), float('nan')))
+        print(f"  {label:24s} {cold_ms:6.1f}ms {cold_cpu:6.1f}ms "
               f"{statistics.median(v):6.1f}ms {percentile(v, 95):6.1f}ms {max(v):6.1f}ms"
               f"   {statistics.median(c):6.1f}ms {percentile(c, 95):6.1f}ms   {len(v)}")
     every = [x for v in warm.values() for x in v]
     every_cpu = [x for v in cpu.values() for x in v]
-    print(f"  {'all warm steps':24s} {'':8s} {statistics.median(every):6.1f}ms "
+    print(f"  {'all warm steps':24s} {'':8s} {'':8s} {statistics.median(every):6.1f}ms "
           f"{percentile(every, 95):6.1f}ms {max(every):6.1f}ms   "
           f"{statistics.median(every_cpu):6.1f}ms {percentile(every_cpu, 95):6.1f}ms   "
           f"{len(every)}")

@@ -27,7 +27,8 @@ import numpy as np
 
 from cnnviz.data.idx import IdxError
 
-__all__ = ["CLASSES_FILE", "FASHION_MNIST_NAMES", "DIGIT_NAMES", "class_names", "read_classes_file"]
+__all__ = ["CLASSES_FILE", "FASHION_MNIST_NAMES", "DIGIT_NAMES", "class_names", "read_classes_file",
+           "numbered", "saved_class_names"]
 
 CLASSES_FILE = "classes.txt"
 MAX_CLASSES_FILE_BYTES = 1 << 20     # names, not data: a bigger file is a mistake
@@ -88,3 +89,33 @@ def class_names(directory: Path, test_labels: np.ndarray, *labels: np.ndarray) -
 def name_of(names, label: int) -> str:
     """A label's name; the number itself for a label beyond the names."""
     return names[label] if 0 <= label < len(names) else str(label)
+
+
+def numbered(count: int) -> tuple[str, ...]:
+    """"0", "1", ... "count-1": the names of classes nobody named."""
+    return tuple(str(i) for i in range(count))
+
+
+def saved_class_names(metadata, outputs: int) -> tuple[tuple[str, ...], str]:
+    """The names of a network's ``outputs`` classes from a model file's
+    metadata ("class_names": written by `cnnviz train --save` and the Training
+    tab's checkpoints) and a sentence when they could not all be used.
+
+    A file without names (saved before they were recorded, or by code that
+    gave none, or an empty list) gets 0..outputs-1 and no sentence. More names than outputs is
+    normal (a digits dataset names ten classes, a network may use three): the
+    first ``outputs`` are taken. Fewer: the rest are numbered, and said."""
+    names = metadata.get("class_names") if isinstance(metadata, dict) else None
+    if names is None or (isinstance(names, (list, tuple)) and not names):
+        return numbered(outputs), ""
+    if not (isinstance(names, (list, tuple)) and names and all(
+            isinstance(n, str) and n.strip() and len(n) <= MAX_NAME_LENGTH for n in names)):
+        return numbered(outputs), (f"its class_names are not a list of names (each 1 to "
+                                   f"{MAX_NAME_LENGTH} characters): the classes are numbered "
+                                   f"0 to {outputs - 1}")
+    names = tuple(n.strip() for n in names[:outputs])
+    if len(names) < outputs:
+        return names + numbered(outputs)[len(names):], (
+            f"it names {len(names)} classes for its {outputs} outputs: classes "
+            f"{len(names)} to {outputs - 1} are numbered")
+    return names, ""

@@ -177,6 +177,8 @@ class MainWindow(QMainWindow):
             step, seen, epoch = _settled_progress(trainer)
         finally:
             trainer.model_lock.release()
+        # what its outputs mean: the run's dataset's classes ("cat", "dog", ...)
+        model.metadata = {"class_names": list(self._inner_tab("Training").run_class_names())}
         epochs = trainer.config.epochs
         return model, (f"Model from Training at step {step:,} ({seen:,} images, "
                        f"epoch {max(epoch, 1)} of {epochs})")

@@ -16,7 +16,9 @@ from paints import PaintCounter
 @pytest.fixture
 def tab(stepper_tab, qtbot):
     stepper_tab.resize(1400, 880)
-    qtbot.wait(300)       # the grids are built while idle (StepperTab._prepare_grids)
+    # what steps show is built while idle (warmup.py): counted steps start after it
+    qtbot.waitUntil(lambda: stepper_tab.warmup.pending == 0, timeout=30_000)
+    qtbot.wait(100)
     return stepper_tab
 
 

@@ -63,7 +63,8 @@ class ProbabilityChart(QWidget):
         self._shown = ("clear", message)
         self.probs = None
         self.label.setText(message)
-        self.bars.setOpts(height=np.zeros(10))
+        # as many bars as the last result had (a 3-class network's 3)
+        self.bars.setOpts(height=np.zeros(len(self.bars.opts["x"])))
 
     def set_result(self, probs: np.ndarray, loss: float, target: int,
                    loss_before: float | None = None) -> None:

@@ -12,9 +12,11 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                              QSpinBox, QStackedWidget, QVBoxLayout, QWidget)
 
+from cnnviz.data.classes import numbered
 from cnnviz.engine import AvgPool2D, Conv2D, MaxPool2D
 from cnnviz.gui.stepper.explain import (conv_backward_im2col_steps, conv_backward_steps,
                                         conv_im2col_steps, pool_backward_steps)
+from cnnviz.gui.stepper.class_names import class_text
 from cnnviz.gui.stepper.layer_kernel_editor import LayerKernelEditor
 from cnnviz.gui.stepper.session import BACKWARD, StepperSession
 from cnnviz.gui.stepper.tensor_panel import TensorPanel, file_stem
@@ -62,6 +64,10 @@ class _PanelStack(QWidget):
         while len(self.panels) <= k:
             n = len(self.panels)
             panel = TensorPanel(f"panel {n}", fit=True)
+            # at the stack's width from the start (its layout sets it only when
+            # shown): a panel filled at Qt's default width built its grid for
+            # that width, then again for the real one (conv1's first visit: 2 x 6 tiles)
+            panel.resize(self.width(), panel.height())
             panel.hover_text.connect(self.hover_text)
             note = QLabel()
             note.setWordWrap(True)
@@ -124,8 +130,34 @@ class WeightsTab(QWidget):
             stack = self._pages[key] = _PanelStack()
             stack.prefer_numbers = self._prefer_numbers
             stack.hover_text.connect(self.hover_text)
+            current = self.pages.currentWidget()
             self.pages.addWidget(_scroll(stack))
+            if current is not None:     # every page is as wide as the shown one (see panel())
+                stack.resize(current.widget().width(), stack.height())
         return stack
+
+    @staticmethod
+    def _key(layer, specs) -> tuple:
+        """A page per layer and parameter shapes (a layer edited to other shapes gets another)."""
+        return () if layer is None or not specs else (
+            layer.name, tuple((k, np.shape(p)) for k, p in layer.params.items()))
+
+    def prepare_layer(self, s: StepperSession, i: int, grads: bool = False) -> bool:
+        """Build layer i's page ahead of its first visit (while the learner
+        looks at something else): its panels, grids and tables at this tab's
+        width, filled with its weights (a forward visit's) or, with ``grads``,
+        zero gradients of their shapes (a backward visit's), so a visit only
+        refills them. Panels that exist are left as they are. True if any was built."""
+        specs = {k: v for k, v in param_specs(s, focus=i, preview=True).items()
+                 if isinstance(v, MapSpec) and (k in ("dW", "db")) == grads}
+        key = self._key(s.model.layers[i], specs)
+        if not key or not self.isVisible():
+            return False
+        stack = self._page(key)
+        todo = {k: v for k, v in specs.items() if self.ORDER.index(k) >= len(stack.panels)
+                or stack.panels[self.ORDER.index(k)].rendered is None}
+        self._fill(stack, todo, hide_others=False)
+        return bool(todo)
 
     def set_prefer_numbers(self, on: bool) -> None:
         """A new network: the pages of the old one go (their layers are gone)."""
@@ -154,15 +186,19 @@ class WeightsTab(QWidget):
         self.specs = {k: v for k, v in specs.items() if isinstance(v, MapSpec)}
         self.message.setText("  ".join(v for v in specs.values() if isinstance(v, str)))
         layer = s.model.layers[s.focus] if s.focus >= 0 else None
-        key = () if layer is None or not self.specs else (
-            layer.name, tuple((k, np.shape(p)) for k, p in layer.params.items()))
-        self.stack = stack = self._page(key)
+        self.stack = stack = self._page(self._key(layer, self.specs))
+        self._fill(stack, self.specs)
+        page = stack.parentWidget().parentWidget()          # stack -> viewport -> scroll area
+        if self.pages.currentWidget() is not page:
+            self.pages.setCurrentWidget(page)
+
+    def _fill(self, stack: _PanelStack, specs: dict, hide_others: bool = True) -> None:
         # each parameter keeps its own panel (index in ORDER), so dW appearing
         # after a backward step does not shift bias into another panel
         for k, name in enumerate(self.ORDER):
-            spec = self.specs.get(name)
+            spec = specs.get(name)
             if spec is None:
-                if k < len(stack.panels):
+                if hide_others and k < len(stack.panels):
                     stack.panels[k].hide()
                     stack.notes[k].hide()
                 continue
@@ -182,9 +218,6 @@ class WeightsTab(QWidget):
                 panel.edit_spec = spec
             if stack.notes[k].text():
                 stack.notes[k].setText("")
-        page = stack.parentWidget().parentWidget()          # stack -> viewport -> scroll area
-        if self.pages.currentWidget() is not page:
-            self.pages.setCurrentWidget(page)
 
     def _edited(self, spec: MapSpec, m: int, r: int, c: int, v: float) -> None:
         name = spec.edit[1]
@@ -395,9 +428,7 @@ class SaliencyTab(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Class"))
         self.class_box = QComboBox()
-        self.class_box.addItem("target", None)
-        for k in range(10):
-            self.class_box.addItem(str(k), k)
+        self.set_class_names(numbered(10))
         self.class_box.setToolTip("Whose score the gradient is taken of")
         row.addWidget(self.class_box)
         row.addStretch(1)
@@ -410,6 +441,19 @@ class SaliencyTab(QWidget):
         self.class_box.currentIndexChanged.connect(lambda _: self.class_changed.emit())
         self.saliency = None
 
+    def set_class_names(self, names) -> None:
+        """One entry per class of the network ("3 ship"), after "target"; the
+        class chosen stays chosen if the network has it."""
+        chosen = self.class_box.currentData()
+        blocked = self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("target", None)
+        for k in range(len(names)):
+            self.class_box.addItem(class_text(names, k), k)
+        self.class_box.setCurrentIndex(0 if chosen is None or chosen >= len(names) else chosen + 1)
+        self.class_box.blockSignals(blocked)
+        self.names = tuple(names)
+
     def show_session(self, s: StepperSession) -> None:
         if s.delta is not None:
             self.panel.set_empty("lessons have no class scores")
@@ -419,10 +463,11 @@ class SaliencyTab(QWidget):
         cls = s.label if chosen is None else int(chosen)
         self.saliency = s.saliency(cls)
         maps = np.stack([np.ascontiguousarray(s.x[0].sum(axis=0)), self.saliency])
+        named = class_text(self.names, cls, 100)
         self.panel.show_maps(self.saliency, maps, ["input", f"d score[{cls}] / d input"],
-                             f"saliency of class {cls}: {self.saliency.shape}", None,
+                             f"saliency of class {named}: {self.saliency.shape}", None,
                              shared_scale=False)
-        self.info.setText(f"Red pixels raise the score of class {cls} when brightened, blue "
+        self.info.setText(f"Red pixels raise the score of class {named} when brightened, blue "
                           f"ones lower it (the gradient of the whole network at this input).")
 
 

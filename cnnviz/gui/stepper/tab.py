@@ -24,6 +24,7 @@ from cnnviz.engine.architecture import bundled
 from cnnviz.engine.lessons import LESSONS
 from cnnviz.engine.models import INPUT_SHAPE
 from cnnviz.engine.summary import summary
+from cnnviz.gui.stepper.class_names import ClassSpin, network_class_names
 from cnnviz.gui.stepper.colour_input import ColourPicture, channel_titles
 from cnnviz.gui.stepper.inputs import (COLOUR, TRAINED_KEY, NotYet, StepperInputError,
                                        architecture_model, builtin_model, builtin_titles,
@@ -38,8 +39,8 @@ from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, Salien
                                           WeightsTab)
 from cnnviz.gui.stepper.strip import ArchitectureStrip
 from cnnviz.gui.stepper.tensor_panel import TensorPanel
-from cnnviz.gui.stepper.explain import as_maps
 from cnnviz.gui.stepper.views import io_specs
+from cnnviz.gui.stepper.warmup import IdleWarmup, network_pieces
 from cnnviz.gui.widgets.banner import Banner
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -111,6 +112,7 @@ class StepperTab(QWidget):
         self._image_note = ""             # the picture conversion, said again on a target change
         self._picture = None              # (pixels, name) of the picture fed, for another network
         self._input_note = ""             # how the digit was made to fit the network, if it was
+        self.warmup = IdleWarmup(self)     # builds what steps will show, while idle
         self._build()
         self._connect()
         # the trained LeNet-5 by default, so a digit is recognised as it should be
@@ -150,7 +152,7 @@ class StepperTab(QWidget):
         top.addWidget(self.lab_button)
         self._image_source = None
         top.addWidget(QLabel("Target"))
-        self.target_spin = QSpinBox(minimum=0, maximum=9)
+        self.target_spin = ClassSpin()
         self.target_spin.setToolTip("The class the loss is computed against (default: the "
                                     "digit's true label)")
         top.addWidget(self.target_spin)
@@ -494,11 +496,9 @@ class StepperTab(QWidget):
         try:
             table = summary(session.model, session.x.shape)
             self.strip.set_summary(table, session.model.layers)
-            if lesson is None:            # the target among this network's classes
+            if lesson is None:            # the target among this network's classes, named
                 classes = table.rows[-1].output_shape[1]
-                self.target_spin.blockSignals(True)
-                self.target_spin.setMaximum(max(classes - 1, 0))
-                self.target_spin.blockSignals(False)
+                self._show_classes(session.model, classes)
                 session.label = min(session.label, classes - 1)
         except ValueError as e:
             self.banner.show_message(str(e), "error")
@@ -532,20 +532,19 @@ class StepperTab(QWidget):
         # the BatchNorm / Dropout tab only for a network that has one (the tabs fit then)
         self.side.setTabVisible(self.side.indexOf(self.norm_tab), session.has_mode)
         self.refresh()
-        QTimer.singleShot(0, self._prepare_grids)
+        self.warmup.start(network_pieces(session, (self.panel_a, self.panel_b),
+                                         self.weights_tab))
 
-    def _prepare_grids(self) -> None:
-        """Build every map grid this network will need while the learner looks,
-        so no step pays for building pyqtgraph tiles (~100 ms for 16 maps)."""
-        if self.session is None:
-            return
-        shapes = {tuple(self.session.x.shape)}
-        for t in summary(self.session.model, self.session.x.shape).rows:
-            shapes.add(tuple(t.output_shape))
-        for shape in shapes:
-            maps = as_maps(np.zeros(shape, np.float32))[0]
-            for panel in (self.panel_a, self.panel_b):
-                panel.prepare(maps.shape[0], maps.shape[1:])
+    def _show_classes(self, model, classes: int) -> None:
+        """The network's class names in the Target box, the chart and the Saliency tab."""
+        fed_digit = self._mnist is not None and self._picture is None
+        data_names = self._mnist.class_names if fed_digit else ()
+        names, problem = network_class_names(model, classes, data_names)
+        self.target_spin.set_names(names)
+        self.chart.set_class_names(names)
+        self.saliency_tab.set_class_names(names)
+        if problem:
+            self.banner.show_message(f"{self.source}: {problem}.", "warning")
 
     def _select_box(self, key: str) -> None:
         self.network_box.select(key)
@@ -586,7 +585,6 @@ class StepperTab(QWidget):
             from cnnviz.data.mnist import load_mnist
 
             self._mnist = load_mnist(self.mnist_dir, split="test")
-            self.chart.set_class_names(self._mnist.class_names)
         image = self._mnist.images[index]
         return (image[None, None] / np.float32(255)).astype(np.float32), int(self._mnist.labels[index])
 
@@ -705,6 +703,7 @@ class StepperTab(QWidget):
 
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Stop the image loader (its running decode finishes first); True: no thread left."""
+        self.warmup.stop()
         if self._loader is not None:
             self._loader.stop()
         return True

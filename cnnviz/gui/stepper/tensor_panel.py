@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
+from PyQt6.QtCore import QEvent, Qt, pyqtSignal
+from PyQt6.QtWidgets import (QApplication, QCheckBox, QHBoxLayout, QLabel, QMenu, QMessageBox,
                              QScrollArea, QSizePolicy, QStackedWidget, QToolButton, QVBoxLayout, QWidget)
 
 from cnnviz.atomic import atomic_save_npy, atomic_savetxt, save_failure_message
@@ -170,8 +170,23 @@ class TensorPanel(QWidget):
         return grid
 
     def prepare(self, count: int, map_shape) -> None:
-        """Build the grid for ``count`` maps ahead of time (see StepperMapGrid.prepare)."""
-        self._grid_for((count, True), map_shape).prepare(count)
+        """Build the grid for ``count`` maps ahead of time (see StepperMapGrid.prepare),
+        titled as a tensor's maps are ("0", "1", ...), and lay it out at the
+        panel's size by showing it once: a grid's first show resized and laid
+        out every tile and title (15-40 ms of a first visit at 16 maps)."""
+        grid = self._grid_for((count, True), map_shape)
+        grid.prepare(count)
+        if count > 1:
+            for i, tile in enumerate(grid.tiles):
+                if tile.title.text != str(i):
+                    tile.title.setText(str(i))
+        if self.isVisible() and not grid.property("laid_out"):
+            grid.setProperty("laid_out", True)
+            shown = self.stack.currentWidget()
+            if shown is not grid:
+                self.stack.setCurrentWidget(grid)
+                QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+                self.stack.setCurrentWidget(shown)
 
     def set_empty(self, message: str) -> None:
         self.tensor, self.rendered, self.header_text, self._signed = None, None, "", None

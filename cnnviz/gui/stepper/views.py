@@ -116,10 +116,13 @@ def weight_spec(w: np.ndarray, header: str, signed: bool | None = True,
                    stem=stem)
 
 
-def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
+def param_specs(s: StepperSession, focus: int | None = None,
+                preview: bool = False) -> dict[str, MapSpec | str]:
     """weight, dW, bias and db, and the last update: a MapSpec each, or the reason
-    it is not shown."""
-    i = s.focus
+    it is not shown. ``focus``: of that layer instead of the session's;
+    ``preview``: the gradients as zeros of their shapes (what a backward visit
+    will show, for building its panels ahead) and no update."""
+    i = s.focus if focus is None else focus
     if i < 0:
         return {"weight": "The input has no weights."}
     layer = s.model.layers[i]
@@ -134,11 +137,13 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
     w = layer.params[keys[0]]
     out["weight"] = weight_spec(w, f"{w_name} (kernels)" if w.ndim == 4 else w_name, True,
                                 ("param", w_name) if lesson else None, f"{layer.name}_{keys[0]}")
-    have_grads = s.phase == BACKWARD and s.back <= i
+    have_grads = preview or s.phase == BACKWARD and s.back <= i
+    grads = ({k: np.zeros_like(v) for k, v in layer.params.items()} if preview
+             else layer.grads)
     d = {"weight": "dW", "bias": "db"}
     dw, db = (d.get(k, f"d{k}") for k in (keys + keys)[:2])
     if have_grads:
-        out["dW"] = weight_spec(layer.grads[keys[0]], f"{dw} = dL/d({w_name})",
+        out["dW"] = weight_spec(grads[keys[0]], f"{dw} = dL/d({w_name})",
                                 True, None, f"{layer.name}_{dw}")
     else:
         out["dW"] = f"{dw} appears when the backward pass has gone through this layer."
@@ -148,11 +153,11 @@ def param_specs(s: StepperSession) -> dict[str, MapSpec | str]:
                                   ("param", b_name) if lesson else None,
                                   f"{layer.name}_{keys[1]}")
         if have_grads:
-            out["db"] = weight_spec(layer.grads[keys[1]], f"{db} = dL/d({b_name})", True, None,
+            out["db"] = weight_spec(grads[keys[1]], f"{db} = dL/d({b_name})", True, None,
                                     f"{layer.name}_{db}")
         else:
             out["db"] = f"{db} appears with {dw}."
-    update = s.last_update
+    update = None if preview else s.last_update
     if update is not None and w_name in update.before:
         before, after = update.before[w_name], update.after[w_name]
         diff = after - before

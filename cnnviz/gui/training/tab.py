@@ -133,6 +133,7 @@ class TrainingTab(QWidget):
         self._switch_interval = None      # the interpreter's, while a run changes it
         self._gc_frozen = False           # while a dataset loads: see _loading
         self._autosave_to: str | None = None    # read by the training thread: a plain str
+        self._run_names: tuple[str, ...] = ()   # the run's class names (see _install)
         self.last_error = ""
 
         self.setup = SetupPanel()
@@ -388,6 +389,11 @@ class TrainingTab(QWidget):
             pass
         return tuple(str(i) for i in range(10))
 
+    def run_class_names(self) -> tuple[str, ...]:
+        """The class names of the current run's dataset, what its model's
+        outputs mean (saved in its checkpoints); () without a run."""
+        return self._run_names
+
     def _choose_sample(self, index: int) -> None:
         if not self._data_at_hand():
             return        # chosen again once the dataset is loaded
@@ -467,6 +473,10 @@ class TrainingTab(QWidget):
             self.curves.reset()
         self.weights_view.reset()
         self.session.install(run)
+        try:     # kept here: the training thread's autosave reads it
+            self._run_names = tuple(self.session.class_names())
+        except (OSError, ValueError):
+            self._run_names = ()
         t = run.trainer
         image, label, index = run.sample
         self._sample = (image, label)
@@ -812,7 +822,8 @@ class TrainingTab(QWidget):
         path = self._autosave_to
         if snap.kind == "epoch" and path:
             try:
-                self.trainer.save_checkpoint(path, {"autosave": True})
+                self.trainer.save_checkpoint(path, {"autosave": True,
+                                                    "class_names": list(self._run_names)})
                 snap.extra["autosaved"] = str(path)
                 snap.extra["saved_step"] = self.trainer.step
             except OSError as e:
@@ -1110,9 +1121,10 @@ class TrainingTab(QWidget):
         if self.trainer is None:
             raise RuntimeError("nothing to save: no run yet")
         trainer, session, label = self.trainer, self.session, self.session.run_label
+        names = list(self._run_names)
 
         def job():
-            trainer.save_checkpoint(path, {"run": label})
+            trainer.save_checkpoint(path, {"run": label, "class_names": names})
             session.mark_saved(trainer, trainer.step)
             return f"checkpoint saved to {path} (step {trainer.step})"
         return self._run_safely(job)
