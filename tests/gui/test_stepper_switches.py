@@ -190,3 +190,16 @@ def test_a_wrapped_vectors_unused_cells_look_like_empty_cells(tab, qtbot):
         rect = table.visualItemRect(table.item(2, 5))
         pixel = image.pixelColor(rect.center())
         assert pixel == table.palette().color(table.viewport().backgroundRole()), pixel.name()
+
+
+def test_ready_architectures_that_take_no_picture_cannot_be_chosen(tab):
+    """The 1x1 bottleneck's input is 256 maps: listed, greyed, with the reason;
+    the picture-taking ones can be chosen."""
+    box = tab.network_box
+    rows = {box.itemData(i)[1]: i for i in range(box.count()) if box.itemData(i)}
+    item = box.model().item(rows["arch:bottleneck-1x1"])
+    assert not item.isEnabled()
+    assert item.toolTip().startswith("bottleneck-1x1 takes 256x100x100 inputs (256 maps, not a "
+                                     "picture): the Stepper feeds one grey or colour picture")
+    for stem in ("lenet5-1998", "colour-cnn", "cifar-cnn"):
+        assert box.model().item(rows[f"arch:{stem}"]).isEnabled(), stem

@@ -16,8 +16,24 @@ MODEL_FILE_ITEM = "Model file..."
 ARCH_FILE_ITEM = "Architecture file (.json)..."
 ARCH_PREFIX = "arch:"       # keys of the ready architectures
 TRAINING_ITEM = "Model from Training"
+STEPPED_CHANNELS = (1, 3)   # the Stepper feeds one grey or colour picture
 TRAINING_TIP = ("The Training tab's model as it is now (a copy: training goes on without "
                 "changing it); choose again for newer weights")
+
+
+def unsteppable(path) -> str | None:
+    """Why a ready architecture cannot be stepped (its input is not a grey
+    or colour picture, as the 1x1 bottleneck's 256 maps), or None."""
+    from cnnviz.engine.architecture import ArchitectureError, read
+
+    try:
+        c, h, w = read(path).input_shape
+    except (ArchitectureError, OSError, ValueError) as e:
+        return f"{path.name} cannot be read: {e}"
+    if c in STEPPED_CHANNELS:
+        return None
+    return (f"{path.stem} takes {c}x{h}x{w} inputs ({c} maps, not a picture): the Stepper "
+            f"feeds one grey or colour picture; see its table in the Network builder")
 
 
 class NetworkBox(QComboBox):
@@ -43,9 +59,12 @@ class NetworkBox(QComboBox):
         for key, lesson in lessons.items():
             self.addItem(lesson.title, ("lesson", key))
         self.insertSeparator(self.count())
-        for stem in architectures:              # untrained, seed 0
+        for stem, path in architectures.items():    # untrained, seed 0
             self._add(f"{stem} (architecture, untrained)", ("arch", ARCH_PREFIX + stem),
                       f"The ready architecture {stem}.json, its weights drawn with seed 0")
+            problem = unsteppable(path)
+            if problem:
+                self.set_item_enabled(self.count() - 1, False, problem)
         self.insertSeparator(self.count())
         self.addItem(MODEL_FILE_ITEM, ("file", ""))
         self._add(ARCH_FILE_ITEM, ("arch_file", ""), "A network described in JSON "
