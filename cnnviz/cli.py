@@ -343,7 +343,7 @@ def _user_errors():
 
 
 def _dataset_spec(args, input_shape):
-    """The DatasetSpec of train's --data/--data-dir/--size/--grey/--colour.
+    """The DatasetSpec of train's and eval's --data/--data-dir/--size/--grey/--colour.
     An image folder without --size or --grey/--colour takes the network's
     input (C, H, W): resized to its H x W, colour for 3 channels."""
     from cnnviz.data.datasets import DatasetError, DatasetSpec, parse_data_option, parse_size
@@ -863,17 +863,17 @@ def _check_eval_data(model, label, expects, test, spec) -> None:
     "m.npz: the model expects 3x32x32 inputs; coloured MNIST gives 3x28x28"."""
     got = _data_shape(test)
     takes = _first_channels(model)
-    if (takes is not None and takes != got[0]) or not _takes(model, got):
-        want = _shape_text(expects[1:]) if expects is not None else (
-            f"{takes}-channel" if takes is not None else "other")
+    misfit = (takes is not None and takes != got[0]) or not _takes(model, got)
+    if misfit and expects is not None:      # else _check_fits says why, from the layers
         hint = ""
-        if expects is not None and expects[1] != got[0] and spec.kind in ("folder", "cifar10"):
+        if expects[1] != got[0] and spec.kind in ("folder", "cifar10"):
             hint = f"; give {'--colour' if expects[1] == 3 else '--grey'}"
-        elif expects is not None and spec.kind == "folder":
+        elif spec.kind == "folder":
             hint = f"; leave out --size (or give --size {_shape_text(expects[2:])})"
-        raise CliError(f"{label}: the model expects {want} inputs; {spec.describe()} gives "
-                       f"{_shape_text(got)}{hint}")
-    if spec.kind in ("folder", "cifar10", "colored-mnist"):      # classes that are the data's own
+        raise CliError(f"{label}: the model expects {_shape_text(expects[1:])} inputs; "
+                       f"{spec.describe()} gives {_shape_text(got)}{hint}")
+    # classes that are the data's own (IDX names its labels "0".."9" whatever they are)
+    if not misfit and spec.kind in ("folder", "cifar10", "colored-mnist"):
         from cnnviz.engine import summary
         outputs = summary(model, (1, *got)).rows[-1].output_shape[1]
         names = test.class_names
