@@ -4,7 +4,8 @@
     cnnviz train [options]      train headless with a progress bar (--model M, --arch FILE.json)
     cnnviz summary [FILE]       print the architecture table of a model (.npz), an
                                 architecture file (.json) or --model M
-    cnnviz eval MODEL.npz       print a saved model's test accuracy
+    cnnviz eval MODEL.npz       print a saved model's test accuracy (--data: on its own dataset)
+    cnnviz cache [--clear]      where the image-folder cache is and its size; empty it
     cnnviz bench [args]         run bench/engine.py (source checkouts)
 
 Headless commands never import Qt. Every error is one line on stderr,
@@ -106,6 +107,29 @@ def _model_names() -> list[str]:
     return sorted({*MODELS, *bundled()})
 
 
+def _add_dataset_options(p) -> None:
+    """--data/--data-dir, --size and --grey/--colour: the same for train and
+    eval (_dataset_spec reads them)."""
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--data", default=None, metavar="DATA",
+                      help="the dataset (docs/datasets.md): mnist (the default, bundled), "
+                           "colored-mnist (generated from it, 3x28x28), folder:PATH (one "
+                           "subfolder per class of images), cifar10:PATH (CIFAR-10's binary "
+                           "version), or PATH, a directory of the four IDX files")
+    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                      help="directory of the four IDX files, raw or .gz, each declaring at most "
+                           "1 GiB of data (default: the bundled MNIST); the same as --data DIR")
+    p.add_argument("--size", default=None, metavar="HxW",
+                   help="image folders: the size images are resized to (default: the "
+                        "network's input)")
+    tone = p.add_mutually_exclusive_group()
+    tone.add_argument("--grey", "--gray", dest="colour", action="store_false", default=None,
+                      help="image folders and CIFAR-10: load the images grey")
+    tone.add_argument("--colour", "--color", dest="colour", action="store_true",
+                      help="image folders: load the images in colour (default: as the "
+                           "network's input: colour for a 3-channel network)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from cnnviz.engine.trainer import LR_SCHEDULES
     models = _model_names()
@@ -145,24 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup", type=_nonneg_int, default=100, metavar="STEPS",
                    help="linear learning-rate warm-up over the first STEPS batches (default "
                         "100), at most a fifth of the run's batches")
-    data = t.add_mutually_exclusive_group()
-    data.add_argument("--data", default=None, metavar="DATA",
-                      help="the dataset (docs/datasets.md): mnist (the default, bundled), "
-                           "colored-mnist (generated from it, 3x28x28), folder:PATH (one "
-                           "subfolder per class of images), cifar10:PATH (CIFAR-10's binary "
-                           "version), or PATH, a directory of the four IDX files")
-    data.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                      help="directory of the four IDX files, raw or .gz, each declaring at most "
-                           "1 GiB of data (default: the bundled MNIST); the same as --data DIR")
-    t.add_argument("--size", default=None, metavar="HxW",
-                   help="image folders: the size images are resized to (default: the "
-                        "network's input)")
-    tone = t.add_mutually_exclusive_group()
-    tone.add_argument("--grey", "--gray", dest="colour", action="store_false", default=None,
-                      help="image folders and CIFAR-10: load the images grey")
-    tone.add_argument("--colour", "--color", dest="colour", action="store_true",
-                      help="image folders: load the images in colour (default: as the "
-                           "network's input: colour for a 3-channel network)")
+    _add_dataset_options(t)
     t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                    help="train on the first N training images only (all of them if N is more)")
     t.add_argument("--seed", type=_nonneg_int, default=0,
@@ -190,12 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the network when no file is given (default lenet5): a built-in model "
                         "or a bundled architecture file")
 
-    e = sub.add_parser("eval", help="print a saved model's test accuracy")
+    e = sub.add_parser("eval", help="print a saved model's test accuracy",
+                       description="Evaluate a saved model on a dataset's test split: the "
+                       "accuracy, and per class when the classes fit in a few lines.")
     e.add_argument("model", type=Path, metavar="MODEL.npz")
-    e.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
-                   help="directory of the four IDX files (default: the bundled MNIST)")
+    _add_dataset_options(e)
+    e.add_argument("--seed", type=_nonneg_int, default=None,
+                   help="image folders without train/ and test/: the seed of the split "
+                        "(default: the --seed the model was trained with, from its file, else 0)")
     e.add_argument("--batch-size", type=_positive_int, default=1000,
                    help="images evaluated at a time (default 1000)")
+
+    c = sub.add_parser("cache", help="show where the decoded image folders are cached, or "
+                       "empty the cache",
+                       description="Image folders are decoded once and kept in a cache "
+                       "(docs/datasets.md); the least recently used go first past 2 GiB.")
+    c.add_argument("--clear", action="store_true", help="delete every cached image folder")
 
     b = sub.add_parser("bench", help="run bench/engine.py (in a source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="passed to bench/engine.py")
@@ -319,7 +336,7 @@ def _user_errors():
 
 
 def _dataset_spec(args, input_shape):
-    """The DatasetSpec of train's --data/--data-dir/--size/--grey/--colour.
+    """The DatasetSpec of train's and eval's --data/--data-dir/--size/--grey/--colour.
     An image folder without --size or --grey/--colour takes the network's
     input (C, H, W): resized to its H x W, colour for 3 channels."""
     from cnnviz.data.datasets import DatasetError, DatasetSpec, parse_data_option, parse_size
@@ -348,10 +365,21 @@ def _dataset_spec(args, input_shape):
         raise CliError(str(e)) from None
 
 
-def _load_dataset(spec, show_progress=True):
-    """(train, test) of a DatasetSpec, with a progress bar for image folders
-    (their first load decodes every file)."""
-    from cnnviz.data.datasets import load_dataset
+def _dataset_source(spec) -> str:
+    """How a saved model's metadata names its dataset ("dataset"; eval
+    compares it): "bundled MNIST", an IDX folder's path, "colored-mnist",
+    "folder:PATH", "cifar10:PATH"."""
+    if spec.kind == "mnist":
+        return "bundled MNIST"
+    if spec.kind == "idx":
+        return str(spec.path)
+    return spec.kind if spec.path is None else f"{spec.kind}:{spec.path}"
+
+
+def _load_dataset(spec, show_progress=True, test_only=False):
+    """(train, test) of a DatasetSpec, or its test split alone, with a
+    progress bar for image folders (their first load decodes every file)."""
+    from cnnviz.data.datasets import load_dataset, load_test_split
     bar = None
 
     def progress(done, total):
@@ -364,22 +392,12 @@ def _load_dataset(spec, show_progress=True):
                        dynamic_ncols=True, mininterval=0.2, leave=False)
         bar.update(done - bar.n)
     try:
-        train, test = load_dataset(spec, progress=progress)
+        return (load_test_split if test_only else load_dataset)(spec, progress=progress)
     except _user_errors() as e:
         raise CliError(str(e)) from None
     finally:
         if bar is not None:
             bar.close()
-    return train, test
-
-
-def _load_data(data_dir, split=None):
-    """One split, or (train, test) checked together when ``split`` is None."""
-    from cnnviz.data import load_mnist, load_splits
-    try:
-        return load_splits(data_dir) if split is None else load_mnist(data_dir, split)
-    except _user_errors() as e:
-        raise CliError(str(e)) from None
 
 
 def _shape_text(shape) -> str:
@@ -388,17 +406,15 @@ def _shape_text(shape) -> str:
 
 def _data_shape(data) -> tuple:
     """(C, H, W) of a split's images."""
-    return _images_shape(data.images)
+    return (1, *data.images.shape[1:]) if data.images.ndim == 3 else tuple(data.images.shape[1:])
 
 
-def _images_shape(images) -> tuple:
-    """(C, H, W) of a stack of (N, H, W) or (N, C, H, W) images."""
-    return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
-
-
-def _check_fits(model, data, what):
-    """A clear error if the model cannot take the split's images or labels."""
+def _check_fits(model, data, what, classes: int = 0):
+    """A clear error if the model cannot take the split's images or labels,
+    or (``classes``: the data's own class count) has fewer outputs than it
+    has classes (engine/fit.py's words, as the Training tab's)."""
     from cnnviz.engine import summary
+    from cnnviz.engine.fit import output_fit
     from cnnviz.engine.summary import first_channels
     c, h, w = _data_shape(data)
     takes = first_channels(model)
@@ -410,19 +426,18 @@ def _check_fits(model, data, what):
     except ValueError as e:
         raise CliError(f"{what} cannot take the dataset's {_shape_text((c, h, w))} images "
                        f"({e})") from None
-    out = table.rows[-1].output_shape if table.rows else (1, 0)
-    if len(out) != 2:
-        raise CliError(f"{what}: the network's output is {_shape_text(out[1:])} maps, not one "
-                       f"score per class: end it with Flatten and Linear")
-    classes = out[1]
-    if int(data.labels.max()) >= classes:
+    out = table.rows[-1].output_shape[1:] if table.rows else (0,)
+    refusal, _ = output_fit(out, classes or (out[0] if len(out) == 1 else 1))
+    if refusal:
+        raise CliError(f"{what}: {refusal}")
+    if int(data.labels.max()) >= out[0]:
         import numpy as np
 
-        first = int(np.argmax(data.labels >= classes))
+        first = int(np.argmax(data.labels >= out[0]))
         where = data.labels_path or data.source
         raise CliError(f"{where}: label {data.labels[first]} (of image #{first}) is "
-                       f"out of range for {what}, which has {classes} outputs "
-                       f"(labels 0 to {classes - 1})")
+                       f"out of range for {what}, which has {out[0]} outputs "
+                       f"(labels 0 to {out[0] - 1})")
     return table
 
 
@@ -540,12 +555,10 @@ def _cmd_train(args) -> int:
     spec = _dataset_spec(args, input_shape)
     train, test = _load_dataset(spec, not args.no_progress)
     _check_input_shape(label, input_shape, train, spec.kind == "folder")
-    table = _check_fits(model, train, label)
-    _check_fits(model, test, label)
-    outputs, classes = table.rows[-1].output_shape[1], len(train.class_names)
-    if classes and outputs > classes:       # trains, but the spare outputs are never right
-        print(f"{PROG}: warning: {label} has {outputs} outputs, the data {classes} classes: "
-              f"outputs {classes}-{outputs - 1} are never the answer", file=sys.stderr)
+    classes = _own_classes(spec, train)
+    table = _check_fits(model, train, label, classes)
+    _check_fits(model, test, label, classes)
+    _warn_of_spare_outputs(table, classes, label)
     h, w = train.images.shape[-2:]
     if not shift_given and args.shift >= min(h, w):
         args.shift = 0                  # the default, on images too small to shift
@@ -568,11 +581,7 @@ def _cmd_train(args) -> int:
         raise CliError(str(e)) from None
     for warning in train.warnings:           # the data is usable: say what was left out
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    # "dataset" in the saved model's metadata: eval's --data-dir compares it
-    source = (args.data_dir or "bundled MNIST" if spec.kind in ("mnist", "idx")
-              else spec.kind if spec.path is None else f"{spec.kind}:{spec.path}")
-    if spec.kind == "idx":
-        source = spec.path
+    source = _dataset_source(spec)
     images = f"{trainer.n_train} images"
     if args.limit and args.limit > len(train):
         images += f" (all of them; --limit {args.limit} asked for more)"
@@ -604,7 +613,7 @@ def _cmd_train(args) -> int:
         if trainer.step_engine.failure:      # a worker died: the run went on in one process
             print(f"{PROG}: warning: {trainer.step_engine.failure}", file=sys.stderr)
         return _finish(args, trainer, config, model, last, interrupted, target, source, save,
-                       train.class_names)
+                       train.class_names, _data_shape(train))
     except KeyboardInterrupt:
         if not interrupted.is_set():
             raise
@@ -657,7 +666,7 @@ def _run_with_progress(trainer, config, args, tqdm):
 
 
 def _finish(args, trainer, config, model, last, interrupted, target, source, save,
-            class_names=()) -> int:
+            class_names=(), input_shape=()) -> int:
     """After the run: report, and save where the outcome says (never over
     the user's file unless the run completed)."""
     finished = last is not None and last.kind == "finished"
@@ -674,10 +683,12 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
     path = target if finished else _interrupted_path(target)
     meta = {"model": str(args.arch) if args.arch else args.model, "epochs_done": trainer.epoch,
             "steps": trainer.step,
-            "input_shape": [int(d) for d in _images_shape(trainer.train_images)],
             "config": {k: v for k, v in vars(config).items()},
             "test_accuracy": trainer.test_accuracy, "dataset": str(source),
             "class_names": list(class_names),
+            # (C, H, W), read back by summary, eval (an image folder is sized
+            # to it) and the Layer Stepper (summary.stated_input_shape)
+            "input_shape": [int(v) for v in input_shape],
             "interrupted": not finished}
     _save_somewhere(save, model, path, meta)
     if finished:
@@ -764,28 +775,146 @@ def _cmd_summary(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from cnnviz.engine.summary import first_channels
     from cnnviz.engine.trainer import evaluate_model
 
+    label = str(args.model)
     model = _load_model(args.model)
-    test = _load_data(args.data_dir, "test")
-    table = _check_fits(model, test, str(args.model))
-    batch = _check_batch(model, table, args.batch_size, len(test), str(args.model))
-    mismatch = _dataset_mismatch(model.metadata, test.class_names, args.data_dir)
+    expects = _model_input(model)
+    if args.seed is None:      # a folder's split: the one the model was trained on
+        seed = model.metadata.get("config", {}).get("seed") if isinstance(
+            model.metadata.get("config"), dict) else None
+        args.seed = seed if isinstance(seed, int) and seed >= 0 else 0
+    if (expects is None and args.size is None
+            and _data_kind(args) == "folder"):
+        raise CliError(f"{label}: its input size cannot be worked out from its layers; give "
+                       f"the images' size with --size HxW")
+    spec = _dataset_spec(args, expects or (1, first_channels(model) or 1, 28, 28))
+    test = _load_dataset(spec, sys.stderr.isatty(), test_only=True)
+    _check_eval_data(model, label, expects, test, spec)
+    table = _check_fits(model, test, label)
+    _warn_of_spare_outputs(table, _own_classes(spec, test), label)
+    batch = _check_batch(model, table, args.batch_size, len(test), label)
+    mismatch = _dataset_mismatch(model.metadata, test.class_names, spec)
     if mismatch:
-        print(f"{PROG}: warning: {args.model} {mismatch}", file=sys.stderr)
+        print(f"{PROG}: warning: {label} {mismatch}", file=sys.stderr)
+    for warning in test.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     loss, acc, preds, _ = evaluate_model(model, test.images, test.labels, batch)
     correct = int((preds == test.labels).sum())
-    print(f"test accuracy: {100 * acc:.2f}% ({correct}/{len(test.labels)}), loss {loss:.4f}")
+    print(f"test accuracy: {100 * acc:.2f}% ({correct}/{len(test.labels)}), loss {loss:.4f}, "
+          f"on {test.source or spec.describe()}")
+    for line in _per_class_lines(preds, test.labels, test.class_names):
+        print(line)
     return 0
 
 
-def _dataset_mismatch(metadata, class_names, data_dir) -> str:
+def _data_kind(args) -> str:
+    """The dataset kind --data/--data-dir name (errors are _dataset_spec's to say)."""
+    from cnnviz.data.datasets import DatasetError, parse_data_option
+    if args.data_dir is not None:
+        return "idx"
+    try:
+        return parse_data_option(args.data).kind
+    except DatasetError:
+        return ""
+
+
+def _model_input(model):
+    """(1, C, H, W) a saved model takes, or None: the input shape `cnnviz
+    train` recorded in the file, if the model takes it; else the engine's
+    search (find_input_shape: the channels its first layer names, the first
+    square side that ends it in class scores)."""
+    from cnnviz.engine.summary import find_input_shape, stated_input_shape
+    stated = stated_input_shape(model.metadata)
+    if stated is not None and _takes(model, stated[1:]):
+        return stated
+    return find_input_shape(model)
+
+
+def _takes(model, shape) -> bool:
+    """Does the model turn (C, H, W) images into class scores?"""
+    from cnnviz.engine import summary
+    try:
+        rows = summary(model, (1, *shape)).rows
+    except ValueError:
+        return False
+    return bool(rows) and len(rows[-1].output_shape) == 2
+
+
+def _own_classes(spec, data) -> int:
+    """The data's class count where its classes are its own (IDX names its
+    labels "0".."9" whatever they are: 0 there, the labels' range is checked)."""
+    return len(data.class_names) if spec.kind in ("folder", "cifar10", "colored-mnist") else 0
+
+
+def _warn_of_spare_outputs(table, classes: int, label: str) -> None:
+    """More outputs than classes trains and evaluates, said once."""
+    from cnnviz.engine.fit import output_fit
+    if classes:
+        _, warning = output_fit(table.rows[-1].output_shape[1:], classes)
+        if warning:
+            print(f"{PROG}: warning: {label}: {warning}", file=sys.stderr)
+
+
+def _check_eval_data(model, label, expects, test, spec) -> None:
+    """One line when the dataset's images or classes are not the model's:
+    "m.npz: the model expects 3x32x32 inputs; coloured MNIST gives 3x28x28"."""
+    from cnnviz.engine.summary import first_channels
+    got = _data_shape(test)
+    takes = first_channels(model)
+    misfit = (takes is not None and takes != got[0]) or not _takes(model, got)
+    if misfit and expects is not None:      # else _check_fits says why, from the layers
+        hint = ""
+        if expects[1] != got[0] and spec.kind in ("folder", "cifar10"):
+            hint = f"; give {'--colour' if expects[1] == 3 else '--grey'}"
+        elif spec.kind == "folder":
+            hint = f"; leave out --size (or give --size {_shape_text(expects[2:])})"
+        raise CliError(f"{label}: the model expects {_shape_text(expects[1:])} inputs; "
+                       f"{spec.describe()} gives {_shape_text(got)}{hint}")
+    # classes that are the data's own (IDX names its labels "0".."9" whatever they are)
+    if not misfit and spec.kind in ("folder", "cifar10", "colored-mnist"):
+        from cnnviz.engine import summary
+        outputs = summary(model, (1, *got)).rows[-1].output_shape[1]
+        names = test.class_names
+        if outputs < len(names):
+            raise CliError(f"{label}: the model has {outputs} outputs (classes); "
+                           f"{spec.describe()} has {_plural(len(names), 'class', 'classes')} "
+                           f"({_names_text(names)})")
+
+
+PER_CLASS_SHOWN = 20      # more classes than this: only the weakest few are listed
+
+
+def _per_class_lines(preds, labels, names, width: int = 100) -> list[str]:
+    """'per class: cat 95.0% (57/60), dog 88.3% (53/60), ...' wrapped to a few
+    lines; past PER_CLASS_SHOWN classes only the 5 lowest."""
+    import textwrap
+    items = []
+    for c, name in enumerate(names):
+        mask = labels == c
+        n = int(mask.sum())
+        if n:
+            right = int((preds[mask] == c).sum())
+            items.append((right / n, f"{name} {100 * right / n:.1f}% ({right}/{n})"))
+    if len(items) < 2:
+        return []
+    head = "per class:"
+    if len(items) > PER_CLASS_SHOWN:
+        items = sorted(items, key=lambda item: item[0])[:5]
+        head = f"per class, the 5 lowest of {len(names)}:"
+    return textwrap.wrap(f"{head} " + ", ".join(text for _, text in items), width,
+                         subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _dataset_mismatch(metadata, class_names, spec) -> str:
     """Why a model's metadata says it was trained on another dataset than
     the one given ("" if it does not, or does not say): its class names
-    differ (files since class names were recorded), else its dataset path."""
-    from cnnviz.data.paths import MNIST_DIR
+    differ (files since class names were recorded), else its dataset."""
+    from cnnviz.data.datasets import DatasetError, parse_data_option
 
-    given = "the bundled MNIST" if data_dir is None else str(data_dir)
+    given = {"mnist": "the bundled MNIST", "idx": str(spec.path)}.get(spec.kind,
+                                                                     spec.describe())
     names = metadata.get("class_names")
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
         if tuple(names) == tuple(class_names[:len(names)]) and len(names) == len(class_names):
@@ -795,10 +924,17 @@ def _dataset_mismatch(metadata, class_names, data_dir) -> str:
     trained = metadata.get("dataset")
     if not isinstance(trained, str) or not trained:
         return ""
+    try:
+        was = parse_data_option("mnist" if trained == "bundled MNIST" else trained)
+    except DatasetError:
+        was = None
 
-    def where(d):
-        return Path(MNIST_DIR if d in (None, "bundled MNIST") else d).expanduser().resolve()
-    if where(trained) == where(data_dir):
+    def where(s):
+        from cnnviz.data.paths import MNIST_DIR
+        path = MNIST_DIR if s.kind == "mnist" else s.path
+        return (s.kind if s.kind != "mnist" else "idx",
+                None if path is None else Path(path).expanduser().resolve())
+    if was is not None and where(was) == where(spec):
         return ""
     return (f"was trained on {trained}, not on {given}: if their classes differ, the "
             f"accuracy compares different classes")
@@ -807,6 +943,26 @@ def _dataset_mismatch(metadata, class_names, data_dir) -> str:
 def _names_text(names, shown: int = 4) -> str:
     text = ", ".join(names[:shown])
     return text + (f", ... ({len(names)})" if len(names) > shown else "")
+
+
+def _bytes_text(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.1f} MiB"
+
+
+def _cmd_cache(args) -> int:
+    from cnnviz.data.image_folder import CACHE_BUDGET, cache_dir, cache_entries, clear_cache
+    where = cache_dir()
+    if args.clear:
+        files, size = clear_cache()
+        print(f"removed {_plural(files, 'cached image folder', 'cached image folders')} "
+              f"({_bytes_text(size)}) from {where}")
+        return 0
+    entries = cache_entries()
+    print(f"{where}: {_plural(len(entries), 'cached image folder', 'cached image folders')}, "
+          f"{_bytes_text(sum(size for _, size, _ in entries))} (at most "
+          f"{_bytes_text(CACHE_BUDGET)} kept, the least recently used removed first); "
+          f"`{PROG} cache --clear` empties it")
+    return 0
 
 
 def _cmd_bench(args) -> int:
@@ -826,7 +982,8 @@ def _cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "summary": _cmd_summary, "eval": _cmd_eval, "bench": _cmd_bench}
+COMMANDS = {"train": _cmd_train, "summary": _cmd_summary, "eval": _cmd_eval,
+            "cache": _cmd_cache, "bench": _cmd_bench}
 
 
 if __name__ == "__main__":

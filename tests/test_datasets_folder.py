@@ -235,6 +235,74 @@ def test_the_cache_is_hit_missed_and_rebuilt_when_corrupt(tmp_path, cache_home):
     assert len(list(cache_home.glob("folder-*.npz"))) == 3
 
 
+def cached(cache_home) -> set:
+    return {p.name for p in cache_home.glob("folder-*.npz")}
+
+
+def test_the_cache_keeps_the_most_recently_used_folders_within_its_budget(
+        tmp_path, cache_home, monkeypatch):
+    entry = {}
+    for name in ("a", "b", "c"):
+        make_classes(tmp_path / name, n=4)
+        before = cached(cache_home)
+        load(tmp_path / name, size=(16, 16))
+        (entry[name],) = cached(cache_home) - before
+    size = (cache_home / entry["a"]).stat().st_size
+    assert all((cache_home / e).stat().st_size == size for e in entry.values())
+    # last used: a long ago, b then c more recently; a hit on a makes it the newest
+    for age, name in ((300, "a"), (200, "b"), (100, "c")):
+        t = (cache_home / entry[name]).stat().st_mtime - age
+        os.utime(cache_home / entry[name], (t, t))
+    hit, _ = load(tmp_path / "a", size=(16, 16))
+    assert cached(cache_home) == set(entry.values())       # a hit writes nothing, prunes nothing
+    # room for two: the next write (d) keeps itself and a, the most recently
+    # used; b and c go, the least recently used first
+    monkeypatch.setattr(image_folder, "CACHE_BUDGET", 2 * size + size // 2)
+    make_classes(tmp_path / "d", n=4)
+    load(tmp_path / "d", size=(16, 16))
+    assert len(cached(cache_home)) == 2 and entry["a"] in cached(cache_home)
+    assert not {entry["b"], entry["c"]} & cached(cache_home)
+    again, _ = load(tmp_path / "a", size=(16, 16))            # still a hit, same pixels
+    np.testing.assert_array_equal(again.images, hit.images)
+    # an entry bigger than the whole budget: the one just written stays, alone
+    monkeypatch.setattr(image_folder, "CACHE_BUDGET", 1)
+    load(tmp_path / "b", size=(16, 16))
+    assert cached(cache_home) == {entry["b"]}
+    assert image_folder.clear_cache() == (1, size)
+    assert cached(cache_home) == set()
+
+
+def test_pruning_while_others_read_and_write(tmp_path, cache_home, monkeypatch):
+    # a reader keeps the file it opened when another load prunes it
+    make_classes(tmp_path / "a", n=4)
+    load(tmp_path / "a", size=(8, 8))
+    (path,) = cache_home.glob("folder-*.npz")
+    with np.load(path) as z:
+        assert image_folder.prune_cache(budget=0) == [path]
+        assert not path.exists()
+        assert z["pixels"].shape == (12, 3, 8, 8)
+    # loads of four folders at once, each write pruning to a budget of about
+    # one entry: every load gives its own images, the cache ends within budget
+    # (plus the entries being written), and no temporary is left
+    import concurrent.futures
+    for name in "wxyz":
+        make_classes(tmp_path / name, n=4)
+    expected = {name: load(tmp_path / name, size=(8, 8))[0].images for name in "wxyz"}
+    one = max(p.stat().st_size for p in cache_home.glob("folder-*.npz"))
+    image_folder.clear_cache()
+    monkeypatch.setattr(image_folder, "CACHE_BUDGET", one)
+
+    def loads(name):
+        for _ in range(4):
+            np.testing.assert_array_equal(load(tmp_path / name, size=(8, 8))[0].images,
+                                          expected[name])
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for f in [pool.submit(loads, name) for name in "wxyz"]:
+            f.result()
+    assert 1 <= len(cached(cache_home)) <= 4
+    assert [p.name for p in cache_home.iterdir() if p.name.startswith(".")] == []
+
+
 def test_an_unwritable_cache_dir_still_loads(tmp_path, monkeypatch):
     (tmp_path / "file").write_text("a file where the cache folder would go")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))

@@ -29,7 +29,9 @@ with the count and the first 3 names (the folder is likely not what was meant).
 
 Loading is cached on disk (cache_dir()), keyed by the folder, every file's
 name, size and modification time, the size and the colour asked for; a
-cache that cannot be read is ignored and rebuilt. Decoding runs on a few
+cache that cannot be read is ignored and rebuilt. The cache is bounded:
+each write keeps the most recently used entries up to CACHE_BUDGET bytes
+(2 GiB) and deletes the rest (prune_cache; clear_cache empties it). Decoding runs on a few
 threads (OpenCV releases the GIL). ``progress(done, total)`` is called
 after each chunk of CHUNK files; ``cancel()`` is asked after each chunk and
 every 50 ms while one is decoded; once it says True, the decoding threads
@@ -53,7 +55,8 @@ from cnnviz.data import images as img_io
 from cnnviz.data.errors import DatasetError, LoadCancelled
 from cnnviz.data.mnist import MnistSplit
 
-__all__ = ["load_image_folder", "cache_dir", "IMAGE_SUFFIXES", "DEFAULT_SIZE", "MAX_CLASSES",
+__all__ = ["load_image_folder", "cache_dir", "cache_entries", "prune_cache", "clear_cache",
+           "CACHE_BUDGET", "IMAGE_SUFFIXES", "DEFAULT_SIZE", "MAX_CLASSES",
            "UNREADABLE_FRACTION_REFUSED"]
 
 log = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ UNREADABLE_FRACTION_REFUSED = 0.5      # more than this share unreadable: refuse
 SHOWN = 3                              # file names a message lists
 CHUNK = 32                             # files a decoding task takes at a time
 CACHE_VERSION = 1
+CACHE_BUDGET = 2 << 30                 # bytes of decoded folders kept on disk (2 GiB)
+CACHE_PATTERN = "folder-*.npz"         # atomic_open's temporaries start with "." instead
 
 
 def cache_dir() -> Path:
@@ -274,6 +279,74 @@ def _read_cache(path: Path, key: str, n: int, size, colour):
         return None
 
 
+def _mark_used(path: Path) -> None:
+    """A cache hit: its modification time becomes the last use, which
+    prune_cache orders by (a read-only cache just stays as it was)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def cache_entries() -> list[tuple[Path, int, float]]:
+    """(path, bytes, last used as a time stamp) of every cached folder, the
+    most recently used first."""
+    found = []
+    try:
+        paths = list(cache_dir().glob(CACHE_PATTERN))
+    except OSError:
+        return []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:               # removed meanwhile (another process pruned it)
+            continue
+        found.append((p, st.st_size, st.st_mtime))
+    found.sort(key=lambda e: e[2], reverse=True)
+    return found
+
+
+def prune_cache(keep: Path | None = None, budget: int | None = None) -> list[Path]:
+    """Delete the least recently used cached folders: from the first entry
+    that would take the total over ``budget`` bytes (CACHE_BUDGET), it and
+    every older one go; ``keep`` (the entry just written) always stays. The
+    paths removed. Safe while other processes load: a reader keeps the file
+    it has open (POSIX), a writer's temporary is not a cache entry until it
+    is renamed, and an entry someone else removed first is skipped."""
+    budget = CACHE_BUDGET if budget is None else budget
+    entries = cache_entries()
+    total = sum(size for p, size, _ in entries if p == keep)
+    removed, over = [], False
+    for path, size, _ in entries:
+        if path == keep:
+            continue
+        over = over or total + size > budget
+        if not over:
+            total += size
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as e:          # in use (Windows) or read-only: next time
+            log.warning("could not remove the old cache file %s (%s)", path, e.strerror or e)
+            continue
+        removed.append(path)
+    return removed
+
+
+def clear_cache() -> tuple[int, int]:
+    """Delete every cached folder: (files, bytes) removed."""
+    files = size = 0
+    for path, n, _ in cache_entries():
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        files, size = files + 1, size + n
+    return files, size
+
+
 def _write_cache(path: Path, key: str, result) -> None:
     out, ok, is_colour, failures, warnings = result
     meta = json.dumps({"key": key, "failures": failures, "warnings": warnings})
@@ -285,6 +358,7 @@ def _write_cache(path: Path, key: str, result) -> None:
         for old in path.parent.glob(path.name.rsplit("-", 1)[0] + "-*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
+        prune_cache(keep=path)
     except OSError as e:
         log.warning("could not cache the decoded images in %s (%s); the next load decodes "
                     "them again", path.parent, e.strerror or e)
@@ -340,13 +414,16 @@ def load_image_folder(path, size=None, colour=None, test_fraction=0.2, seed=0,
         entries.append((os.path.relpath(p, root), st.st_size, st.st_mtime_ns))
     mode = None if colour is None else bool(colour)
     key = _key(root, entries, size, mode)
+    _free_in_pieces(entries)
     cache = _cache_path(root, key, size, mode)
     result = _read_cache(cache, key, len(paths), size, mode)
     if result is None:
         result = _decode_all(paths, size, mode, progress, cancel)
         _write_cache(cache, key, result)
-    elif progress is not None:
-        progress(len(paths), len(paths))
+    else:
+        _mark_used(cache)
+        if progress is not None:
+            progress(len(paths), len(paths))
     out, ok, is_colour, failures, decoder_warnings = result
 
     warnings = _check_failures(root, paths, labels, ok, failures, class_names)
@@ -378,7 +455,20 @@ def load_image_folder(path, size=None, colour=None, test_fraction=0.2, seed=0,
         split_labels.flags.writeable = False
         splits.append(MnistSplit(images, split_labels, split, class_names=class_names,
                                  source=source, warnings=tuple(warnings)))
+    for files in (*train_classes.values(), *(test_classes or {}).values()):
+        _free_in_pieces(files)
+    _free_in_pieces(paths)
     return tuple(splits)
+
+
+def _free_in_pieces(items: list, piece: int = 2048) -> None:
+    """Empty a big list a piece at a time. Freeing a folder's 50,000 file
+    entries at once (a list's or the returning function's locals) is one C
+    call that holds the interpreter lock for 20 ms of CPU, 60-100 ms on a busy
+    machine: a freeze of the GUI thread just as the data arrives. Between
+    pieces the lock can pass."""
+    while items:
+        del items[-piece:]
 
 
 def _gather(images: np.ndarray, idx: np.ndarray, rows: int = 2048) -> np.ndarray:

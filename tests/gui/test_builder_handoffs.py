@@ -100,7 +100,7 @@ def test_an_architecture_file_is_a_model_choice(qtbot, window, small_mnist, tmp_
     path.write_text(json.dumps({"input_shape": [1, 28, 28], "layers": [
         {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}))
     training = open_tab(window, "Training")
-    training.setup.set_arch_file(str(path))
+    training.setup.set_model_file(str(path))
     training.setup.set_data_dir(str(small_mnist))
     training.start()
     qtbot.waitUntil(lambda: training.trainer is not None and training.trainer.step >= 2,
@@ -115,7 +115,7 @@ def test_an_architecture_file_is_a_model_choice(qtbot, window, small_mnist, tmp_
     path.write_text("{")
     other = tmp_path / "other.json"
     other.write_text("{")
-    training.setup.set_arch_file(str(other))
+    training.setup.set_model_file(str(other))
     discard = Answer(QMessageBox.StandardButton.Discard)
     training.start()
     discard.stop()

@@ -329,6 +329,68 @@ def test_a_model_that_does_not_fit_the_data_gives_a_message(qtbot, make_tab, tmp
     assert tab.start_button.isEnabled()
 
 
+def choose_file(tab, monkeypatch, path):
+    """The Model box's "From file..." as a user picks it: the one file dialog
+    answers ``path`` ("" for Cancel)."""
+    from PyQt6.QtWidgets import QFileDialog
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args, **kwargs: (str(path), "")))
+    index = tab.setup.model.findData("file")
+    tab.setup.model.setCurrentIndex(index)
+    tab.setup.model.activated.emit(index)
+
+
+def test_one_file_choice_takes_a_model_a_checkpoint_or_an_architecture(
+        qtbot, make_tab, tmp_path, monkeypatch):
+    import json
+
+    from cnnviz.engine import Flatten, Linear, Sequential, save
+    from cnnviz.gui.training.session import TrainingSession
+    tab = make_tab()
+    combo = tab.setup.model
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert not any("Architecture file" in t for t in labels)      # one choice, not two
+    # a bad file of either kind: one line naming it, no run, the tab keeps working
+    bad_arch = tmp_path / "broken.json"
+    bad_arch.write_text("{")
+    bad_model = tmp_path / "broken.npz"
+    bad_model.write_bytes(b"not a zip file")
+    for bad in (bad_arch, bad_model):
+        choose_file(tab, monkeypatch, bad)
+        tab.start()
+        text = tab.banner.text()
+        assert tab.banner.isVisible() and str(bad) in text and "\n" not in text, text
+        assert "Traceback" not in text
+        assert tab.runner is None and tab.state == "idle" and tab.start_button.isEnabled()
+    # a trained model (.npz): its own weights
+    model = Sequential(Flatten(), Linear(784, 10))
+    model.layers[1].params["weight"][...] = 0.25
+    save(model, tmp_path / "linear.npz")
+    choose_file(tab, monkeypatch, tmp_path / "linear.npz")
+    s = tab.setup.settings()
+    assert (s.model, s.model_path) == ("file", str(tmp_path / "linear.npz"))
+    loaded = TrainingSession.new_model(s)
+    assert np.all(loaded.layers[1].params["weight"] == 0.25)
+    # Cancel in the dialog keeps the file chosen before
+    choose_file(tab, monkeypatch, "")
+    assert tab.setup.settings().model_path == str(tmp_path / "linear.npz")
+    # an architecture (.json) through the same choice: fresh weights, and it trains
+    arch = tmp_path / "net.json"
+    arch.write_text(json.dumps({"input_shape": [1, 28, 28], "layers": [
+        {"type": "Flatten"}, {"type": "Linear", "out_features": 10}]}))
+    choose_file(tab, monkeypatch, arch)
+    s = tab.setup.settings()
+    assert (s.model, s.model_path) == ("arch", str(arch))
+    assert "architecture" in tab.setup.source.text() and str(arch) in tab.setup.source.text()
+    tab.start()
+    assert not tab.banner.isVisible() or "Training failed" not in tab.banner.text()
+    qtbot.waitUntil(lambda: tab.trainer is not None and tab.trainer.step >= 2, timeout=30_000)
+    assert [layer.name for layer in tab.trainer.model.layers] == ["flatten1", "fc1"]
+    assert not np.all(tab.trainer.model.layers[1].params["weight"] == 0.25)
+    tab.stop()
+    qtbot.waitUntil(lambda: tab.state in ("stopped", "finished"), timeout=10_000)
+
+
 def test_an_exception_in_the_training_thread_reaches_the_window(qtbot, make_tab):
     tab = make_tab(epochs=50)
     tab.start()

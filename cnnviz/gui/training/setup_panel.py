@@ -7,16 +7,26 @@ which emits nothing) and a user's edit is forwarded to the run."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
 from cnnviz.gui.training.dataset_row import DatasetRow
 from cnnviz.engine.architecture import read as read_architecture
 from cnnviz.gui.training.session import Settings, TrainingSession, one_line
 
-from PyQt6.QtCore import QSignalBlocker, pyqtSignal
+from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                              QLabel, QSpinBox)
 
 MODEL_CHOICES = [("LeNet-5", "lenet5"), ("LeNet-5 small", "small")]
+FILE_FILTER = ("cnnviz models, checkpoints and architectures (*.npz *.json);;"
+               "Models and checkpoints (*.npz);;Architecture files (*.json)")
+
+
+def is_architecture_file(path: str) -> bool:
+    """A .json file is an architecture (fresh weights); anything else is
+    read as a model or a checkpoint (.npz)."""
+    return Path(path).suffix.lower() == ".json"
 
 
 class LogSpinBox(QDoubleSpinBox):
@@ -54,13 +64,17 @@ class SetupPanel(QGroupBox):
         self.model = QComboBox()
         for label, key in MODEL_CHOICES:
             self.model.addItem(label, key)
-        self.model.addItem("From file...", "file")
-        # a network built in the Network builder ("Train this network"), and
-        # an architecture file (.json): fresh weights from the run's seed
+        # one file choice for every kind of file a user has: a trained model
+        # or a checkpoint (.npz), or an architecture (.json, fresh weights
+        # from the run's seed); the file's suffix says which
+        self.model.addItem("From file (model or architecture)...", "file")
+        self.model.setItemData(self.model.count() - 1,
+                               "A trained model or checkpoint (.npz), or an architecture "
+                               "file (.json) trained from fresh weights",
+                               Qt.ItemDataRole.ToolTipRole)
+        # a network built in the Network builder ("Train this network")
         self.model.addItem("Network builder", "builder")
-        self.model.addItem("Architecture file (.json)...", "arch")
         self.model_path: str | None = None
-        self.arch_path: str | None = None
         self.architecture = None          # the builder's (a checked Architecture)
         self._model_index = 0             # the model shown (kept when a choice is refused)
         self.model.activated.connect(self._model_chosen)
@@ -127,31 +141,24 @@ class SetupPanel(QGroupBox):
             box.valueChanged.connect(self.structure_changed)
 
     def _model_chosen(self, index: int) -> None:
-        if self.model.itemData(index) == "arch":
-            path, _ = QFileDialog.getOpenFileName(self, "Open an architecture", "",
-                                                  "cnnviz architectures (*.json)")
-            if path:
-                try:                    # refused now, not at Start: the previous model stays
-                    read_architecture(path)
-                except (OSError, ValueError) as e:
-                    self.model.setCurrentIndex(self._model_index)
-                    self._update_source()
-                    self.refused.emit(f"{one_line(e)}; the model stays {self.model_text}.")
-                    return
-                self.arch_path = path
-            elif not self.arch_path:
-                self.model.setCurrentIndex(self._model_index)
-            self._update_source()
-            return
         if self.model.itemData(index) != "file":
             self._update_source()
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open a model or checkpoint", "",
-                                              "cnnviz models (*.npz)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a model, a checkpoint or an architecture",
+            str(Path(self.model_path).parent) if self.model_path else "", FILE_FILTER)
+        if path and is_architecture_file(path):
+            try:                        # refused now, not at Start: the previous model stays
+                read_architecture(path)
+            except (OSError, ValueError) as e:
+                self.model.setCurrentIndex(self._model_index)
+                self._update_source()
+                self.refused.emit(f"{one_line(e)}; the model stays {self.model_text}.")
+                return
         if path:
             self.model_path = path
         elif not self.model_path:
-            self.model.setCurrentIndex(0)
+            self.model.setCurrentIndex(self._model_index)
         self._update_source()
 
     def set_data_dir(self, path: str | None) -> None:
@@ -167,12 +174,8 @@ class SetupPanel(QGroupBox):
         self.model.setCurrentIndex(self.model.findData("builder"))
         self._update_source()
 
-    def set_arch_file(self, path: str) -> None:
-        self.arch_path = path
-        self.model.setCurrentIndex(self.model.findData("arch"))
-        self._update_source()
-
     def set_model_file(self, path: str) -> None:
+        """A model or checkpoint (.npz) or an architecture file (.json) as the model."""
         self.model_path = path
         self.model.setCurrentIndex(self.model.findData("file"))
         self._update_source()
@@ -188,9 +191,12 @@ class SetupPanel(QGroupBox):
                      if self.architecture is not None else
                      "none yet: build one in the Network builder and press "
                      "\"Train this network\"")
+        elif key == "file":
+            model = self.model_path or "none yet: choose a file"
+            if self.model_path and is_architecture_file(self.model_path):
+                model += " (an architecture: fresh weights from the seed)"
         else:
-            model = {"file": self.model_path, "arch": self.arch_path}.get(
-                key, self.model.currentText())
+            model = self.model.currentText()
         self.source.setText(f"<small>model: {model}</small>")
         changed = model != getattr(self, "model_text", model)
         self.model_text = model
@@ -201,9 +207,12 @@ class SetupPanel(QGroupBox):
         self.dataset.follow_network(TrainingSession.network_input(self.settings()))
 
     def settings(self) -> Settings:
+        key = self.model.currentData()
+        if key == "file" and self.model_path and is_architecture_file(self.model_path):
+            key = "arch"                 # the session builds it with fresh weights
         return Settings(
-            model=self.model.currentData(),
-            model_path=self.arch_path if self.model.currentData() == "arch" else self.model_path,
+            model=key,
+            model_path=self.model_path if key in ("file", "arch") else None,
             dataset=self.dataset.spec_key(),
             optimizer=self.optimizer.currentData(), lr=self.lr.value(),
             momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
@@ -228,13 +237,12 @@ class SetupPanel(QGroupBox):
                    self.shift]
         blockers = [QSignalBlocker(w) for w in widgets]
         try:
-            if s.model == "file":
+            if s.model in ("file", "arch"):
                 self.model_path = s.model_path
-            elif s.model == "arch":
-                self.arch_path = s.model_path
             elif s.model == "builder":
                 self.architecture = s.architecture
-            self.model.setCurrentIndex(max(self.model.findData(s.model), 0))
+            key = "file" if s.model == "arch" else s.model
+            self.model.setCurrentIndex(max(self.model.findData(key), 0))
             self.dataset.set_choice(*s.dataset)
             self.optimizer.setCurrentIndex(max(self.optimizer.findData(s.optimizer), 0))
             self.schedule.setCurrentIndex(max(self.schedule.findData(s.lr_schedule), 0))
