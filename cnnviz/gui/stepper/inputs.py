@@ -20,6 +20,8 @@ from cnnviz.engine import ModelFileError, load, summary
 from cnnviz.engine.serialization import architecture, build, read_header
 from cnnviz.engine.models import INPUT_SHAPE, MODELS
 from cnnviz.engine.sequential import Sequential
+from cnnviz.engine.summary import MAX_SIDE, MIN_SIDE, first_channels, stated_input_shape
+from cnnviz.engine.summary import find_input_shape as find_engine_input_shape
 
 # the LeNet-5 trained by `cnnviz train` that ships with the package (PROVENANCE.md)
 TRAINED_KEY = "trained"
@@ -38,7 +40,6 @@ class NotYet(str):
 
 
 GREY, COLOUR = 1, 3                 # the channel counts a picture can be given as
-MIN_SIDE, MAX_SIDE = 4, 256         # the square input sizes tried for a model file
 
 
 def picture_kind(channels: int) -> str:
@@ -50,38 +51,13 @@ def shape_text(shape) -> str:
     return f"{shape[2]}x{shape[3]} {picture_kind(shape[1])}"
 
 
-def _first_channels(model: Sequential) -> int | None:
-    """The channel count the first layer that needs one asks for (None: no such layer
-    before the first Linear, e.g. Flatten first)."""
-    for layer in model.layers:
-        for attr in ("in_channels", "num_features", "channels"):
-            if isinstance(getattr(layer, attr, None), int):
-                return getattr(layer, attr)
-        if hasattr(layer, "in_features"):
-            return None
-    return None
-
-
-def _ends_in_scores(model: Sequential, shape) -> tuple | None:
-    try:
-        rows = summary(model, shape).rows
-    except ValueError:
-        return None
-    return shape if rows and len(rows[-1].output_shape) == 2 else None
-
-
 def find_input_shape(model: Sequential, source: str) -> tuple:
-    """(1, C, H, W) for a network that does not say its input: C from the
-    first layer that needs a count (none: 1, then 3), H = W the first side
-    that ends it in class scores, 28 (MNIST) and 32 (CIFAR-10) tried first."""
-    given = _first_channels(model)
-    for c in (given,) if given else (GREY, COLOUR):     # Flatten first: grey, else colour
-        first = (32, 28) if c == COLOUR else (28, 32)
-        for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
-            if _ends_in_scores(model, (1, c, side, side)):
-                return check_model(model, source, (1, c, side, side))   # grey or colour?
-    c = given or GREY
-    check_model(model, source, (1, c, 28, 28))      # raises with the reason at 28x28
+    """(1, C, H, W) for a network that does not say its input: the engine's
+    search (summary.find_input_shape), checked for the stepper."""
+    found = find_engine_input_shape(model)
+    if found is not None:
+        return check_model(model, source, found)       # grey or colour?
+    check_model(model, source, (1, first_channels(model) or GREY, 28, 28))  # says why at 28x28
     raise StepperInputError(f"{source}: no square input from {MIN_SIDE}x{MIN_SIDE} to "
                             f"{MAX_SIDE}x{MAX_SIDE} makes it end in class scores")
 
@@ -155,11 +131,7 @@ def load_model(path) -> tuple[Sequential, tuple]:
         metadata = read_header(path).get("metadata", {})
     except ModelFileError as e:
         raise StepperInputError(str(e)) from None
-    given = metadata.get("input_shape") if isinstance(metadata, dict) else None
-    if not (isinstance(given, (list, tuple)) and len(given) in (3, 4)
-            and all(isinstance(d, int) and d > 0 for d in given)):
-        given = None
-    return model, check_model(model, str(path), given)
+    return model, check_model(model, str(path), stated_input_shape(metadata))
 
 
 def architecture_model(path, seed: int = 0) -> tuple[Sequential, tuple, str]:
