@@ -2,8 +2,6 @@
 decimated curve series, confusion matrix and galleries, the probe."""
 
 import numpy as np
-from PyQt6.QtCore import QEvent
-from PyQt6.QtWidgets import QApplication
 import pytest
 
 from cnnviz.data.mnist import load_mnist
@@ -172,6 +170,7 @@ def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
         w.ravel()[1500:2000] = -50.0
     ex = probe(trainer)
     view = WeightsView()
+    qtbot.addWidget(view)
     view.resize(1000, 680)
     view.show()
     qtbot.waitExposed(view)
@@ -191,10 +190,3 @@ def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
     for name in ("conv1", "fc1"):
         assert "beyond" in view.hist_items[name][0].toolTip() or "above" in \
             view.hist_items[name][0].toolTip()
-    # Deleted by Qt here, before Python's collector frees its items: collected
-    # later with the widget still alive, a title's LabelItem lost its
-    # attributes while the next test's event loop laid it out (AttributeError
-    # '_sizeHint' in Qt's event loop, failing that test).
-    view.close()
-    view.deleteLater()
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
