@@ -73,4 +73,4 @@ def main_window(qtbot, tmp_path, monkeypatch):
         inner = getattr(w.tabs.widget(i), "inner", None)
         if inner is not None and hasattr(inner, "shutdown"):
             assert inner.shutdown(2.0), "a worker thread was left running"
-    w.deleteLater()
+    # deleted through Qt by tests/conftest.py's delete_the_tests_windows

@@ -3,8 +3,6 @@ decimated curve series, confusion matrix and galleries, the probe."""
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QEvent
-from PyQt6.QtWidgets import QApplication
 import pytest
 
 from cnnviz.data.mnist import load_mnist
@@ -173,6 +171,7 @@ def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
         w.ravel()[1500:2000] = -50.0
     ex = probe(trainer)
     view = WeightsView()
+    qtbot.addWidget(view)
     view.resize(1000, 680)
     view.show()
     qtbot.waitExposed(view)
@@ -192,13 +191,6 @@ def test_the_weights_page_fits_its_window_at_1400x900(qtbot):
     for name in ("conv1", "fc1"):
         assert "beyond" in view.hist_items[name][0].toolTip() or "above" in \
             view.hist_items[name][0].toolTip()
-    # Deleted by Qt here, before Python's collector frees its items: collected
-    # later with the widget still alive, a title's LabelItem lost its
-    # attributes while the next test's event loop laid it out (AttributeError
-    # '_sizeHint' in Qt's event loop, failing that test).
-    view.close()
-    view.deleteLater()
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def _probe_extras(model, image):
@@ -222,6 +214,7 @@ def test_the_weights_page_names_the_layers_of_the_network_trained(qtbot):
     from cnnviz.engine import architecture
     from cnnviz.gui.training.inside import WeightsView
     view = WeightsView()
+    qtbot.addWidget(view)
     view.resize(1000, 680)
     view.show()
     qtbot.waitExposed(view)
@@ -259,9 +252,6 @@ def test_the_weights_page_names_the_layers_of_the_network_trained(qtbot):
         assert len(in_scene) == 2 + len(layers)      # the two curve plots, the histograms
         if model is colour_cnn:
             assert "fc3" not in layers and "bn1" in layers
-    view.close()
-    view.deleteLater()
-    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def test_the_most_wrong_gallery_says_so_when_no_test_image_is_wrong(qtbot):
