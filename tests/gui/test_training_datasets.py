@@ -366,7 +366,7 @@ def test_a_folders_size_and_colour_follow_the_network_until_the_user_sets_them(
     assert tab.setup.settings().dataset == ("folder", str(folder), 28, False)
     arch = write_arch(tmp_path / "colour32.json", (3, 32, 32), classes=3)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(arch), ""))
-    tab.setup.model.setCurrentIndex(tab.setup.model.findData("arch"))
+    tab.setup.model.setCurrentIndex(tab.setup.model.findData("file"))
     tab.setup.model.activated.emit(tab.setup.model.currentIndex())
     assert tab.setup.settings().dataset == ("folder", str(folder), 32, True)
     key = tab.setup.settings().dataset
@@ -377,9 +377,9 @@ def test_a_folders_size_and_colour_follow_the_network_until_the_user_sets_them(
     qtbot.waitUntil(lambda: tab.state == "finished", timeout=60_000)
     other = make_tab()
     other.setup.dataset.size.setValue(40)          # the user's: kept when the model changes
-    other.setup.model.setCurrentIndex(other.setup.model.findData("arch"))
+    other.setup.model.setCurrentIndex(other.setup.model.findData("file"))
     other.setup.model.activated.emit(other.setup.model.currentIndex())
-    assert other.setup.model.currentData() == "arch"
+    assert other.setup.model.currentData() == "file"
     assert other.setup.dataset.size.value() == 40
     assert other.setup.dataset.colour.currentData() is False     # as LeNet-5 had it
 
@@ -394,7 +394,7 @@ def test_a_broken_architecture_file_is_refused_when_chosen(qtbot, make_tab, tmp_
     broken.write_text("{")
     chosen = [str(good)]
     monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (chosen[0], ""))
-    arch_index = tab.setup.model.findData("arch")
+    arch_index = tab.setup.model.findData("file")
 
     def choose_arch_file():
         tab.setup.model.setCurrentIndex(arch_index)
@@ -415,7 +415,7 @@ def test_a_broken_architecture_file_is_refused_when_chosen(qtbot, make_tab, tmp_
     assert "Model: LeNet-5" in tab.status.text() and "bottleneck" not in tab.status.text()
     chosen[0] = str(good)
     choose_arch_file()
-    assert tab.setup.model.currentData() == "arch" and tab.setup.arch_path == str(good)
+    assert tab.setup.model.currentData() == "file" and tab.setup.model_path == str(good)
 
 
 def test_train_this_network_picks_a_dataset_that_fits_or_says_which_would(
