@@ -64,6 +64,6 @@ def test_more_outputs_than_classes_trains_with_a_warning(capsys, tmp_path):
     code, out, err = run(capsys, "train", "--arch", arch, "--data", f"folder:{tmp_path / 'pets'}",
                          *FAST)
     assert code == 0, err
-    assert (f"cnnviz: warning: {arch} has 10 outputs, the data 3 classes: outputs 3-9 are "
-            f"never the answer") in err.splitlines()
+    assert (f"cnnviz: warning: {arch}: the network has 10 outputs, the data 3 classes: "
+            f"outputs 3-9 are never the answer") in err.splitlines()
     assert "test accuracy: " in out

@@ -349,7 +349,13 @@ def test_one_file_choice_takes_a_model_a_checkpoint_or_an_architecture(
     bad_arch.write_text("{")
     bad_model = tmp_path / "broken.npz"
     bad_model.write_bytes(b"not a zip file")
-    for bad in (bad_arch, bad_model):
+    # a broken architecture is refused when chosen, the model kept (the
+    # file is read whole then); a model file when Start loads it
+    choose_file(tab, monkeypatch, bad_arch)
+    text = tab.banner.text()
+    assert tab.banner.isVisible() and str(bad_arch) in text and "\n" not in text, text
+    assert text.endswith("; the model stays LeNet-5.") and tab.setup.model.currentData() == "lenet5"
+    for bad in (bad_model,):
         choose_file(tab, monkeypatch, bad)
         tab.start()
         text = tab.banner.text()
