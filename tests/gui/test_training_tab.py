@@ -777,3 +777,27 @@ def test_a_closing_program_leaves_a_batch_in_flight_but_no_file_write(qtbot, mak
     assert not (tmp_path / "late.csv").exists()                       # ... but wrote nothing
     assert tab.shutdown(10.0) and not tab.runner.is_running()
     assert (tmp_path / "late.csv").exists()
+
+
+def test_the_set_up_column_fits_its_width_at_1400x900(qtbot, make_tab):
+    """The left column scrolls only up and down: every field and button of
+    it lies inside its viewport's width (a long Model entry once widened it
+    past the viewport and cut the buttons' right halves off)."""
+    from PyQt6.QtWidgets import QAbstractButton, QComboBox, QScrollArea, QWidget
+    tab = make_tab()
+    qtbot.waitExposed(tab)
+    qtbot.wait(100)                     # the layout settled
+    column = next(s for s in tab.findChildren(QScrollArea) if tab.setup.isAncestorOf(s.widget())
+                  or s.widget().isAncestorOf(tab.setup))
+    viewport = column.viewport()
+    widest = max((w for w in column.widget().findChildren(QWidget) if w.isVisible()),
+                 key=lambda w: w.minimumSizeHint().width())
+    assert column.widget().width() <= viewport.width(), (
+        column.widget().width(), viewport.width(), type(widest).__name__,
+        widest.minimumSizeHint().width(), getattr(widest, "text", lambda: "")())
+    for w in column.widget().findChildren((QComboBox, QAbstractButton)):
+        if w.isVisible():
+            right = w.mapTo(viewport, w.rect().topRight()).x()
+            assert right < viewport.width(), (type(w).__name__, w.objectName() or
+                                              getattr(w, "text", lambda: "")(), right,
+                                              viewport.width())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnnviz.gui.widgets.narrow_combo import narrow
 from PyQt6.QtCore import QSignalBlocker, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QProgressBar,
                              QPushButton, QSpinBox, QWidget)
@@ -111,7 +112,7 @@ class DatasetRow(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.combo = QComboBox()
+        self.combo = narrow(QComboBox())       # the column's width, not its longest entry
         for label, kind, _ in KINDS:
             self.combo.addItem(label, kind)
         self.combo.activated.connect(self._chosen)

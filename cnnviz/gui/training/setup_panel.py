@@ -13,6 +13,7 @@ from cnnviz.engine.trainer import DEFAULT_LR, TrainConfig
 from cnnviz.gui.training.dataset_row import DatasetRow
 from cnnviz.engine.architecture import read as read_architecture
 from cnnviz.gui.training.session import Settings, TrainingSession, one_line
+from cnnviz.gui.widgets.narrow_combo import narrow
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
@@ -103,6 +104,9 @@ class SetupPanel(QGroupBox):
             self.schedule.addItem(label, key)
         self.schedule.setCurrentIndex(self.schedule.findData(d.lr_schedule))
         form.addRow("LR schedule", self.schedule)
+        # as wide as the column, not as their longest entries (the lists show them whole)
+        for combo in (self.model, self.optimizer, self.schedule):
+            narrow(combo)
         self.momentum = QDoubleSpinBox(decimals=3, minimum=0.0, maximum=0.999, singleStep=0.05,
                                        value=d.momentum)
         self.momentum.setKeyboardTracking(False)

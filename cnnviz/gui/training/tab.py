@@ -165,8 +165,12 @@ class TrainingTab(QWidget):
         left_scroll = QScrollArea()
         left_scroll.setWidget(left_widget)
         left_scroll.setWidgetResizable(True)
-        left_scroll.setMinimumWidth(330)
         left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # wide enough for the column beside its vertical scroll bar, which a
+        # 900 px window shows: without it the buttons' right halves were cut
+        left_scroll.setMinimumWidth(max(330, left_widget.minimumSizeHint().width()
+                                        + left_scroll.verticalScrollBar().sizeHint().width()
+                                        + 2 * left_scroll.frameWidth()))
 
         self.curves = CurvesPanel()
         self.maps = MapsView()
