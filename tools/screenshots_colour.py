@@ -65,7 +65,7 @@ def tour_main(tour: Tour, options: list[str]) -> int:
     # epoch, so an epoch ends and the evaluation has its confusion matrix)
     training = open_tab("Training")
     training.setup.dataset.set_choice("colored-mnist")
-    training.setup.set_arch_file(str(architecture.bundled()["colour-cnn"]))
+    training.setup.set_model_file(str(architecture.bundled()["colour-cnn"]))
     training.setup.limit.setValue(6000)
     training.setup.epochs.setValue(3)
     key = training.setup.settings().dataset
