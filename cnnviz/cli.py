@@ -400,10 +400,6 @@ def _load_dataset(spec, show_progress=True, test_only=False):
             bar.close()
 
 
-def _shape_text(shape) -> str:
-    return "x".join(str(int(v)) for v in shape)
-
-
 def _data_shape(data) -> tuple:
     """(C, H, W) of a split's images."""
     return (1, *data.images.shape[1:]) if data.images.ndim == 3 else tuple(data.images.shape[1:])
@@ -414,17 +410,17 @@ def _check_fits(model, data, what, classes: int = 0):
     or (``classes``: the data's own class count) has fewer outputs than it
     has classes (engine/fit.py's words, as the Training tab's)."""
     from cnnviz.engine import summary
-    from cnnviz.engine.fit import output_fit
+    from cnnviz.engine.fit import output_fit, shape_text
     from cnnviz.engine.summary import first_channels
     c, h, w = _data_shape(data)
     takes = first_channels(model)
     if takes is not None and takes != c:
         raise CliError(f"{what}: the network takes {takes}-channel images, the dataset gives "
-                       f"{_shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'})")
+                       f"{shape_text((c, h, w))} ({'colour' if c == 3 else 'grey'})")
     try:
         table = summary(model, (1, c, h, w))
     except ValueError as e:
-        raise CliError(f"{what} cannot take the dataset's {_shape_text((c, h, w))} images "
+        raise CliError(f"{what} cannot take the dataset's {shape_text((c, h, w))} images "
                        f"({e})") from None
     out = table.rows[-1].output_shape[1:] if table.rows else (0,)
     refusal, _ = output_fit(out, classes or (out[0] if len(out) == 1 else 1))
@@ -739,17 +735,17 @@ def _check_input_shape(label, input_shape, data, folder=False) -> None:
     """The network's input (an architecture file's input_shape, or a built-in
     model's 1x28x28) must be the dataset's images; ``folder``: the images
     were resized, so --size can fix it."""
+    from cnnviz.engine.fit import input_mismatch, shape_text
     net, got = tuple(input_shape[1:]), _data_shape(data)
     if net == got:
         return
     if net[0] != got[0]:
         hint = _mismatch_hint(net[0], got[0])
     elif folder:
-        hint = f"leave out --size (or give --size {_shape_text(net[1:])}) to fit the network"
+        hint = f"leave out --size (or give --size {shape_text(net[1:])}) to fit the network"
     else:
         hint = f"use a network whose input_shape is {list(got)}"
-    raise CliError(f"{label}: the network takes {_shape_text(net)}, the dataset gives "
-                   f"{_shape_text(got)}; {hint}")
+    raise CliError(f"{label}: {input_mismatch(net, got)}; {hint}")
 
 
 def _cmd_summary(args) -> int:
@@ -825,21 +821,11 @@ def _model_input(model):
     train` recorded in the file, if the model takes it; else the engine's
     search (find_input_shape: the channels its first layer names, the first
     square side that ends it in class scores)."""
-    from cnnviz.engine.summary import find_input_shape, stated_input_shape
+    from cnnviz.engine.summary import ends_in_scores, find_input_shape, stated_input_shape
     stated = stated_input_shape(model.metadata)
-    if stated is not None and _takes(model, stated[1:]):
+    if stated is not None and ends_in_scores(model, stated):
         return stated
     return find_input_shape(model)
-
-
-def _takes(model, shape) -> bool:
-    """Does the model turn (C, H, W) images into class scores?"""
-    from cnnviz.engine import summary
-    try:
-        rows = summary(model, (1, *shape)).rows
-    except ValueError:
-        return False
-    return bool(rows) and len(rows[-1].output_shape) == 2
 
 
 def _own_classes(spec, data) -> int:
@@ -860,18 +846,19 @@ def _warn_of_spare_outputs(table, classes: int, label: str) -> None:
 def _check_eval_data(model, label, expects, test, spec) -> None:
     """One line when the dataset's images or classes are not the model's:
     "m.npz: the model expects 3x32x32 inputs; coloured MNIST gives 3x28x28"."""
-    from cnnviz.engine.summary import first_channels
+    from cnnviz.engine.fit import shape_text
+    from cnnviz.engine.summary import ends_in_scores, first_channels
     got = _data_shape(test)
     takes = first_channels(model)
-    misfit = (takes is not None and takes != got[0]) or not _takes(model, got)
+    misfit = (takes is not None and takes != got[0]) or not ends_in_scores(model, (1, *got))
     if misfit and expects is not None:      # else _check_fits says why, from the layers
         hint = ""
         if expects[1] != got[0] and spec.kind in ("folder", "cifar10"):
             hint = f"; give {'--colour' if expects[1] == 3 else '--grey'}"
         elif spec.kind == "folder":
-            hint = f"; leave out --size (or give --size {_shape_text(expects[2:])})"
-        raise CliError(f"{label}: the model expects {_shape_text(expects[1:])} inputs; "
-                       f"{spec.describe()} gives {_shape_text(got)}{hint}")
+            hint = f"; leave out --size (or give --size {shape_text(expects[2:])})"
+        raise CliError(f"{label}: the model expects {shape_text(expects[1:])} inputs; "
+                       f"{spec.describe()} gives {shape_text(got)}{hint}")
     # classes that are the data's own (IDX names its labels "0".."9" whatever they are)
     if not misfit and spec.kind in ("folder", "cifar10", "colored-mnist"):
         from cnnviz.engine import summary

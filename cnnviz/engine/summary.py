@@ -83,7 +83,8 @@ def first_channels(model: Sequential) -> int | None:
     return None
 
 
-def _ends_in_scores(model: Sequential, shape) -> bool:
+def ends_in_scores(model: Sequential, shape) -> bool:
+    """Does the model turn a batch of ``shape`` (1, C, H, W) into class scores?"""
     try:
         rows = summary(model, shape).rows
     except ValueError:
@@ -100,7 +101,7 @@ def find_input_shape(model: Sequential) -> tuple | None:
     for c in (given,) if given else (1, 3):
         first = (32, 28) if c == 3 else (28, 32)
         for side in (*first, *range(MIN_SIDE, MAX_SIDE + 1)):
-            if _ends_in_scores(model, (1, c, side, side)):
+            if ends_in_scores(model, (1, c, side, side)):
                 return (1, c, side, side)
     return None
 

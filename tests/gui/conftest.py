@@ -74,3 +74,36 @@ def main_window(qtbot, tmp_path, monkeypatch):
         if inner is not None and hasattr(inner, "shutdown"):
             assert inner.shutdown(2.0), "a worker thread was left running"
     # deleted through Qt by tests/conftest.py's delete_the_tests_windows
+
+
+@pytest.fixture
+def training_tabs(qtbot):
+    """Make Training tabs (``training_tabs(**TrainingTab kwargs)``), shown at
+    1400x900; afterwards each is closed (Discard), shut down, and no training
+    or dataset-loading thread of any may be left running."""
+    from PyQt6.QtWidgets import QMessageBox
+
+    from cnnviz.gui.training import TrainingTab
+    from dialogs import Answer
+
+    tabs = []
+
+    def make(**kwargs):
+        tab = TrainingTab(**kwargs)
+        tab.resize(1400, 900)
+        tab.show()
+        tabs.append(tab)
+        return tab
+
+    yield make
+    left = []
+    for tab in tabs:
+        if tab.isVisible():
+            discard = Answer(QMessageBox.StandardButton.Discard)
+            tab.close()
+            discard.stop()
+        tab.shutdown(3.0)
+        runners = [tab.runner, *tab._old_runners]
+        left += [r for r in runners if r is not None and r.is_running()]
+        left += [t for t, _ in tab.loader._old if t.isRunning()]
+    assert not left, "a training or loading thread was left running"

@@ -14,16 +14,13 @@ import cv2
 import numpy as np
 import pytest
 from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QFileDialog, QLabel, QMessageBox
+from PyQt6.QtWidgets import QFileDialog, QLabel
 
 from cnnviz.engine import architecture
 from cnnviz.engine import architecture as A
 from cnnviz.engine.layers import Conv2D, Flatten, Linear, MaxPool2D, ReLU
 from cnnviz.engine.sequential import Sequential
 from cnnviz.engine.serialization import save
-from cnnviz.gui.training import TrainingTab
-
-from dialogs import Answer
 
 COLOURS = {"blue": (0, 0, 255), "green": (0, 200, 0), "red": (255, 0, 0)}   # RGB
 
@@ -51,31 +48,16 @@ def colour_model(side, classes, path):
 
 
 @pytest.fixture
-def make_tab(qtbot, tmp_path, monkeypatch):
+def make_tab(tmp_path, monkeypatch, training_tabs):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CNNVIZ_SETTINGS_DIR", str(tmp_path / "settings"))
-    tabs = []
 
     def make():
-        tab = TrainingTab()
+        tab = training_tabs()
         tab.setup.epochs.setValue(1)
-        tab.resize(1400, 900)
-        tab.show()
-        tabs.append(tab)
         return tab
 
-    yield make
-    left = []
-    for tab in tabs:
-        if tab.isVisible():
-            discard = Answer(QMessageBox.StandardButton.Discard)
-            tab.close()
-            discard.stop()
-        tab.shutdown(3.0)
-        runners = [tab.runner, *tab._old_runners]
-        left += [r for r in runners if r is not None and r.is_running()]
-        left += [t for t, _ in tab.loader._old if t.isRunning()]
-    assert not left, "a training or loading thread was left running"
+    return make
 
 
 def choose(qtbot, tab, kind, path=None, side=None, colour=None, timeout=60_000):

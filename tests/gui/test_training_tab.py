@@ -36,29 +36,14 @@ def subset_dir(tmp_path_factory):
 
 
 @pytest.fixture
-def make_tab(qtbot, subset_dir):
-    tabs = []
-
+def make_tab(subset_dir, training_tabs):
     def make(epochs=3, lr=0.05, data_dir=subset_dir, workers=None):
-        tab = TrainingTab(data_dir=str(data_dir) if data_dir else None, workers=workers)
+        tab = training_tabs(data_dir=str(data_dir) if data_dir else None, workers=workers)
         tab.setup.epochs.setValue(epochs)
         tab.setup.lr.setValue(lr)
-        tab.resize(1400, 900)
-        tab.show()
-        tabs.append(tab)
         return tab
 
-    yield make
-    left = []
-    for tab in tabs:
-        if tab.isVisible():
-            discard = Answer(QMessageBox.StandardButton.Discard)
-            tab.close()
-            discard.stop()
-        tab.shutdown(2.0)
-        runners = [tab.runner, *tab._old_runners]
-        left += [r for r in runners if r is not None and r.is_running()]
-    assert not left, "a training thread was left running"
+    return make
 
 
 def steps_of(tab):
