@@ -4,6 +4,7 @@ forward and backward (LeNet-5). Target: p95 under 50 ms at every layer.
     QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1400x900x24" python bench/stepper.py
     python bench/stepper.py --cycles 10 --quiet 150
     python bench/stepper.py --screenshots docs/screenshots   # also save the PNGs
+    python bench/stepper.py --profile /tmp/stepper.prof      # cProfile of the warm passes
 
 A step is a real key press (QTest.keyClick of Right / Left on the focused
 widget, through the tab's shortcuts) and is timed until the last Paint event
@@ -86,6 +87,8 @@ def main(argv=None):
                         help="ms without a paint that end a step's measurement")
     parser.add_argument("--verbose", action="store_true", help="the last painted widget per step")
     parser.add_argument("--screenshots", type=Path, help="save stepper_forward/backward.png here")
+    parser.add_argument("--profile", type=Path,
+                        help="profile the warm passes (cProfile) and save the stats here")
     parser.add_argument("--no-warmup-wait", action="store_true",
                         help="step after 0.5 s of idle even if the tab's warm-up is not done")
     args = parser.parse_args(argv)
@@ -160,12 +163,20 @@ def main(argv=None):
     cold = one_pass()
     warm, cpu = defaultdict(list), defaultdict(list)
     order = []
+    profiler = None
+    if args.profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     for _ in range(args.cycles):
         for label, ms, cpu_ms in one_pass():
             if label not in warm:
                 order.append(label)
             warm[label].append(ms)
             cpu[label].append(cpu_ms)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
     print(f"Layer Stepper, LeNet-5: key press -> last repaint ({app.platformName()}, "
           f"1400x880, quiet period {args.quiet:.0f} ms), {cpu_description()}, "
           f"load average {os.getloadavg()[0]:.2f}")

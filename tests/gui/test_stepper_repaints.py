@@ -112,3 +112,26 @@ def test_the_weights_tab_keeps_each_layers_panels(tab, qtbot):
     assert tab.weights_tab.panel_for("weight") is kernels and kernels.grid is grid
     np.testing.assert_array_equal(kernels.tensor, tab.session.model.layers[names.index("conv1")]
                                   .params["weight"])
+
+
+def test_every_step_paints_the_window_once(tab, qtbot):
+    """One paint of the window a step, at every layer of a forward and a
+    backward pass: the Weights page's widgets and the rich-text line above the
+    strip asked for a repaint of their own during or after the step's one
+    paint (UpdateLater events), which painted the side page a second time
+    10-15 ms later, the step's last repaint."""
+    counter = PaintCounter()
+    tab.installEventFilter(counter)
+    s = tab.session
+    steps = ["forward"] * s.num_layers + ["back"] * s.num_layers
+    for _ in range(2):                      # the first pass builds what it has not prepared
+        painted = []
+        for direction in steps:
+            counter.count = 0
+            tab.buttons[direction].click()
+            qtbot.wait(120)                 # every deferred or queued paint has come
+            layer = s.model.layers[s.focus].name if s.focus >= 0 else "input"
+            painted.append((counter.count, f"{direction} {layer}"))
+        tab.buttons["reset"].click()
+        qtbot.wait(100)
+    assert [p for p in painted if p[0] != 1] == [], "steps that painted the window 0 or 2+ times"

@@ -73,7 +73,7 @@ def check_steps_on_to_the_end(tab, start):
         tab.press_step_key(Qt.Key.Key_Right)
         assert s.focus == i
         name = s.model.layers[i].name
-        assert f"at <b>{name}</b>" in tab.where.text()
+        assert tab.where_text().endswith(f", at {name}")
         assert tab.status.text() == f"Forward through {name}: its input and its output."
         np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[i].output)
     assert not tab.buttons["forward"].isEnabled()

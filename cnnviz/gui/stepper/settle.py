@@ -14,9 +14,10 @@ once, from here. Two Qt behaviours shape this (Qt 6.11, xcb and offscreen):
   once per scene. While the passes run, the window's UpdateRequests are held
   back (the dirty regions stay with Qt's repaint manager) and one
   UpdateRequest afterwards paints them all;
-- a view that a step shows (a grid of another map count) has an UpdateLater
-  posted for it, a second repaint of its own after the window's; it is
-  delivered before that one paint, so it joins it.
+- widgets a step changes (a view shown anew, a grid of another map count,
+  the Weights page's panels) have UpdateLater events posted for them, a
+  second repaint of their own after the window's; they are delivered
+  before that one paint, so they join it.
 Hidden views' scenes are passed too: their queued passes, left to the event
 loop, repainted the window once more after the step.
 """
@@ -34,9 +35,39 @@ ROUNDS = 4    # a layout can resize a child that asks for a layout of its own
 _views = weakref.WeakSet()     # the stepper's pyqtgraph views (findChildren cost ~5 ms)
 
 
+_pages = weakref.WeakSet()     # side pages whose widgets' UpdateLater events join the paint
+
+
 def register_view(view) -> None:
     """A pyqtgraph GraphicsView whose scene ``settle_layout`` prepares."""
     _views.add(view)
+
+
+def register_page(page: QWidget) -> None:
+    """A page (a side tab) whose widgets' UpdateLater events ``settle_layout``
+    delivers before its one paint, while it is shown."""
+    _pages.add(page)
+
+
+def _shown_widgets(top: QWidget):
+    """top and its visible descendants (a page keeps hidden tables and grids
+    for later steps: findChildren, which lists them all, cost 7 ms a step)."""
+    stack = [top]
+    while stack:
+        widget = stack.pop()
+        yield widget
+        stack.extend(c for c in widget.children()
+                     if isinstance(c, QWidget) and not c.isHidden())
+
+
+def _shown_pages(window: QWidget) -> list:
+    pages = []
+    for page in list(_pages):
+        if sip.isdeleted(page):
+            _pages.discard(page)
+        elif page.window() is window and page.isVisible():
+            pages.append(page)
+    return pages
 
 
 class _HoldPaints(QObject):
@@ -81,13 +112,21 @@ def settle_layout(root: QWidget) -> None:
             app.sendPostedEvents(None, QEvent.Type.LayoutRequest)
             for view in views:
                 app.sendPostedEvents(view.scene(), QEvent.Type.MetaCall)
-        # a view shown by this step has an UpdateLater posted for it and its
-        # viewport (a repaint of its own after the window's): merge it into
-        # this one. Only this window's views: another window's, being torn
-        # down, must not be asked to paint (its items may be gone)
+        # Widgets changed by this step have UpdateLater events posted for them
+        # (a view shown anew and its viewport; every widget of the shown side
+        # page: the labels, check boxes and scroll areas of its panels). Left
+        # to the event loop, which delivers them at low priority after
+        # everything else, they repainted the side page a second time 10-15
+        # ms after the window's one paint. Delivered now, they join it. Only
+        # this window's: another window's, being torn down, must not be asked
+        # to paint (its items may be gone; delivering every UpdateLater
+        # crashed a test's teardown).
         for view in views:
             app.sendPostedEvents(view, QEvent.Type.UpdateLater)
             app.sendPostedEvents(view.viewport(), QEvent.Type.UpdateLater)
+        for page in _shown_pages(window):
+            for widget in _shown_widgets(page):
+                app.sendPostedEvents(widget, QEvent.Type.UpdateLater)
     finally:
         window.removeEventFilter(hold)
     if hold.held:

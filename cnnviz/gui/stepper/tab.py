@@ -34,7 +34,7 @@ from cnnviz.gui.stepper.network_box import ARCH_PREFIX, TRAINING_TIP, NetworkBox
 from cnnviz.gui.stepper.norm_views import ModeSwitch, NormTab
 from cnnviz.gui.stepper.probs_chart import ProbabilityChart
 from cnnviz.gui.stepper.session import BACKWARD, FORWARD, StepperSession
-from cnnviz.gui.stepper.settle import settle_layout
+from cnnviz.gui.stepper.settle import register_page, settle_layout
 from cnnviz.gui.stepper.side_tabs import (BackwardTab, CheckTab, EditTab, SaliencyTab,
                                           WeightsTab)
 from cnnviz.gui.stepper.strip import ArchitectureStrip
@@ -186,9 +186,16 @@ class StepperTab(QWidget):
         self.mode_switch = ModeSwitch()
         steps.addWidget(self.mode_switch)
         steps.addStretch(1)
-        self.where = QLabel()
+        # "LeNet-5: forward, at" and the layer's name in bold: two plain-text
+        # labels, not one rich-text label, which lays its text out during its
+        # first paint after a change and asks for a repaint from inside it (a
+        # second paint of the window after every step)
+        self.where = QLabel(textFormat=Qt.TextFormat.PlainText)
         self.where.setStyleSheet("color: #333;")
+        self.where_layer = QLabel(textFormat=Qt.TextFormat.PlainText)
+        self.where_layer.setStyleSheet("color: #333; font-weight: bold;")
         steps.addWidget(self.where)
+        steps.addWidget(self.where_layer)
         outer.addLayout(steps)
 
         self.banner = Banner()
@@ -236,6 +243,7 @@ class StepperTab(QWidget):
                               (self.check_tab, "Gradient check"),
                               (self.norm_tab, "BN / Dropout")):
             self.side.addTab(widget, title)
+            register_page(widget)
         body.addWidget(self.side)
         body.setStretchFactor(0, 0)
         body.setStretchFactor(1, 3)
@@ -776,7 +784,8 @@ class StepperTab(QWidget):
                    else set(range(s.back, s.num_layers)))
         self.strip.set_position(s.focus, s.phase, reached)
         name = "input" if s.focus < 0 else s.model.layers[s.focus].name
-        self.where.setText(f"{self.source}: {s.phase}, at <b>{name}</b>")
+        self.where.setText(f"{self.source}: {s.phase}, at")
+        self.where_layer.setText(name)
         channels = s.x.shape[1]
         name = "lesson input" if s.delta is not None else (self.input_name or "input")
         self.input_picture.show_input(s.x)
@@ -807,6 +816,10 @@ class StepperTab(QWidget):
         self._refresh_side()
         self.title_changed.emit(self.window_title())
         settle_layout(self)      # one repaint with the final geometry, not one per change
+
+    def where_text(self) -> str:
+        """The line above the strip, as read: "LeNet-5: forward, at conv1"."""
+        return f"{self.where.text()} {self.where_layer.text()}"
 
     def window_title(self) -> str:
         """What the window title says while this tab is shown."""
