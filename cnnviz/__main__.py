@@ -13,6 +13,7 @@ def run() -> int:
         from cnnviz.cli import main
     except KeyboardInterrupt:
         print("cnnviz: interrupted", file=sys.stderr)
+        fast_exit.arm(130)      # see cli._end_interrupted
         return 130
     return main()
 
