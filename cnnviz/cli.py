@@ -234,11 +234,12 @@ def main(argv=None) -> int:
 
 def _end_interrupted() -> int:
     """Ctrl-C ended the command: one line, and exit status 130 for certain.
-    A Ctrl-C caught while a C extension ran Python code during its import
-    (NumPy's) leaves CPython's "unhandled KeyboardInterrupt" flag set, and
-    the interpreter then ends the process by SIGINT (status -2) whatever
-    the command returned: seen in 2 of 80 Ctrl-Cs 0.15-0.5 s after start.
-    fast_exit ends it with 130 after every other exit handler has run."""
+    A Ctrl-C during the imports sometimes ended the process by SIGINT
+    (status -2) after this line, whatever the command returned: 2 of 80
+    Ctrl-Cs 0.15-0.5 s after start. Most likely CPython's "unhandled
+    KeyboardInterrupt" flag, which Py_RunMain reads last, was left set by
+    one caught inside an extension's import (NumPy's). fast_exit ends the
+    process with 130 after every other exit handler has run: 80 of 80."""
     from cnnviz import fast_exit
     print(f"{PROG}: interrupted", file=sys.stderr)
     fast_exit.arm(130)
