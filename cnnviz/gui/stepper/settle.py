@@ -33,8 +33,6 @@ from PyQt6.QtWidgets import QApplication, QWidget
 ROUNDS = 4    # a layout can resize a child that asks for a layout of its own
 
 _views = weakref.WeakSet()     # the stepper's pyqtgraph views (findChildren cost ~5 ms)
-
-
 _pages = weakref.WeakSet()     # side pages whose widgets' UpdateLater events join the paint
 
 
