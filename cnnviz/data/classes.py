@@ -28,7 +28,7 @@ import numpy as np
 from cnnviz.data.idx import IdxError
 
 __all__ = ["CLASSES_FILE", "FASHION_MNIST_NAMES", "DIGIT_NAMES", "class_names", "read_classes_file",
-           "numbered", "saved_class_names"]
+           "numbered", "saved_class_names", "name_of", "short_name"]
 
 CLASSES_FILE = "classes.txt"
 MAX_CLASSES_FILE_BYTES = 1 << 20     # names, not data: a bigger file is a mistake
@@ -89,6 +89,11 @@ def class_names(directory: Path, test_labels: np.ndarray, *labels: np.ndarray) -
 def name_of(names, label: int) -> str:
     """A label's name; the number itself for a label beyond the names."""
     return names[label] if 0 <= label < len(names) else str(label)
+
+
+def short_name(name: str, length: int = 8) -> str:
+    """A class name cut to fit under a narrow column ("T-shirt/top" -> "T-shirt…")."""
+    return name if len(name) <= length else name[:length - 1] + "\u2026"
 
 
 def numbered(count: int) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from PyQt6.QtWidgets import QLabel, QVBoxLayout, QWidget
 import html
 
 from cnnviz.gui.stepper.settle import register_view
-from cnnviz.data.classes import name_of
+from cnnviz.data.classes import name_of, short_name
 from cnnviz.gui.widgets import theme
 
 BAR = (120, 150, 190)
@@ -80,7 +80,6 @@ class ProbabilityChart(QWidget):
         brushes = [pg.mkBrush(PREDICTED if i == pred else TARGET if i == target else BAR)
                    for i in range(k)]
         self.bars.setOpts(x=np.arange(k), height=self.probs, brushes=brushes)
-        from cnnviz.gui.training.evaluation import short_name
         self.plot.getAxis("bottom").setTicks(
             [[(i, short_name(name_of(self.class_names, i), 7)) for i in range(k)]])
         self.plot.setXRange(-0.6, k - 0.4, padding=0)

@@ -17,7 +17,7 @@ from PyQt6.QtCore import QPoint, QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QPainter, QPen
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from cnnviz.data.classes import name_of
+from cnnviz.data.classes import name_of, short_name
 from cnnviz.engine.serialization import architecture, build
 from cnnviz.gui.training.preprocess import mnist_preprocess
 from cnnviz.gui.widgets import theme
@@ -179,7 +179,6 @@ class DigitPanel(QWidget):
 
     def set_class_names(self, names) -> None:
         """The dataset's class names: the bars and the answer use them."""
-        from cnnviz.gui.training.evaluation import short_name
         self.class_names = tuple(names)
         self.bar_plot.getAxis("bottom").setTicks(
             [[(i, short_name(name_of(self.class_names, i))) for i in range(10)]])

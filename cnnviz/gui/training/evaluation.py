@@ -14,18 +14,13 @@ from PyQt6.QtGui import QColor, QImage, QPainter, QPixmap
 from PyQt6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                              QSplitter, QVBoxLayout, QWidget)
 
-from cnnviz.data.classes import name_of
+from cnnviz.data.classes import name_of, short_name
 from cnnviz.gui.widgets import theme
 
 # White -> deep blue, for row-normalised counts.
 _BLUES = np.stack([np.interp(np.linspace(0, 1, 256), [0, 1], [a, b])
                    for a, b in ((255, 8), (255, 48), (255, 107))] + [np.full(256, 255)],
                   axis=1).astype(np.uint8)
-
-
-def short_name(name: str, length: int = 8) -> str:
-    """A class name cut to fit under a narrow column ("T-shirt/top" -> "T-shirt…")."""
-    return name if len(name) <= length else name[:length - 1] + "\u2026"
 
 
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, classes: int) -> np.ndarray:

@@ -17,11 +17,10 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from cnnviz.data.classes import name_of
+from cnnviz.data.classes import name_of, short_name
 from cnnviz.data.images import ImageLoadError, load_image, resize, to_grey
 from cnnviz.gui.settings import last_dir, remember_dir
 from cnnviz.gui.training.draw_canvas import Predictor
-from cnnviz.gui.training.evaluation import short_name
 from cnnviz.gui.widgets import theme
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
@@ -122,8 +121,6 @@ class PicturePanel(QWidget):
             self.note.setText(f"<span style='color:#b00020'>{html.escape(str(e))}</span>")
             return False
         self.picture, self.path = picture, str(path)
-        h, w = picture.shape[:2]
-        kind = "colour" if picture.ndim == 3 else "grey"
         self._convert()
         self.refresh()
         return True
