@@ -229,21 +229,8 @@ def main(argv=None) -> int:
         if not _interrupted(e):
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             return _fail(f"cannot import what cnnviz needs ({first}); reinstall cnnviz")
-        return _end_interrupted()
-
-
-def _end_interrupted() -> int:
-    """Ctrl-C ended the command: one line, and exit status 130 for certain.
-    A Ctrl-C during the imports sometimes ended the process by SIGINT
-    (status -2) after this line, whatever the command returned: 2 of 80
-    Ctrl-Cs 0.15-0.5 s after start. Most likely CPython's "unhandled
-    KeyboardInterrupt" flag, which Py_RunMain reads last, was left set by
-    one caught inside an extension's import (NumPy's). fast_exit ends the
-    process with 130 after every other exit handler has run: 80 of 80."""
-    from cnnviz import fast_exit
-    print(f"{PROG}: interrupted", file=sys.stderr)
-    fast_exit.arm(130)
-    return 130
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _interrupted(e: BaseException | None) -> bool:
@@ -277,7 +264,8 @@ def _main(argv) -> int:
     except CliError as e:
         return _fail(e)
     except KeyboardInterrupt:
-        return _end_interrupted()
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # the reader went away (`| head`): nothing left to say; stdout to
         # /dev/null so the interpreter's last flush does not complain

@@ -13,6 +13,8 @@ from cnnviz.gui.stepper import StepperTab
 from cnnviz.gui.stepper.explain import as_maps
 from cnnviz.gui.stepper.inputs import TRAINED_FILE
 
+from stepper_steps import click
+
 
 @pytest.fixture
 def tab(stepper_tab):
@@ -27,12 +29,6 @@ def texts(panel, i=0):
 
 def as_text(rows):
     return [[f"{v:.4g}" for v in row] for row in rows]
-
-
-def click(tab, name):
-    button = tab.buttons[name]
-    assert button.isEnabled(), button.toolTip()
-    button.click()
 
 
 # --- lessons: the notes' numbers in the tables --------------------------------------------

@@ -14,18 +14,14 @@ from cnnviz.gui.stepper.number_table import number_text
 from cnnviz.gui.stepper.probs_chart import loss_text
 from cnnviz.gui.stepper.tensor_panel import GUTTER_RGBA
 
+from stepper_steps import click
+
 SIZES = [(1400, 900), (1920, 1080)]
 
 
 @pytest.fixture
 def tab(stepper_tab):
     return stepper_tab
-
-
-def click(tab, name):
-    button = tab.buttons[name]
-    assert button.isEnabled(), button.toolTip()
-    button.click()
 
 
 def settle(qtbot, ms=50):

@@ -8,15 +8,12 @@ import pytest
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QFontMetrics
 
+from stepper_steps import click, where_text
+
+
 @pytest.fixture
 def tab(stepper_tab):
     return stepper_tab
-
-
-def click(tab, name):
-    button = tab.buttons[name]
-    assert button.isEnabled(), button.toolTip()
-    button.click()
 
 
 def test_switching_network_twice_from_another_side_tab(tab, qtbot):
@@ -73,7 +70,7 @@ def check_steps_on_to_the_end(tab, start):
         tab.press_step_key(Qt.Key.Key_Right)
         assert s.focus == i
         name = s.model.layers[i].name
-        assert tab.where_text().endswith(f", at {name}")
+        assert where_text(tab).endswith(f", at {name}")
         assert tab.status.text() == f"Forward through {name}: its input and its output."
         np.testing.assert_array_equal(tab.panel_b.tensor, s.model.trace[i].output)
     assert not tab.buttons["forward"].isEnabled()

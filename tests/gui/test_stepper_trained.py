@@ -11,6 +11,8 @@ from cnnviz.gui.stepper import StepperTab
 from cnnviz.gui.stepper import inputs
 from cnnviz.gui.stepper.inputs import TRAINED_FILE
 
+from stepper_steps import where_text
+
 
 @pytest.fixture
 def make_tab(qtbot, tmp_path, monkeypatch):
@@ -41,7 +43,7 @@ def test_the_default_is_the_trained_lenet5_and_it_reads_the_first_test_digit_as_
     assert tab.input_name == "MNIST test #0" and tab.session.label == 7
     tab.buttons["run_forward"].click()
     assert tab.session.prediction == 7 and tab.session.probs[7] > 0.9
-    assert "LeNet-5 (trained, 99.34% on MNIST)" in tab.where_text()
+    assert "LeNet-5 (trained, 99.34% on MNIST)" in where_text(tab)
     assert tab.window_title().startswith("Layer Stepper \u2014 LeNet-5 (trained, 99.34%")
 
 

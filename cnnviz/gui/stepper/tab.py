@@ -817,10 +817,6 @@ class StepperTab(QWidget):
         self.title_changed.emit(self.window_title())
         settle_layout(self)      # one repaint with the final geometry, not one per change
 
-    def where_text(self) -> str:
-        """The line above the strip, as read: "LeNet-5: forward, at conv1"."""
-        return f"{self.where.text()} {self.where_layer.text()}"
-
     def window_title(self) -> str:
         """What the window title says while this tab is shown."""
         s = self.session
