@@ -307,7 +307,7 @@ def _member_limit(name: str) -> int | None:
     slack = 64 * 1024                   # the .npy header
     if name in ("header", "trainer"):
         return 4 * MAX_HEADER_CHARS + slack   # numpy stores a str as UTF-32
-    if name.startswith(("param/", "buffer/", "opt/")):
+    if name.startswith(("param/", "buffer/", "opt/", "average/")):
         return 8 * MAX_PARAMS + slack
     if name.startswith("history/"):
         return 8 * MAX_HISTORY_ROWS + slack

@@ -44,6 +44,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from . import functional as F
 from .augment import random_shift
+from .averaging import WeightAverage
 from .losses import SoftmaxCrossEntropy
 from .optim import OPTIMIZERS
 from .parallel import make_step_engine, resolve_workers
@@ -86,6 +87,8 @@ class TrainConfig:
     pause_on_divergence: bool = False
     warmup_steps: int = 100          # linear lr warm-up over the first batches (at most 1/5 of the run)
     workers: int | None = 1          # processes computing each batch (engine/parallel.py); None: one per core
+    average: bool = True             # test a running average of the weights (engine/averaging.py),
+                                     # which the model takes when the run finishes
 
     def validate(self):
         """Raise ValueError naming the first bad field."""
@@ -361,6 +364,8 @@ class Trainer:
         self._backup_views = [v.reshape(p.value.shape) for v, p in
                               zip(np.split(self._backup, np.cumsum(self._sizes)[:-1]), self.params)]
         self._have_backup = False
+        # None: the weights themselves are evaluated and kept
+        self.average = WeightAverage(self.params) if self.config.average else None
 
         c = self.config
         self.base_lr = float(c.lr)            # the schedule scales this
@@ -644,6 +649,9 @@ class Trainer:
                         yield self._snapshot("batch")
                 elif self.batch % every == 0:
                     yield self._snapshot("batch")
+        if self.average is not None:
+            with self.model_lock:
+                self.average.copy_to_model()
         yield self._snapshot("finished", message=self._summary_message())
 
     def _stop_message(self) -> str:
@@ -695,6 +703,8 @@ class Trainer:
             for view, p in zip(self._backup_views, self.params):
                 view[...] = p.value
             self._have_backup = True
+            if self.average is not None:      # weights that gave a finite loss only
+                self.average.update(self._backup)
             self.optimizer.step()
         n = len(yb)
         self.batch += 1
@@ -734,7 +744,8 @@ class Trainer:
         if self.test is not None:
             self.evaluation_progress = (0, len(self.test[1]))
             try:
-                result = self._evaluate(*self.test, batch=EVAL_CHUNK, interrupted=interrupted)
+                result = self._evaluate(*self.test, batch=EVAL_CHUNK, interrupted=interrupted,
+                                        averaged=True)
             finally:
                 self.evaluation_progress = None
             if result is None:
@@ -765,6 +776,8 @@ class Trainer:
                f"accuracy {100 * self.train_accuracy_epoch:.2f}%")
         if self.test_accuracy is not None:
             msg += f"; test loss {self.test_loss:.4f}, accuracy {100 * self.test_accuracy:.2f}%"
+            if self.average is not None:
+                msg += " (averaged weights)"
         return msg
 
     @property
@@ -825,13 +838,20 @@ class Trainer:
                                                                         self.dtype))))
         return np.concatenate(out).astype(np.float32, copy=False)
 
-    def _evaluate(self, images, labels, batch=1000, interrupted=None):
+    def _evaluate(self, images, labels, batch=1000, interrupted=None, averaged=False):
         """evaluate_model under the model lock (taken per chunk), split over
         the step engine's workers, with ``evaluation_progress`` kept current;
-        None if interrupted."""
+        None if interrupted. ``averaged``: of the averaged weights (if the
+        run keeps an average), swapped in chunk by chunk, so the model holds
+        its own weights whenever the lock is free."""
         def progress(done, total):
             self.evaluation_progress = (done, total)
-        return evaluate_model(self.model, images, labels, batch, self.step_engine.predict,
+        predict = self.step_engine.predict
+        if averaged and self.average is not None:
+            def predict(x, average=self.average, own=predict):
+                with average.swapped_in():
+                    return own(x)
+        return evaluate_model(self.model, images, labels, batch, predict,
                               lock=self.model_lock, interrupted=interrupted, progress=progress)
 
     # --- checkpoints -------------------------------------------------------------
@@ -840,6 +860,7 @@ class Trainer:
         history, RNG. Arrays are copies."""
         return {
             "model": self.model.state_dict(),
+            "average": None if self.average is None else self.average.values(),
             "optimizer": self.optimizer.state_dict(),
             "history": self.history.to_dict(),
             "config": asdict(self.config),
@@ -854,6 +875,7 @@ class Trainer:
                 "train_loss_epoch": self.train_loss_epoch,
                 "train_accuracy_epoch": self.train_accuracy_epoch,
                 "rng": self.rng.bit_generator.state,
+                "average_count": 0 if self.average is None else self.average.count,
             },
         }
 
@@ -881,6 +903,16 @@ class Trainer:
                                            "elapsed", "last_loss", "last_accuracy")}
         maybe = {k: None if p[k] is None else float(p[k])
                  for k in ("test_loss", "test_accuracy", "train_loss_epoch", "train_accuracy_epoch")}
+        average = d.get("average")
+        if average is not None:
+            shapes = {q.name: q.value.shape for q in self.params}
+            if set(average) != set(shapes):
+                raise ValueError(f"the averaged weights name {sorted(average)}, the model's "
+                                 f"parameters are {sorted(shapes)}")
+            for name, v in average.items():
+                if np.shape(v) != shapes[name]:
+                    raise ValueError(f"averaged weights of {name} do not have its shape "
+                                     f"{shapes[name]}")
         self.model.load_state_dict(d["model"])           # checks every name and shape first
         # nothing below can fail
         self.optimizer, self.history, self.rng = optimizer, history, rng
@@ -894,6 +926,11 @@ class Trainer:
         for k, v in maybe.items():
             setattr(self, k, v)
         self._have_backup = False
+        if self.average is not None:
+            if average is None:         # a run made without one: it starts here
+                self.average.reset()
+            else:
+                self.average.load(average, int(p.get("average_count", 0)))
 
     def save_checkpoint(self, path, metadata: dict | None = None):
         """One .npz (atomic): a model file that ``cnnviz.engine.load`` opens,
@@ -907,6 +944,7 @@ class Trainer:
             for i, b in enumerate(bufs):
                 arrays[f"opt/{i}/{name}"] = b
         arrays.update({f"history/{k}": v for k, v in state["history"].items()})
+        arrays.update({f"average/{k}": v for k, v in (state["average"] or {}).items()})
         meta = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "optimizer": opt,
                 "config": state["config"], "progress": state["progress"]}
         atomic_savez(path, arrays, {"header": np.array(json.dumps(header)),
@@ -971,8 +1009,9 @@ def load_checkpoint(path):
         progress = _checked_progress(meta["progress"])
         optimizer = _checked_optimizer(meta["optimizer"], config, progress, contents, archive)
         history = _checked_history(archive, progress)
+        average = _checked_average(archive, contents, config)
     state = {"model": contents.model.state_dict(), "optimizer": optimizer, "history": history,
-             "config": config, "progress": progress}
+             "config": config, "progress": progress, "average": average}
     return contents.model, state
 
 
@@ -984,7 +1023,8 @@ def _checked_config(raw) -> dict:
     """Every TrainConfig field of the right JSON type (defaults for fields an
     older file lacks), then TrainConfig.validate for the ranges."""
     jf.obj(raw, "trainer.config", allowed=[f.name for f in fields(TrainConfig)])
-    config = asdict(TrainConfig())
+    # a file from before weight averaging continues without it, as it was made
+    config = {**asdict(TrainConfig()), "average": False}
     for f in fields(TrainConfig):
         if f.name not in raw:
             continue
@@ -1012,14 +1052,16 @@ _PROGRESS = {
     "last_loss": (jf.number, 0, math.inf, {"nan": True}),
     "last_accuracy": (jf.number, 0, 1, {"nan": True}),
 }
+_PROGRESS_NEWER = {"average_count": 0}     # absent from older files: this value
 _PROGRESS_OPTIONAL = {"test_loss": (0, math.inf, {"finite": False}), "test_accuracy": (0, 1, {}),
                       "train_loss_epoch": (0, math.inf, {}), "train_accuracy_epoch": (0, 1, {})}
 
 
 def _checked_progress(raw) -> dict:
     names = [*_PROGRESS, *_PROGRESS_OPTIONAL, "rng"]
-    jf.obj(raw, "trainer.progress", allowed=names, required=names)
-    p = {}
+    jf.obj(raw, "trainer.progress", allowed=[*names, *_PROGRESS_NEWER], required=names)
+    p = {k: jf.whole(raw.get(k, v), f"trainer.progress.{k}", 0)
+         for k, v in _PROGRESS_NEWER.items()}
     for k, (check, *args) in _PROGRESS.items():
         kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
         p[k] = check(raw[k], f"trainer.progress.{k}", *args, **kwargs)
@@ -1109,6 +1151,36 @@ def _checked_buffers(archive, kind, contents) -> dict:
                 raise NpzError(f"{member}: NaN or infinite values")
             buffers.setdefault(name, []).append(values.astype(params[name].dtype))
     return buffers
+
+
+def _checked_average(archive, contents, config) -> dict | None:
+    """average/<param> arrays (a run that averages its weights keeps one for
+    every parameter), or None for a run that does not."""
+    params = {p.name: p.value for p in contents.model.parameters()}
+    members = [m for m in archive.names if m.startswith("average/")]
+    if not config["average"]:
+        if members:
+            raise NpzError(f"{members[0]}: averaged weights in a run that does not average "
+                           f"(trainer.config.average is false)")
+        return None
+    average = {}
+    for member in members:
+        name = member[len("average/"):]
+        if name not in params:
+            raise NpzError(f"{member}: not a parameter of this model")
+        head = archive.header(member)
+        if head.dtype != contents.file_dtypes[name] or head.shape != params[name].shape:
+            raise NpzError(f"{member}: {head.dtype} of shape {head.shape}; the parameter "
+                           f"{name} is {contents.file_dtypes[name]} of shape {params[name].shape}")
+        values = archive.read(member)
+        if not np.isfinite(values).all():
+            raise NpzError(f"{member}: NaN or infinite values")
+        average[name] = values.astype(params[name].dtype)
+    missing = [name for name in params if name not in average]
+    if average and missing:
+        raise NpzError(f"average/{missing[0]}: missing (a run that averages keeps one for "
+                       f"every parameter)")
+    return average or None
 
 
 def _checked_history(archive, progress) -> dict:

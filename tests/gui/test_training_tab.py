@@ -795,3 +795,35 @@ def test_the_set_up_column_fits_its_width_at_1400x900(qtbot, make_tab):
             assert right < viewport.width(), (type(w).__name__, w.objectName() or
                                               getattr(w, "text", lambda: "")(), right,
                                               viewport.width())
+
+
+def test_the_weights_box_chooses_what_the_test_runs_on_and_a_checkpoint_brings_it_back(
+        qtbot, make_tab, tmp_path):
+    tab = make_tab(epochs=1)
+    box = tab.setup.average
+    assert box.isChecked() and box.isEnabled()               # the trainer's default
+    tab.start()
+    assert not box.isEnabled()                               # part of the run's structure
+    qtbot.waitUntil(lambda: tab.state == "finished", timeout=60_000)
+    trainer = tab.trainer
+    assert trainer.config.average
+    qtbot.waitUntil(lambda: "test accuracy" in tab.status.text(), timeout=5_000)   # throttled
+    assert "(averaged weights)" in tab.status.text()
+    # the finished model holds the weights the test measured
+    np.testing.assert_array_equal(
+        np.concatenate([p.value.ravel() for p in trainer.params]), trainer.average.flat)
+    path = tmp_path / "averaged.npz"
+    tab.save_checkpoint(path)
+
+    other = make_tab(epochs=1)
+    other.setup.average.setChecked(False)                    # a new run without it
+    other.start()
+    qtbot.waitUntil(lambda: other.state == "finished", timeout=60_000)
+    assert other.trainer.average is None and not other.trainer.config.average
+    qtbot.waitUntil(lambda: "test accuracy" in other.status.text(), timeout=5_000)
+    assert "averaged" not in other.status.text()
+    discard = Answer(QMessageBox.StandardButton.Discard)     # its trained run is unsaved
+    assert other.load_checkpoint(path)                       # the box follows the file
+    discard.stop()
+    assert discard.asked
+    assert other.setup.average.isChecked() and other.trainer.config.average

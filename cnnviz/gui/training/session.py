@@ -76,6 +76,7 @@ class Settings:
     shift: int
     lr_schedule: str
     architecture: object = None     # "builder": the Network builder's checked Architecture
+    average: bool = True            # test (and end with) the weights' running average
 
     @property
     def data_dir(self) -> str | None:
@@ -261,7 +262,8 @@ class TrainingSession:
         return TrainConfig(epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                            optimizer=s.optimizer, momentum=s.momentum,
                            weight_decay=s.weight_decay, seed=s.seed, limit=s.limit,
-                           shift=s.shift, lr_schedule=s.lr_schedule, **gui)
+                           shift=s.shift, lr_schedule=s.lr_schedule, average=s.average,
+                           **gui)
 
     def _trainer(self, model, s, config, sample_index: int, takes=None):
         """(trainer, monitored sample (image in [0, 1], label, index), warnings)."""
@@ -328,7 +330,8 @@ class TrainingSession:
                             "optimizer": c.optimizer, "lr": trainer.lr,
                             "momentum": trainer.momentum, "weight_decay": c.weight_decay,
                             "batch_size": c.batch_size, "epochs": c.epochs, "seed": c.seed,
-                            "limit": c.limit, "shift": c.shift, "lr_schedule": c.lr_schedule})
+                            "limit": c.limit, "shift": c.shift, "lr_schedule": c.lr_schedule,
+                            "average": c.average})
         return PreparedRun(trainer, loaded, initial, self._label(loaded, self.run_count + 1),
                            sample, source=str(path), warnings=tuple(warnings))
 

@@ -16,8 +16,8 @@ from cnnviz.gui.training.session import Settings, TrainingSession, one_line
 from cnnviz.gui.widgets.narrow_combo import narrow
 
 from PyQt6.QtCore import QSignalBlocker, Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                             QLabel, QSpinBox)
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+                             QGroupBox, QLabel, QSpinBox)
 
 MODEL_CHOICES = [("LeNet-5", "lenet5"), ("LeNet-5 small", "small")]
 FILE_FILTER = ("cnnviz models, checkpoints and architectures (*.npz *.json);;"
@@ -134,6 +134,14 @@ class SetupPanel(QGroupBox):
         self.shift = QSpinBox(minimum=0, maximum=2, value=d.shift, suffix=" px")
         self.shift.setToolTip("Random shifts of the training images (augmentation).")
         form.addRow("Random shifts", self.shift)
+        self.average = QCheckBox("test their running average")
+        self.average.setChecked(d.average)
+        self.average.setToolTip(
+            "Run the test set on an average of the weights over about the last 500 batches: "
+            "SGD's weights jitter, their average reaches a given test accuracy sooner. The "
+            "model takes the averaged weights when the run finishes. Off: the weights "
+            "themselves are tested and kept.")
+        form.addRow("Weights", self.average)
         self.source = QLabel("")
         self.source.setWordWrap(True)
         form.addRow(self.source)
@@ -143,6 +151,7 @@ class SetupPanel(QGroupBox):
         self.dataset.changed.connect(self.structure_changed)
         for box in (self.weight_decay, self.batch_size, self.seed, self.limit, self.shift):
             box.valueChanged.connect(self.structure_changed)
+        self.average.toggled.connect(self.structure_changed)
 
     def _model_chosen(self, index: int) -> None:
         if self.model.itemData(index) != "file":
@@ -222,7 +231,7 @@ class SetupPanel(QGroupBox):
             momentum=self.momentum.value(), weight_decay=self.weight_decay.value(),
             batch_size=self.batch_size.value(), epochs=self.epochs.value(),
             seed=self.seed.value(), limit=self.limit.value() or None, shift=self.shift.value(),
-            lr_schedule=self.schedule.currentData(),
+            lr_schedule=self.schedule.currentData(), average=self.average.isChecked(),
             architecture=self.architecture if self.model.currentData() == "builder" else None)
 
     def show_run_values(self, lr: float, momentum: float, epochs: int) -> None:
@@ -238,7 +247,7 @@ class SetupPanel(QGroupBox):
         """Show the settings ``s`` (a loaded run's) without emitting changes."""
         widgets = [self.model, self.dataset, self.optimizer, self.schedule, self.lr, self.momentum,
                    self.weight_decay, self.batch_size, self.epochs, self.seed, self.limit,
-                   self.shift]
+                   self.shift, self.average]
         blockers = [QSignalBlocker(w) for w in widgets]
         try:
             if s.model in ("file", "arch"):
@@ -258,6 +267,7 @@ class SetupPanel(QGroupBox):
             self.seed.setValue(s.seed)
             self.limit.setValue(s.limit or 0)
             self.shift.setValue(s.shift)
+            self.average.setChecked(s.average)
         finally:
             del blockers
         self._update_source()
@@ -265,6 +275,6 @@ class SetupPanel(QGroupBox):
     def lock_structure(self, locked: bool) -> None:
         """While a run exists, only what the trainer can change mid-run stays editable."""
         for w in (self.model, self.optimizer, self.schedule, self.weight_decay,
-                  self.batch_size, self.seed, self.limit, self.shift):
+                  self.batch_size, self.seed, self.limit, self.shift, self.average):
             w.setEnabled(not locked)
         self.dataset.set_editable(not locked)

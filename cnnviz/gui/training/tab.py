@@ -1067,6 +1067,8 @@ class TrainingTab(QWidget):
             self._worker_failure_noted = failure
             self._note(failure)      # "training worker 1 failed: ...; training goes on in one process"
         acc = "" if snap.test_accuracy is None else f" · test accuracy {snap.test_accuracy:.2%}"
+        if acc and self.trainer is not None and self.trainer.average is not None:
+            acc += " (averaged weights)"
         self.status.setText(
             f"epoch {snap.epoch}/{snap.epochs} · batch {snap.batch}/{snap.batches_per_epoch} · "
             f"{snap.samples_seen:,} samples · {snap.samples_per_sec:,.0f} samples/s"

@@ -1,0 +1,215 @@
+"""The running average of the weights: its arithmetic against a naive
+reference, that it never changes the training itself, that the epoch-end test
+runs on it and the finished model holds it, divergence, and checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cnnviz.data import load_mnist
+from cnnviz.engine import lenet5
+from cnnviz.engine.averaging import DECAY, WeightAverage
+from cnnviz.engine.trainer import (CheckpointError, Trainer, TrainConfig, evaluate_model,
+                                   load_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def data():
+    tr, te = load_mnist(), load_mnist(split="test")
+    return (tr.images[:640], tr.labels[:640]), (te.images[:300], te.labels[:300])
+
+
+def make(data, model=None, probe=None, **kw):
+    cfg = dict(epochs=2, batch_size=32, lr=0.05, snapshot_every=1, warmup_steps=0)
+    cfg.update(kw)
+    return Trainer(model or lenet5(seed=0), data[0], data[1], TrainConfig(**cfg), probe)
+
+
+def flat(arrays):
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def naive_average(sequence):
+    """The average of a sequence of flat weight vectors, starting at the
+    first (the weights a run starts from), in float64: update n (0-based)
+    decays by min(0.998, (1 + n) / (10 + n)), as TensorFlow's
+    ExponentialMovingAverage with num_updates."""
+    avg = np.array(sequence[0], np.float64)
+    for n, w in enumerate(sequence):
+        d = min(DECAY, (1 + n) / (10 + n))
+        avg = d * avg + (1 - d) * np.asarray(w, np.float64)
+    return avg
+
+
+def test_the_update_matches_the_naive_formula_over_a_thousand_steps():
+    model = lenet5(seed=1)
+    params = model.parameters()
+    avg = WeightAverage(params)
+    np.testing.assert_array_equal(avg.flat, flat(p.value for p in params))   # starts at them
+    rng = np.random.default_rng(0)
+    seq = [flat(p.value for p in params)]
+    for _ in range(1000):                  # past the ramp: the decay reaches 0.998 at n = 4,490
+        seq.append(seq[-1] + rng.normal(0, 0.01, seq[-1].shape).astype(np.float32))
+    for w in seq:
+        avg.update(w)
+    assert avg.count == len(seq)
+    np.testing.assert_allclose(avg.flat, naive_average(seq), rtol=1e-5, atol=1e-6)
+    assert avg.decay() == pytest.approx((1 + 1001) / (10 + 1001))
+    avg.count = 10_000
+    assert avg.decay() == DECAY
+
+
+def test_swapped_in_gives_the_model_the_average_and_its_own_back_after_an_error():
+    model = lenet5(seed=1)
+    params = model.parameters()
+    avg = WeightAverage(params)
+    own = flat(p.value for p in params).copy()
+    avg.update(own + 1)                    # decay 0.1: the average is own + 0.9
+    with pytest.raises(RuntimeError):
+        with avg.swapped_in():
+            np.testing.assert_allclose(flat(p.value for p in params), own + 0.9, rtol=1e-6)
+            raise RuntimeError("mid-evaluation")
+    np.testing.assert_array_equal(flat(p.value for p in params), own)
+
+
+def test_averaging_does_not_change_the_training_and_averages_every_step(data):
+    # The weights each step starts from, recorded by the probe (it runs
+    # between batches, after every one with snapshot_every=1).
+    seen = []
+
+    def probe(trainer):
+        seen.append(flat(p.value for p in trainer.params).copy())
+
+    plain = make(data, average=False, probe=probe, epochs=1)
+    start = flat(p.value for p in plain.params).copy()
+    list(plain.run())
+    averaged = make(data, average=True, epochs=1)
+    snaps = list(averaged.run())
+    np.testing.assert_array_equal(averaged.history.loss, plain.history.loss)
+    # each step is averaged in before the optimizer moves it: start, then
+    # the weights after steps 1 .. 19 of 20 (the probe saw them at each
+    # snapshot; the last one, after the epoch's 20th step, is not averaged)
+    steps = [start] + seen[:averaged.step - 1]
+    assert averaged.average.count == averaged.step == 20
+    np.testing.assert_allclose(averaged.average.flat, naive_average(steps), rtol=1e-5, atol=1e-6)
+    # finished: the model took the average
+    assert snaps[-1].kind == "finished"
+    np.testing.assert_array_equal(flat(p.value for p in averaged.params), averaged.average.flat)
+
+
+def test_the_epoch_end_test_is_of_the_average_and_the_weights_are_the_runs_own_again(data):
+    t = make(data, epochs=3)
+    run = t.run()
+    for snap in run:
+        if snap.kind == "epoch" and snap.epoch == 1:
+            break
+    own = flat(p.value for p in t.params).copy()
+    assert not np.allclose(own, t.average.flat)             # the two differ mid-run
+    model = lenet5(seed=0)
+    for p, v in zip(model.parameters(), t.average.values().values()):
+        p.value[...] = v
+    loss, acc, _, _ = evaluate_model(model, *data[1])
+    assert snap.test_accuracy == pytest.approx(acc) and snap.test_loss == pytest.approx(loss)
+    assert "(averaged weights)" in snap.message
+    run.close()
+    np.testing.assert_array_equal(flat(p.value for p in t.params), own)   # not left swapped
+
+
+def test_a_finished_run_ends_with_the_weights_its_last_test_measured(data):
+    t = make(data, epochs=2)
+    snaps = list(t.run())
+    loss, acc, _ = t.evaluate(*data[1])
+    assert acc == pytest.approx(snaps[-1].test_accuracy)
+    # and continuing it trains on from the averaged weights
+    t.set_epochs(3)
+    assert [s.kind for s in t.run()][-1] == "finished" and t.epoch == 3
+
+
+def test_a_diverged_batch_never_reaches_the_average(data):
+    t = make(data, lr=1e6, lr_schedule="none")
+    snaps = list(t.run())
+    assert [s.kind for s in snaps][-2:] == ["diverged", "stopped"]
+    assert np.isfinite(t.average.flat).all()
+    assert t.average.count == t.step
+
+
+def test_a_checkpoint_resumes_the_average_exactly(data, tmp_path):
+    full = make(data, epochs=2, snapshot_every=5)
+    list(full.run())
+    part = make(data, epochs=2, snapshot_every=5)
+    run = part.run()
+    for s in run:
+        if s.kind == "batch" and s.epoch == 2 and s.batch == 10:
+            break
+    run.close()
+    path = tmp_path / "ck.npz"
+    part.save_checkpoint(path)
+    resumed = Trainer.from_checkpoint(path, data[0], data[1])
+    assert resumed.average.count == part.average.count == 30
+    np.testing.assert_array_equal(resumed.average.flat, part.average.flat)
+    list(resumed.run())
+    np.testing.assert_array_equal(resumed.average.flat, full.average.flat)
+    np.testing.assert_array_equal(resumed.history.epochs()["test_accuracy"],
+                                  full.history.epochs()["test_accuracy"])
+
+
+def rewrite(src, dst, trainer=None, arrays=None):
+    """A copy of checkpoint ``src`` with its trainer JSON and arrays changed
+    by the given functions (each edits in place)."""
+    with np.load(src) as z:
+        members = {k: z[k] for k in z.files}
+    meta = json.loads(str(members.pop("trainer")))
+    if trainer:
+        trainer(meta)
+    if arrays:
+        arrays(members)
+    np.savez(dst, trainer=np.array(json.dumps(meta)), **members)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def checkpoint(data, tmp_path_factory):
+    t = make(data, epochs=1, snapshot_every=5)
+    run = t.run()
+    next(run)
+    run.close()
+    path = tmp_path_factory.mktemp("ck") / "ck.npz"
+    t.save_checkpoint(path)
+    return path
+
+
+@pytest.mark.parametrize("trainer, arrays, message", [
+    (None, lambda m: m.__setitem__("average/conv1.weight", np.zeros((6, 1, 3, 3), np.float32)),
+     "average/conv1.weight: float32 of shape (6, 1, 3, 3); the parameter conv1.weight is "
+     "float32 of shape (6, 1, 5, 5)"),
+    (None, lambda m: m.__setitem__("average/fc3.bias", np.full(10, np.nan, np.float32)),
+     "average/fc3.bias: NaN or infinite values"),
+    (None, lambda m: m.pop("average/fc3.bias"), "average/fc3.bias: missing"),
+    (None, lambda m: m.__setitem__("average/fc9.bias", np.zeros(10, np.float32)),
+     "average/fc9.bias: not a parameter of this model"),
+    (lambda m: m["config"].update(average=False), None,
+     "averaged weights in a run that does not average"),
+    (lambda m: m["progress"].update(average_count=-1), None, "trainer.progress.average_count"),
+])
+def test_a_bad_average_in_a_checkpoint_is_refused_naming_it(checkpoint, tmp_path, trainer,
+                                                            arrays, message):
+    bad = rewrite(checkpoint, tmp_path / "bad.npz", trainer, arrays)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(bad)
+    assert str(e.value).startswith(f"{bad}: ") and message in str(e.value)
+
+
+def test_a_checkpoint_from_before_averaging_resumes_without_it(checkpoint, data, tmp_path):
+    def older(meta):
+        del meta["config"]["average"], meta["progress"]["average_count"]
+
+    def no_average(members):
+        for name in [n for n in members if n.startswith("average/")]:
+            del members[name]
+
+    old = rewrite(checkpoint, tmp_path / "old.npz", older, no_average)
+    t = Trainer.from_checkpoint(old, data[0], data[1])
+    assert t.config.average is False and t.average is None
+    assert [s.kind for s in t.run()][-1] == "finished"
+    assert "(averaged weights)" not in t._summary_message()
