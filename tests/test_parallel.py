@@ -305,6 +305,10 @@ def test_the_trainers_evaluation_uses_the_workers(mnist):
     t = ready(make(mnist, epochs=2))
     list(t.run())
     assert t.step_engine.parallel_predictions >= 2        # one test set of 300 per epoch
+    # the workers ran the averaged weights, swapped in for the evaluation; a
+    # finished run's model holds them (the two would differ: the runs' own
+    # weights give another loss)
+    assert t.average is not None
     loss, acc, preds, _ = evaluate_model(t.model, te.images[:300], te.labels[:300])
     assert t.test_loss == pytest.approx(loss, rel=1e-5)
     assert abs(t.test_accuracy - acc) <= 1 / 300
