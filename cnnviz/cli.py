@@ -673,7 +673,7 @@ def _finish(args, trainer, config, model, last, interrupted, target, source, sav
     finished = last is not None and last.kind == "finished"
     if not finished and not interrupted.is_set():      # diverged
         kept = f" Nothing saved; {target} was left as it was." if target is not None else ""
-        raise CliError(f"training diverged: {last.message}{kept}")
+        raise CliError(f"training diverged: {trainer.divergence}; try a lower --lr.{kept}")
     if finished and trainer.test_accuracy is not None:
         print(f"test accuracy: {100 * trainer.test_accuracy:.2f}%")
     where = f"interrupted at epoch {last.epoch}, batch {last.batch}" if not finished else ""

@@ -272,8 +272,9 @@ def test_diverging_run_leaves_the_existing_model(tmp_path, good):
     path, original = _existing_model(tmp_path)
     r = cnnviz(tmp_path, "train", "--data-dir", good, "--epochs", "1", "--lr", "1e6",
                "--schedule", "none", "--warmup", "0", "--no-progress", "--save", "m.npz")
-    assert_one_error(r, 1, "training diverged:", "too high",
+    assert_one_error(r, 1, "training diverged:", "too high; try a lower --lr.",
                      "Nothing saved; m.npz was left as it was.")
+    assert "resume" not in r.stderr            # the CLI cannot: the GUI's advice is not given
     assert path.read_bytes() == original
     assert sorted(f.name for f in tmp_path.iterdir()) == ["m.npz"]
 

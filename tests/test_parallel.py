@@ -314,6 +314,36 @@ def test_the_trainers_evaluation_uses_the_workers(mnist):
     assert abs(t.test_accuracy - acc) <= 1 / 300
 
 
+def test_split_inference_of_a_batchnorm_network_uses_this_processs_statistics(mnist):
+    # The workers' own running statistics come from their shares of the
+    # training batches and are never read: a split evaluation (the epoch
+    # end's) must equal the saved model's evaluation, which uses these.
+    from cnnviz.engine import SoftmaxCrossEntropy
+    from cnnviz.engine.architecture import bundled, read
+
+    _, te = mnist
+    model = read(bundled()["colour-cnn"]).build(seed=0)
+    engine = ParallelStep(model, SoftmaxCrossEntropy(), 2, sample_shape=(3, 28, 28),
+                          max_batch=64)
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 3, 28, 28), np.float32)
+    labels = rng.integers(0, 10, 64)
+    try:
+        assert engine.wait_ready(READY_TIMEOUT), engine.failure
+        model.train()
+        for i in range(5):              # each participant's statistics move its own way
+            engine.gradients(x[i * 64:(i + 1) * 64], labels)
+        model.eval()
+        stats = [b.value for b in model.buffers()]
+        assert stats and not np.allclose(stats[0], 0)
+        before = engine.parallel_predictions
+        got = engine.predict(x)
+        assert engine.parallel_predictions > before
+        np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-5)
+    finally:
+        engine.close()
+
+
 def _signal_bits(pid, field):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):

@@ -30,13 +30,13 @@ def flat(arrays):
     return np.concatenate([np.ravel(a) for a in arrays])
 
 
-def naive_average(sequence):
-    """The average of a sequence of flat weight vectors, starting at the
-    first (the weights a run starts from), in float64: update n (0-based)
-    decays by min(0.998, (1 + n) / (10 + n)), as TensorFlow's
-    ExponentialMovingAverage with num_updates."""
-    avg = np.array(sequence[0], np.float64)
-    for n, w in enumerate(sequence):
+def naive_average(start, updates):
+    """The average of flat weight vectors, starting at ``start`` (the
+    weights a run starts from), in float64: update n (0-based) decays by
+    min(0.998, (1 + n) / (10 + n)), as TensorFlow's ExponentialMovingAverage
+    with num_updates."""
+    avg = np.array(start, np.float64)
+    for n, w in enumerate(updates):
         d = min(DECAY, (1 + n) / (10 + n))
         avg = d * avg + (1 - d) * np.asarray(w, np.float64)
     return avg
@@ -48,14 +48,23 @@ def test_the_update_matches_the_naive_formula_over_a_thousand_steps():
     avg = WeightAverage(params)
     np.testing.assert_array_equal(avg.flat, flat(p.value for p in params))   # starts at them
     rng = np.random.default_rng(0)
-    seq = [flat(p.value for p in params)]
-    for _ in range(1000):                  # past the ramp: the decay reaches 0.998 at n = 4,490
-        seq.append(seq[-1] + rng.normal(0, 0.01, seq[-1].shape).astype(np.float32))
-    for w in seq:
-        avg.update(w)
+    start, seq = flat(p.value for p in params).copy(), []
+    for _ in range(1000):                  # the decay reaches 0.998 at n = 4,490
+        for p in params:
+            p.value[...] += rng.normal(0, 0.01, p.value.shape).astype(np.float32)
+        seq.append(flat(p.value for p in params).copy())
+        avg.update()
     assert avg.count == len(seq)
-    np.testing.assert_allclose(avg.flat, naive_average(seq), rtol=1e-5, atol=1e-6)
-    assert avg.decay() == pytest.approx((1 + 1001) / (10 + 1001))
+    np.testing.assert_allclose(avg.flat, naive_average(start, seq), rtol=1e-5, atol=1e-6)
+    assert avg.decay() == pytest.approx((1 + 1000) / (10 + 1000))
+    before = avg.flat.copy()
+    for p in params:
+        p.value[...] = 1e30                # weights that blew up ...
+    avg.update()
+    avg.undo()                             # ... are taken back out, once
+    np.testing.assert_array_equal(avg.flat, before)
+    avg.undo()
+    assert avg.count == 1000 and np.array_equal(avg.flat, before)
     avg.count = 10_000
     assert avg.decay() == DECAY
 
@@ -65,7 +74,12 @@ def test_swapped_in_gives_the_model_the_average_and_its_own_back_after_an_error(
     params = model.parameters()
     avg = WeightAverage(params)
     own = flat(p.value for p in params).copy()
-    avg.update(own + 1)                    # decay 0.1: the average is own + 0.9
+    kept = [p.value.copy() for p in params]
+    for p in params:
+        p.value[...] += 1
+    avg.update()                           # decay 0.1: the average is own + 0.9
+    for p, v in zip(params, kept):
+        p.value[...] = v
     with pytest.raises(RuntimeError):
         with avg.swapped_in():
             np.testing.assert_allclose(flat(p.value for p in params), own + 0.9, rtol=1e-6)
@@ -87,12 +101,11 @@ def test_averaging_does_not_change_the_training_and_averages_every_step(data):
     averaged = make(data, average=True, epochs=1)
     snaps = list(averaged.run())
     np.testing.assert_array_equal(averaged.history.loss, plain.history.loss)
-    # each step is averaged in before the optimizer moves it: start, then
-    # the weights after steps 1 .. 19 of 20 (the probe saw them at each
-    # snapshot; the last one, after the epoch's 20th step, is not averaged)
-    steps = [start] + seen[:averaged.step - 1]
+    # the weights after each of the 20 steps are averaged in (the probe saw
+    # them at each snapshot, the 20th at the epoch's)
     assert averaged.average.count == averaged.step == 20
-    np.testing.assert_allclose(averaged.average.flat, naive_average(steps), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(averaged.average.flat, naive_average(start, seen[:20]),
+                               rtol=1e-5, atol=1e-6)
     # finished: the model took the average
     assert snaps[-1].kind == "finished"
     np.testing.assert_array_equal(flat(p.value for p in averaged.params), averaged.average.flat)
@@ -126,12 +139,23 @@ def test_a_finished_run_ends_with_the_weights_its_last_test_measured(data):
     assert [s.kind for s in t.run()][-1] == "finished" and t.epoch == 3
 
 
-def test_a_diverged_batch_never_reaches_the_average(data):
+def test_weights_that_diverged_are_taken_out_of_the_average(data):
     t = make(data, lr=1e6, lr_schedule="none")
     snaps = list(t.run())
     assert [s.kind for s in snaps][-2:] == ["diverged", "stopped"]
-    assert np.isfinite(t.average.flat).all()
-    assert t.average.count == t.step
+    # the last step's weights gave the non-finite loss: restored, and out of the average
+    assert t.average.count == t.step - 1
+    assert np.isfinite(t.average.flat).all() and np.abs(t.average.flat).max() < 10
+
+
+def test_even_one_step_moves_the_model_it_ends_with(data):
+    t = make(data, epochs=1, limit=32)
+    start = flat(p.value for p in t.params).copy()
+    list(t.run())
+    assert t.step == 1
+    moved = flat(p.value for p in t.params)
+    assert not np.allclose(moved, start)
+    np.testing.assert_array_equal(moved, t.average.flat)
 
 
 def test_a_checkpoint_resumes_the_average_exactly(data, tmp_path):
@@ -191,6 +215,13 @@ def checkpoint(data, tmp_path_factory):
     (lambda m: m["config"].update(average=False), None,
      "averaged weights in a run that does not average"),
     (lambda m: m["progress"].update(average_count=-1), None, "trainer.progress.average_count"),
+    (lambda m: m["progress"].update(average_count=10**6), None,
+     "trainer.progress.average_count: 1,000,000 updates of the average, more than the run's 5 "
+     "steps"),
+    (lambda m: m["progress"].pop("average_count"), None,
+     "trainer.progress.average_count: missing"),
+    (None, lambda m: [m.pop(k) for k in list(m) if k.startswith("average/")],
+     "average/conv1.weight: missing"),
 ])
 def test_a_bad_average_in_a_checkpoint_is_refused_naming_it(checkpoint, tmp_path, trainer,
                                                             arrays, message):

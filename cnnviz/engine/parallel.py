@@ -23,7 +23,8 @@ makes sufficient.
 Layers that look across the rows of a batch see each participant's rows
 only: BatchNorm2d normalises with the statistics of its share (as PyTorch's
 DataParallel without synchronised batch norm), and its running statistics
-are those of this process's share (the workers' are never read); each
+are those of this process's share (the workers' are never read: inference
+hands them this process's, so a split evaluation equals one here); each
 worker draws its own Dropout masks (``fork_rng``), else it would drop the
 same positions in its rows as this process in its own.
 
@@ -153,11 +154,13 @@ class _Block:
                 pass
 
 
-def _layout(param_sizes, n_workers, sample_shape, rows, dtype, model_bytes, out_shape):
+def _layout(param_sizes, n_workers, sample_shape, rows, dtype, model_bytes, out_shape,
+            buffer_size=0):
     total = sum(param_sizes)
     return [("model", (model_bytes,), np.uint8),             # the pickled model
             ("ctrl", (_FIRST + 3 * n_workers,), np.int64),
             ("params", (total,), dtype),
+            ("buffers", (max(buffer_size, 1),), np.float64),  # BatchNorm's statistics
             ("grads", (n_workers, total), dtype),        # row 0 (this process) unused
             ("stats", (n_workers, 2), np.float64),       # loss * rows, correct
             ("x", (rows, *sample_shape), dtype),
@@ -205,6 +208,7 @@ class ParallelStep:
         self.workers = int(workers)
         self.sample_shape, self.max_batch = tuple(sample_shape), int(max_batch)
         self.params = model.parameters()
+        self.buffers = model.buffers()
         self.dtype = self.params[0].value.dtype
         out_shape = _output_shape(model, self.sample_shape)
         # inference is split only when the output's shape is known
@@ -257,21 +261,24 @@ class ParallelStep:
         # larger than the pipe's buffer would block start() until the child
         # has imported numpy (measured: 1.4 s on a busy 2-core machine)
         model_bytes = pickle.dumps(self.model, protocol=pickle.HIGHEST_PROTOCOL)
+        buffer_shapes = [b.value.shape for b in self.buffers]
         layout = _layout([int(np.prod(s, dtype=np.int64)) for s in shapes], self.workers,
                          self.sample_shape, max(self.max_batch, self._predict_rows), self.dtype,
-                         len(model_bytes), self._out_shape)
+                         len(model_bytes), self._out_shape,
+                         sum(int(np.prod(s, dtype=np.int64)) for s in buffer_shapes))
         self._block = b = _Block(layout)
         a = b.arrays
         a["ctrl"][:] = 0
         a["model"][:] = np.frombuffer(model_bytes, np.uint8)
         self._param_views = _flat_views(a["params"], shapes)
+        self._buffer_views = _flat_views(a["buffers"], buffer_shapes)
         self._grad_views = [_flat_views(a["grads"][w], shapes) for w in range(self.workers)]
         self._limit_blas()
         for w in range(1, self.workers):
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_worker_main, name=f"cnnviz-train-worker-{w}", daemon=True,
-                               args=(w, self.workers, b.shm.name, layout, shapes, os.getpid(),
-                                     send))
+                               args=(w, self.workers, b.shm.name, layout, shapes,
+                                     buffer_shapes, os.getpid(), send))
             proc.start()
             send.close()
             self._procs.append(proc)
@@ -450,6 +457,9 @@ class ParallelStep:
         ctrl, n = a["ctrl"], len(x)
         for view, p in zip(self._param_views, self.params):
             view[...] = p.value
+        if task == _PREDICT:        # inference uses this process's running statistics
+            for view, b in zip(self._buffer_views, self.buffers):
+                view[...] = b.value
         own = _rows(n, self.workers, 1)[0]
         a["x"][own:n] = x[own:]
         ctrl[_TASK] = task
@@ -476,7 +486,7 @@ def _parent_gone(parent_pid) -> bool:
     return os.getppid() != parent_pid
 
 
-def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
+def _worker_main(index, parts, shm_name, layout, shapes, buffer_shapes, parent_pid, conn):
     """A worker process: wait for each batch, compute its rows, post the gradients."""
     # Ctrl-C is for the parent to handle; it came blocked (start_workers):
     # ignored first, which drops one that came during the start-up
@@ -499,6 +509,7 @@ def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
         for p, view in zip(params, _flat_views(a["params"], shapes)):
             p.layer.params[p.key] = view
         grad_views = _flat_views(a["grads"][index], shapes)
+        buffers = list(zip(model.buffers(), _flat_views(a["buffers"], buffer_shapes)))
         from .losses import SoftmaxCrossEntropy
         loss_fn = SoftmaxCrossEntropy()
         done = _FIRST + 3 * index
@@ -523,6 +534,8 @@ def _worker_main(index, parts, shm_name, layout, shapes, parent_pid, conn):
             n = int(ctrl[_ROWS])
             r0, r1 = _rows(n, parts, index)
             if ctrl[_TASK] == _PREDICT:
+                for b, view in buffers:     # the parent's: its own come from its shares only
+                    b.value[...] = view
                 if r1 > r0:
                     a["out"][r0:r1] = model.predict(a["x"][r0:r1])
             elif r1 > r0:

@@ -390,6 +390,7 @@ class Trainer:
         self._epoch_samples = 0
         self._elapsed = 0.0
         self.last_loss = self.last_accuracy = float("nan")
+        self.divergence = ""      # what the last divergence was, in words (see _diverged)
         self.test_loss = self.test_accuracy = None
         self.train_loss_epoch = self.train_accuracy_epoch = None
 
@@ -703,9 +704,9 @@ class Trainer:
             for view, p in zip(self._backup_views, self.params):
                 view[...] = p.value
             self._have_backup = True
-            if self.average is not None:      # weights that gave a finite loss only
-                self.average.update(self._backup)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update()
         n = len(yb)
         self.batch += 1
         self.step += 1
@@ -724,14 +725,19 @@ class Trainer:
         if self._have_backup:
             for view, p in zip(self._backup_views, self.params):
                 p.value[...] = view
+        if self.average is not None:      # the weights that failed are in it: out again
+            self.average.undo()
         self.optimizer = self._make_optimizer(self.lr)
 
     def _diverged(self):
         e, b = self.epoch + 1, self.batch + 1
-        msg = (f"The loss became {self._bad_loss:.4g} at epoch {e}, batch {b} "
-               f"(step {self.step + 1}): the learning rate ({self.lr:.3g}) is likely too high. "
-               f"The last weights that gave a finite loss were restored and the optimizer's "
-               f"state reset; lower the learning rate and resume.")
+        # what happened, for any caller (the CLI, which cannot resume, says its own next step)
+        self.divergence = (f"the loss became {self._bad_loss:.4g} at epoch {e}, batch {b} "
+                           f"(step {self.step + 1}): the learning rate ({self.lr:.3g}) is "
+                           f"likely too high")
+        msg = (f"{self.divergence[0].upper()}{self.divergence[1:]}. The last weights that gave "
+               f"a finite loss were restored and the optimizer's state reset; lower the "
+               f"learning rate and resume.")
         return self._snapshot("diverged", message=msg)
 
     def _end_epoch(self, interrupted=None):
@@ -930,7 +936,7 @@ class Trainer:
             if average is None:         # a run made without one: it starts here
                 self.average.reset()
             else:
-                self.average.load(average, int(p.get("average_count", 0)))
+                self.average.load(average, int(p.get("average_count") or 0))
 
     def save_checkpoint(self, path, metadata: dict | None = None):
         """One .npz (atomic): a model file that ``cnnviz.engine.load`` opens,
@@ -1009,7 +1015,7 @@ def load_checkpoint(path):
         progress = _checked_progress(meta["progress"])
         optimizer = _checked_optimizer(meta["optimizer"], config, progress, contents, archive)
         history = _checked_history(archive, progress)
-        average = _checked_average(archive, contents, config)
+        average = _checked_average(archive, contents, config, progress)
     state = {"model": contents.model.state_dict(), "optimizer": optimizer, "history": history,
              "config": config, "progress": progress, "average": average}
     return contents.model, state
@@ -1052,7 +1058,7 @@ _PROGRESS = {
     "last_loss": (jf.number, 0, math.inf, {"nan": True}),
     "last_accuracy": (jf.number, 0, 1, {"nan": True}),
 }
-_PROGRESS_NEWER = {"average_count": 0}     # absent from older files: this value
+_PROGRESS_NEWER = ("average_count",)     # absent from older files (None then)
 _PROGRESS_OPTIONAL = {"test_loss": (0, math.inf, {"finite": False}), "test_accuracy": (0, 1, {}),
                       "train_loss_epoch": (0, math.inf, {}), "train_accuracy_epoch": (0, 1, {})}
 
@@ -1060,8 +1066,8 @@ _PROGRESS_OPTIONAL = {"test_loss": (0, math.inf, {"finite": False}), "test_accur
 def _checked_progress(raw) -> dict:
     names = [*_PROGRESS, *_PROGRESS_OPTIONAL, "rng"]
     jf.obj(raw, "trainer.progress", allowed=[*names, *_PROGRESS_NEWER], required=names)
-    p = {k: jf.whole(raw.get(k, v), f"trainer.progress.{k}", 0)
-         for k, v in _PROGRESS_NEWER.items()}
+    p = {k: None if k not in raw else jf.whole(raw[k], f"trainer.progress.{k}", 0)
+         for k in _PROGRESS_NEWER}
     for k, (check, *args) in _PROGRESS.items():
         kwargs = args.pop() if args and isinstance(args[-1], dict) else {}
         p[k] = check(raw[k], f"trainer.progress.{k}", *args, **kwargs)
@@ -1153,9 +1159,10 @@ def _checked_buffers(archive, kind, contents) -> dict:
     return buffers
 
 
-def _checked_average(archive, contents, config) -> dict | None:
-    """average/<param> arrays (a run that averages its weights keeps one for
-    every parameter), or None for a run that does not."""
+def _checked_average(archive, contents, config, progress) -> dict | None:
+    """average/<param> arrays and progress.average_count (a run that averages
+    its weights keeps both, for every parameter, at most one update a step),
+    or None for a run that does not."""
     params = {p.name: p.value for p in contents.model.parameters()}
     members = [m for m in archive.names if m.startswith("average/")]
     if not config["average"]:
@@ -1163,6 +1170,13 @@ def _checked_average(archive, contents, config) -> dict | None:
             raise NpzError(f"{members[0]}: averaged weights in a run that does not average "
                            f"(trainer.config.average is false)")
         return None
+    count = progress["average_count"]
+    if count is None:
+        raise FieldError("trainer.progress.average_count: missing (a run that averages its "
+                         "weights counts the updates of the average)")
+    if count > progress["step"]:
+        raise FieldError(f"trainer.progress.average_count: {count:,} updates of the average, "
+                         f"more than the run's {progress['step']:,} steps")
     average = {}
     for member in members:
         name = member[len("average/"):]
@@ -1177,10 +1191,10 @@ def _checked_average(archive, contents, config) -> dict | None:
             raise NpzError(f"{member}: NaN or infinite values")
         average[name] = values.astype(params[name].dtype)
     missing = [name for name in params if name not in average]
-    if average and missing:
-        raise NpzError(f"average/{missing[0]}: missing (a run that averages keeps one for "
-                       f"every parameter)")
-    return average or None
+    if missing:
+        raise NpzError(f"average/{missing[0]}: missing (a run that averages its weights keeps "
+                       f"their average for every parameter)")
+    return average
 
 
 def _checked_history(archive, progress) -> dict:
