@@ -809,6 +809,9 @@ def test_the_weights_box_chooses_what_the_test_runs_on_and_a_checkpoint_brings_i
     assert trainer.config.average
     qtbot.waitUntil(lambda: "test accuracy" in tab.status.text(), timeout=5_000)   # throttled
     assert "(averaged weights)" in tab.status.text()
+    tab.views.setCurrentWidget(tab.evaluation)               # of the same weights
+    qtbot.waitUntil(lambda: "After epoch 1 (averaged weights): test accuracy"
+                    in tab.evaluation.summary.text(), timeout=5_000)
     # the finished model holds the weights the test measured
     np.testing.assert_array_equal(
         np.concatenate([p.value.ravel() for p in trainer.params]), trainer.average.flat)

@@ -900,7 +900,8 @@ class TrainingTab(QWidget):
                 "train_accuracy": snap.train_accuracy_epoch,
                 "test_accuracy": snap.test_accuracy})
             if snap.test_probs is not None:
-                self._latest_eval = (snap.test_probs, f"After epoch {snap.epoch}: ")
+                which = " (averaged weights)" if self.trainer.average is not None else ""
+                self._latest_eval = (snap.test_probs, f"After epoch {snap.epoch}{which}: ")
                 self._eval_dirty = True
         self.session.on_snapshot(snap)
         if snap.kind == "diverged":
