@@ -88,8 +88,8 @@ def test_swapped_in_gives_the_model_the_average_and_its_own_back_after_an_error(
 
 
 def test_averaging_does_not_change_the_training_and_averages_every_step(data):
-    # The weights each step starts from, recorded by the probe (it runs
-    # between batches, after every one with snapshot_every=1).
+    # The weights after each step, recorded by the probe (it runs between
+    # batches, after every one with snapshot_every=1).
     seen = []
 
     def probe(trainer):
@@ -123,7 +123,10 @@ def test_the_epoch_end_test_is_of_the_average_and_the_weights_are_the_runs_own_a
     for p, v in zip(model.parameters(), t.average.values().values()):
         p.value[...] = v
     loss, acc, _, _ = evaluate_model(model, *data[1])
-    assert snap.test_accuracy == pytest.approx(acc) and snap.test_loss == pytest.approx(loss)
+    # other chunk sizes, other float sums: the loss to 1e-5 (the run's own
+    # weights give another), the accuracy to one image in case of a near tie
+    assert snap.test_loss == pytest.approx(loss, rel=1e-5)
+    assert abs(snap.test_accuracy - acc) <= 1 / 300
     assert "(averaged weights)" in snap.message
     run.close()
     np.testing.assert_array_equal(flat(p.value for p in t.params), own)   # not left swapped
@@ -133,7 +136,8 @@ def test_a_finished_run_ends_with_the_weights_its_last_test_measured(data):
     t = make(data, epochs=2)
     snaps = list(t.run())
     loss, acc, _ = t.evaluate(*data[1])
-    assert acc == pytest.approx(snaps[-1].test_accuracy)
+    assert loss == pytest.approx(snaps[-1].test_loss, rel=1e-5)
+    assert abs(acc - snaps[-1].test_accuracy) <= 1 / 300
     # and continuing it trains on from the averaged weights
     t.set_epochs(3)
     assert [s.kind for s in t.run()][-1] == "finished" and t.epoch == 3
