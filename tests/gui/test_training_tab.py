@@ -829,4 +829,6 @@ def test_the_weights_box_chooses_what_the_test_runs_on_and_a_checkpoint_brings_i
     assert other.load_checkpoint(path)                       # the box follows the file
     discard.stop()
     assert discard.asked
-    assert other.setup.average.isChecked() and other.trainer.config.average
+    # installed once the finished run's thread has ended (it may still be on its way out)
+    qtbot.waitUntil(lambda: other.trainer.config.average, timeout=10_000)
+    assert other.setup.average.isChecked()
