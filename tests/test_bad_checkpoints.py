@@ -3,13 +3,14 @@ refused whole by load_checkpoint, with the file and the field named, before
 anything is returned; nothing is clamped, zero-filled or left to fail later;
 a trainer that meets a bad state is left as it was."""
 
-import json
 
 import numpy as np
 import pytest
 
 from cnnviz.engine import lenet5_small
 from cnnviz.engine.trainer import CheckpointError, Trainer, TrainConfig, load_checkpoint
+
+from trainer_runs import rewrite
 
 
 def tiny_data(n=96, seed=0):
@@ -36,20 +37,6 @@ def checkpoints(tmp_path_factory):
         paths[opt] = d / f"{opt}.npz"
         t.save_checkpoint(paths[opt])
     return paths
-
-
-def rewrite(src, dst, trainer=None, arrays=None):
-    """A copy of checkpoint ``src`` with its trainer JSON and arrays changed
-    by the given functions (each edits in place)."""
-    with np.load(src) as z:
-        members = {k: z[k] for k in z.files}
-    meta = json.loads(str(members.pop("trainer")))
-    if trainer:
-        trainer(meta)
-    if arrays:
-        arrays(members)
-    np.savez(dst, trainer=np.array(json.dumps(meta)), **members)
-    return dst
 
 
 def progress(**changes):

@@ -14,21 +14,12 @@ from cnnviz.engine.augment import random_shift
 from cnnviz.engine.trainer import (CheckpointError, History, Trainer, TrainConfig,
                                    load_checkpoint)
 
+from trainer_runs import make_trainer as make, small_mnist, weights
+
 
 @pytest.fixture(scope="module")
 def data():
-    tr, te = load_mnist(), load_mnist(split="test")
-    return (tr.images[:640], tr.labels[:640]), (te.images[:300], te.labels[:300])
-
-
-def make(data, model=None, probe=None, **kw):
-    cfg = dict(epochs=2, batch_size=32, lr=0.02, snapshot_every=5, warmup_steps=0)
-    cfg.update(kw)
-    return Trainer(model or lenet5(seed=0), data[0], data[1], TrainConfig(**cfg), probe)
-
-
-def weights(model):
-    return np.concatenate([p.value.ravel() for p in model.parameters()])
+    return small_mnist()
 
 
 def test_run_yields_batches_epochs_and_finished(data):

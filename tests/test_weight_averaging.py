@@ -2,32 +2,24 @@
 reference, that it never changes the training itself, that the epoch-end test
 runs on it and the finished model holds it, divergence, and checkpoints."""
 
-import json
-
 import numpy as np
 import pytest
 
-from cnnviz.data import load_mnist
 from cnnviz.engine import lenet5
 from cnnviz.engine.averaging import DECAY, WeightAverage
-from cnnviz.engine.trainer import (CheckpointError, Trainer, TrainConfig, evaluate_model,
-                                   load_checkpoint)
+from cnnviz.engine.trainer import CheckpointError, Trainer, evaluate_model, load_checkpoint
+
+from trainer_runs import make_trainer, rewrite, small_mnist, weights
 
 
 @pytest.fixture(scope="module")
 def data():
-    tr, te = load_mnist(), load_mnist(split="test")
-    return (tr.images[:640], tr.labels[:640]), (te.images[:300], te.labels[:300])
+    return small_mnist()
 
 
 def make(data, model=None, probe=None, **kw):
-    cfg = dict(epochs=2, batch_size=32, lr=0.05, snapshot_every=1, warmup_steps=0)
-    cfg.update(kw)
-    return Trainer(model or lenet5(seed=0), data[0], data[1], TrainConfig(**cfg), probe)
-
-
-def flat(arrays):
-    return np.concatenate([np.ravel(a) for a in arrays])
+    """make_trainer at a higher rate, a snapshot after every batch."""
+    return make_trainer(data, model, probe, **{"lr": 0.05, "snapshot_every": 1, **kw})
 
 
 def naive_average(start, updates):
@@ -46,13 +38,13 @@ def test_the_update_matches_the_naive_formula_over_a_thousand_steps():
     model = lenet5(seed=1)
     params = model.parameters()
     avg = WeightAverage(params)
-    np.testing.assert_array_equal(avg.flat, flat(p.value for p in params))   # starts at them
+    np.testing.assert_array_equal(avg.flat, weights(model))   # starts at them
     rng = np.random.default_rng(0)
-    start, seq = flat(p.value for p in params).copy(), []
+    start, seq = weights(model).copy(), []
     for _ in range(1000):                  # the decay reaches 0.998 at n = 4,490
         for p in params:
             p.value[...] += rng.normal(0, 0.01, p.value.shape).astype(np.float32)
-        seq.append(flat(p.value for p in params).copy())
+        seq.append(weights(model).copy())
         avg.update()
     assert avg.count == len(seq)
     np.testing.assert_allclose(avg.flat, naive_average(start, seq), rtol=1e-5, atol=1e-6)
@@ -73,7 +65,7 @@ def test_swapped_in_gives_the_model_the_average_and_its_own_back_after_an_error(
     model = lenet5(seed=1)
     params = model.parameters()
     avg = WeightAverage(params)
-    own = flat(p.value for p in params).copy()
+    own = weights(model).copy()
     kept = [p.value.copy() for p in params]
     for p in params:
         p.value[...] += 1
@@ -82,9 +74,9 @@ def test_swapped_in_gives_the_model_the_average_and_its_own_back_after_an_error(
         p.value[...] = v
     with pytest.raises(RuntimeError):
         with avg.swapped_in():
-            np.testing.assert_allclose(flat(p.value for p in params), own + 0.9, rtol=1e-6)
+            np.testing.assert_allclose(weights(model), own + 0.9, rtol=1e-6)
             raise RuntimeError("mid-evaluation")
-    np.testing.assert_array_equal(flat(p.value for p in params), own)
+    np.testing.assert_array_equal(weights(model), own)
 
 
 def test_averaging_does_not_change_the_training_and_averages_every_step(data):
@@ -93,10 +85,10 @@ def test_averaging_does_not_change_the_training_and_averages_every_step(data):
     seen = []
 
     def probe(trainer):
-        seen.append(flat(p.value for p in trainer.params).copy())
+        seen.append(weights(trainer.model).copy())
 
     plain = make(data, average=False, probe=probe, epochs=1)
-    start = flat(p.value for p in plain.params).copy()
+    start = weights(plain.model).copy()
     list(plain.run())
     averaged = make(data, average=True, epochs=1)
     snaps = list(averaged.run())
@@ -108,7 +100,7 @@ def test_averaging_does_not_change_the_training_and_averages_every_step(data):
                                rtol=1e-5, atol=1e-6)
     # finished: the model took the average
     assert snaps[-1].kind == "finished"
-    np.testing.assert_array_equal(flat(p.value for p in averaged.params), averaged.average.flat)
+    np.testing.assert_array_equal(weights(averaged.model), averaged.average.flat)
 
 
 def test_the_epoch_end_test_is_of_the_average_and_the_weights_are_the_runs_own_again(data):
@@ -117,7 +109,7 @@ def test_the_epoch_end_test_is_of_the_average_and_the_weights_are_the_runs_own_a
     for snap in run:
         if snap.kind == "epoch" and snap.epoch == 1:
             break
-    own = flat(p.value for p in t.params).copy()
+    own = weights(t.model).copy()
     assert not np.allclose(own, t.average.flat)             # the two differ mid-run
     model = lenet5(seed=0)
     for p, v in zip(model.parameters(), t.average.values().values()):
@@ -129,7 +121,7 @@ def test_the_epoch_end_test_is_of_the_average_and_the_weights_are_the_runs_own_a
     assert abs(snap.test_accuracy - acc) <= 1 / 300
     assert "(averaged weights)" in snap.message
     run.close()
-    np.testing.assert_array_equal(flat(p.value for p in t.params), own)   # not left swapped
+    np.testing.assert_array_equal(weights(t.model), own)   # not left swapped
 
 
 def test_a_finished_run_ends_with_the_weights_its_last_test_measured(data):
@@ -154,10 +146,10 @@ def test_weights_that_diverged_are_taken_out_of_the_average(data):
 
 def test_even_one_step_moves_the_model_it_ends_with(data):
     t = make(data, epochs=1, limit=32)
-    start = flat(p.value for p in t.params).copy()
+    start = weights(t.model).copy()
     list(t.run())
     assert t.step == 1
-    moved = flat(p.value for p in t.params)
+    moved = weights(t.model)
     assert not np.allclose(moved, start)
     np.testing.assert_array_equal(moved, t.average.flat)
 
@@ -180,20 +172,6 @@ def test_a_checkpoint_resumes_the_average_exactly(data, tmp_path):
     np.testing.assert_array_equal(resumed.average.flat, full.average.flat)
     np.testing.assert_array_equal(resumed.history.epochs()["test_accuracy"],
                                   full.history.epochs()["test_accuracy"])
-
-
-def rewrite(src, dst, trainer=None, arrays=None):
-    """A copy of checkpoint ``src`` with its trainer JSON and arrays changed
-    by the given functions (each edits in place)."""
-    with np.load(src) as z:
-        members = {k: z[k] for k in z.files}
-    meta = json.loads(str(members.pop("trainer")))
-    if trainer:
-        trainer(meta)
-    if arrays:
-        arrays(members)
-    np.savez(dst, trainer=np.array(json.dumps(meta)), **members)
-    return dst
 
 
 @pytest.fixture(scope="module")

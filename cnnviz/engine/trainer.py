@@ -1146,17 +1146,23 @@ def _checked_buffers(archive, kind, contents) -> dict:
                                    f"parameter{' once it has taken a step' if slots == 1 else ''})")
     buffers = {}
     for name, members in found.items():
-        for i, member in sorted(members.items()):
-            head = archive.header(member)
-            stored = contents.file_dtypes[name]
-            if head.dtype != stored or head.shape != params[name].shape:
-                raise NpzError(f"{member}: {head.dtype} of shape {head.shape}; the parameter "
-                               f"{name} is {stored} of shape {params[name].shape}")
-            values = archive.read(member)
-            if not np.isfinite(values).all():
-                raise NpzError(f"{member}: NaN or infinite values")
-            buffers.setdefault(name, []).append(values.astype(params[name].dtype))
+        for _, member in sorted(members.items()):
+            buffers.setdefault(name, []).append(
+                _like_param(archive, member, params[name], contents.file_dtypes[name], name))
     return buffers
+
+
+def _like_param(archive, member, param, stored, name) -> np.ndarray:
+    """The array ``member``, finite and stored as the parameter ``name``
+    (``param``, stored as ``stored``) is, in the model's dtype."""
+    head = archive.header(member)
+    if head.dtype != stored or head.shape != param.shape:
+        raise NpzError(f"{member}: {head.dtype} of shape {head.shape}; the parameter "
+                       f"{name} is {stored} of shape {param.shape}")
+    values = archive.read(member)
+    if not np.isfinite(values).all():
+        raise NpzError(f"{member}: NaN or infinite values")
+    return values.astype(param.dtype)
 
 
 def _checked_average(archive, contents, config, progress) -> dict | None:
@@ -1182,14 +1188,8 @@ def _checked_average(archive, contents, config, progress) -> dict | None:
         name = member[len("average/"):]
         if name not in params:
             raise NpzError(f"{member}: not a parameter of this model")
-        head = archive.header(member)
-        if head.dtype != contents.file_dtypes[name] or head.shape != params[name].shape:
-            raise NpzError(f"{member}: {head.dtype} of shape {head.shape}; the parameter "
-                           f"{name} is {contents.file_dtypes[name]} of shape {params[name].shape}")
-        values = archive.read(member)
-        if not np.isfinite(values).all():
-            raise NpzError(f"{member}: NaN or infinite values")
-        average[name] = values.astype(params[name].dtype)
+        average[name] = _like_param(archive, member, params[name], contents.file_dtypes[name],
+                                    name)
     missing = [name for name in params if name not in average]
     if missing:
         raise NpzError(f"average/{missing[0]}: missing (a run that averages its weights keeps "
